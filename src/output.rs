@@ -1,0 +1,126 @@
+//! All-or-nothing output: a build writes into a fresh directory beside the target
+//! and swaps it into place only once everything is written.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+
+/// An output tree being written. Dropping it without [`Staging::commit`] leaves
+/// the target as it was and removes what was written.
+pub struct Staging {
+    dir: TempDir,
+    target: PathBuf,
+    files: usize,
+    bytes: u64,
+}
+
+/// What a committed build wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    pub files: usize,
+    pub bytes: u64,
+}
+
+impl Staging {
+    pub fn new(target: &Path) -> io::Result<Staging> {
+        if target.exists() && !target.is_dir() {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "the output path exists and is not a directory"));
+        }
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(parent)?;
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+        let dir = tempfile::Builder::new().prefix(&format!(".{name}.staging-")).tempdir_in(parent)?;
+        Ok(Staging { dir, target: target.to_owned(), files: 0, bytes: 0 })
+    }
+
+    /// Writes one file at `relative` inside the output.
+    pub fn write(&mut self, relative: &Path, bytes: &[u8]) -> io::Result<()> {
+        let path = self.dir.path().join(relative);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, bytes)?;
+        self.files += 1;
+        self.bytes += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Puts the written tree in the target's place; the previous tree is removed.
+    pub fn commit(self) -> io::Result<Written> {
+        let written = Written { files: self.files, bytes: self.bytes };
+        // Staging directories are private to their creator; the output is for everyone to read.
+        set_readable(self.dir.path())?;
+        if !self.target.exists() {
+            std::fs::rename(self.dir.path(), &self.target)?;
+            // Already moved: nothing is left for the TempDir to remove.
+            let _ = self.dir.keep();
+            return Ok(written);
+        }
+        swap(self.dir.path(), &self.target)?;
+        // The staging path now holds the previous output, which TempDir removes on drop.
+        drop(self.dir);
+        Ok(written)
+    }
+}
+
+#[cfg(unix)]
+fn set_readable(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+}
+
+#[cfg(not(unix))]
+fn set_readable(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// Exchanges two directories in one step where the system can, else in two renames.
+fn swap(staged: &Path, target: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        if renameat_with(CWD, staged, CWD, target, RenameFlags::EXCHANGE).is_ok() {
+            return Ok(());
+        }
+    }
+    let aside = staged.with_extension("previous");
+    std::fs::rename(target, &aside)?;
+    if let Err(error) = std::fs::rename(staged, target) {
+        std::fs::rename(&aside, target)?;
+        return Err(error);
+    }
+    std::fs::rename(&aside, staged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_replaces_and_drop_keeps_the_previous_output() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("public");
+
+        let mut first = Staging::new(&target).unwrap();
+        first.write(Path::new("a/one.json"), b"1").unwrap();
+        assert_eq!(first.commit().unwrap(), Written { files: 1, bytes: 1 });
+        assert_eq!(std::fs::read(target.join("a/one.json")).unwrap(), b"1");
+
+        let mut abandoned = Staging::new(&target).unwrap();
+        abandoned.write(Path::new("b/two.json"), b"2").unwrap();
+        drop(abandoned);
+        assert!(target.join("a/one.json").exists() && !target.join("b").exists());
+
+        let mut second = Staging::new(&target).unwrap();
+        second.write(Path::new("b/two.json"), b"22").unwrap();
+        second.commit().unwrap();
+        assert!(!target.join("a").exists());
+        assert_eq!(std::fs::read(target.join("b/two.json")).unwrap(), b"22");
+        let leftovers: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers, ["public"]);
+    }
+}

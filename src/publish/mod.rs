@@ -1,0 +1,178 @@
+//! The static JSON API of keyboards.qmk.fm, one tree per channel:
+//! `<channel>/v1/constants_metadata.json` and `<channel>/v1/constants/<subsystem>_<version>.json`.
+//!
+//! **master** publishes the locked-in versions, **develop** every version.
+
+pub mod lock;
+pub mod pyjson;
+
+use std::path::{Path, PathBuf};
+
+use semver::Version;
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::diagnostic::Diagnostics;
+use crate::output::{Staging, Written};
+use crate::source::DataTree;
+use crate::spec::{self, Constants, SpecError};
+
+pub use lock::{LOCK_PATH, LockError, LockFile, Violation};
+
+/// The environment variable reproducible builds set to fix their clock.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Master,
+    Develop,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 2] = [Channel::Master, Channel::Develop];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Master => "master",
+            Channel::Develop => "develop",
+        }
+    }
+}
+
+/// One version's published file.
+#[derive(Debug, Clone)]
+pub struct Published<'a> {
+    pub subsystem: String,
+    pub version: Version,
+    pub content: &'a Map<String, Value>,
+    pub bytes: Vec<u8>,
+}
+
+impl Published<'_> {
+    pub fn is(&self, subsystem: &str, version: &Version) -> bool {
+        self.subsystem == subsystem && &self.version == version
+    }
+
+    /// Its path inside a channel.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("v1/constants/{}_{}.json", self.subsystem, self.version))
+    }
+}
+
+/// Renders every version of every subsystem as QMK's API publishes it.
+pub fn render(constants: &Constants) -> Vec<Published<'_>> {
+    constants
+        .subsystems
+        .iter()
+        .flat_map(|subsystem| {
+            subsystem.versions.iter().map(|v| Published {
+                subsystem: subsystem.name.clone(),
+                version: v.version.clone(),
+                content: &v.content,
+                bytes: pyjson::to_indented(&v.content),
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+    #[error("{SOURCE_DATE_EPOCH} must be whole seconds since 1970 within the calendar: `{0}`")]
+    Timestamp(String),
+}
+
+/// What a build did, for its summary line.
+#[derive(Debug)]
+pub struct BuildReport {
+    /// How many versions each channel published.
+    pub channels: Vec<(Channel, usize)>,
+    pub written: Written,
+    /// Set when the tree has no lock file, so that every version counted as locked-in.
+    pub unlocked: Option<String>,
+    pub warnings: Diagnostics,
+}
+
+/// Loads, checks and publishes `tree` into `out`, replacing what was there only on success.
+pub fn build(tree: &DataTree, out: &Path, last_updated: OffsetDateTime) -> Result<BuildReport, PublishError> {
+    let loaded = spec::load(tree)?;
+    let published = render(&loaded.constants);
+    let lock = LockFile::read(tree)?;
+    if let Some(lock) = &lock {
+        let violations = lock.verify(&published);
+        if !violations.is_empty() {
+            return Err(LockError::Violations(violations).into());
+        }
+    }
+    let failed = |source| PublishError::Write { path: out.display().to_string(), source };
+    let mut staging = Staging::new(out).map_err(failed)?;
+    let mut channels = Vec::new();
+    for channel in Channel::ALL {
+        let in_channel: Vec<&Published> = published
+            .iter()
+            .filter(|p| {
+                channel == Channel::Develop || lock.as_ref().is_none_or(|l| l.is_locked(&p.subsystem, &p.version))
+            })
+            .collect();
+        let root = Path::new(channel.name());
+        for item in &in_channel {
+            staging.write(&root.join(item.path()), &item.bytes).map_err(failed)?;
+        }
+        staging
+            .write(&root.join("v1/constants_metadata.json"), &metadata(&in_channel, last_updated))
+            .map_err(failed)?;
+        channels.push((channel, in_channel.len()));
+    }
+    let written = staging.commit().map_err(failed)?;
+    let unlocked = lock.is_none().then(|| tree.display(Path::new(LOCK_PATH)));
+    Ok(BuildReport { channels, written, unlocked, warnings: loaded.warnings })
+}
+
+/// `{"last_updated": ..., "constants": {"keycodes": ["0.0.1", ...]}}`, on one line as QMK writes it.
+fn metadata(published: &[&Published], last_updated: OffsetDateTime) -> Vec<u8> {
+    let mut constants = Map::new();
+    for item in published {
+        let versions = constants.entry(item.subsystem.clone()).or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(versions) = versions {
+            versions.push(Value::String(item.version.to_string()));
+        }
+    }
+    pyjson::to_line(&json!({"last_updated": format_timestamp(last_updated), "constants": constants}))
+}
+
+/// `2026-08-10 00:00:00 GMT`.
+pub fn format_timestamp(at: OffsetDateTime) -> String {
+    let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second] GMT");
+    at.to_offset(time::UtcOffset::UTC).format(&format).expect("a UTC time formats")
+}
+
+/// The build's clock: `SOURCE_DATE_EPOCH` when set, else now.
+pub fn build_time(source_date_epoch: Option<&str>) -> Result<OffsetDateTime, PublishError> {
+    match source_date_epoch.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(OffsetDateTime::now_utc()),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
+            .ok_or_else(|| PublishError::Timestamp(raw.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_like_qmk() {
+        let at = build_time(Some("1786320000")).unwrap();
+        assert_eq!(format_timestamp(at), "2026-08-10 00:00:00 GMT");
+        assert!(build_time(Some("yesterday")).is_err());
+        assert!(build_time(Some("99999999999999999")).is_err());
+    }
+}

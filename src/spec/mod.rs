@@ -1,0 +1,218 @@
+//! Versioned constants: load every subsystem's spec files, merge each version
+//! cumulatively in semver order, and check the result.
+
+mod check;
+mod files;
+pub mod hjson;
+mod merge;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use semver::Version;
+use serde_json::{Map, Value};
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::source::DataTree;
+
+pub use check::{Span, parse_range};
+pub use files::{CONSTANTS_DIR, SpecFile, discover};
+pub use merge::{DELETE, RESET};
+
+/// All subsystems of a data tree, sorted by name.
+#[derive(Debug, Clone)]
+pub struct Constants {
+    pub subsystems: Vec<Subsystem>,
+}
+
+/// One family of spec files, such as `keycodes` or `keycodes_german`.
+#[derive(Debug, Clone)]
+pub struct Subsystem {
+    pub name: String,
+    /// Ascending semver order.
+    pub versions: Vec<SpecVersion>,
+}
+
+/// One fully merged version, ready to publish.
+#[derive(Debug, Clone)]
+pub struct SpecVersion {
+    pub version: Version,
+    pub content: Map<String, Value>,
+}
+
+impl Constants {
+    pub fn subsystem(&self, name: &str) -> Option<&Subsystem> {
+        self.subsystems.iter().find(|s| s.name == name)
+    }
+
+    pub fn version_count(&self) -> usize {
+        self.subsystems.iter().map(|s| s.versions.len()).sum()
+    }
+}
+
+impl Subsystem {
+    pub fn version(&self, version: &Version) -> Option<&SpecVersion> {
+        self.versions.iter().find(|v| &v.version == version)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    #[error("no constants under {0}: expected {CONSTANTS_DIR}/<name>/<name>_<version>.hjson files")]
+    Empty(String),
+}
+
+/// Constants that passed every check, and the warnings found on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    pub constants: Constants,
+    pub warnings: Diagnostics,
+}
+
+/// A spec file as read: its text is kept to place diagnostics on lines.
+struct Document {
+    file: SpecFile,
+    shown_as: String,
+    text: String,
+    value: Map<String, Value>,
+}
+
+/// Loads, merges and checks every subsystem of `tree`.
+pub fn load(tree: &DataTree) -> Result<Loaded, SpecError> {
+    let mut diagnostics = Diagnostics::default();
+    let files = files::discover(tree, &mut diagnostics)
+        .map_err(|source| SpecError::Io { path: tree.display(Path::new(CONSTANTS_DIR)), source })?;
+    if files.is_empty() && diagnostics.is_empty() {
+        return Err(SpecError::Empty(tree.display(Path::new(CONSTANTS_DIR))));
+    }
+    let mut families: BTreeMap<String, Vec<Document>> = BTreeMap::new();
+    for file in files {
+        if let Some(document) = read(tree, file, &mut diagnostics)? {
+            families.entry(document.file.subsystem.clone()).or_default().push(document);
+        }
+    }
+    let subsystems =
+        families.into_iter().map(|(name, documents)| merge_versions(name, documents, &mut diagnostics)).collect();
+    if diagnostics.has_errors() {
+        return Err(SpecError::Invalid(diagnostics));
+    }
+    Ok(Loaded { constants: Constants { subsystems }, warnings: diagnostics })
+}
+
+/// Reads and parses one file; a file that is not a usable document is reported and skipped.
+fn read(tree: &DataTree, file: SpecFile, diagnostics: &mut Diagnostics) -> Result<Option<Document>, SpecError> {
+    let shown_as = tree.display(&file.path);
+    let bytes = tree.read(&file.path).map_err(|source| SpecError::Io { path: shown_as.clone(), source })?;
+    let report = |diagnostic: Diagnostic| diagnostic.in_file(shown_as.clone());
+    let text = match String::from_utf8(bytes.into_owned()) {
+        Ok(text) => text,
+        Err(e) => {
+            diagnostics.push(report(Diagnostic::error(format!("not UTF-8: {e}"))));
+            return Ok(None);
+        }
+    };
+    let value = match hjson::parse(&text) {
+        Ok(Value::Object(value)) => value,
+        Ok(_) => {
+            diagnostics.push(report(Diagnostic::error("a spec file must hold an object")));
+            return Ok(None);
+        }
+        Err(e) => {
+            diagnostics.push(report(Diagnostic::error(e.message).at_line(e.line).at_column(e.column)));
+            return Ok(None);
+        }
+    };
+    for (path, diagnostic) in merge::misplaced_directives(&value) {
+        let segments: Vec<&str> = path.iter().map(String::as_str).collect();
+        diagnostics.push(report(diagnostic).at_line(hjson::locate(&text, &segments)).at_key(path.join("/")));
+    }
+    Ok(Some(Document { file, shown_as, text, value }))
+}
+
+/// Builds every version of one subsystem. Each fragment type accumulates its own
+/// files in version order; a version is the base type with the others laid over it.
+fn merge_versions(name: String, mut documents: Vec<Document>, diagnostics: &mut Diagnostics) -> Subsystem {
+    documents.sort_by(|a, b| (&a.file.version, &a.file.fragment).cmp(&(&b.file.version, &b.file.fragment)));
+    let base_versions: Vec<Version> =
+        documents.iter().filter(|d| d.file.fragment.is_none()).map(|d| d.file.version.clone()).collect();
+    for orphan in documents.iter().filter(|d| !base_versions.contains(&d.file.version)) {
+        diagnostics.push(
+            Diagnostic::error(format!(
+                "fragment of version {} has no base file {}_{}.hjson beside it",
+                orphan.file.version, name, orphan.file.version
+            ))
+            .in_file(orphan.shown_as.clone()),
+        );
+    }
+
+    // Fragment types in order of first appearance; the base type (None) comes first.
+    let mut fragments: Vec<(Option<&str>, Map<String, Value>)> = vec![(None, Map::new())];
+    let mut versions = Vec::new();
+    let mut applied: Vec<&Document> = Vec::new();
+    for version in &base_versions {
+        for document in documents.iter().filter(|d| &d.file.version == version) {
+            let fragment = document.file.fragment.as_deref();
+            let index = match fragments.iter().position(|(f, _)| *f == fragment) {
+                Some(index) => index,
+                None => {
+                    fragments.push((fragment, Map::new()));
+                    fragments.len() - 1
+                }
+            };
+            merge::merge(&mut fragments[index].1, &document.value, merge::Mode::WithinFragment);
+            applied.push(document);
+        }
+        let mut content = Map::new();
+        for (_, merged) in &fragments {
+            merge::merge(&mut content, merged, merge::Mode::AcrossFragments);
+        }
+        finish(&mut content, version);
+        for (path, diagnostic) in check::check(&content) {
+            diagnostics.push(place(diagnostic, &path, &applied));
+        }
+        versions.push(SpecVersion { version: version.clone(), content });
+    }
+    Subsystem { name, versions }
+}
+
+/// Published shape: `keycodes` and `ranges` sorted by key, then the version.
+fn finish(content: &mut Map<String, Value>, version: &Version) {
+    for section in ["keycodes", "ranges"] {
+        match content.get_mut(section) {
+            Some(Value::Object(entries)) => entries.sort_keys(),
+            Some(_) => {}
+            None => {
+                content.insert(section.to_owned(), Value::Object(Map::new()));
+            }
+        }
+    }
+    content.insert("version".to_owned(), Value::String(version.to_string()));
+}
+
+/// Attributes a finding about merged content to the last file that wrote its entry.
+fn place(diagnostic: Diagnostic, path: &[String], applied: &[&Document]) -> Diagnostic {
+    let entry: Vec<&str> = path.iter().take(2).map(String::as_str).collect();
+    let segments: Vec<&str> = path.iter().map(String::as_str).collect();
+    let diagnostic = diagnostic.at_key(path.join("/"));
+    match applied.iter().rev().find(|d| lookup(&d.value, &entry).is_some()) {
+        Some(document) => {
+            let line = hjson::locate(&document.text, &segments).or_else(|| hjson::locate(&document.text, &entry));
+            diagnostic.in_file(document.shown_as.clone()).at_line(line)
+        }
+        None => diagnostic,
+    }
+}
+
+fn lookup<'a>(object: &'a Map<String, Value>, path: &[&str]) -> Option<&'a Value> {
+    let (first, rest) = path.split_first()?;
+    let value = object.get(*first)?;
+    match (rest.is_empty(), value) {
+        (true, value) => Some(value),
+        (false, Value::Object(inner)) => lookup(inner, rest),
+        (false, _) => None,
+    }
+}
