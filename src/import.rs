@@ -57,7 +57,7 @@ pub fn import_constants(from: &DataTree, data_dir: &Path) -> Result<Written, Imp
 
     let target = data_dir.join("constants");
     let write_failed = |path: PathBuf| move |source| ImportError::Write { path: path.display().to_string(), source };
-    let mut staging = Staging::new(&target).map_err(write_failed(target.clone()))?;
+    let staging = Staging::new(&target).map_err(write_failed(target.clone()))?;
     for (relative, text) in &normalized {
         let inside = relative.strip_prefix("constants").unwrap_or(relative);
         staging.write(inside, text).map_err(write_failed(data_dir.join(relative)))?;

@@ -1,8 +1,13 @@
 //! All-or-nothing output: a build writes into a fresh directory beside the target
 //! and swaps it into place only once everything is written.
+//!
+//! A file whose bytes equal the previous output's is hard-linked from it instead of
+//! written again: creating inodes is most of a rebuild's cost, and published files
+//! are never modified in place, so sharing them between the two trees is safe.
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tempfile::TempDir;
 
@@ -11,8 +16,10 @@ use tempfile::TempDir;
 pub struct Staging {
     dir: TempDir,
     target: PathBuf,
-    files: usize,
-    bytes: u64,
+    /// The output being replaced, to link unchanged files from.
+    previous: Option<PathBuf>,
+    files: AtomicUsize,
+    bytes: AtomicU64,
 }
 
 /// What a committed build wrote.
@@ -34,24 +41,28 @@ impl Staging {
         std::fs::create_dir_all(parent)?;
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
         let dir = tempfile::Builder::new().prefix(&format!(".{name}.staging-")).tempdir_in(parent)?;
-        Ok(Staging { dir, target: target.to_owned(), files: 0, bytes: 0 })
+        let previous = target.is_dir().then(|| target.to_owned());
+        Ok(Staging { dir, target: target.to_owned(), previous, files: AtomicUsize::new(0), bytes: AtomicU64::new(0) })
     }
 
-    /// Writes one file at `relative` inside the output.
-    pub fn write(&mut self, relative: &Path, bytes: &[u8]) -> io::Result<()> {
+    /// Writes one file at `relative` inside the output; files may be written from several threads.
+    pub fn write(&self, relative: &Path, bytes: &[u8]) -> io::Result<()> {
         let path = self.dir.path().join(relative);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::write(&path, bytes)?;
-        self.files += 1;
-        self.bytes += bytes.len() as u64;
+        let unchanged = self.previous.as_ref().map(|p| p.join(relative)).filter(|old| same_bytes(old, bytes));
+        if !unchanged.is_some_and(|old| std::fs::hard_link(old, &path).is_ok()) {
+            std::fs::write(&path, bytes)?;
+        }
+        self.files.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
     /// Puts the written tree in the target's place; the previous tree is removed.
     pub fn commit(self) -> io::Result<Written> {
-        let written = Written { files: self.files, bytes: self.bytes };
+        let written = Written { files: self.files.into_inner(), bytes: self.bytes.into_inner() };
         // Staging directories are private to their creator; the output is for everyone to read.
         set_readable(self.dir.path())?;
         if !self.target.exists() {
@@ -65,6 +76,11 @@ impl Staging {
         drop(self.dir);
         Ok(written)
     }
+}
+
+fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64)
+        && std::fs::read(path).is_ok_and(|old| old == bytes)
 }
 
 #[cfg(unix)]
@@ -105,21 +121,35 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let target = root.path().join("public");
 
-        let mut first = Staging::new(&target).unwrap();
+        let first = Staging::new(&target).unwrap();
         first.write(Path::new("a/one.json"), b"1").unwrap();
         assert_eq!(first.commit().unwrap(), Written { files: 1, bytes: 1 });
         assert_eq!(std::fs::read(target.join("a/one.json")).unwrap(), b"1");
 
-        let mut abandoned = Staging::new(&target).unwrap();
+        let abandoned = Staging::new(&target).unwrap();
         abandoned.write(Path::new("b/two.json"), b"2").unwrap();
         drop(abandoned);
         assert!(target.join("a/one.json").exists() && !target.join("b").exists());
 
-        let mut second = Staging::new(&target).unwrap();
+        let second = Staging::new(&target).unwrap();
         second.write(Path::new("b/two.json"), b"22").unwrap();
         second.commit().unwrap();
         assert!(!target.join("a").exists());
         assert_eq!(std::fs::read(target.join("b/two.json")).unwrap(), b"22");
+
+        // Unchanged bytes are shared with the previous tree, changed ones are new files.
+        let third = Staging::new(&target).unwrap();
+        third.write(Path::new("b/two.json"), b"22").unwrap();
+        third.write(Path::new("c/three.json"), b"3").unwrap();
+        let linked = std::fs::metadata(third.dir.path().join("b/two.json")).unwrap();
+        third.commit().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!(linked.nlink(), 2);
+            assert_eq!(std::fs::metadata(target.join("b/two.json")).unwrap().nlink(), 1, "the old tree is gone");
+        }
+        assert_eq!(std::fs::read(target.join("c/three.json")).unwrap(), b"3");
         let leftovers: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, ["public"]);
     }

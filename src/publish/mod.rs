@@ -6,17 +6,18 @@
 pub mod lock;
 pub mod pyjson;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use semver::Version;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::diagnostic::Diagnostics;
 use crate::output::{Staging, Written};
 use crate::source::DataTree;
-use crate::spec::{self, Constants, SpecError};
+use crate::spec::{Constants, SpecError};
 
 pub use lock::{LOCK_PATH, LockError, LockFile, Violation};
 
@@ -62,16 +63,15 @@ impl Published<'_> {
 
 /// Renders every version of every subsystem as QMK's API publishes it.
 pub fn render(constants: &Constants) -> Vec<Published<'_>> {
-    constants
-        .subsystems
-        .iter()
-        .flat_map(|subsystem| {
-            subsystem.versions.iter().map(|v| Published {
-                subsystem: subsystem.name.clone(),
-                version: v.version.clone(),
-                content: &v.content,
-                bytes: pyjson::to_indented(&v.content),
-            })
+    let versions: Vec<_> =
+        constants.subsystems.iter().flat_map(|s| s.versions.iter().map(move |v| (s.name.as_str(), v))).collect();
+    versions
+        .into_par_iter()
+        .map(|(subsystem, v)| Published {
+            subsystem: subsystem.to_owned(),
+            version: v.version.clone(),
+            content: &v.content,
+            bytes: pyjson::to_indented(&v.content),
         })
         .collect()
 }
@@ -96,13 +96,17 @@ pub struct BuildReport {
     pub written: Written,
     /// Set when the tree has no lock file, so that every version counted as locked-in.
     pub unlocked: Option<String>,
-    pub warnings: Diagnostics,
 }
 
-/// Loads, checks and publishes `tree` into `out`, replacing what was there only on success.
-pub fn build(tree: &DataTree, out: &Path, last_updated: OffsetDateTime) -> Result<BuildReport, PublishError> {
-    let loaded = spec::load(tree)?;
-    let published = render(&loaded.constants);
+/// Publishes the constants loaded from `tree` into `out` after checking them against
+/// the tree's lock; `out` is replaced only on success.
+pub fn build(
+    tree: &DataTree,
+    constants: &Constants,
+    out: &Path,
+    last_updated: OffsetDateTime,
+) -> Result<BuildReport, PublishError> {
+    let published = render(constants);
     let lock = LockFile::read(tree)?;
     if let Some(lock) = &lock {
         let violations = lock.verify(&published);
@@ -111,8 +115,9 @@ pub fn build(tree: &DataTree, out: &Path, last_updated: OffsetDateTime) -> Resul
         }
     }
     let failed = |source| PublishError::Write { path: out.display().to_string(), source };
-    let mut staging = Staging::new(out).map_err(failed)?;
+    let staging = Staging::new(out).map_err(failed)?;
     let mut channels = Vec::new();
+    let mut files: Vec<(PathBuf, Cow<[u8]>)> = Vec::new();
     for channel in Channel::ALL {
         let in_channel: Vec<&Published> = published
             .iter()
@@ -121,17 +126,14 @@ pub fn build(tree: &DataTree, out: &Path, last_updated: OffsetDateTime) -> Resul
             })
             .collect();
         let root = Path::new(channel.name());
-        for item in &in_channel {
-            staging.write(&root.join(item.path()), &item.bytes).map_err(failed)?;
-        }
-        staging
-            .write(&root.join("v1/constants_metadata.json"), &metadata(&in_channel, last_updated))
-            .map_err(failed)?;
+        files.extend(in_channel.iter().map(|item| (root.join(item.path()), Cow::Borrowed(item.bytes.as_slice()))));
+        files.push((root.join("v1/constants_metadata.json"), Cow::Owned(metadata(&in_channel, last_updated))));
         channels.push((channel, in_channel.len()));
     }
+    files.par_iter().try_for_each(|(path, bytes)| staging.write(path, bytes)).map_err(failed)?;
     let written = staging.commit().map_err(failed)?;
     let unlocked = lock.is_none().then(|| tree.display(Path::new(LOCK_PATH)));
-    Ok(BuildReport { channels, written, unlocked, warnings: loaded.warnings })
+    Ok(BuildReport { channels, written, unlocked })
 }
 
 /// `{"last_updated": ..., "constants": {"keycodes": ["0.0.1", ...]}}`, on one line as QMK writes it.

@@ -23,26 +23,26 @@ pub enum Mode {
 }
 
 /// Lays `overlay` over `target`.
-pub fn merge(target: &mut Map<String, Value>, overlay: &Map<String, Value>, mode: Mode) {
+pub fn merge(target: &mut Map<String, Value>, overlay: Map<String, Value>, mode: Mode) {
     for (key, value) in overlay {
-        match (target.get_mut(key), value) {
-            (_, Value::String(s)) if s == DELETE => {
-                let removed = target.shift_remove(key).is_some();
-                // Nothing to delete in this fragment type: the deletion is meant for the spec it is laid over.
-                if !removed && mode == Mode::WithinFragment {
-                    target.insert(key.clone(), value.clone());
-                }
+        if value.as_str() == Some(DELETE) {
+            // Nothing to delete in this fragment type: the deletion is meant for the spec it is laid over.
+            if target.shift_remove(&key).is_none() && mode == Mode::WithinFragment {
+                target.insert(key, value);
             }
+            continue;
+        }
+        match (target.get_mut(&key), value) {
             (Some(Value::Object(existing)), Value::Object(overlay)) if !overlay.contains_key(RESET) => {
                 merge(existing, overlay, mode);
             }
             (Some(Value::Array(existing)), Value::Array(items))
-                if mode == Mode::WithinFragment && !starts_with_reset(items) =>
+                if mode == Mode::WithinFragment && !starts_with_reset(&items) =>
             {
-                existing.extend(items.iter().map(|item| clean(item, mode)));
+                existing.extend(items.into_iter().map(|item| clean(item, mode)));
             }
-            _ => {
-                target.insert(key.clone(), clean(value, mode));
+            (_, value) => {
+                target.insert(key, clean(value, mode));
             }
         }
     }
@@ -50,22 +50,22 @@ pub fn merge(target: &mut Map<String, Value>, overlay: &Map<String, Value>, mode
 
 /// A value as it is stored: directives with nothing left to act on are dropped.
 /// Deletions survive within a fragment type, for the spec it is later laid over.
-fn clean(value: &Value, mode: Mode) -> Value {
+fn clean(value: Value, mode: Mode) -> Value {
     match value {
-        Value::Object(members) => Value::Object(
-            members
-                .iter()
-                .filter(|(key, value)| {
-                    key.as_str() != RESET && (mode == Mode::WithinFragment || value.as_str() != Some(DELETE))
-                })
-                .map(|(key, value)| (key.clone(), clean(value, mode)))
-                .collect(),
-        ),
-        Value::Array(items) => {
-            let skip = usize::from(starts_with_reset(items));
-            Value::Array(items[skip..].iter().map(|item| clean(item, mode)).collect())
+        Value::Object(mut members) => {
+            members.retain(|key, value| {
+                key.as_str() != RESET && (mode == Mode::WithinFragment || value.as_str() != Some(DELETE))
+            });
+            members.values_mut().for_each(|member| *member = clean(member.take(), mode));
+            Value::Object(members)
         }
-        other => other.clone(),
+        Value::Array(mut items) => {
+            if starts_with_reset(&items) {
+                items.remove(0);
+            }
+            Value::Array(items.into_iter().map(|item| clean(item, mode)).collect())
+        }
+        other => other,
     }
 }
 
@@ -138,7 +138,7 @@ mod tests {
     fn merged(mode: Mode, layers: &[Value]) -> Value {
         let mut target = Map::new();
         for layer in layers {
-            merge(&mut target, &object(layer.clone()), mode);
+            merge(&mut target, object(layer.clone()), mode);
         }
         Value::Object(target)
     }
@@ -178,9 +178,9 @@ mod tests {
     #[test]
     fn a_fragment_can_delete_what_the_base_defined() {
         let mut fragment = Map::new();
-        merge(&mut fragment, &object(json!({"k": {"0x0001": DELETE}})), Mode::WithinFragment);
+        merge(&mut fragment, object(json!({"k": {"0x0001": DELETE}})), Mode::WithinFragment);
         let mut spec = object(json!({"k": {"0x0001": 1, "0x0002": 2}}));
-        merge(&mut spec, &fragment, Mode::AcrossFragments);
+        merge(&mut spec, fragment, Mode::AcrossFragments);
         assert_eq!(Value::Object(spec), json!({"k": {"0x0002": 2}}));
     }
 

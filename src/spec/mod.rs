@@ -9,6 +9,7 @@ mod merge;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use rayon::prelude::*;
 use semver::Version;
 use serde_json::{Map, Value};
 
@@ -89,14 +90,20 @@ pub fn load(tree: &DataTree) -> Result<Loaded, SpecError> {
     if files.is_empty() && diagnostics.is_empty() {
         return Err(SpecError::Empty(tree.display(Path::new(CONSTANTS_DIR))));
     }
+    let read: Vec<_> = files.into_par_iter().map(|file| read(tree, file)).collect::<Result<_, _>>()?;
     let mut families: BTreeMap<String, Vec<Document>> = BTreeMap::new();
-    for file in files {
-        if let Some(document) = read(tree, file, &mut diagnostics)? {
+    for (document, found) in read {
+        diagnostics.extend(found);
+        if let Some(document) = document {
             families.entry(document.file.subsystem.clone()).or_default().push(document);
         }
     }
-    let subsystems =
-        families.into_iter().map(|(name, documents)| merge_versions(name, documents, &mut diagnostics)).collect();
+    let merged: Vec<_> = families.into_par_iter().map(|(name, documents)| merge_versions(name, documents)).collect();
+    let mut subsystems = Vec::with_capacity(merged.len());
+    for (subsystem, found) in merged {
+        diagnostics.extend(found);
+        subsystems.push(subsystem);
+    }
     if diagnostics.has_errors() {
         return Err(SpecError::Invalid(diagnostics));
     }
@@ -104,38 +111,39 @@ pub fn load(tree: &DataTree) -> Result<Loaded, SpecError> {
 }
 
 /// Reads and parses one file; a file that is not a usable document is reported and skipped.
-fn read(tree: &DataTree, file: SpecFile, diagnostics: &mut Diagnostics) -> Result<Option<Document>, SpecError> {
+fn read(tree: &DataTree, file: SpecFile) -> Result<(Option<Document>, Diagnostics), SpecError> {
     let shown_as = tree.display(&file.path);
     let bytes = tree.read(&file.path).map_err(|source| SpecError::Io { path: shown_as.clone(), source })?;
+    let mut diagnostics = Diagnostics::default();
     let report = |diagnostic: Diagnostic| diagnostic.in_file(shown_as.clone());
     let text = match String::from_utf8(bytes.into_owned()) {
         Ok(text) => text,
         Err(e) => {
             diagnostics.push(report(Diagnostic::error(format!("not UTF-8: {e}"))));
-            return Ok(None);
+            return Ok((None, diagnostics));
         }
     };
     let value = match hjson::parse(&text) {
         Ok(Value::Object(value)) => value,
         Ok(_) => {
             diagnostics.push(report(Diagnostic::error("a spec file must hold an object")));
-            return Ok(None);
+            return Ok((None, diagnostics));
         }
         Err(e) => {
             diagnostics.push(report(Diagnostic::error(e.message).at_line(e.line).at_column(e.column)));
-            return Ok(None);
+            return Ok((None, diagnostics));
         }
     };
     for (path, diagnostic) in merge::misplaced_directives(&value) {
         let segments: Vec<&str> = path.iter().map(String::as_str).collect();
         diagnostics.push(report(diagnostic).at_line(hjson::locate(&text, &segments)).at_key(path.join("/")));
     }
-    Ok(Some(Document { file, shown_as, text, value }))
+    Ok((Some(Document { file, shown_as, text, value }), diagnostics))
 }
 
-/// Builds every version of one subsystem. Each fragment type accumulates its own
-/// files in version order; a version is the base type with the others laid over it.
-fn merge_versions(name: String, mut documents: Vec<Document>, diagnostics: &mut Diagnostics) -> Subsystem {
+/// Builds every version of one subsystem, each on its own so that they build in parallel.
+fn merge_versions(name: String, mut documents: Vec<Document>) -> (Subsystem, Diagnostics) {
+    let mut diagnostics = Diagnostics::default();
     documents.sort_by(|a, b| (&a.file.version, &a.file.fragment).cmp(&(&b.file.version, &b.file.fragment)));
     let base_versions: Vec<Version> =
         documents.iter().filter(|d| d.file.fragment.is_none()).map(|d| d.file.version.clone()).collect();
@@ -148,35 +156,47 @@ fn merge_versions(name: String, mut documents: Vec<Document>, diagnostics: &mut 
             .in_file(orphan.shown_as.clone()),
         );
     }
-
-    // Fragment types in order of first appearance; the base type (None) comes first.
-    let mut fragments: Vec<(Option<&str>, Map<String, Value>)> = vec![(None, Map::new())];
-    let mut versions = Vec::new();
-    let mut applied: Vec<&Document> = Vec::new();
-    for version in &base_versions {
-        for document in documents.iter().filter(|d| &d.file.version == version) {
-            let fragment = document.file.fragment.as_deref();
-            let index = match fragments.iter().position(|(f, _)| *f == fragment) {
-                Some(index) => index,
-                None => {
-                    fragments.push((fragment, Map::new()));
-                    fragments.len() - 1
-                }
-            };
-            merge::merge(&mut fragments[index].1, &document.value, merge::Mode::WithinFragment);
-            applied.push(document);
-        }
-        let mut content = Map::new();
-        for (_, merged) in &fragments {
-            merge::merge(&mut content, merged, merge::Mode::AcrossFragments);
-        }
-        finish(&mut content, version);
-        for (path, diagnostic) in check::check(&content) {
-            diagnostics.push(place(diagnostic, &path, &applied));
-        }
-        versions.push(SpecVersion { version: version.clone(), content });
+    let built: Vec<_> = base_versions
+        .into_par_iter()
+        .map(|version| {
+            let upto = &documents[..documents.partition_point(|d| d.file.version <= version)];
+            let content = compose(upto, &version);
+            let found = check::check(&content);
+            let placed: Vec<Diagnostic> =
+                found.into_iter().map(|(path, diagnostic)| place(diagnostic, &path, upto)).collect();
+            (SpecVersion { version, content }, placed)
+        })
+        .collect();
+    let mut versions = Vec::with_capacity(built.len());
+    for (version, found) in built {
+        found.into_iter().for_each(|d| diagnostics.push(d));
+        versions.push(version);
     }
-    Subsystem { name, versions }
+    (Subsystem { name, versions }, diagnostics)
+}
+
+/// One version from the documents up to it (sorted by version, then fragment type):
+/// each fragment type merges its own files in version order, then the types are laid
+/// over each other, the base type first and the rest in order of first appearance.
+fn compose(documents: &[Document], version: &Version) -> Map<String, Value> {
+    let mut fragments: Vec<(Option<&str>, Map<String, Value>)> = vec![(None, Map::new())];
+    for document in documents {
+        let fragment = document.file.fragment.as_deref();
+        let index = match fragments.iter().position(|(f, _)| *f == fragment) {
+            Some(index) => index,
+            None => {
+                fragments.push((fragment, Map::new()));
+                fragments.len() - 1
+            }
+        };
+        merge::merge(&mut fragments[index].1, document.value.clone(), merge::Mode::WithinFragment);
+    }
+    let mut content = Map::new();
+    for (_, layer) in fragments {
+        merge::merge(&mut content, layer, merge::Mode::AcrossFragments);
+    }
+    finish(&mut content, version);
+    content
 }
 
 /// Published shape: `keycodes` and `ranges` sorted by key, then the version.
@@ -194,7 +214,7 @@ fn finish(content: &mut Map<String, Value>, version: &Version) {
 }
 
 /// Attributes a finding about merged content to the last file that wrote its entry.
-fn place(diagnostic: Diagnostic, path: &[String], applied: &[&Document]) -> Diagnostic {
+fn place(diagnostic: Diagnostic, path: &[String], applied: &[Document]) -> Diagnostic {
     let entry: Vec<&str> = path.iter().take(2).map(String::as_str).collect();
     let segments: Vec<&str> = path.iter().map(String::as_str).collect();
     let diagnostic = diagnostic.at_key(path.join("/"));

@@ -1,0 +1,118 @@
+//! Helpers shared by the integration tests: the binary, the reference data and fixture trees.
+
+#![allow(dead_code)] // each test crate uses its own part of these helpers
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// 2026-08-10 00:00:00 GMT.
+pub const EPOCH: &str = "1786320000";
+
+/// `../shared` beside the checkout, when it is there; tests that need it skip with a reason otherwise.
+pub fn shared() -> Option<PathBuf> {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    if shared.join("qmk/data/constants").is_dir() {
+        Some(shared)
+    } else {
+        eprintln!("skipped: {} is absent (reference data lives beside the checkout in CI)", shared.display());
+        None
+    }
+}
+
+/// Runs the binary with a clean environment for the things it reads.
+pub fn run(args: &[&str]) -> Output {
+    run_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
+}
+
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_qmk-api"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("QMK_HOME")
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "the binary panicked on {args:?}:\n{stderr}");
+    output
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Asserts the exit code and returns stderr for further checks.
+#[track_caller]
+pub fn expect_exit(output: &Output, code: i32) -> String {
+    let stderr = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "stderr:\n{stderr}");
+    stderr
+}
+
+/// A data tree laid out like a QMK checkout, in a temporary directory.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        Fixture { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn root_arg(&self) -> String {
+        self.root().display().to_string()
+    }
+
+    /// Writes `data/constants/keycodes/<name>`.
+    pub fn keycodes(&self, name: &str, text: &str) -> &Self {
+        self.file(&format!("data/constants/keycodes/{name}"), text)
+    }
+
+    pub fn file(&self, relative: &str, text: &str) -> &Self {
+        let path = self.root().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.root().join("public")
+    }
+
+    pub fn out_arg(&self) -> String {
+        self.out().display().to_string()
+    }
+
+    /// `qmk-api build` over this tree into its `public/`.
+    pub fn build(&self) -> Output {
+        run(&["build", "--qmk-home", &self.root_arg(), "--out", &self.out_arg()])
+    }
+
+    pub fn published(&self, channel: &str, file: &str) -> String {
+        std::fs::read_to_string(self.out().join(channel).join("v1").join(file)).unwrap()
+    }
+
+    pub fn published_json(&self, channel: &str, file: &str) -> serde_json::Value {
+        serde_json::from_str(&self.published(channel, file)).unwrap()
+    }
+}
+
+/// Every file under `dir` with its bytes, sorted by path.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().strip_prefix(dir).unwrap().to_owned(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}

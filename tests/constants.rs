@@ -1,0 +1,324 @@
+//! The constants publisher end to end: real QMK data, fixture trees, the lock and bad input.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const BASE: &str = r#"{
+    // a comment, as QMK writes them
+    ranges: {
+        "0x0000/0x00FF": {define: "QK_BASIC"},
+        "0x7C00/0x01FF": {define: "QK_QUANTUM"},
+    }
+    keycodes: {
+        "0x0004": {group: "basic", key: "KC_A", label: "A"},
+        "0x0005": {group: "basic", key: "KC_B", label: "B", aliases: ["KC_BEE"]},
+    }
+}"#;
+
+#[test]
+fn real_versions_are_byte_identical_to_qmk_in_both_channels() {
+    let Some(shared) = shared() else { return };
+    let fixture = Fixture::new();
+    let qmk = shared.join("qmk").display().to_string();
+    let output = run(&["build", "--qmk-home", &qmk, "--out", &fixture.out_arg()]);
+    let stderr = expect_exit(&output, 0);
+    assert!(stderr.contains("every version counts as locked-in"), "{stderr}");
+    let mut compared = 0;
+    for expected in std::fs::read_dir(shared.join("expected/v1/constants")).unwrap() {
+        let expected = expected.unwrap().path();
+        let name = expected.file_name().unwrap().to_str().unwrap();
+        for channel in ["master", "develop"] {
+            let published = std::fs::read(fixture.out().join(channel).join("v1/constants").join(name)).unwrap();
+            assert!(published == std::fs::read(&expected).unwrap(), "{channel}/{name} differs from QMK's");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 16);
+}
+
+#[test]
+fn metadata_has_qmks_shape_on_one_line() {
+    let Some(shared) = shared() else { return };
+    let fixture = Fixture::new();
+    let qmk = shared.join("qmk").display().to_string();
+    expect_exit(&run(&["build", "--qmk-home", &qmk, "--out", &fixture.out_arg()]), 0);
+    let text = fixture.published("master", "constants_metadata.json");
+    assert!(!text.contains('\n'));
+    assert!(text.starts_with(
+        r#"{"last_updated": "2026-08-10 00:00:00 GMT", "constants": {"keycodes": ["0.0.1", "0.0.2", "0.0.3", "0.0.4", "0.0.5", "0.0.6", "0.0.7", "0.0.8"], "keycodes_belgian": ["0.0.1"], "#
+    ));
+    let metadata: Value = serde_json::from_str(&text).unwrap();
+    let constants = metadata["constants"].as_object().unwrap();
+    assert_eq!(metadata.as_object().unwrap().len(), 2);
+    assert_eq!(constants.len(), 73, "keycodes and its 72 language extras");
+    for (subsystem, versions) in constants {
+        for version in versions.as_array().unwrap() {
+            let file = format!("constants/{subsystem}_{}.json", version.as_str().unwrap());
+            assert!(fixture.out().join("master/v1").join(&file).is_file(), "{file} is listed but not published");
+        }
+    }
+}
+
+#[test]
+fn builds_are_reproducible_and_the_bundled_data_publishes_the_same_bytes() {
+    let Some(shared) = shared() else { return };
+    let first = Fixture::new();
+    let second = Fixture::new();
+    let bundled = Fixture::new();
+    let qmk = shared.join("qmk").display().to_string();
+    expect_exit(&run(&["build", "--qmk-home", &qmk, "--out", &first.out_arg()]), 0);
+    expect_exit(&run(&["build", "--qmk-home", &qmk, "--out", &second.out_arg()]), 0);
+    expect_exit(&run_in(bundled.root(), &["build", "--out", &bundled.out_arg()]), 0);
+    let reference = snapshot(&first.out());
+    assert_eq!(reference.len(), 162);
+    assert!(reference == snapshot(&second.out()), "two builds of the same input differ");
+    assert!(reference == snapshot(&bundled.out()), "the bundled data publishes different bytes");
+}
+
+#[test]
+fn the_bundled_data_is_what_import_writes_from_the_shared_tree() {
+    let Some(shared) = shared() else { return };
+    let fixture = Fixture::new();
+    let data = fixture.root().join("data");
+    let qmk = shared.join("qmk").display().to_string();
+    expect_exit(&run(&["import", "--qmk-home", &qmk, "--out", &data.display().to_string()]), 0);
+    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/constants");
+    let imported: Vec<_> =
+        snapshot(&data.join("constants")).into_iter().filter(|(p, _)| p.extension().unwrap() == "hjson").collect();
+    let committed: Vec<_> = snapshot(&bundled).into_iter().filter(|(p, _)| p.extension().unwrap() == "hjson").collect();
+    assert_eq!(imported.len(), 106);
+    assert!(imported == committed, "data/ is stale: run `qmk-api import --qmk-home ../shared/qmk`");
+}
+
+#[test]
+fn versions_merge_in_semver_order() {
+    let fixture = Fixture::new();
+    fixture
+        .keycodes("keycodes_0.0.1.hjson", BASE)
+        .keycodes("keycodes_0.0.9.hjson", r#"{keycodes: {"0x0004": {label: "nine"}}}"#)
+        .keycodes("keycodes_0.0.10.hjson", r#"{keycodes: {"0x0004": {label: "ten"}}}"#);
+    expect_exit(&fixture.build(), 0);
+    let metadata = fixture.published_json("develop", "constants_metadata.json");
+    assert_eq!(metadata["constants"]["keycodes"], serde_json::json!(["0.0.1", "0.0.9", "0.0.10"]));
+    let v9 = fixture.published_json("develop", "constants/keycodes_0.0.9.json");
+    let v10 = fixture.published_json("develop", "constants/keycodes_0.0.10.json");
+    assert_eq!(v9["keycodes"]["0x0004"]["label"], "nine");
+    assert_eq!(v10["keycodes"]["0x0004"]["label"], "ten");
+    assert_eq!(v10["version"], "0.0.10");
+}
+
+#[test]
+fn merge_directives_apply_across_versions_and_fragments() {
+    let fixture = Fixture::new();
+    fixture
+        .keycodes("keycodes_0.0.1.hjson", BASE)
+        .keycodes(
+            "keycodes_0.0.1_extra.hjson",
+            r#"{keycodes: {"0x7C00": {group: "quantum", key: "QK_BOOT", aliases: ["QK_RBT"]}}}"#,
+        )
+        .keycodes(
+            "keycodes_0.0.2.hjson",
+            r#"{
+                ranges: {"0x7C00/0x01FF": "!delete!", "0x7C00/0x00FF": {define: "QK_SMALL"}}
+                keycodes: {
+                    "0x0004": {"!reset!": true, key: "KC_AA"},
+                    "0x0005": {aliases: ["KC_BB"]},
+                }
+            }"#,
+        )
+        .keycodes("keycodes_0.0.2_extra.hjson", r#"{keycodes: {"0x7C00": {aliases: ["!reset!", "QK_BOOTLOADER"]}}}"#)
+        .keycodes("keycodes_0.0.3.hjson", r#"{keycodes: {"0x0005": {aliases: ["!reset!", "KC_CC"]}}}"#)
+        .keycodes("keycodes_0.0.3_extra.hjson", r#"{keycodes: {"0x7C00": {aliases: ["QK_RESET"]}}}"#);
+    expect_exit(&fixture.build(), 0);
+    let v1 = fixture.published_json("develop", "constants/keycodes_0.0.1.json");
+    let v2 = fixture.published_json("develop", "constants/keycodes_0.0.2.json");
+    let v3 = fixture.published_json("develop", "constants/keycodes_0.0.3.json");
+    // Fragments merge into the base.
+    assert_eq!(v1["keycodes"]["0x7C00"]["key"], "QK_BOOT");
+    // `!delete!` removes a range; a new one takes its place.
+    let ranges: Vec<&String> = v2["ranges"].as_object().unwrap().keys().collect();
+    assert_eq!(ranges, ["0x0000/0x00FF", "0x7C00/0x00FF"]);
+    // An object holding `!reset!` replaces the old one instead of merging into it.
+    assert_eq!(v2["keycodes"]["0x0004"], serde_json::json!({"key": "KC_AA"}));
+    // Arrays append across versions of one fragment type...
+    assert_eq!(v2["keycodes"]["0x0005"]["aliases"], serde_json::json!(["KC_BEE", "KC_BB"]));
+    // ...unless their first item is `!reset!`.
+    assert_eq!(v3["keycodes"]["0x0005"]["aliases"], serde_json::json!(["KC_CC"]));
+    assert_eq!(v2["keycodes"]["0x7C00"]["aliases"], serde_json::json!(["QK_BOOTLOADER"]));
+    assert_eq!(v3["keycodes"]["0x7C00"]["aliases"], serde_json::json!(["QK_BOOTLOADER", "QK_RESET"]));
+    // Keys come out sorted, with the version last.
+    let text = fixture.published("develop", "constants/keycodes_0.0.3.json");
+    assert!(text.find("\"0x0004\"").unwrap() < text.find("\"0x7C00\"").unwrap());
+    assert!(text.ends_with("    \"version\": \"0.0.3\"\n}"));
+}
+
+#[test]
+fn lock_pins_master_and_catches_changes() {
+    let fixture = Fixture::new();
+    fixture
+        .keycodes("keycodes_0.0.1.hjson", BASE)
+        .keycodes("keycodes_0.0.2.hjson", r#"{keycodes: {"0x7C00": {group: "quantum", key: "QK_BOOT"}}}"#);
+    let root = fixture.root_arg();
+    let locked = run(&["lock", "--qmk-home", &root, "--version", "0.0.1"]);
+    assert!(expect_exit(&locked, 0).contains("locked 1 versions"));
+    let lock: Value =
+        serde_json::from_slice(&std::fs::read(fixture.root().join("data/constants/constants.lock")).unwrap()).unwrap();
+    assert_eq!(lock["subsystems"]["keycodes"]["0.0.1"]["sha256"].as_str().unwrap().len(), 64);
+
+    let built = fixture.build();
+    assert!(!expect_exit(&built, 0).contains("locked-in"), "a tree with a lock needs no note");
+    let master = fixture.published_json("master", "constants_metadata.json");
+    let develop = fixture.published_json("develop", "constants_metadata.json");
+    assert_eq!(master["constants"]["keycodes"], serde_json::json!(["0.0.1"]));
+    assert_eq!(develop["constants"]["keycodes"], serde_json::json!(["0.0.1", "0.0.2"]));
+    assert!(!fixture.out().join("master/v1/constants/keycodes_0.0.2.json").exists());
+    let before = snapshot(&fixture.out());
+
+    // Changing a locked version breaks the build and the check, naming what changed.
+    fixture.keycodes("keycodes_0.0.1.hjson", &BASE.replace("label: \"A\"", "label: \"a\""));
+    for args in [vec!["check", "--qmk-home", &root], vec!["build", "--qmk-home", &root, "--out", &fixture.out_arg()]] {
+        let stderr = expect_exit(&run(&args), 1);
+        assert!(stderr.contains("keycodes 0.0.1 is locked-in, but its content changed"), "{stderr}");
+        assert!(stderr.contains("keycodes/0x0004 (KC_A) changed"), "{stderr}");
+    }
+    assert!(snapshot(&fixture.out()) == before, "a failed build changed the previous output");
+
+    // Locking again refuses the change unless forced.
+    expect_exit(&run(&["lock", "--qmk-home", &root]), 1);
+    assert!(expect_exit(&run(&["lock", "--qmk-home", &root, "--force"]), 0).contains("locked 2 versions"));
+    expect_exit(&run(&["check", "--qmk-home", &root]), 0);
+}
+
+#[test]
+fn lock_rejects_unknown_subsystems_versions_and_the_bundled_data() {
+    let fixture = Fixture::new();
+    fixture.keycodes("keycodes_0.0.1.hjson", BASE);
+    let root = fixture.root_arg();
+    assert!(
+        expect_exit(&run(&["lock", "--qmk-home", &root, "--subsystem", "nope"]), 1).contains("no subsystem `nope`")
+    );
+    assert!(expect_exit(&run(&["lock", "--qmk-home", &root, "--version", "0.0.7"]), 1).contains("no version 0.0.7"));
+    assert!(expect_exit(&run_in(fixture.root(), &["lock"]), 2).contains("read-only"));
+    assert!(!fixture.root().join("data/constants/constants.lock").exists());
+}
+
+/// Builds a tree holding `text` as its only version and returns stderr, expecting a data error.
+fn rejected(text: &str) -> String {
+    let fixture = Fixture::new();
+    fixture.keycodes("keycodes_0.0.1.hjson", text);
+    let stderr = expect_exit(&fixture.build(), 1);
+    assert!(!fixture.out().exists(), "nothing is published from bad data");
+    stderr
+}
+
+#[test]
+fn broken_hjson_names_file_and_line() {
+    let stderr = rejected("{\n  ranges: {\n    \"0x0000/0x00FF\": {define: \"QK_BASIC\"}\n  \n");
+    assert!(stderr.contains("error: invalid hjson"), "{stderr}");
+    assert!(stderr.contains("keycodes_0.0.1.hjson:"), "{stderr}");
+}
+
+#[test]
+fn duplicate_keys_are_rejected() {
+    let stderr =
+        rejected("{\n  keycodes: {\n    \"0x0004\": {key: \"KC_A\"},\n    \"0x0004\": {key: \"KC_B\"}\n  }\n}");
+    assert!(stderr.contains("duplicate key \"0x0004\""), "{stderr}");
+    assert!(stderr.contains("keycodes_0.0.1.hjson:4"), "{stderr}");
+}
+
+#[test]
+fn bad_range_keys_are_rejected() {
+    let stderr = rejected(&BASE.replace("0x7C00/0x01FF", "0x7C00-0x01FF"));
+    assert!(stderr.contains("range key `0x7C00-0x01FF` must be `0xSTART/0xSIZE`"), "{stderr}");
+    assert!(stderr.contains("keycodes_0.0.1.hjson:5"), "{stderr}");
+    assert!(stderr.contains("key: ranges/0x7C00-0x01FF"), "{stderr}");
+}
+
+#[test]
+fn duplicate_aliases_are_rejected() {
+    let stderr = rejected(&BASE.replace("[\"KC_BEE\"]", "[\"KC_A\"]"));
+    assert!(stderr.contains("keycode name or alias `KC_A` is used more than once: by 0x0004, 0x0005"), "{stderr}");
+    assert!(stderr.contains("keycodes_0.0.1.hjson:9"), "{stderr}");
+}
+
+#[test]
+fn partly_overlapping_ranges_are_rejected_and_nested_ones_accepted() {
+    let stderr = rejected(&BASE.replace("\"0x7C00/0x01FF\"", "\"0x00F0/0x01FF\""));
+    assert!(stderr.contains("partly overlaps range QK_BASIC"), "{stderr}");
+    let fixture = Fixture::new();
+    fixture.keycodes("keycodes_0.0.1.hjson", &BASE.replace("\"0x7C00/0x01FF\"", "\"0x0010/0x000F\""));
+    expect_exit(&fixture.build(), 0);
+}
+
+#[test]
+fn unknown_directives_and_bad_version_names_are_rejected() {
+    let stderr = rejected(&BASE.replace("label: \"A\"", "label: \"!remove!\""));
+    assert!(stderr.contains("unknown directive `!remove!`"), "{stderr}");
+    assert!(stderr.contains("key: keycodes/0x0004/label"), "{stderr}");
+
+    let fixture = Fixture::new();
+    fixture.keycodes("keycodes_0.0.1.hjson", BASE).keycodes("keycodes_0.1.hjson", "{}");
+    let stderr = expect_exit(&fixture.build(), 1);
+    assert!(stderr.contains("unparseable version `0.1` in file name `keycodes_0.1.hjson`"), "{stderr}");
+}
+
+#[test]
+fn schema_violations_are_rejected() {
+    let stderr = rejected(&BASE.replace("key: \"KC_A\"", "key: \"kc_a\"").replace("\"0x0005\"", "\"0x05\""));
+    assert!(stderr.contains("`key` `kc_a` must be an upper-case C identifier"), "{stderr}");
+    assert!(stderr.contains("keycode key `0x05` must be `0x` and four upper-case hex digits"), "{stderr}");
+}
+
+#[test]
+fn keycodes_outside_every_range_warn_but_publish() {
+    let fixture = Fixture::new();
+    fixture.keycodes("keycodes_0.0.1.hjson", &BASE.replace("\"0x0005\"", "\"0x5005\""));
+    let stderr = expect_exit(&fixture.build(), 0);
+    assert!(stderr.contains("warning: keycode KC_B (0x5005) lies outside every range"), "{stderr}");
+    let quiet = run(&["build", "--quiet", "--qmk-home", &fixture.root_arg(), "--out", &fixture.out_arg()]);
+    assert_eq!(expect_exit(&quiet, 0), "");
+}
+
+#[test]
+fn the_summary_and_verbose_output() {
+    let fixture = Fixture::new();
+    fixture.keycodes("keycodes_0.0.1.hjson", BASE);
+    let stderr = expect_exit(&fixture.build(), 0);
+    let summary = stderr.lines().last().unwrap();
+    assert!(summary.contains("master 1 versions, develop 1 versions, 4 files,"), "{summary}");
+    assert!(summary.ends_with(" ms"), "{summary}");
+    let verbose = run(&["build", "-v", "--qmk-home", &fixture.root_arg(), "--out", &fixture.out_arg()]);
+    assert!(expect_exit(&verbose, 0).contains("reading "));
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    for command in ["build", "check", "lock", "import"] {
+        let help = run(&[command, "--help"]);
+        assert_eq!(help.status.code(), Some(0));
+        assert!(stdout(&help).contains("--qmk-home"), "{command} --help lacks --qmk-home");
+    }
+    expect_exit(&run(&["build", "--no-such-flag"]), 2);
+    assert!(expect_exit(&run(&["import"]), 2).contains("--qmk-home"));
+    let fixture = Fixture::new();
+    fixture.keycodes("keycodes_0.0.1.hjson", BASE).file("public", "a file, not a directory");
+    assert!(expect_exit(&fixture.build(), 2).contains("cannot write"));
+    let missing = run(&["check", "--qmk-home", "/nonexistent/qmk"]);
+    assert!(expect_exit(&missing, 1).contains("no constants under /nonexistent/qmk/data/constants"));
+}
+
+#[test]
+fn qmk_home_comes_from_the_environment_when_not_given() {
+    let fixture = Fixture::new();
+    fixture.keycodes("keycodes_0.0.1.hjson", &BASE.replace("KC_BEE", "KC_FROM_ENV"));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_qmk-api"))
+        .args(["build", "--out", &fixture.out_arg()])
+        .env("QMK_HOME", fixture.root())
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .output()
+        .unwrap();
+    expect_exit(&output, 0);
+    assert!(fixture.published("develop", "constants/keycodes_0.0.1.json").contains("KC_FROM_ENV"));
+}
