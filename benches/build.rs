@@ -9,10 +9,6 @@ use qmk_api::publish;
 use qmk_api::source::DataTree;
 use qmk_api::spec;
 
-/// The allocator the binary uses, so in-process figures match it.
-//#[global_allocator]
-//static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const RUNS: usize = 30;
 /// QMK's Python loader for the 8 keycode versions, measured on this machine class.
 const QMK_WHOLE_PROCESS: &str = "1.08 s";

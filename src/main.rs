@@ -13,10 +13,6 @@ use qmk_api::publish::{self, LockError, LockFile, PublishError};
 use qmk_api::source::DataTree;
 use qmk_api::spec::{self, SpecError};
 
-/// The build makes many small allocations; mimalloc serves them faster than the system allocator.
-//#[global_allocator]
-//static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "qmk-api", version, about = "Publishes QMK's versioned constants as its static JSON API")]
 struct Cli {

@@ -51,8 +51,13 @@ impl Staging {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let unchanged = self.previous.as_ref().map(|p| p.join(relative)).filter(|old| same_bytes(old, bytes));
-        if !unchanged.is_some_and(|old| std::fs::hard_link(old, &path).is_ok()) {
+        let linked = self
+            .previous
+            .as_ref()
+            .map(|previous| previous.join(relative))
+            .filter(|old| same_bytes(old, bytes))
+            .is_some_and(|old| std::fs::hard_link(old, &path).is_ok());
+        if !linked {
             std::fs::write(&path, bytes)?;
         }
         self.files.fetch_add(1, Ordering::Relaxed);

@@ -12,11 +12,11 @@ use std::path::Path;
 
 use semver::Version;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::Published;
 use crate::source::DataTree;
+use crate::spec::{Object, Value};
 
 pub const LOCK_PATH: &str = "data/constants/constants.lock";
 const FORMAT: u32 = 1;
@@ -211,7 +211,7 @@ impl Fingerprint {
     }
 
     /// What differs between the locked entries and `content`, entry by entry.
-    fn changes_to(&self, content: &Map<String, Value>) -> Vec<String> {
+    fn changes_to(&self, content: &Object) -> Vec<String> {
         let current = entry_digests(content);
         let mut changes = Vec::new();
         for (entry, digest) in &self.entries {
@@ -232,17 +232,17 @@ impl Fingerprint {
 }
 
 /// A digest per entry: each member of an object section, or the section itself.
-fn entry_digests(content: &Map<String, Value>) -> BTreeMap<String, String> {
+fn entry_digests(content: &Object) -> BTreeMap<String, String> {
     let mut digests = BTreeMap::new();
-    for (section, value) in content {
+    for (section, value) in content.iter() {
         match value {
             Value::Object(members) => {
-                for (key, member) in members {
+                for (key, member) in members.iter() {
                     digests.insert(format!("{section}/{key}"), short_digest(member));
                 }
             }
             other => {
-                digests.insert(section.clone(), short_digest(other));
+                digests.insert(section.to_owned(), short_digest(other));
             }
         }
     }
@@ -250,7 +250,7 @@ fn entry_digests(content: &Map<String, Value>) -> BTreeMap<String, String> {
 }
 
 /// ` (QK_BOOT)` for an entry that names itself with `key` or `define`.
-fn name_of(content: &Map<String, Value>, entry: &str) -> String {
+fn name_of(content: &Object, entry: &str) -> String {
     let Some((section, key)) = entry.split_once('/') else {
         return String::new();
     };

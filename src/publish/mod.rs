@@ -17,7 +17,7 @@ use time::macros::format_description;
 
 use crate::output::{Staging, Written};
 use crate::source::DataTree;
-use crate::spec::{Constants, SpecError};
+use crate::spec::{Constants, Object, SpecError};
 
 pub use lock::{LOCK_PATH, LockError, LockFile, Violation};
 
@@ -46,7 +46,7 @@ impl Channel {
 pub struct Published<'a> {
     pub subsystem: String,
     pub version: Version,
-    pub content: &'a Map<String, Value>,
+    pub content: &'a Object,
     pub bytes: Vec<u8>,
 }
 

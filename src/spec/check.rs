@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use super::value::{Object, Value};
 use regex::Regex;
-use serde_json::{Map, Value};
 
 use crate::diagnostic::Diagnostic;
 
@@ -42,7 +42,7 @@ pub fn parse_range(key: &str) -> Option<Span> {
 }
 
 /// Every rule broken by one merged version.
-pub fn check(spec: &Map<String, Value>) -> Vec<Finding> {
+pub fn check(spec: &Object) -> Vec<Finding> {
     let mut findings = Vec::new();
     let ranges = check_ranges(spec.get("ranges"), &mut findings);
     check_keycodes(spec.get("keycodes"), &ranges, &mut findings);
@@ -63,21 +63,10 @@ fn check_define(value: Option<&Value>, field: &str, at: &[&str], findings: &mut 
             format!("`{field}` `{s}` must be an upper-case C identifier (^[A-Z][A-Zs_0-9]*$)")
         }
         Some(Value::String(_)) => return true,
-        Some(other) => format!("`{field}` must be a string, not {}", kind(other)),
+        Some(other) => format!("`{field}` must be a string, not {}", other.kind()),
     };
     findings.push((path(at), Diagnostic::error(problem)));
     false
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn check_ranges(ranges: Option<&Value>, findings: &mut Vec<Finding>) -> Vec<(Span, String)> {
@@ -86,21 +75,22 @@ fn check_ranges(ranges: Option<&Value>, findings: &mut Vec<Finding>) -> Vec<(Spa
     };
     let Some(ranges) = ranges.as_object() else {
         findings
-            .push((path(&["ranges"]), Diagnostic::error(format!("`ranges` must be an object, not {}", kind(ranges)))));
+            .push((path(&["ranges"]), Diagnostic::error(format!("`ranges` must be an object, not {}", ranges.kind()))));
         return Vec::new();
     };
     let mut spans = Vec::new();
-    for (key, range) in ranges {
-        let at = ["ranges", key.as_str()];
+    for (key, range) in ranges.iter() {
+        let at = ["ranges", key];
         let Some(entry) = range.as_object() else {
             findings
-                .push((path(&at), Diagnostic::error(format!("range `{key}` must be an object, not {}", kind(range)))));
+                .push((path(&at), Diagnostic::error(format!("range `{key}` must be an object, not {}", range.kind()))));
             continue;
         };
         let named = check_define(entry.get("define"), "define", &at, findings);
         match parse_range(key) {
             Some(span) => {
-                spans.push((span, if named { entry["define"].as_str().unwrap_or_default() } else { key }.to_owned()))
+                let name = entry.get("define").and_then(Value::as_str).filter(|_| named).unwrap_or(key);
+                spans.push((span, name.to_owned()));
             }
             None if RANGE.is_match(key) => {
                 findings.push((path(&at), Diagnostic::error(format!("range `{key}` runs past 0xFFFF"))))
@@ -145,13 +135,13 @@ fn check_keycodes(keycodes: Option<&Value>, ranges: &[(Span, String)], findings:
     let Some(keycodes) = keycodes.as_object() else {
         findings.push((
             path(&["keycodes"]),
-            Diagnostic::error(format!("`keycodes` must be an object, not {}", kind(keycodes))),
+            Diagnostic::error(format!("`keycodes` must be an object, not {}", keycodes.kind())),
         ));
         return;
     };
     let mut owners: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (hex, keycode) in keycodes {
-        let at = ["keycodes", hex.as_str()];
+    for (hex, keycode) in keycodes.iter() {
+        let at = ["keycodes", hex];
         let value = HEX.is_match(hex).then(|| u16::from_str_radix(&hex[2..], 16).ok()).flatten();
         if value.is_none() {
             findings.push((
@@ -162,12 +152,12 @@ fn check_keycodes(keycodes: Option<&Value>, ranges: &[(Span, String)], findings:
         let Some(entry) = keycode.as_object() else {
             findings.push((
                 path(&at),
-                Diagnostic::error(format!("keycode `{hex}` must be an object, not {}", kind(keycode))),
+                Diagnostic::error(format!("keycode `{hex}` must be an object, not {}", keycode.kind())),
             ));
             continue;
         };
         if check_define(entry.get("key"), "key", &at, findings) {
-            owners.entry(entry["key"].as_str().unwrap_or_default()).or_default().push(hex);
+            owners.entry(entry.get("key").and_then(Value::as_str).unwrap_or_default()).or_default().push(hex);
         }
         if let Some(aliases) = entry.get("aliases") {
             for alias in check_aliases(aliases, &at, findings) {
@@ -198,7 +188,7 @@ fn check_keycodes(keycodes: Option<&Value>, ranges: &[(Span, String)], findings:
 fn check_aliases<'a>(aliases: &'a Value, at: &[&str], findings: &mut Vec<Finding>) -> Vec<&'a str> {
     let at: Vec<&str> = at.iter().copied().chain(["aliases"]).collect();
     let Some(items) = aliases.as_array() else {
-        findings.push((path(&at), Diagnostic::error(format!("`aliases` must be an array, not {}", kind(aliases)))));
+        findings.push((path(&at), Diagnostic::error(format!("`aliases` must be an array, not {}", aliases.kind()))));
         return Vec::new();
     };
     if items.is_empty() {
@@ -209,7 +199,7 @@ fn check_aliases<'a>(aliases: &'a Value, at: &[&str], findings: &mut Vec<Finding
         match item.as_str() {
             Some(name) => names.push(name),
             None => {
-                findings.push((path(&at), Diagnostic::error(format!("an alias must be a string, not {}", kind(item)))))
+                findings.push((path(&at), Diagnostic::error(format!("an alias must be a string, not {}", item.kind()))))
             }
         }
     }
@@ -222,8 +212,8 @@ mod tests {
     use serde_json::json;
 
     /// The errors found, as `path: message`.
-    fn messages(spec: Value) -> Vec<String> {
-        check(spec.as_object().unwrap())
+    fn messages(spec: serde_json::Value) -> Vec<String> {
+        check(Value::from(spec).as_object().unwrap())
             .into_iter()
             .filter(|(_, d)| d.is_error())
             .map(|(path, d)| format!("{}: {}", path.join("/"), d.message))
@@ -286,7 +276,7 @@ mod tests {
     fn keycodes_outside_every_range_are_warnings() {
         let spec =
             json!({"ranges": {"0x0000/0x00FF": {"define": "QK_BASIC"}}, "keycodes": {"0x7C00": {"key": "QK_BOOT"}}});
-        let found = check(spec.as_object().unwrap());
+        let found = check(Value::from(spec).as_object().unwrap());
         assert_eq!(found.len(), 1);
         assert!(!found[0].1.is_error());
         assert_eq!(found[0].1.message, "keycode QK_BOOT (0x7C00) lies outside every range");

@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use serde_json::Number;
+
+use super::value::{Object, Str, Value};
 
 /// Why a document could not be read, with the parser's position where it has one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,7 +22,7 @@ pub struct ParseError {
 /// is an empty object, as hjson reads it (QMK ships empty version files).
 pub fn parse(text: &str) -> Result<Value, ParseError> {
     if text.trim().is_empty() {
-        return Ok(Value::Object(Map::new()));
+        return Ok(Value::Object(Object::new()));
     }
     deser_hjson::from_str::<Strict>(text).map(|Strict(value)| value).map_err(ParseError::from)
 }
@@ -91,11 +93,11 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+        Ok(Value::String(v.into()))
     }
 
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+        Ok(Value::String(v.into()))
     }
 
     fn visit_unit<E>(self) -> Result<Value, E> {
@@ -115,13 +117,13 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
+        let mut map = Object::new();
         while let Some(key) = access.next_key::<String>()? {
             if map.contains_key(&key) {
                 return Err(de::Error::custom(format!("duplicate key \"{key}\"")));
             }
             let Strict(value) = access.next_value()?;
-            map.insert(key, value);
+            map.insert(Str::from(key), value);
         }
         Ok(Value::Object(map))
     }
@@ -167,14 +169,14 @@ mod tests {
     #[test]
     fn keeps_order_and_accepts_hjson_syntax() {
         let value = parse("{\n  // comment\n  b: 1\n  a: two words\n  c: [1, 2,],\n}").unwrap();
-        let keys: Vec<_> = value.as_object().unwrap().keys().cloned().collect();
+        let keys: Vec<_> = value.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["b", "a", "c"]);
-        assert_eq!(value["a"], "two words");
+        assert_eq!(value.get("a").and_then(Value::as_str), Some("two words"));
     }
 
     #[test]
     fn an_empty_document_is_an_empty_object() {
-        assert_eq!(parse(" \n").unwrap(), Value::Object(Map::new()));
+        assert_eq!(parse(" \n").unwrap(), Value::Object(Object::new()));
     }
 
     #[test]

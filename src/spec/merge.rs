@@ -4,7 +4,7 @@
 //! `!delete!` / `!reset!` apply. Fragment types are then laid over each other with
 //! arrays replaced, as QMK's loader does.
 
-use serde_json::{Map, Value};
+use super::value::{Object, Value};
 
 use crate::diagnostic::Diagnostic;
 
@@ -23,7 +23,7 @@ pub enum Mode {
 }
 
 /// Lays `overlay` over `target`.
-pub fn merge(target: &mut Map<String, Value>, overlay: Map<String, Value>, mode: Mode) {
+pub fn merge(target: &mut Object, overlay: Object, mode: Mode) {
     for (key, value) in overlay {
         if value.as_str() == Some(DELETE) {
             // Nothing to delete in this fragment type: the deletion is meant for the spec it is laid over.
@@ -53,9 +53,8 @@ pub fn merge(target: &mut Map<String, Value>, overlay: Map<String, Value>, mode:
 fn clean(value: Value, mode: Mode) -> Value {
     match value {
         Value::Object(mut members) => {
-            members.retain(|key, value| {
-                key.as_str() != RESET && (mode == Mode::WithinFragment || value.as_str() != Some(DELETE))
-            });
+            members
+                .retain(|key, value| key != RESET && (mode == Mode::WithinFragment || value.as_str() != Some(DELETE)));
             members.values_mut().for_each(|member| *member = clean(member.take(), mode));
             Value::Object(members)
         }
@@ -82,20 +81,20 @@ fn is_directive(s: &str) -> bool {
 }
 
 /// Directives that are unknown or stand where they mean nothing, with the key path of each.
-pub fn misplaced_directives(document: &Map<String, Value>) -> Vec<(Vec<String>, Diagnostic)> {
+pub fn misplaced_directives(document: &Object) -> Vec<(Vec<String>, Diagnostic)> {
     let mut found = Vec::new();
     walk_object(document, &mut Vec::new(), &mut found);
     found
 }
 
-fn walk_object(object: &Map<String, Value>, path: &mut Vec<String>, found: &mut Vec<(Vec<String>, Diagnostic)>) {
-    for (key, value) in object {
-        path.push(key.clone());
+fn walk_object(object: &Object, path: &mut Vec<String>, found: &mut Vec<(Vec<String>, Diagnostic)>) {
+    for (key, value) in object.iter() {
+        path.push(key.to_owned());
         if is_directive(key) && key != RESET {
             found.push((path.clone(), unknown(key)));
         }
         match value {
-            Value::String(s) if is_directive(s) && s != DELETE => found.push((path.clone(), unknown(s))),
+            Value::String(s) if is_directive(s) && &**s != DELETE => found.push((path.clone(), unknown(s))),
             Value::Object(members) => walk_object(members, path, found),
             Value::Array(items) => walk_array(items, path, found),
             _ => {}
@@ -107,8 +106,8 @@ fn walk_object(object: &Map<String, Value>, path: &mut Vec<String>, found: &mut 
 fn walk_array(items: &[Value], path: &mut Vec<String>, found: &mut Vec<(Vec<String>, Diagnostic)>) {
     for (index, item) in items.iter().enumerate() {
         match item {
-            Value::String(s) if s == RESET && index == 0 => {}
-            Value::String(s) if s == RESET || s == DELETE => found.push((
+            Value::String(s) if &**s == RESET && index == 0 => {}
+            Value::String(s) if &**s == RESET || &**s == DELETE => found.push((
                 path.clone(),
                 Diagnostic::error(format!(
                     "`{s}` at item {index} of an array does nothing: `{RESET}` only works as an array's first item, `{DELETE}` only as an object member's value"
@@ -131,12 +130,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn object(value: Value) -> Map<String, Value> {
-        value.as_object().unwrap().clone()
+    fn object(value: serde_json::Value) -> Object {
+        Value::from(value).as_object().unwrap().clone()
     }
 
-    fn merged(mode: Mode, layers: &[Value]) -> Value {
-        let mut target = Map::new();
+    fn merged(mode: Mode, layers: &[serde_json::Value]) -> Value {
+        let mut target = Object::new();
         for layer in layers {
             merge(&mut target, object(layer.clone()), mode);
         }
@@ -147,41 +146,44 @@ mod tests {
     fn later_values_override_and_objects_merge_in_place() {
         let result =
             merged(Mode::WithinFragment, &[json!({"a": {"x": 1, "y": 2}, "b": 1}), json!({"a": {"x": 3, "z": 4}})]);
-        assert_eq!(serde_json::to_string(&result).unwrap(), r#"{"a":{"x":3,"y":2,"z":4},"b":1}"#);
+        assert_eq!(result.to_string(), r#"{"a":{"x":3,"y":2,"z":4},"b":1}"#);
     }
 
     #[test]
     fn delete_removes_a_member_and_keeps_the_order_of_the_rest() {
         let result = merged(Mode::WithinFragment, &[json!({"a": 1, "b": 2, "c": 3}), json!({"b": DELETE})]);
-        assert_eq!(serde_json::to_string(&result).unwrap(), r#"{"a":1,"c":3}"#);
+        assert_eq!(result.to_string(), r#"{"a":1,"c":3}"#);
     }
 
     #[test]
     fn arrays_append_within_a_fragment_and_reset_replaces() {
         let appended = merged(Mode::WithinFragment, &[json!({"a": [1]}), json!({"a": [2]})]);
-        assert_eq!(appended, json!({"a": [1, 2]}));
+        assert_eq!(appended, Value::from(json!({"a": [1, 2]})));
         let reset = merged(Mode::WithinFragment, &[json!({"a": [1]}), json!({"a": [RESET, 2]})]);
-        assert_eq!(reset, json!({"a": [2]}));
+        assert_eq!(reset, Value::from(json!({"a": [2]})));
     }
 
     #[test]
     fn arrays_replace_across_fragments() {
-        assert_eq!(merged(Mode::AcrossFragments, &[json!({"a": [1]}), json!({"a": [2]})]), json!({"a": [2]}));
+        assert_eq!(
+            merged(Mode::AcrossFragments, &[json!({"a": [1]}), json!({"a": [2]})]),
+            Value::from(json!({"a": [2]}))
+        );
     }
 
     #[test]
     fn reset_key_replaces_an_object() {
         let result = merged(Mode::WithinFragment, &[json!({"a": {"x": 1}}), json!({"a": {RESET: true, "y": 2}})]);
-        assert_eq!(result, json!({"a": {"y": 2}}));
+        assert_eq!(result, Value::from(json!({"a": {"y": 2}})));
     }
 
     #[test]
     fn a_fragment_can_delete_what_the_base_defined() {
-        let mut fragment = Map::new();
+        let mut fragment = Object::new();
         merge(&mut fragment, object(json!({"k": {"0x0001": DELETE}})), Mode::WithinFragment);
         let mut spec = object(json!({"k": {"0x0001": 1, "0x0002": 2}}));
         merge(&mut spec, fragment, Mode::AcrossFragments);
-        assert_eq!(Value::Object(spec), json!({"k": {"0x0002": 2}}));
+        assert_eq!(Value::Object(spec), Value::from(json!({"k": {"0x0002": 2}})));
     }
 
     #[test]

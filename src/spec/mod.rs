@@ -5,13 +5,13 @@ mod check;
 mod files;
 pub mod hjson;
 mod merge;
+pub mod value;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use rayon::prelude::*;
 use semver::Version;
-use serde_json::{Map, Value};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::DataTree;
@@ -19,6 +19,7 @@ use crate::source::DataTree;
 pub use check::{Span, parse_range};
 pub use files::{CONSTANTS_DIR, SpecFile, discover};
 pub use merge::{DELETE, RESET};
+pub use value::{Object, Str, Value};
 
 /// All subsystems of a data tree, sorted by name.
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ pub struct Subsystem {
 #[derive(Debug, Clone)]
 pub struct SpecVersion {
     pub version: Version,
-    pub content: Map<String, Value>,
+    pub content: Object,
 }
 
 impl Constants {
@@ -79,7 +80,7 @@ struct Document {
     file: SpecFile,
     shown_as: String,
     text: String,
-    value: Map<String, Value>,
+    value: Object,
 }
 
 /// Loads, merges and checks every subsystem of `tree`.
@@ -178,20 +179,20 @@ fn merge_versions(name: String, mut documents: Vec<Document>) -> (Subsystem, Dia
 /// One version from the documents up to it (sorted by version, then fragment type):
 /// each fragment type merges its own files in version order, then the types are laid
 /// over each other, the base type first and the rest in order of first appearance.
-fn compose(documents: &[Document], version: &Version) -> Map<String, Value> {
-    let mut fragments: Vec<(Option<&str>, Map<String, Value>)> = vec![(None, Map::new())];
+fn compose(documents: &[Document], version: &Version) -> Object {
+    let mut fragments: Vec<(Option<&str>, Object)> = vec![(None, Object::new())];
     for document in documents {
         let fragment = document.file.fragment.as_deref();
         let index = match fragments.iter().position(|(f, _)| *f == fragment) {
             Some(index) => index,
             None => {
-                fragments.push((fragment, Map::new()));
+                fragments.push((fragment, Object::new()));
                 fragments.len() - 1
             }
         };
         merge::merge(&mut fragments[index].1, document.value.clone(), merge::Mode::WithinFragment);
     }
-    let mut content = Map::new();
+    let mut content = Object::new();
     for (_, layer) in fragments {
         merge::merge(&mut content, layer, merge::Mode::AcrossFragments);
     }
@@ -200,17 +201,17 @@ fn compose(documents: &[Document], version: &Version) -> Map<String, Value> {
 }
 
 /// Published shape: `keycodes` and `ranges` sorted by key, then the version.
-fn finish(content: &mut Map<String, Value>, version: &Version) {
+fn finish(content: &mut Object, version: &Version) {
     for section in ["keycodes", "ranges"] {
         match content.get_mut(section) {
             Some(Value::Object(entries)) => entries.sort_keys(),
             Some(_) => {}
             None => {
-                content.insert(section.to_owned(), Value::Object(Map::new()));
+                content.insert(section.into(), Value::Object(Object::new()));
             }
         }
     }
-    content.insert("version".to_owned(), Value::String(version.to_string()));
+    content.insert("version".into(), Value::String(version.to_string().into()));
 }
 
 /// Attributes a finding about merged content to the last file that wrote its entry.
@@ -227,9 +228,9 @@ fn place(diagnostic: Diagnostic, path: &[String], applied: &[Document]) -> Diagn
     }
 }
 
-fn lookup<'a>(object: &'a Map<String, Value>, path: &[&str]) -> Option<&'a Value> {
+fn lookup<'a>(object: &'a Object, path: &[&str]) -> Option<&'a Value> {
     let (first, rest) = path.split_first()?;
-    let value = object.get(*first)?;
+    let value = object.get(first)?;
     match (rest.is_empty(), value) {
         (true, value) => Some(value),
         (false, Value::Object(inner)) => lookup(inner, rest),
