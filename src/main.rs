@@ -22,7 +22,7 @@ struct Cli {
     /// Print errors only
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
-    /// Print every file written and every step
+    /// Print each step as it runs
     #[arg(short, long, global = true)]
     verbose: bool,
     #[command(subcommand)]
@@ -187,6 +187,9 @@ fn build(tree: &DataTree, out: &std::path::Path, reporter: &Reporter) -> Result<
     std::mem::forget(loaded);
     if let Some(lock_path) = &report.unlocked {
         reporter.info(format_args!("note: no lock file at {lock_path}: every version counts as locked-in"));
+    }
+    for (channel, versions) in &report.channels {
+        reporter.detail(format_args!("{}: {versions} versions in {}", channel.name(), out.join(channel.name()).display()));
     }
     let channels: Vec<String> =
         report.channels.iter().map(|(channel, versions)| format!("{} {versions} versions", channel.name())).collect();
