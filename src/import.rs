@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::Diagnostics;
-use crate::output::{Staging, Written};
+use crate::output::Staging;
 use crate::publish::LOCK_PATH;
 use crate::source::DataTree;
 use crate::spec::{self, CONSTANTS_DIR};
@@ -22,9 +22,16 @@ pub enum ImportError {
     Write { path: String, source: std::io::Error },
 }
 
+/// What an import wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Imported {
+    pub spec_files: usize,
+    pub spec_bytes: u64,
+}
+
 /// Replaces `data_dir/constants` with the normalized spec files of `from`,
 /// keeping the destination's lock file. Nothing is written unless every file parses.
-pub fn import_constants(from: &DataTree, data_dir: &Path) -> Result<Written, ImportError> {
+pub fn import_constants(from: &DataTree, data_dir: &Path) -> Result<Imported, ImportError> {
     let mut diagnostics = Diagnostics::default();
     let read_failed = |path: &Path| {
         let path = from.display(path);
@@ -67,5 +74,9 @@ pub fn import_constants(from: &DataTree, data_dir: &Path) -> Result<Written, Imp
         let bytes = std::fs::read(&lock).map_err(write_failed(lock.clone()))?;
         staging.write(lock.strip_prefix(&target).unwrap_or(&lock), &bytes).map_err(write_failed(lock.clone()))?;
     }
-    staging.commit().map_err(write_failed(target))
+    staging.commit().map_err(write_failed(target))?;
+    Ok(Imported {
+        spec_files: normalized.len(),
+        spec_bytes: normalized.iter().map(|(_, text)| text.len() as u64).sum(),
+    })
 }

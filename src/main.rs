@@ -162,11 +162,11 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
             let Some(root) = cli.qmk_home else {
                 return Err(Failure::usage("import reads a QMK tree: pass --qmk-home ROOT"));
             };
-            let written = import::import_constants(&DataTree::Checkout(root.clone()), &out)?;
+            let imported = import::import_constants(&DataTree::Checkout(root.clone()), &out)?;
             reporter.info(format_args!(
                 "imported {} spec files ({} bytes) from {} into {}",
-                written.files,
-                written.bytes,
+                imported.spec_files,
+                imported.spec_bytes,
                 root.display(),
                 out.join("constants").display()
             ));
@@ -183,13 +183,15 @@ fn build(tree: &DataTree, out: &std::path::Path, reporter: &Reporter) -> Result<
     let loaded = spec::load(tree)?;
     reporter.warnings(&loaded.warnings);
     let report = publish::build(tree, &loaded.constants, out, last_updated)?;
-    // The process ends next: the system reclaims this at once, freeing it value by value takes longer.
-    std::mem::forget(loaded);
     if let Some(lock_path) = &report.unlocked {
         reporter.info(format_args!("note: no lock file at {lock_path}: every version counts as locked-in"));
     }
     for (channel, versions) in &report.channels {
-        reporter.detail(format_args!("{}: {versions} versions in {}", channel.name(), out.join(channel.name()).display()));
+        reporter.detail(format_args!(
+            "{}: {versions} versions in {}",
+            channel.name(),
+            out.join(channel.name()).display()
+        ));
     }
     let channels: Vec<String> =
         report.channels.iter().map(|(channel, versions)| format!("{} {versions} versions", channel.name())).collect();
@@ -208,13 +210,9 @@ fn check(tree: &DataTree, reporter: &Reporter) -> Result<(), Failure> {
     let loaded = spec::load(tree)?;
     reporter.warnings(&loaded.warnings);
     let published = publish::render(&loaded.constants);
-    let lock_state = match LockFile::read(tree)? {
+    let lock_state = match LockFile::read_verified(tree, &published)? {
         None => "no lock file: every version counts as locked-in".to_owned(),
         Some(lock) => {
-            let violations = lock.verify(&published);
-            if !violations.is_empty() {
-                return Err(LockError::Violations(violations).into());
-            }
             let locked = published.iter().filter(|p| lock.is_locked(&p.subsystem, &p.version)).count();
             format!("{locked} locked-in versions unchanged")
         }

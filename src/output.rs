@@ -22,6 +22,10 @@ pub struct Staging {
     bytes: AtomicU64,
 }
 
+/// The file that marks a directory as qmk-api's to replace.
+pub const MARKER: &str = ".qmk-api-output";
+const MARKER_TEXT: &str = "Written by qmk-api, which replaces this directory as a whole on every run.\n";
+
 /// What a committed build wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Written {
@@ -30,10 +34,10 @@ pub struct Written {
 }
 
 impl Staging {
+    /// Starts replacing `target`, which must be absent, empty, or an earlier output
+    /// (it holds the [`MARKER`] file): anything else is refused, never deleted.
     pub fn new(target: &Path) -> io::Result<Staging> {
-        if target.exists() && !target.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "the output path exists and is not a directory"));
-        }
+        refuse_foreign(target)?;
         let parent = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -41,6 +45,7 @@ impl Staging {
         std::fs::create_dir_all(parent)?;
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
         let dir = tempfile::Builder::new().prefix(&format!(".{name}.staging-")).tempdir_in(parent)?;
+        std::fs::write(dir.path().join(MARKER), MARKER_TEXT)?;
         let previous = target.is_dir().then(|| target.to_owned());
         Ok(Staging { dir, target: target.to_owned(), previous, files: AtomicUsize::new(0), bytes: AtomicU64::new(0) })
     }
@@ -83,6 +88,21 @@ impl Staging {
     }
 }
 
+fn refuse_foreign(target: &Path) -> io::Result<()> {
+    let refuse = |why: &str| Err(io::Error::new(io::ErrorKind::AlreadyExists, why.to_owned()));
+    let Ok(metadata) = std::fs::symlink_metadata(target) else { return Ok(()) };
+    if metadata.file_type().is_symlink() {
+        return refuse("it is a symbolic link; pass the directory it points to");
+    }
+    if !metadata.is_dir() {
+        return refuse("it exists and is not a directory");
+    }
+    if target.join(MARKER).is_file() || std::fs::read_dir(target)?.next().is_none() {
+        return Ok(());
+    }
+    refuse(&format!("it is not empty and was not written by qmk-api (it has no {MARKER} file); refusing to replace it"))
+}
+
 fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64)
         && std::fs::read(path).is_ok_and(|old| old == bytes)
@@ -122,6 +142,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn refuses_to_replace_what_it_did_not_write() {
+        let root = tempfile::tempdir().unwrap();
+        let home = root.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        std::fs::write(home.join("notes.txt"), b"precious").unwrap();
+        let error = Staging::new(&home).err().unwrap();
+        assert!(error.to_string().contains("was not written by qmk-api"), "{error}");
+        std::fs::write(root.path().join("file"), b"").unwrap();
+        assert!(Staging::new(&root.path().join("file")).is_err());
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&home, root.path().join("link")).unwrap();
+            assert!(Staging::new(&root.path().join("link")).err().unwrap().to_string().contains("symbolic link"));
+        }
+        assert_eq!(std::fs::read(home.join("notes.txt")).unwrap(), b"precious");
+        assert!(Staging::new(&root.path().join("empty-or-new")).is_ok());
+    }
+
+    #[test]
     fn commit_replaces_and_drop_keeps_the_previous_output() {
         let root = tempfile::tempdir().unwrap();
         let target = root.path().join("public");
@@ -157,5 +196,6 @@ mod tests {
         assert_eq!(std::fs::read(target.join("c/three.json")).unwrap(), b"3");
         let leftovers: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, ["public"]);
+        assert!(target.join(MARKER).is_file());
     }
 }

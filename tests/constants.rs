@@ -72,7 +72,7 @@ fn builds_are_reproducible_and_the_bundled_data_publishes_the_same_bytes() {
     expect_exit(&run(&["build", "--qmk-home", &qmk, "--out", &second.out_arg()]), 0);
     expect_exit(&run_in(bundled.root(), &["build", "--out", &bundled.out_arg()]), 0);
     let reference = snapshot(&first.out());
-    assert_eq!(reference.len(), 162);
+    assert_eq!(reference.len(), 163, "80 versions and the metadata per channel, and the output marker");
     assert!(reference == snapshot(&second.out()), "two builds of the same input differ");
     assert!(reference == snapshot(&bundled.out()), "the bundled data publishes different bytes");
 }
@@ -85,9 +85,12 @@ fn the_bundled_data_is_what_import_writes_from_the_shared_tree() {
     let qmk = shared.join("qmk").display().to_string();
     expect_exit(&run(&["import", "--qmk-home", &qmk, "--out", &data.display().to_string()]), 0);
     let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/constants");
-    let imported: Vec<_> =
-        snapshot(&data.join("constants")).into_iter().filter(|(p, _)| p.extension().unwrap() == "hjson").collect();
-    let committed: Vec<_> = snapshot(&bundled).into_iter().filter(|(p, _)| p.extension().unwrap() == "hjson").collect();
+    let imported: Vec<_> = snapshot(&data.join("constants"))
+        .into_iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "hjson"))
+        .collect();
+    let committed: Vec<_> =
+        snapshot(&bundled).into_iter().filter(|(p, _)| p.extension().is_some_and(|e| e == "hjson")).collect();
     assert_eq!(imported.len(), 106);
     assert!(imported == committed, "data/ is stale: run `qmk-api import --qmk-home ../shared/qmk`");
 }
@@ -321,4 +324,42 @@ fn qmk_home_comes_from_the_environment_when_not_given() {
         .unwrap();
     expect_exit(&output, 0);
     assert!(fixture.published("develop", "constants/keycodes_0.0.1.json").contains("KC_FROM_ENV"));
+}
+
+#[test]
+fn a_directory_qmk_api_did_not_write_is_never_replaced() {
+    let fixture = Fixture::new();
+    fixture.keycodes("keycodes_0.0.1.hjson", BASE).file("public/thesis.tex", "years of work");
+    let stderr = expect_exit(&fixture.build(), 2);
+    assert!(stderr.contains("was not written by qmk-api"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(fixture.out().join("thesis.tex")).unwrap(), "years of work");
+}
+
+#[test]
+fn a_malformed_lock_file_is_a_data_error() {
+    let fixture = Fixture::new();
+    fixture
+        .keycodes("keycodes_0.0.1.hjson", BASE)
+        .file("data/constants/constants.lock", "{\"format\": 1, \"subsystems\": [");
+    let stderr = expect_exit(&fixture.build(), 1);
+    assert!(stderr.contains("constants.lock is not a valid lock file"), "{stderr}");
+    fixture.file("data/constants/constants.lock", "{\"format\": 9, \"subsystems\": {}}");
+    assert!(expect_exit(&fixture.build(), 1).contains("format 9 is not the supported format 1"));
+}
+
+#[test]
+fn absurdly_deep_nesting_is_refused_without_crashing() {
+    let depth = 100_000;
+    let stderr = rejected(&format!("{{a: {}{}}}", "[".repeat(depth), "]".repeat(depth)));
+    assert!(stderr.contains("nesting deeper than 128 levels"), "{stderr}");
+}
+
+#[test]
+fn non_utf8_and_non_object_files_are_reported() {
+    let fixture = Fixture::new();
+    fixture.keycodes("keycodes_0.0.1.hjson", "[1, 2]");
+    std::fs::write(fixture.root().join("data/constants/keycodes/keycodes_0.0.2.hjson"), b"{a: \"\xff\"}").unwrap();
+    let stderr = expect_exit(&fixture.build(), 1);
+    assert!(stderr.contains("a spec file must hold an object"), "{stderr}");
+    assert!(stderr.contains("keycodes_0.0.2.hjson") && stderr.contains("not UTF-8"), "{stderr}");
 }

@@ -107,6 +107,18 @@ impl LockFile {
         Ok(Some(lock))
     }
 
+    /// The tree's lock file, if it has one, after checking that no locked-in version changed.
+    pub fn read_verified(tree: &DataTree, published: &[Published]) -> Result<Option<LockFile>, LockError> {
+        let lock = LockFile::read(tree)?;
+        if let Some(lock) = &lock {
+            let violations = lock.verify(published);
+            if !violations.is_empty() {
+                return Err(LockError::Violations(violations));
+            }
+        }
+        Ok(lock)
+    }
+
     pub fn is_locked(&self, subsystem: &str, version: &Version) -> bool {
         self.subsystems.get(subsystem).is_some_and(|versions| versions.contains_key(version))
     }

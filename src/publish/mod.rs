@@ -107,13 +107,7 @@ pub fn build(
     last_updated: OffsetDateTime,
 ) -> Result<BuildReport, PublishError> {
     let published = render(constants);
-    let lock = LockFile::read(tree)?;
-    if let Some(lock) = &lock {
-        let violations = lock.verify(&published);
-        if !violations.is_empty() {
-            return Err(LockError::Violations(violations).into());
-        }
-    }
+    let lock = LockFile::read_verified(tree, &published)?;
     let failed = |source| PublishError::Write { path: out.display().to_string(), source };
     let staging = Staging::new(out).map_err(failed)?;
     let mut channels = Vec::new();

@@ -1,6 +1,7 @@
 //! Strict hjson reading. QMK's loader refuses an object that names a key twice,
 //! so the value built here does too; object order is kept as written.
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::Deserialize;
@@ -58,12 +59,27 @@ fn describe(code: &deser_hjson::ErrorCode) -> String {
     }
 }
 
-/// A JSON value deserialized with duplicate keys rejected.
+/// Deeper nesting is refused: the parser recurses per level and would overflow its stack.
+pub const MAX_DEPTH: usize = 128;
+
+thread_local! {
+    /// How many values enclose the one being read, on this thread.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A JSON value deserialized with duplicate keys rejected and nesting bounded.
 struct Strict(Value);
 
 impl<'de> Deserialize<'de> for Strict {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(StrictVisitor).map(Strict)
+        let depth = DEPTH.get();
+        if depth >= MAX_DEPTH {
+            return Err(de::Error::custom(format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        DEPTH.set(depth + 1);
+        let value = deserializer.deserialize_any(StrictVisitor).map(Strict);
+        DEPTH.set(depth);
+        value
     }
 }
 
@@ -184,6 +200,15 @@ mod tests {
         let error = parse("{\n  \"a\": 1,\n  \"a\": 2\n}").unwrap_err();
         assert!(error.message.contains("duplicate key \"a\""), "{error:?}");
         assert!(error.line.is_some());
+    }
+
+    #[test]
+    fn refuses_nesting_deeper_than_the_limit() {
+        let nested = |n: usize| format!("{{a: {}{}}}", "[".repeat(n), "]".repeat(n));
+        assert!(parse(&nested(MAX_DEPTH - 2)).is_ok());
+        let error = parse(&nested(200_000)).unwrap_err();
+        assert!(error.message.contains("nesting deeper than 128 levels"), "{error:?}");
+        assert!(parse("{a: 1}").is_ok(), "the depth is back to zero after an error");
     }
 
     #[test]

@@ -16,10 +16,8 @@ use semver::Version;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::DataTree;
 
-pub use check::{Span, parse_range};
 pub use files::{CONSTANTS_DIR, SpecFile, discover};
-pub use merge::{DELETE, RESET};
-pub use value::{Object, Str, Value};
+pub use value::{Object, Value};
 
 /// All subsystems of a data tree, sorted by name.
 #[derive(Debug, Clone)]
@@ -40,22 +38,6 @@ pub struct Subsystem {
 pub struct SpecVersion {
     pub version: Version,
     pub content: Object,
-}
-
-impl Constants {
-    pub fn subsystem(&self, name: &str) -> Option<&Subsystem> {
-        self.subsystems.iter().find(|s| s.name == name)
-    }
-
-    pub fn version_count(&self) -> usize {
-        self.subsystems.iter().map(|s| s.versions.len()).sum()
-    }
-}
-
-impl Subsystem {
-    pub fn version(&self, version: &Version) -> Option<&SpecVersion> {
-        self.versions.iter().find(|v| &v.version == version)
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
