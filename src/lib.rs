@@ -5,6 +5,7 @@
 
 pub mod diagnostic;
 pub mod import;
+pub mod keyboard;
 pub mod output;
 pub mod publish;
 pub mod source;

@@ -71,6 +71,36 @@ impl DataTree {
         }
     }
 
+    /// Every file below `relative`, as paths relative to the tree's root, sorted;
+    /// a missing directory has none.
+    pub fn files_below(&self, relative: &Path) -> io::Result<Vec<PathBuf>> {
+        let mut files = match self {
+            DataTree::Checkout(root) => {
+                let base = root.join(relative);
+                if !base.is_dir() {
+                    return Ok(Vec::new());
+                }
+                let mut files = Vec::new();
+                for entry in walkdir::WalkDir::new(&base) {
+                    let entry = entry.map_err(io::Error::from)?;
+                    if entry.file_type().is_file() {
+                        files.push(relative.join(entry.path().strip_prefix(&base).unwrap_or(entry.path())));
+                    }
+                }
+                files
+            }
+            DataTree::Bundled => {
+                let mut files = Vec::new();
+                if let Some(dir) = bundled_dir(relative) {
+                    collect_bundled(dir, relative, bundled_path(relative).unwrap_or(relative), &mut files);
+                }
+                files
+            }
+        };
+        files.sort();
+        Ok(files)
+    }
+
     /// The entries of one directory, sorted by name; a missing directory is empty.
     pub fn list(&self, relative: &Path) -> io::Result<Vec<Entry>> {
         let mut entries = match self {
@@ -97,13 +127,26 @@ fn list_on_disk(dir: &Path) -> io::Result<Vec<Entry>> {
         .collect()
 }
 
-fn list_bundled(relative: &Path) -> Vec<Entry> {
-    let dir = match bundled_path(relative) {
+fn bundled_dir(relative: &Path) -> Option<&'static Dir<'static>> {
+    match bundled_path(relative) {
         Some(p) if p.as_os_str().is_empty() => Some(&BUNDLED),
         Some(p) => BUNDLED.get_dir(p),
         None => None,
-    };
-    let Some(dir) = dir else { return Vec::new() };
+    }
+}
+
+/// Files below a bundled directory, named by their path in the tree (`relative/...`).
+fn collect_bundled(dir: &'static Dir<'static>, relative: &Path, inside: &Path, files: &mut Vec<PathBuf>) {
+    for file in dir.files() {
+        files.push(relative.join(file.path().strip_prefix(inside).unwrap_or(file.path())));
+    }
+    for sub in dir.dirs() {
+        collect_bundled(sub, relative, inside, files);
+    }
+}
+
+fn list_bundled(relative: &Path) -> Vec<Entry> {
+    let Some(dir) = bundled_dir(relative) else { return Vec::new() };
     dir.entries()
         .iter()
         .map(|entry| Entry {
@@ -113,9 +156,10 @@ fn list_bundled(relative: &Path) -> Vec<Entry> {
         .collect()
 }
 
-/// The bundle holds the tree's `data/` folder only; other paths are not in it.
+/// The bundle is our `data/` folder: it stands for the tree's `data/`, and its
+/// `keyboards/` for the tree's `keyboards/`. Other paths are not in it.
 fn bundled_path(relative: &Path) -> Option<&Path> {
-    relative.strip_prefix("data").ok()
+    relative.strip_prefix("data").ok().or_else(|| relative.starts_with("keyboards").then_some(relative))
 }
 
 fn bundled_file(relative: &Path) -> Option<&'static include_dir::File<'static>> {

@@ -17,6 +17,12 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::DataTree;
 
 pub use files::{CONSTANTS_DIR, SpecFile, discover};
+
+/// Lays `overlay` over `target` as a later definition overrides an earlier one:
+/// objects merge key by key, anything else is replaced.
+pub fn lay_over(target: &mut Object, overlay: Object) {
+    merge::merge(target, overlay, merge::Mode::AcrossFragments);
+}
 pub use value::{Object, Value};
 
 /// All subsystems of a data tree, sorted by name.

@@ -1,0 +1,89 @@
+//! Keyboards: layouts compared with QMK's own result for every keyboard of the reference tree.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use qmk_api::keyboard;
+use qmk_api::source::DataTree;
+use serde_json::Value;
+
+/// What QMK's `info_json` gives for one keyboard, in the fields compared.
+fn expected_layouts() -> Option<BTreeMap<String, Value>> {
+    let shared = shared()?;
+    let text = std::fs::read_to_string(shared.join("expected/keyboards_layouts.json")).unwrap();
+    Some(serde_json::from_str(&text).unwrap())
+}
+
+/// Our keyboard in the shape of the expected file: keys keep `matrix`, `x`, `y`, `w`, `h`; numbers compare as numbers.
+fn ours(keyboard: &keyboard::Keyboard) -> Value {
+    let layouts: serde_json::Map<String, Value> = keyboard
+        .layouts
+        .iter()
+        .map(|(name, layout)| {
+            let keys = layout
+                .keys
+                .iter()
+                .map(|key| {
+                    let fields = ["matrix", "x", "y", "w", "h"]
+                        .into_iter()
+                        .filter_map(|f| {
+                            key.0.get(f).map(|v| (f.to_owned(), normalize(serde_json::to_value(v).unwrap())))
+                        })
+                        .collect();
+                    Value::Object(fields)
+                })
+                .collect();
+            (name.clone(), Value::Array(keys))
+        })
+        .collect();
+    let aliases = keyboard.layout_aliases.iter().map(|(k, v)| (k.clone(), Value::from(v.clone()))).collect();
+    normalize(serde_json::json!({
+        "keyboard_name": keyboard.keyboard_name(),
+        "layout_aliases": Value::Object(aliases),
+        "layouts": Value::Object(layouts),
+        "matrix_size": keyboard.matrix_size().map(|m| serde_json::json!({"cols": m.cols, "rows": m.rows})),
+    }))
+}
+
+/// Numbers as f64, so that `1` and `1.0` compare equal as they do in Python.
+fn normalize(value: Value) -> Value {
+    match value {
+        Value::Number(n) => serde_json::json!(n.as_f64().unwrap()),
+        Value::Array(items) => Value::Array(items.into_iter().map(normalize).collect()),
+        Value::Object(members) => Value::Object(members.into_iter().map(|(k, v)| (k, normalize(v))).collect()),
+        other => other,
+    }
+}
+
+#[test]
+fn layouts_equal_qmks_for_every_keyboard() {
+    let Some(expected) = expected_layouts() else { return };
+    let tree = DataTree::Checkout(shared().unwrap().join("qmk"));
+    let keyboards = keyboard::load(&tree).unwrap();
+    assert_eq!(keyboards.len(), expected.len());
+    let (mut layouts_differ, mut sizes_differ, mut sizes_unknown) = (Vec::new(), Vec::new(), 0);
+    for (name, theirs) in &expected {
+        let ours = ours(keyboards.resolve(name).unwrap());
+        let theirs = normalize(theirs.clone());
+        if ["keyboard_name", "layout_aliases", "layouts"].iter().any(|f| ours[f] != theirs[f]) {
+            layouts_differ.push(name);
+        }
+        match &ours["matrix_size"] {
+            // QMK read these from config.h, which a data-only tree does not have.
+            Value::Null => sizes_unknown += 1,
+            size if *size != theirs["matrix_size"] => sizes_differ.push(name),
+            _ => {}
+        }
+    }
+    eprintln!(
+        "{} of {} keyboards have QMK's layouts, aliases and name; matrix size equal for {}, unknown without config.h for {}",
+        expected.len() - layouts_differ.len(),
+        expected.len(),
+        expected.len() - sizes_unknown - sizes_differ.len(),
+        sizes_unknown
+    );
+    assert!(layouts_differ.len() * 1000 <= expected.len(), "layouts differ: {layouts_differ:?}");
+    assert!(sizes_differ.is_empty(), "matrix sizes differ: {sizes_differ:?}");
+}
