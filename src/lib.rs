@@ -6,6 +6,7 @@
 pub mod diagnostic;
 pub mod import;
 pub mod keyboard;
+pub mod keymap;
 pub mod output;
 pub mod publish;
 pub mod source;

@@ -16,6 +16,7 @@ use semver::Version;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::DataTree;
 
+pub use check::parse_range;
 pub use files::{CONSTANTS_DIR, SpecFile, discover};
 
 /// Lays `overlay` over `target` as a later definition overrides an earlier one:
@@ -54,6 +55,18 @@ pub enum SpecError {
     Invalid(Diagnostics),
     #[error("no constants under {0}: expected {CONSTANTS_DIR}/<name>/<name>_<version>.hjson files")]
     Empty(String),
+}
+
+impl Constants {
+    pub fn subsystem(&self, name: &str) -> Option<&Subsystem> {
+        self.subsystems.iter().find(|s| s.name == name)
+    }
+}
+
+impl Subsystem {
+    pub fn version(&self, version: &Version) -> Option<&SpecVersion> {
+        self.versions.iter().find(|v| &v.version == version)
+    }
 }
 
 /// Constants that passed every check, and the warnings found on the way.
