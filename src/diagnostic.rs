@@ -19,7 +19,8 @@ impl Severity {
 }
 
 /// One finding about the input. `file` is the path as the user should see it,
-/// `key` a `/`-separated path into the document (`keycodes/0x7C00/aliases`).
+/// `key` a `/`-separated path into the document (`keycodes/0x7C00/aliases`),
+/// `position` the key of a keymap layer it is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     pub severity: Severity,
@@ -28,6 +29,25 @@ pub struct Diagnostic {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub key: Option<String>,
+    pub position: Option<KeyPosition>,
+}
+
+/// A key of a keymap: its layer, its index in the layer, and its label in the layout.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyPosition {
+    pub layer: usize,
+    pub index: usize,
+    pub label: Option<String>,
+}
+
+impl fmt::Display for KeyPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "layer {}, key {}", self.layer, self.index)?;
+        match &self.label {
+            Some(label) => write!(f, " ({label})"),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Diagnostic {
@@ -40,7 +60,15 @@ impl Diagnostic {
     }
 
     fn new(severity: Severity, message: impl Into<String>) -> Self {
-        Diagnostic { severity, message: message.into(), file: None, line: None, column: None, key: None }
+        Diagnostic {
+            severity,
+            message: message.into(),
+            file: None,
+            line: None,
+            column: None,
+            key: None,
+            position: None,
+        }
     }
 
     pub fn in_file(mut self, file: impl Into<String>) -> Self {
@@ -63,6 +91,11 @@ impl Diagnostic {
         self
     }
 
+    pub fn at_position(mut self, position: KeyPosition) -> Self {
+        self.position = Some(position);
+        self
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -80,7 +113,9 @@ impl fmt::Display for Diagnostic {
                 }
             }
         }
-        if let Some(key) = &self.key {
+        if let Some(position) = &self.position {
+            write!(f, "\n   = {position}")?;
+        } else if let Some(key) = &self.key {
             write!(f, "\n   = key: {key}")?;
         }
         Ok(())
@@ -106,6 +141,10 @@ impl Diagnostics {
 
     pub fn has_errors(&self) -> bool {
         self.0.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn warning_count(&self) -> usize {
+        self.0.iter().filter(|d| !d.is_error()).count()
     }
 
     pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {

@@ -4,11 +4,26 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::Diagnostics;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::keyboard::{ALIASES_PATH, KEYBOARDS_DIR, is_valid_name};
 use crate::output::Staging;
 use crate::publish::LOCK_PATH;
 use crate::source::DataTree;
-use crate::spec::{self, CONSTANTS_DIR};
+use crate::spec::{self, CONSTANTS_DIR, hjson};
+
+/// The keyboards bundled by default: the API documents' example and popular boards.
+pub const DEFAULT_KEYBOARDS: &[&str] = &[
+    "clueboard/66/rev2",
+    "crkbd/rev1",
+    "dz60",
+    "ferris/0_1",
+    "lily58/rev1",
+    "planck/rev6",
+    "preonic/rev3",
+    "sofle/rev1",
+    "splitkb/kyria/rev3",
+    "zsa/moonlander",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -18,6 +33,8 @@ pub enum ImportError {
     Invalid(Diagnostics),
     #[error("no spec files under {0}")]
     Empty(String),
+    #[error("no keyboard `{0}` in the tree (a folder under keyboards/ with a keyboard.json)")]
+    UnknownKeyboard(String),
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
 }
@@ -26,57 +43,102 @@ pub enum ImportError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Imported {
     pub spec_files: usize,
-    pub spec_bytes: u64,
+    pub keyboard_files: usize,
 }
 
-/// Replaces `data_dir/constants` with the normalized spec files of `from`,
-/// keeping the destination's lock file. Nothing is written unless every file parses.
-pub fn import_constants(from: &DataTree, data_dir: &Path) -> Result<Imported, ImportError> {
+/// A file to write: its path in the tree, and its normalized text.
+type Normalized = (PathBuf, Vec<u8>);
+
+/// Replaces `data_dir`'s `constants/`, `keyboards/` and `mappings/` with the
+/// normalized files of `from`: every spec file, the definitions of `keyboards`
+/// (their own folders and the folders above them) and the keyboard aliases.
+/// The destination's lock file is kept. Nothing is written unless every file parses.
+pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Imported, ImportError> {
     let mut diagnostics = Diagnostics::default();
-    let read_failed = |path: &Path| {
-        let path = from.display(path);
-        move |source| ImportError::Read { path, source }
-    };
-    let files = spec::discover(from, &mut diagnostics).map_err(read_failed(Path::new(CONSTANTS_DIR)))?;
-    if files.is_empty() && diagnostics.is_empty() {
+    let specs = spec::discover(from, &mut diagnostics).map_err(read_failed(from, Path::new(CONSTANTS_DIR)))?;
+    if specs.is_empty() && diagnostics.is_empty() {
         return Err(ImportError::Empty(from.display(Path::new(CONSTANTS_DIR))));
     }
-    let mut normalized = Vec::new();
-    for file in &files {
-        let bytes = from.read(&file.path).map_err(read_failed(&file.path))?;
-        match spec::hjson::parse(&String::from_utf8_lossy(&bytes)) {
-            Ok(value) => {
-                let mut text = serde_json::to_vec_pretty(&value).expect("a JSON value serializes");
-                text.push(b'\n');
-                normalized.push((file.path.strip_prefix("data").unwrap_or(&file.path).to_owned(), text));
-            }
-            Err(e) => diagnostics.push(
-                crate::diagnostic::Diagnostic::error(e.message)
-                    .in_file(from.display(&file.path))
-                    .at_line(e.line)
-                    .at_column(e.column),
-            ),
-        }
-    }
+    let spec_files = normalize(from, specs.into_iter().map(|s| s.path), &mut diagnostics)?;
+    let keyboard_files = normalize(from, definition_files(from, keyboards)?.into_iter(), &mut diagnostics)?;
+    let aliases = normalize(from, [PathBuf::from(ALIASES_PATH)].into_iter(), &mut diagnostics)?;
     if diagnostics.has_errors() {
         return Err(ImportError::Invalid(diagnostics));
     }
 
-    let target = data_dir.join("constants");
-    let write_failed = |path: PathBuf| move |source| ImportError::Write { path: path.display().to_string(), source };
-    let staging = Staging::new(&target).map_err(write_failed(target.clone()))?;
-    for (relative, text) in &normalized {
-        let inside = relative.strip_prefix("constants").unwrap_or(relative);
-        staging.write(inside, text).map_err(write_failed(data_dir.join(relative)))?;
-    }
+    let mut constants = spec_files.clone();
     let lock = data_dir.join(Path::new(LOCK_PATH).strip_prefix("data").unwrap_or(Path::new(LOCK_PATH)));
     if lock.exists() {
-        let bytes = std::fs::read(&lock).map_err(write_failed(lock.clone()))?;
-        staging.write(lock.strip_prefix(&target).unwrap_or(&lock), &bytes).map_err(write_failed(lock.clone()))?;
+        let bytes = std::fs::read(&lock).map_err(write_failed(&lock))?;
+        constants.push((PathBuf::from(LOCK_PATH), bytes));
     }
-    staging.commit().map_err(write_failed(target))?;
-    Ok(Imported {
-        spec_files: normalized.len(),
-        spec_bytes: normalized.iter().map(|(_, text)| text.len() as u64).sum(),
-    })
+    replace(data_dir, "constants", Path::new(CONSTANTS_DIR), &constants)?;
+    replace(data_dir, "keyboards", Path::new(KEYBOARDS_DIR), &keyboard_files)?;
+    replace(data_dir, "mappings", Path::new("data/mappings"), &aliases)?;
+    Ok(Imported { spec_files: spec_files.len(), keyboard_files: keyboard_files.len() })
+}
+
+/// The `keyboard.json` and `info.json` files that define `keyboards`.
+fn definition_files(from: &DataTree, keyboards: &[&str]) -> Result<Vec<PathBuf>, ImportError> {
+    let mut files = Vec::new();
+    for keyboard in keyboards {
+        let target = Path::new(KEYBOARDS_DIR).join(keyboard);
+        if !is_valid_name(keyboard) || !from.exists(&target.join("keyboard.json")) {
+            return Err(ImportError::UnknownKeyboard((*keyboard).to_owned()));
+        }
+        for folder in target.ancestors().take_while(|f| *f != Path::new(KEYBOARDS_DIR)) {
+            for name in ["keyboard.json", "info.json"] {
+                let file = folder.join(name);
+                if from.exists(&file) && !files.contains(&file) {
+                    files.push(file);
+                }
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Parses each file strictly and writes it back as plain JSON, order kept.
+fn normalize(
+    from: &DataTree,
+    paths: impl Iterator<Item = PathBuf>,
+    diagnostics: &mut Diagnostics,
+) -> Result<Vec<Normalized>, ImportError> {
+    let mut normalized = Vec::new();
+    for path in paths {
+        let bytes = from.read(&path).map_err(read_failed(from, &path))?;
+        match hjson::parse(&String::from_utf8_lossy(&bytes)) {
+            Ok(value) => {
+                let mut text = serde_json::to_vec_pretty(&value).expect("a JSON value serializes");
+                text.push(b'\n');
+                normalized.push((path, text));
+            }
+            Err(e) => diagnostics
+                .push(Diagnostic::error(e.message).in_file(from.display(&path)).at_line(e.line).at_column(e.column)),
+        }
+    }
+    Ok(normalized)
+}
+
+/// Replaces `data_dir/<folder>` with `files`, whose tree paths lie below `prefix`.
+fn replace(data_dir: &Path, folder: &str, prefix: &Path, files: &[Normalized]) -> Result<(), ImportError> {
+    let target = data_dir.join(folder);
+    let staging = Staging::new(&target).map_err(write_failed(&target))?;
+    for (path, text) in files {
+        let inside = path.strip_prefix(prefix).unwrap_or(path);
+        staging.write(inside, text).map_err(write_failed(&target.join(inside)))?;
+    }
+    staging.commit().map_err(write_failed(&target))?;
+    Ok(())
+}
+
+fn read_failed(tree: &DataTree, path: &Path) -> impl FnOnce(std::io::Error) -> ImportError {
+    let path = tree.display(path);
+    move |source| ImportError::Read { path, source }
+}
+
+fn write_failed(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError {
+    let path = path.display().to_string();
+    move |source| ImportError::Write { path, source }
 }

@@ -1,20 +1,19 @@
 //! The command line: parses arguments and calls the library.
 
+mod commands;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use semver::Version;
 
-use qmk_api::diagnostic::Diagnostics;
-use qmk_api::import::{self, ImportError};
-use qmk_api::publish::{self, LockError, LockFile, PublishError};
+use commands::keymaps::Format;
+use commands::{Failure, Reporter, constants, keymaps};
 use qmk_api::source::DataTree;
-use qmk_api::spec::{self, SpecError};
 
 #[derive(Parser)]
-#[command(name = "qmk-api", version, about = "Publishes QMK's versioned constants as its static JSON API")]
+#[command(name = "qmk-api", version, about = "QMK's versioned constants, keyboards and keymaps, in one binary")]
 struct Cli {
     /// A qmk_firmware checkout to read [default: $QMK_HOME, else the bundled data]
     #[arg(long, global = true, value_name = "ROOT")]
@@ -51,91 +50,51 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Write normalized spec files from a QMK tree (--qmk-home) into a data directory
+    /// Write normalized data from a QMK tree (--qmk-home) into a data directory
     Import {
-        /// The data directory to write (its constants/ is replaced; the lock is kept)
+        /// The data directory to write (its constants/, keyboards/ and mappings/ are replaced; the lock is kept)
         #[arg(long, default_value = "data", value_name = "DIR")]
         out: PathBuf,
+        /// A keyboard to bundle (repeatable) [default: clueboard/66/rev2 and a few popular boards]
+        #[arg(long = "keyboard", value_name = "KB")]
+        keyboards: Vec<String>,
     },
-}
-
-/// What went wrong and the exit status it earns: 1 for bad data, 2 for usage or I/O.
-struct Failure {
-    code: u8,
-    message: String,
-}
-
-impl Failure {
-    fn data(message: impl ToString) -> Self {
-        Failure { code: 1, message: message.to_string() }
-    }
-
-    fn usage(message: impl ToString) -> Self {
-        Failure { code: 2, message: message.to_string() }
-    }
-}
-
-impl From<SpecError> for Failure {
-    fn from(error: SpecError) -> Self {
-        match error {
-            SpecError::Io { .. } => Failure::usage(error),
-            SpecError::Invalid(_) | SpecError::Empty(_) => Failure::data(error),
-        }
-    }
-}
-
-impl From<LockError> for Failure {
-    fn from(error: LockError) -> Self {
-        match error {
-            LockError::Read { .. } | LockError::Write { .. } | LockError::ReadOnly => Failure::usage(error),
-            _ => Failure::data(error),
-        }
-    }
-}
-
-impl From<PublishError> for Failure {
-    fn from(error: PublishError) -> Self {
-        match error {
-            PublishError::Spec(e) => e.into(),
-            PublishError::Lock(e) => e.into(),
-            PublishError::Write { .. } | PublishError::Timestamp(_) => Failure::usage(error),
-        }
-    }
-}
-
-impl From<ImportError> for Failure {
-    fn from(error: ImportError) -> Self {
-        match error {
-            ImportError::Invalid(_) | ImportError::Empty(_) => Failure::data(error),
-            ImportError::Read { .. } | ImportError::Write { .. } => Failure::usage(error),
-        }
-    }
-}
-
-/// Messages to stderr, filtered by `--quiet` and `--verbose`.
-struct Reporter {
-    quiet: bool,
-    verbose: bool,
-}
-
-impl Reporter {
-    fn info(&self, message: impl std::fmt::Display) {
-        if !self.quiet {
-            eprintln!("{message}");
-        }
-    }
-
-    fn detail(&self, message: impl std::fmt::Display) {
-        if self.verbose {
-            eprintln!("{message}");
-        }
-    }
-
-    fn warnings(&self, warnings: &Diagnostics) {
-        if !warnings.is_empty() {
-            self.info(warnings);
-        }
-    }
+    /// Print the 16-bit value of keycode expressions, e.g. 'LT(1, KC_A)'
+    Keycode {
+        /// The constants version to resolve against [default: the newest]
+        #[arg(long, value_name = "V")]
+        keycodes_version: Option<Version>,
+        #[arg(required = true, value_name = "EXPR")]
+        expressions: Vec<String>,
+    },
+    /// Check keymap files (QMK configurator JSON, or hjson) against their keyboard and the keycodes
+    Validate {
+        /// The constants version to check against [default: the newest]
+        #[arg(long, value_name = "V")]
+        keycodes_version: Option<Version>,
+        /// `text` reads like rustc, `json` prints one object per file for tools
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Write the keymap.c of a keymap file, as QMK's json2c does
+    Json2c {
+        file: PathBuf,
+        /// Write here instead of to stdout
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
+    /// Rewrite retired keycode and layout names in a keymap file to current ones
+    Migrate {
+        file: PathBuf,
+        /// The constants version to migrate to [default: the newest]
+        #[arg(long, value_name = "VERSION")]
+        to: Option<Version>,
+        /// Write here instead of to stdout
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -153,101 +112,21 @@ fn main() -> ExitCode {
 fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
     let tree = DataTree::resolve(cli.qmk_home.clone());
     match cli.command {
-        Command::Build { out } => build(&tree, &out, reporter),
-        Command::Check => check(&tree, reporter),
+        Command::Build { out } => constants::build(&tree, &out, reporter),
+        Command::Check => constants::check(&tree, reporter),
         Command::Lock { subsystem, version, force } => {
-            lock(&tree, subsystem.as_deref(), version.as_ref(), force, reporter)
+            constants::lock(&tree, subsystem.as_deref(), version.as_ref(), force, reporter)
         }
-        Command::Import { out } => {
-            let Some(root) = cli.qmk_home else {
-                return Err(Failure::usage("import reads a QMK tree: pass --qmk-home ROOT"));
-            };
-            let imported = import::import_constants(&DataTree::Checkout(root.clone()), &out)?;
-            reporter.info(format_args!(
-                "imported {} spec files ({} bytes) from {} into {}",
-                imported.spec_files,
-                imported.spec_bytes,
-                root.display(),
-                out.join("constants").display()
-            ));
-            Ok(())
+        Command::Import { out, keyboards } => constants::import(cli.qmk_home, &out, &keyboards, reporter),
+        Command::Keycode { keycodes_version, expressions } => {
+            keymaps::keycode(&tree, keycodes_version.as_ref(), &expressions)
+        }
+        Command::Validate { keycodes_version, format, files } => {
+            keymaps::validate(&tree, keycodes_version.as_ref(), format, &files, reporter)
+        }
+        Command::Json2c { file, output } => keymaps::json2c(&file, output.as_deref()),
+        Command::Migrate { file, to, output } => {
+            keymaps::migrate(&tree, &file, to.as_ref(), output.as_deref(), reporter)
         }
     }
-}
-
-fn build(tree: &DataTree, out: &std::path::Path, reporter: &Reporter) -> Result<(), Failure> {
-    let started = Instant::now();
-    let epoch = std::env::var(publish::SOURCE_DATE_EPOCH).ok();
-    let last_updated = publish::build_time(epoch.as_deref())?;
-    reporter.detail(format_args!("reading {}", tree.display(std::path::Path::new(spec::CONSTANTS_DIR))));
-    let loaded = spec::load(tree)?;
-    reporter.warnings(&loaded.warnings);
-    let report = publish::build(tree, &loaded.constants, out, last_updated)?;
-    if let Some(lock_path) = &report.unlocked {
-        reporter.info(format_args!("note: no lock file at {lock_path}: every version counts as locked-in"));
-    }
-    for (channel, versions) in &report.channels {
-        reporter.detail(format_args!(
-            "{}: {versions} versions in {}",
-            channel.name(),
-            out.join(channel.name()).display()
-        ));
-    }
-    let channels: Vec<String> =
-        report.channels.iter().map(|(channel, versions)| format!("{} {versions} versions", channel.name())).collect();
-    reporter.info(format_args!(
-        "built {}: {}, {} files, {} bytes in {} ms",
-        out.display(),
-        channels.join(", "),
-        report.written.files,
-        report.written.bytes,
-        started.elapsed().as_millis()
-    ));
-    Ok(())
-}
-
-fn check(tree: &DataTree, reporter: &Reporter) -> Result<(), Failure> {
-    let loaded = spec::load(tree)?;
-    reporter.warnings(&loaded.warnings);
-    let published = publish::render(&loaded.constants);
-    let lock_state = match LockFile::read_verified(tree, &published)? {
-        None => "no lock file: every version counts as locked-in".to_owned(),
-        Some(lock) => {
-            let locked = published.iter().filter(|p| lock.is_locked(&p.subsystem, &p.version)).count();
-            format!("{locked} locked-in versions unchanged")
-        }
-    };
-    reporter.info(format_args!(
-        "ok: {} subsystems, {} versions, {} warnings; {lock_state}",
-        loaded.constants.subsystems.len(),
-        published.len(),
-        loaded.warnings.iter().count()
-    ));
-    Ok(())
-}
-
-fn lock(
-    tree: &DataTree,
-    subsystem: Option<&str>,
-    version: Option<&Version>,
-    force: bool,
-    reporter: &Reporter,
-) -> Result<(), Failure> {
-    if tree.checkout_root().is_none() {
-        return Err(LockError::ReadOnly.into());
-    }
-    let loaded = spec::load(tree)?;
-    let published = publish::render(&loaded.constants);
-    let mut lock = LockFile::read(tree)?.unwrap_or_default();
-    let locked = lock.lock(&published, subsystem, version, force)?;
-    lock.write(tree)?;
-    for item in &locked {
-        reporter.detail(format_args!("locked {item}"));
-    }
-    reporter.info(format_args!(
-        "locked {} versions in {}",
-        locked.len(),
-        tree.display(std::path::Path::new(publish::LOCK_PATH))
-    ));
-    Ok(())
 }

@@ -1,10 +1,18 @@
 //! Keymaps: keycode expressions, validation against a keyboard and a constants
 //! version, `keymap.c` generation and migration of retired names.
 
+mod document;
 mod expr;
+mod json2c;
 mod keycodes;
+mod migrate;
 mod retired;
+mod validate;
 
+pub use document::{DipSwitch, Encoder, Keymap, MacroStep, Source, is_layout_macro, read};
 pub use expr::ExprError;
+pub use json2c::{Json2cError, generate as json2c};
 pub use keycodes::{Keycodes, KeycodesError, Resolved, Scope};
+pub use migrate::{Change, migrate, to_keymap_json};
 pub use retired::{Retired, Retirement, retired_layout};
+pub use validate::{Context, Report, check, keyboard_from_path, validate};

@@ -37,12 +37,19 @@ pub struct Retirement {
     pub since: Option<Version>,
 }
 
+impl Retirement {
+    /// `renamed in keycodes 0.0.5`, `renamed before keycodes 0.0.1`.
+    pub fn when(&self) -> String {
+        match &self.since {
+            Some(version) => format!("renamed in keycodes {version}"),
+            None => "renamed before keycodes 0.0.1".to_owned(),
+        }
+    }
+}
+
 impl fmt::Display for Retirement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.since {
-            Some(version) => write!(f, "use `{}` (renamed in keycodes {version})", self.replacement),
-            None => write!(f, "use `{}` (renamed before keycodes 0.0.1)", self.replacement),
-        }
+        write!(f, "use `{}` ({})", self.replacement, self.when())
     }
 }
 

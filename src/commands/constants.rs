@@ -1,0 +1,106 @@
+//! `build`, `check`, `lock` and `import`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use semver::Version;
+
+use super::{Failure, Reporter};
+use qmk_api::import;
+use qmk_api::publish::{self, LockError, LockFile};
+use qmk_api::source::DataTree;
+use qmk_api::spec;
+
+pub fn build(tree: &DataTree, out: &Path, reporter: &Reporter) -> Result<(), Failure> {
+    let started = Instant::now();
+    let epoch = std::env::var(publish::SOURCE_DATE_EPOCH).ok();
+    let last_updated = publish::build_time(epoch.as_deref())?;
+    reporter.detail(format_args!("reading {}", tree.display(Path::new(spec::CONSTANTS_DIR))));
+    let loaded = spec::load(tree)?;
+    reporter.warnings(&loaded.warnings);
+    let report = publish::build(tree, &loaded.constants, out, last_updated)?;
+    if let Some(lock_path) = &report.unlocked {
+        reporter.info(format_args!("note: no lock file at {lock_path}: every version counts as locked-in"));
+    }
+    for (channel, versions) in &report.channels {
+        reporter.detail(format_args!(
+            "{}: {versions} versions in {}",
+            channel.name(),
+            out.join(channel.name()).display()
+        ));
+    }
+    let channels: Vec<String> =
+        report.channels.iter().map(|(channel, versions)| format!("{} {versions} versions", channel.name())).collect();
+    reporter.info(format_args!(
+        "built {}: {}, {} files, {} bytes in {} ms",
+        out.display(),
+        channels.join(", "),
+        report.written.files,
+        report.written.bytes,
+        started.elapsed().as_millis()
+    ));
+    Ok(())
+}
+
+pub fn check(tree: &DataTree, reporter: &Reporter) -> Result<(), Failure> {
+    let loaded = spec::load(tree)?;
+    reporter.warnings(&loaded.warnings);
+    let published = publish::render(&loaded.constants);
+    let lock_state = match LockFile::read_verified(tree, &published)? {
+        None => "no lock file: every version counts as locked-in".to_owned(),
+        Some(lock) => {
+            let locked = published.iter().filter(|p| lock.is_locked(&p.subsystem, &p.version)).count();
+            format!("{locked} locked-in versions unchanged")
+        }
+    };
+    reporter.info(format_args!(
+        "ok: {} subsystems, {} versions, {} warnings; {lock_state}",
+        loaded.constants.subsystems.len(),
+        published.len(),
+        loaded.warnings.iter().count()
+    ));
+    Ok(())
+}
+
+pub fn lock(
+    tree: &DataTree,
+    subsystem: Option<&str>,
+    version: Option<&Version>,
+    force: bool,
+    reporter: &Reporter,
+) -> Result<(), Failure> {
+    if tree.checkout_root().is_none() {
+        return Err(LockError::ReadOnly.into());
+    }
+    let loaded = spec::load(tree)?;
+    let published = publish::render(&loaded.constants);
+    let mut lock = LockFile::read(tree)?.unwrap_or_default();
+    let locked = lock.lock(&published, subsystem, version, force)?;
+    lock.write(tree)?;
+    for item in &locked {
+        reporter.detail(format_args!("locked {item}"));
+    }
+    reporter.info(format_args!("locked {} versions in {}", locked.len(), tree.display(Path::new(publish::LOCK_PATH))));
+    Ok(())
+}
+
+pub fn import(qmk_home: Option<PathBuf>, out: &Path, keyboards: &[String], reporter: &Reporter) -> Result<(), Failure> {
+    let Some(root) = qmk_home else {
+        return Err(Failure::usage("import reads a QMK tree: pass --qmk-home ROOT"));
+    };
+    let keyboards: Vec<&str> = if keyboards.is_empty() {
+        import::DEFAULT_KEYBOARDS.to_vec()
+    } else {
+        keyboards.iter().map(String::as_str).collect()
+    };
+    let imported = import::import(&DataTree::Checkout(root.clone()), out, &keyboards)?;
+    reporter.info(format_args!(
+        "imported {} spec files and {} keyboards ({} definition files) from {} into {}",
+        imported.spec_files,
+        keyboards.len(),
+        imported.keyboard_files,
+        root.display(),
+        out.display()
+    ));
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! `keycode`, `validate`, `json2c` and `migrate`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use semver::Version;
+
+use super::{Failure, Reporter};
+use qmk_api::keyboard::{self, Keyboards};
+use qmk_api::keymap::{self, Context, Keycodes, Source};
+use qmk_api::source::DataTree;
+use qmk_api::spec;
+
+/// Keymap files larger than this are refused before they are read whole.
+const MAX_KEYMAP_BYTES: u64 = 64 << 20;
+
+fn keycodes(tree: &DataTree, version: Option<&Version>) -> Result<Keycodes, Failure> {
+    let loaded = spec::load(tree)?;
+    Ok(Keycodes::new(&loaded.constants, version)?)
+}
+
+fn read_keymap_file(path: &Path) -> Result<String, Failure> {
+    let failed = |e: std::io::Error| Failure::usage(format!("cannot read {}: {e}", path.display()));
+    let size = std::fs::metadata(path).map_err(failed)?.len();
+    if size > MAX_KEYMAP_BYTES {
+        return Err(Failure::data(format!("{}: {size} bytes is too large for a keymap", path.display())));
+    }
+    let bytes = std::fs::read(path).map_err(failed)?;
+    String::from_utf8(bytes).map_err(|e| Failure::data(format!("{}: not UTF-8 text: {e}", path.display())))
+}
+
+/// Writes `text` to `out` in one step, or to stdout.
+fn emit(text: &[u8], out: Option<&Path>) -> Result<(), Failure> {
+    let Some(out) = out else {
+        return std::io::stdout().write_all(text).map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")));
+    };
+    let failed = |e: std::io::Error| Failure::usage(format!("cannot write {}: {e}", out.display()));
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
+    file.write_all(text).map_err(failed)?;
+    file.persist(out).map_err(|e| failed(e.error))?;
+    Ok(())
+}
+
+pub fn keycode(tree: &DataTree, version: Option<&Version>, expressions: &[String]) -> Result<(), Failure> {
+    let keycodes = keycodes(tree, version)?;
+    let mut failed = 0;
+    let mut stdout = std::io::stdout().lock();
+    for expression in expressions {
+        match keycodes.resolve(expression) {
+            Ok(resolved) => {
+                writeln!(stdout, "{expression}\t0x{:04X}", resolved.value)
+                    .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))?;
+            }
+            Err(error) => {
+                failed += 1;
+                eprintln!("{expression}\terror: {error}");
+            }
+        }
+    }
+    match failed {
+        0 => Ok(()),
+        n => Err(Failure::data(format!(
+            "{n} of {} expressions have no value in keycodes {}",
+            expressions.len(),
+            keycodes.version
+        ))),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn validate(
+    tree: &DataTree,
+    version: Option<&Version>,
+    format: Format,
+    files: &[PathBuf],
+    reporter: &Reporter,
+) -> Result<(), Failure> {
+    let keycodes = keycodes(tree, version)?;
+    let keyboards = keyboard::load(tree)?;
+    let context = Context { keyboards: &keyboards, keycodes: &keycodes };
+    let (mut invalid, mut unreadable) = (0, Vec::new());
+    for path in files {
+        let text = match read_keymap_file(path) {
+            Ok(text) => text,
+            Err(failure) if failure.code == 2 => {
+                eprintln!("error: {}", failure.message);
+                unreadable.push(failure.message);
+                continue;
+            }
+            Err(failure) => {
+                invalid += 1;
+                report_unusable(path, &failure.message, format);
+                continue;
+            }
+        };
+        let shown = path.display().to_string();
+        let source = Source { shown: &shown, text: &text };
+        let implied = keymap::keyboard_from_path(path);
+        let (_, report) = keymap::check(&source, implied.as_deref(), context);
+        if !report.is_valid() {
+            invalid += 1;
+        }
+        match format {
+            Format::Json => println!("{}", report.to_json(&shown)),
+            Format::Text => {
+                for diagnostic in &report.diagnostics {
+                    eprintln!("{diagnostic}");
+                }
+                let warnings = report.diagnostics.iter().filter(|d| !d.is_error()).count();
+                let errors = report.diagnostics.len() - warnings;
+                let against = match (&report.keyboard, &report.layout) {
+                    (Some(keyboard), Some(layout)) => format!(" ({keyboard}, {layout}, keycodes {})", keycodes.version),
+                    (Some(keyboard), None) => format!(" ({keyboard}, keycodes {})", keycodes.version),
+                    _ => String::new(),
+                };
+                match errors {
+                    0 => reporter.info(format_args!("{shown}: valid{against}, {warnings} warnings")),
+                    _ => eprintln!("{shown}: invalid{against}: {errors} errors, {warnings} warnings"),
+                }
+            }
+        }
+    }
+    if !unreadable.is_empty() {
+        return Err(Failure::usage(format!("{} of {} files could not be read", unreadable.len(), files.len())));
+    }
+    match invalid {
+        0 => Ok(()),
+        n => Err(Failure::data(format!("{n} of {} keymaps are invalid", files.len()))),
+    }
+}
+
+fn report_unusable(path: &Path, message: &str, format: Format) {
+    let shown = path.display().to_string();
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::json!({"file": shown, "valid": false, "diagnostics": [{"severity": "error", "message": message}]})
+        ),
+        Format::Text => eprintln!("error: {message}"),
+    }
+}
+
+pub fn json2c(file: &Path, out: Option<&Path>) -> Result<(), Failure> {
+    let text = read_keymap_file(file)?;
+    let shown = file.display().to_string();
+    let (keymap, findings) = keymap::read(&Source { shown: &shown, text: &text });
+    let errors: Vec<String> = findings.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
+    let keymap = match keymap {
+        Some(keymap) if errors.is_empty() => keymap,
+        _ => return Err(Failure::data(errors.join("\n"))),
+    };
+    let generated = keymap::json2c(&keymap).map_err(|e| Failure::data(format!("{shown}: {e}")))?;
+    emit(generated.as_bytes(), out)
+}
+
+pub fn migrate(
+    tree: &DataTree,
+    file: &Path,
+    to: Option<&Version>,
+    out: Option<&Path>,
+    reporter: &Reporter,
+) -> Result<(), Failure> {
+    let keycodes = keycodes(tree, to)?;
+    let keyboards: Option<Keyboards> = keyboard::load(tree).ok();
+    let text = read_keymap_file(file)?;
+    let shown = file.display().to_string();
+    let (keymap, findings) = keymap::read(&Source { shown: &shown, text: &text });
+    let Some(keymap) = keymap else {
+        let errors: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        return Err(Failure::data(errors.join("\n")));
+    };
+    let (migrated, changes) = keymap::migrate(&keymap, &keycodes, keyboards.as_ref());
+    for change in &changes {
+        reporter.info(format_args!("{}: {} → {} ({})", change.at, change.from, change.to, change.why));
+    }
+    reporter.info(format_args!("{shown}: {} names changed for keycodes {}", changes.len(), keycodes.version));
+    emit(keymap::to_keymap_json(&migrated).as_bytes(), out)
+}

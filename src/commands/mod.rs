@@ -1,0 +1,108 @@
+//! The subcommands' bodies: each loads what it needs through the library and prints.
+
+pub mod constants;
+pub mod keymaps;
+
+use qmk_api::diagnostic::Diagnostics;
+use qmk_api::import::ImportError;
+use qmk_api::keyboard::KeyboardError;
+use qmk_api::keymap::KeycodesError;
+use qmk_api::publish::{LockError, PublishError};
+use qmk_api::spec::SpecError;
+
+/// What went wrong and the exit status it earns: 1 for bad data, 2 for usage or I/O.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn data(message: impl ToString) -> Self {
+        Failure { code: 1, message: message.to_string() }
+    }
+
+    pub fn usage(message: impl ToString) -> Self {
+        Failure { code: 2, message: message.to_string() }
+    }
+}
+
+impl From<SpecError> for Failure {
+    fn from(error: SpecError) -> Self {
+        match error {
+            SpecError::Io { .. } => Failure::usage(error),
+            SpecError::Invalid(_) | SpecError::Empty(_) => Failure::data(error),
+        }
+    }
+}
+
+impl From<LockError> for Failure {
+    fn from(error: LockError) -> Self {
+        match error {
+            LockError::Read { .. } | LockError::Write { .. } | LockError::ReadOnly => Failure::usage(error),
+            _ => Failure::data(error),
+        }
+    }
+}
+
+impl From<PublishError> for Failure {
+    fn from(error: PublishError) -> Self {
+        match error {
+            PublishError::Spec(e) => e.into(),
+            PublishError::Lock(e) => e.into(),
+            PublishError::Write { .. } | PublishError::Timestamp(_) => Failure::usage(error),
+        }
+    }
+}
+
+impl From<ImportError> for Failure {
+    fn from(error: ImportError) -> Self {
+        match error {
+            ImportError::Invalid(_) | ImportError::Empty(_) | ImportError::UnknownKeyboard(_) => Failure::data(error),
+            ImportError::Read { .. } | ImportError::Write { .. } => Failure::usage(error),
+        }
+    }
+}
+
+impl From<KeyboardError> for Failure {
+    fn from(error: KeyboardError) -> Self {
+        match error {
+            KeyboardError::Io { .. } => Failure::usage(error),
+            _ => Failure::data(error),
+        }
+    }
+}
+
+impl From<KeycodesError> for Failure {
+    fn from(error: KeycodesError) -> Self {
+        match error {
+            KeycodesError::UnknownVersion { .. } => Failure::usage(error),
+            KeycodesError::NoKeycodes => Failure::data(error),
+        }
+    }
+}
+
+/// Messages to stderr, filtered by `--quiet` and `--verbose`.
+pub struct Reporter {
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+impl Reporter {
+    pub fn info(&self, message: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+
+    pub fn detail(&self, message: impl std::fmt::Display) {
+        if self.verbose {
+            eprintln!("{message}");
+        }
+    }
+
+    pub fn warnings(&self, warnings: &Diagnostics) {
+        if !warnings.is_empty() {
+            self.info(warnings);
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Checking a keymap against its keyboard and a constants version: the keyboard
+//! and the layout exist, every layer has as many keys as the layout, every keycode
+//! resolves, layer references stay within the keymap.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::document::{Keymap, Source};
+use super::keycodes::Keycodes;
+use super::retired::retired_layout;
+use crate::diagnostic::{Diagnostic, KeyPosition};
+use crate::keyboard::{Keyboard, Keyboards, Layout};
+
+/// Findings reported for one layer before the rest are only counted.
+const FINDINGS_PER_LAYER: usize = 20;
+
+/// What a keymap is checked against.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub keyboards: &'a Keyboards,
+    pub keycodes: &'a Keycodes,
+}
+
+/// The outcome for one keymap.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The keyboard it was checked against, after aliases.
+    pub keyboard: Option<String>,
+    /// The layout it was checked against, after aliases.
+    pub layout: Option<String>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Report {
+    /// Valid when nothing is an error; warnings are allowed.
+    pub fn is_valid(&self) -> bool {
+        !self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The report for tools: `file`, `valid`, `keyboard`, `layout` and `diagnostics`,
+    /// each with `severity`, `message` and, where they apply, `line`, `path`, `layer`, `key`, `label`.
+    pub fn to_json(&self, file: &str) -> serde_json::Value {
+        let diagnostics: Vec<serde_json::Value> = self
+            .diagnostics
+            .iter()
+            .map(|d| {
+                let mut entry = serde_json::json!({"severity": d.severity.as_str(), "message": d.message});
+                let fields = [
+                    ("line", d.line.map(serde_json::Value::from)),
+                    ("path", d.key.clone().map(serde_json::Value::from)),
+                    ("layer", d.position.as_ref().map(|p| p.layer.into())),
+                    ("key", d.position.as_ref().map(|p| p.index.into())),
+                    ("label", d.position.as_ref().and_then(|p| p.label.clone()).map(serde_json::Value::from)),
+                ];
+                for (name, value) in fields {
+                    if let Some(value) = value {
+                        entry[name] = value;
+                    }
+                }
+                entry
+            })
+            .collect();
+        serde_json::json!({
+            "file": file,
+            "valid": self.is_valid(),
+            "keyboard": self.keyboard,
+            "layout": self.layout,
+            "diagnostics": diagnostics,
+        })
+    }
+}
+
+/// The keyboard a keymap file is for, from where it lies: `keyboards/<kb>/keymaps/<name>/`.
+pub fn keyboard_from_path(path: &Path) -> Option<String> {
+    let parts: Vec<&str> = path.iter().filter_map(|p| p.to_str()).collect();
+    let start = parts.iter().rposition(|p| *p == "keyboards")? + 1;
+    let end = start + parts[start..].iter().position(|p| *p == "keymaps")?;
+    (end > start).then(|| parts[start..end].join("/"))
+}
+
+/// Reads and checks the text of one keymap file: the document's findings and the
+/// validation's in one report, and the keymap when the text holds one.
+pub fn check(source: &Source, implied_keyboard: Option<&str>, context: Context) -> (Option<Keymap>, Report) {
+    let (keymap, findings) = super::document::read(source);
+    let mut report = match &keymap {
+        Some(keymap) => validate(keymap, implied_keyboard, context, source),
+        None => Report::default(),
+    };
+    report.diagnostics.splice(0..0, findings);
+    (keymap, report)
+}
+
+/// Checks `keymap`; `implied_keyboard` stands in for a missing `keyboard` field.
+pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Context, source: &Source) -> Report {
+    let mut report = Report::default();
+    let finding = |diagnostic, path: &[&str]| source.finding(diagnostic, path);
+    let Some(name) = keymap.keyboard.as_deref().or(implied_keyboard) else {
+        report.diagnostics.push(finding(Diagnostic::error("no `keyboard`: name the keyboard this keymap is for"), &[]));
+        return report;
+    };
+    let keyboard = match context.keyboards.resolve(name) {
+        Ok(keyboard) => keyboard,
+        Err(error) => {
+            report.diagnostics.push(finding(Diagnostic::error(error.to_string()), &["keyboard"]));
+            return report;
+        }
+    };
+    if keyboard.name != name {
+        let moved = format!("keyboard `{name}` has moved to `{}`", keyboard.name);
+        report.diagnostics.push(finding(Diagnostic::warning(moved), &["keyboard"]));
+    }
+    report.keyboard = Some(keyboard.name.clone());
+    let custom = custom_keycodes(keymap, keyboard, context.keycodes);
+    let checker = Checker { scope: context.keycodes.with_custom(&custom), source };
+
+    if let Some(layers) = &keymap.layers {
+        let layout = resolve_layout(keymap, keyboard, &mut report, source);
+        if layers.is_empty() {
+            report
+                .diagnostics
+                .push(finding(Diagnostic::error("`layers` is empty: a keymap needs a layer"), &["layers"]));
+        }
+        if let Some((layout_name, _)) = layout {
+            report.layout = Some(layout_name.to_owned());
+        }
+        for (index, layer) in layers.iter().enumerate() {
+            checker.layer(index, layer, layers.len(), layout, &mut report.diagnostics);
+        }
+    }
+    if let Some(encoders) = &keymap.encoders {
+        let count = keymap.layers.as_ref().map_or(0, Vec::len);
+        for (layer, encoders) in encoders.iter().enumerate() {
+            for encoder in encoders {
+                for keycode in [&encoder.ccw, &encoder.cw] {
+                    checker.keycode(keycode, count, None, &["encoders"], &mut report.diagnostics);
+                }
+            }
+            if count > 0 && layer >= count {
+                let extra = format!("encoders are given for layer {layer}, but the keymap has {count} layers");
+                report.diagnostics.push(finding(Diagnostic::warning(extra), &["encoders"]));
+            }
+        }
+    }
+    report
+}
+
+/// The keymap's and the keyboard's own keycodes, numbered from QK_USER and QK_KB as QMK does.
+fn custom_keycodes(keymap: &Keymap, keyboard: &Keyboard, keycodes: &Keycodes) -> HashMap<String, u16> {
+    let mut custom = HashMap::new();
+    for (names, range) in [(keyboard.custom_keycodes(), "QK_KB"), (keymap.custom_keycodes.clone(), "QK_USER")] {
+        let Some(start) = keycodes.range_start(range) else { continue };
+        for (offset, name) in names.into_iter().enumerate() {
+            custom.insert(name, start.wrapping_add(offset as u16));
+        }
+    }
+    custom
+}
+
+fn resolve_layout<'k>(
+    keymap: &Keymap,
+    keyboard: &'k Keyboard,
+    report: &mut Report,
+    source: &Source,
+) -> Option<(&'k str, &'k Layout)> {
+    let Some(name) = keymap.layout.as_deref() else {
+        report.diagnostics.push(source.finding(Diagnostic::error("no `layout`: name the LAYOUT macro"), &[]));
+        return None;
+    };
+    if let Some(found) = keyboard.layout(name) {
+        return Some(found);
+    }
+    let message = match retired_layout(name).filter(|current| keyboard.layout(current).is_some()) {
+        Some(current) => format!("layout `{name}` is a retired name: use `{current}`"),
+        None => {
+            let mut known: Vec<&str> = keyboard.layouts.iter().map(|(n, _)| n.as_str()).collect();
+            known.extend(keyboard.layout_aliases.keys().map(String::as_str));
+            format!("no layout `{name}` on {}; it has {}", keyboard.name, known.join(", "))
+        }
+    };
+    report.diagnostics.push(source.finding(Diagnostic::error(message), &["layout"]));
+    None
+}
+
+struct Checker<'a> {
+    scope: super::keycodes::Scope<'a>,
+    source: &'a Source<'a>,
+}
+
+impl Checker<'_> {
+    fn layer(
+        &self,
+        index: usize,
+        keys: &[String],
+        layer_count: usize,
+        layout: Option<(&str, &Layout)>,
+        findings: &mut Vec<Diagnostic>,
+    ) {
+        if keys.is_empty() {
+            findings.push(self.source.finding(Diagnostic::error(format!("layer {index} is empty")), &["layers"]));
+            return;
+        }
+        if let Some((name, layout)) = layout
+            && layout.keys.len() != keys.len()
+        {
+            let message = format!("layer {index} has {} keys, but {name} has {}", keys.len(), layout.keys.len());
+            findings.push(self.source.finding(Diagnostic::error(message), &["layers"]));
+        }
+        let before = findings.len();
+        let mut unreported = 0;
+        for (key, keycode) in keys.iter().enumerate() {
+            let label = layout.and_then(|(_, l)| l.keys.get(key)).and_then(|k| k.label()).map(str::to_owned);
+            let position = KeyPosition { layer: index, index: key, label };
+            let mut found = Vec::new();
+            self.keycode(keycode, layer_count, Some(position), &["layers"], &mut found);
+            if findings.len() - before < FINDINGS_PER_LAYER {
+                findings.extend(found);
+            } else {
+                unreported += found.len();
+            }
+        }
+        if unreported > 0 {
+            let more = format!("layer {index}: {unreported} more problems not shown");
+            findings.push(self.source.finding(Diagnostic::error(more), &["layers"]));
+        }
+    }
+
+    fn keycode(
+        &self,
+        keycode: &str,
+        layer_count: usize,
+        position: Option<KeyPosition>,
+        path: &[&str],
+        findings: &mut Vec<Diagnostic>,
+    ) {
+        let at = |diagnostic: Diagnostic| {
+            let diagnostic = self.source.finding(diagnostic, path);
+            match &position {
+                Some(position) => diagnostic.at_position(position.clone()),
+                None => diagnostic,
+            }
+        };
+        match self.scope.resolve(keycode) {
+            Ok(resolved) => {
+                for layer in resolved.layers.iter().filter(|l| **l as usize >= layer_count && layer_count > 0) {
+                    findings.push(at(Diagnostic::warning(format!(
+                        "`{keycode}` refers to layer {layer}, but the keymap has {layer_count} layers"
+                    ))));
+                }
+            }
+            Err(error) if error.message.contains(&format!("`{keycode}`")) => {
+                findings.push(at(Diagnostic::error(error.message)))
+            }
+            Err(error) => findings.push(at(Diagnostic::error(format!("`{keycode}`: {error}")))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_keyboard_from_the_keymap_folder() {
+        let path = Path::new("/q/keyboards/clueboard/66/rev2/keymaps/default/keymap.json");
+        assert_eq!(keyboard_from_path(path), Some("clueboard/66/rev2".into()));
+        assert_eq!(keyboard_from_path(Path::new("keymap.json")), None);
+        assert_eq!(keyboard_from_path(Path::new("keyboards/keymaps/x/keymap.json")), None);
+    }
+}
