@@ -1,18 +1,17 @@
-//! `cargo bench`: the whole `build` over ../shared/qmk (both channels), in process by
-//! phase and as a whole process with its peak memory, beside QMK's reference figures.
+//! `cargo bench`: the build over ../shared/qmk by phase and as a whole process with
+//! its peak memory, beside QMK's reference figures; and keymap validation throughput.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use qmk_api::keyboard::{self, Keyboards};
+use qmk_api::keymap::{self, Context, Keycodes, Source};
 use qmk_api::publish;
 use qmk_api::source::DataTree;
 use qmk_api::spec;
 
-const RUNS: usize = 30;
-/// QMK's Python loader for the 8 keycode versions, measured on this machine class.
-const QMK_WHOLE_PROCESS: &str = "1.08 s";
-const QMK_IN_PROCESS: &str = "0.84 s";
+const RUNS: usize = 20;
 
 fn main() {
     let qmk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/qmk");
@@ -22,32 +21,88 @@ fn main() {
     }
     let tree = DataTree::Checkout(qmk.clone());
     let scratch = tempfile::tempdir().unwrap();
-    let out = scratch.path().join("public");
     let at = publish::build_time(Some("1786320000")).unwrap();
 
-    let load = median(|| drop(spec::load(&tree).unwrap()));
+    println!("Constants (8 keycode versions and 72 language extras, both channels), median of {RUNS}:");
+    let load = median(RUNS, || drop(spec::load(&tree).unwrap()));
     let loaded = spec::load(&tree).unwrap();
-    let render = median(|| drop(publish::render(&loaded.constants)));
-    let build = median(|| {
+    let render = median(RUNS, || drop(publish::render(&loaded.constants)));
+    let out = scratch.path().join("constants");
+    let none = Keyboards::default();
+    let build = median(RUNS, || {
         let loaded = spec::load(&tree).unwrap();
-        publish::build(&tree, &loaded.constants, &out, at).unwrap();
+        publish::build(&tree, &loaded.constants, &none, &out, at).unwrap();
     });
-    let (process, peak_kib) = whole_process(&qmk, &out);
+    println!("  load, merge and check         {:>9.2} ms", ms(load));
+    println!("  render JSON                   {:>9.2} ms", ms(render));
+    println!("  load and publish, in process  {:>9.2} ms   QMK's loader in process: 0.84 s", ms(build));
 
-    println!("qmk-api build over {} (both channels, {} runs, median)", qmk.display(), RUNS);
-    println!("  load, merge and check        {:>8.2} ms", ms(load));
-    println!("  render JSON                  {:>8.2} ms", ms(render));
-    println!("  load and build in process     {:>8.2} ms   QMK's loader in process: {QMK_IN_PROCESS}", ms(build));
-    println!("  build as a whole process     {:>8.2} ms   QMK's loader as a process: {QMK_WHOLE_PROCESS}", ms(process));
-    println!("  peak memory (max RSS)        {:>8.1} MB   goal: under 50 MB", peak_kib as f64 / 1024.0);
+    println!("Keyboards (3752), median of 5:");
+    let keyboards_load = median(5, || drop(keyboard::load(&tree).unwrap()));
+    let keyboards = keyboard::load(&tree).unwrap();
+    println!("  load all keyboards            {:>9.2} ms   QMK's info_json: 185 s; goal under 2 s", ms(keyboards_load));
+    let everything = scratch.path().join("everything");
+    let full = median(5, || publish::build(&tree, &loaded.constants, &keyboards, &everything, at).map(drop).unwrap());
+    println!("  publish constants and keyboards {:>7.2} ms   (loaded data, into an existing output)", ms(full));
+
+    println!("Whole process, median of 5 (peak memory over all runs):");
+    for (what, args) in [("build (constants and keyboards)", vec!["build"]), ("check (constants only)", vec!["check"])]
+    {
+        let (wall, peak) = whole_process(&qmk, &args, &scratch.path().join("process"));
+        println!("  qmk-api {what:<32} {:>9.2} ms, peak {:.1} MB", ms(wall), peak as f64 / 1024.0);
+    }
+
+    println!("Keymap validation, one core:");
+    validation(&loaded.constants, &keyboards);
+}
+
+/// Validates the API documents' example payload repeatedly with everything loaded.
+fn validation(constants: &spec::Constants, keyboards: &Keyboards) {
+    let keycodes = Keycodes::new(constants, None).unwrap();
+    let context = Context { keyboards, keycodes: &keycodes };
+    let payload = example_payload();
+    let source = Source { shown: "payload.json", text: &payload };
+    let (_, report) = keymap::check(&source, None, context);
+    assert!(report.is_valid(), "{:?}", report.diagnostics);
+    let count = 20_000;
+    let start = Instant::now();
+    for _ in 0..count {
+        let (_, report) = keymap::check(&source, None, context);
+        assert!(report.is_valid());
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "  example payload (clueboard/66/rev2, 3 layers of 73 keys): {:.0} keymaps/s ({:.1} µs each); goal 10,000/s",
+        count as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / count as f64
+    );
+}
+
+/// The current example payload of the API documents, as the tests extract it.
+fn example_payload() -> String {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seeds");
+    for entry in std::fs::read_dir(seeds).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let text: String = text.lines().filter(|l| l.trim() != "|").collect::<Vec<_>>().join("\n");
+        let Some(key) = text.find("\"keyboard\"") else { continue };
+        let Some(start) = text[..key].rfind('{') else { continue };
+        let mut values = serde_json::Deserializer::from_str(&text[start..]).into_iter::<serde_json::Value>();
+        if let Some(Ok(payload)) = values.next()
+            && payload["layout"] == "LAYOUT_all"
+            && !text.contains("RESET")
+        {
+            return payload.to_string();
+        }
+    }
+    panic!("no current example payload in ../shared/seeds");
 }
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn median(mut f: impl FnMut()) -> Duration {
-    let mut times: Vec<Duration> = (0..RUNS)
+fn median(runs: usize, mut f: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let start = Instant::now();
             f();
@@ -55,18 +110,17 @@ fn median(mut f: impl FnMut()) -> Duration {
         })
         .collect();
     times.sort();
-    times[RUNS / 2]
+    times[runs / 2]
 }
 
-/// Median wall time of the release binary, and the largest peak RSS of its runs.
-fn whole_process(qmk: &Path, out: &PathBuf) -> (Duration, i64) {
-    let binary = env!("CARGO_BIN_EXE_qmk-api");
-    let wall = median(|| {
-        let status = Command::new(binary)
-            .args(["build", "--quiet", "--qmk-home"])
+/// Median wall time of the release binary, and the peak RSS (KiB) of all children so far.
+fn whole_process(qmk: &Path, args: &[&str], out: &PathBuf) -> (Duration, i64) {
+    let wall = median(5, || {
+        let status = Command::new(env!("CARGO_BIN_EXE_qmk-api"))
+            .args(args)
+            .args(["--quiet", "--qmk-home"])
             .arg(qmk)
-            .arg("--out")
-            .arg(out)
+            .args(if args == ["build"] { vec!["--out".into(), out.display().to_string()] } else { vec![] })
             .env("SOURCE_DATE_EPOCH", "1786320000")
             .status()
             .unwrap();

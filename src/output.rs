@@ -1,12 +1,15 @@
 //! All-or-nothing output: a build writes into a fresh directory beside the target
 //! and swaps it into place only once everything is written.
 //!
-//! A file whose bytes equal the previous output's is hard-linked from it instead of
-//! written again: creating inodes is most of a rebuild's cost, and published files
-//! are never modified in place, so sharing them between the two trees is safe.
+//! A file whose bytes equal the previous output's, or another file of the same
+//! build, is hard-linked instead of written again: creating inodes is most of a
+//! build's cost, and published files are never modified in place, so sharing them
+//! is safe.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tempfile::TempDir;
@@ -18,6 +21,8 @@ pub struct Staging {
     target: PathBuf,
     /// The output being replaced, to link unchanged files from.
     previous: Option<PathBuf>,
+    /// Files written so far, by length and hash of their bytes, to link duplicates to.
+    written: Mutex<HashMap<(usize, u64), PathBuf>>,
     files: AtomicUsize,
     bytes: AtomicU64,
 }
@@ -47,7 +52,14 @@ impl Staging {
         let dir = tempfile::Builder::new().prefix(&format!(".{name}.staging-")).tempdir_in(parent)?;
         std::fs::write(dir.path().join(MARKER), MARKER_TEXT)?;
         let previous = target.is_dir().then(|| target.to_owned());
-        Ok(Staging { dir, target: target.to_owned(), previous, files: AtomicUsize::new(0), bytes: AtomicU64::new(0) })
+        Ok(Staging {
+            dir,
+            target: target.to_owned(),
+            previous,
+            written: Mutex::default(),
+            files: AtomicUsize::new(0),
+            bytes: AtomicU64::new(0),
+        })
     }
 
     /// Writes one file at `relative` inside the output; files may be written from several threads.
@@ -56,18 +68,30 @@ impl Staging {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        let linked = self
-            .previous
-            .as_ref()
-            .map(|previous| previous.join(relative))
-            .filter(|old| same_bytes(old, bytes))
-            .is_some_and(|old| std::fs::hard_link(old, &path).is_ok());
-        if !linked {
-            std::fs::write(&path, bytes)?;
+        let unchanged = self.previous.as_ref().map(|previous| previous.join(relative));
+        if !unchanged.is_some_and(|old| same_bytes(&old, bytes) && std::fs::hard_link(&old, &path).is_ok()) {
+            self.write_new(&path, bytes)?;
         }
         self.files.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Writes a file this build has not written yet, or links the copy it already wrote.
+    fn write_new(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let key = (bytes.len(), hash(bytes));
+        let twin = self.lock_written().get(&key).cloned();
+        if twin.is_some_and(|twin| same_bytes(&twin, bytes) && std::fs::hard_link(&twin, path).is_ok()) {
+            return Ok(());
+        }
+        std::fs::write(path, bytes)?;
+        self.lock_written().entry(key).or_insert_with(|| path.to_owned());
+        Ok(())
+    }
+
+    fn lock_written(&self) -> std::sync::MutexGuard<'_, HashMap<(usize, u64), PathBuf>> {
+        // The map only caches paths: one left by a panicking writer is still usable.
+        self.written.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Puts the written tree in the target's place; the previous tree is removed.
@@ -101,6 +125,12 @@ fn refuse_foreign(target: &Path) -> io::Result<()> {
         return Ok(());
     }
     refuse(&format!("it is not empty and was not written by qmk-api (it has no {MARKER} file); refusing to replace it"))
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hasher::write(&mut hasher, bytes);
+    std::hash::Hasher::finish(&hasher)
 }
 
 fn same_bytes(path: &Path, bytes: &[u8]) -> bool {
@@ -194,6 +224,17 @@ mod tests {
             assert_eq!(std::fs::metadata(target.join("b/two.json")).unwrap().nlink(), 1, "the old tree is gone");
         }
         assert_eq!(std::fs::read(target.join("c/three.json")).unwrap(), b"3");
+
+        // Within one build, a second file with the same bytes is a link to the first.
+        let fourth = Staging::new(&target).unwrap();
+        fourth.write(Path::new("master/x.json"), b"same").unwrap();
+        fourth.write(Path::new("develop/x.json"), b"same").unwrap();
+        fourth.commit().unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!(std::fs::metadata(target.join("develop/x.json")).unwrap().nlink(), 2);
+        }
         let leftovers: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(leftovers, ["public"]);
         assert!(target.join(MARKER).is_file());

@@ -87,3 +87,45 @@ fn layouts_equal_qmks_for_every_keyboard() {
     assert!(layouts_differ.len() * 1000 <= expected.len(), "layouts differ: {layouts_differ:?}");
     assert!(sizes_differ.is_empty(), "matrix sizes differ: {sizes_differ:?}");
 }
+
+#[test]
+fn build_publishes_the_keyboard_api_in_each_channel() {
+    let fixture = Fixture::new();
+    expect_exit(&run_in(fixture.root(), &["build", "--out", &fixture.out_arg()]), 0);
+    for channel in ["master", "develop"] {
+        let list = fixture.published_json(channel, "keyboard_list.json");
+        assert_eq!(list["last_updated"], "2026-08-10 00:00:00 GMT");
+        let names: Vec<&str> = list["keyboards"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+        assert!(names.contains(&"clueboard/66/rev2") && names.len() >= 10, "{names:?}");
+        let aliases = fixture.published_json(channel, "keyboard_aliases.json");
+        assert_eq!(aliases["keyboard_aliases"]["_test_a"]["target"], "_test_b");
+        let info = fixture.published_json(channel, "keyboards/clueboard/66/rev2/info.json");
+        let clueboard = &info["keyboards"]["clueboard/66/rev2"];
+        assert_eq!(clueboard["keyboard_name"], "Clueboard 66%");
+        assert_eq!(clueboard["layouts"]["LAYOUT_all"]["layout"].as_array().unwrap().len(), 73);
+        assert_eq!(clueboard["layout_aliases"]["LAYOUT"], "LAYOUT_all");
+    }
+}
+
+#[test]
+fn the_bundled_keyboards_are_what_import_writes_and_equal_qmks() {
+    let Some(shared) = shared() else { return };
+    let fixture = Fixture::new();
+    let data = fixture.root().join("data");
+    let qmk = shared.join("qmk").display().to_string();
+    expect_exit(&run(&["import", "--qmk-home", &qmk, "--out", &data.display().to_string()]), 0);
+    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    for folder in ["keyboards", "mappings"] {
+        assert!(
+            snapshot(&data.join(folder)) == snapshot(&committed.join(folder)),
+            "data/{folder} is stale: run import"
+        );
+    }
+    let bundled = keyboard::load(&DataTree::Bundled).unwrap();
+    let full = keyboard::load(&DataTree::Checkout(shared.join("qmk"))).unwrap();
+    assert_eq!(bundled.len(), qmk_api::import::DEFAULT_KEYBOARDS.len());
+    for keyboard in bundled.iter() {
+        let reference = full.resolve(&keyboard.name).unwrap();
+        assert_eq!(keyboard.published_info(), reference.published_info(), "{}", keyboard.name);
+    }
+}

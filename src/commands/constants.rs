@@ -7,6 +7,7 @@ use semver::Version;
 
 use super::{Failure, Reporter};
 use qmk_api::import;
+use qmk_api::keyboard;
 use qmk_api::publish::{self, LockError, LockFile};
 use qmk_api::source::DataTree;
 use qmk_api::spec;
@@ -18,7 +19,9 @@ pub fn build(tree: &DataTree, out: &Path, reporter: &Reporter) -> Result<(), Fai
     reporter.detail(format_args!("reading {}", tree.display(Path::new(spec::CONSTANTS_DIR))));
     let loaded = spec::load(tree)?;
     reporter.warnings(&loaded.warnings);
-    let report = publish::build(tree, &loaded.constants, out, last_updated)?;
+    reporter.detail(format_args!("reading {}", tree.display(Path::new(keyboard::KEYBOARDS_DIR))));
+    let keyboards = keyboard::load(tree)?;
+    let report = publish::build(tree, &loaded.constants, &keyboards, out, last_updated)?;
     if let Some(lock_path) = &report.unlocked {
         reporter.info(format_args!("note: no lock file at {lock_path}: every version counts as locked-in"));
     }
@@ -32,9 +35,10 @@ pub fn build(tree: &DataTree, out: &Path, reporter: &Reporter) -> Result<(), Fai
     let channels: Vec<String> =
         report.channels.iter().map(|(channel, versions)| format!("{} {versions} versions", channel.name())).collect();
     reporter.info(format_args!(
-        "built {}: {}, {} files, {} bytes in {} ms",
+        "built {}: {}, {} keyboards, {} files, {} bytes in {} ms",
         out.display(),
         channels.join(", "),
+        report.keyboards,
         report.written.files,
         report.written.bytes,
         started.elapsed().as_millis()

@@ -30,8 +30,9 @@ const MAX_PARENTS: usize = 5;
 pub struct Keyboard {
     /// Its folder under `keyboards/`, e.g. `clueboard/66/rev2`.
     pub name: String,
-    /// The merged definition, with `layouts`, `layout_aliases`, `keyboard_name`,
-    /// `keyboard_folder` and (where known) `matrix_size` filled in.
+    /// The merged definition, with `layout_aliases`, `keyboard_name`,
+    /// `keyboard_folder` and (where known) `matrix_size` filled in; its layouts are
+    /// kept once, in `layouts` (see [`Keyboard::published_info`]).
     pub info: Object,
     pub layouts: Vec<(String, Layout)>,
     /// Other names for layouts (`LAYOUT` → `LAYOUT_all`).
@@ -48,6 +49,14 @@ pub struct MatrixSize {
 }
 
 impl Keyboard {
+    /// The definition as QMK publishes it, layouts included.
+    pub fn published_info(&self) -> Object {
+        let mut info = self.info.clone();
+        let layouts = self.layouts.iter().map(|(name, layout)| (name.as_str().into(), layout.to_value()));
+        info.insert("layouts".into(), Value::Object(layouts.collect()));
+        info
+    }
+
     pub fn keyboard_name(&self) -> &str {
         self.info.get("keyboard_name").and_then(Value::as_str).unwrap_or(&self.name)
     }
@@ -245,20 +254,18 @@ fn merge_target(tree: &DataTree, name: &str, parsed: &HashMap<&Path, Result<Obje
         }
         spec::lay_over(&mut info, definition);
     }
-    finish(&mut info, name, &layouts, &layout_aliases);
+    finish(&mut info, name, &layout_aliases);
     Keyboard { name: name.to_owned(), info, layouts, layout_aliases, diagnostics }
 }
 
 /// Fills in what QMK computes for every keyboard.
-fn finish(info: &mut Object, name: &str, layouts: &[(String, Layout)], aliases: &BTreeMap<String, String>) {
+fn finish(info: &mut Object, name: &str, aliases: &BTreeMap<String, String>) {
     info.insert("keyboard_folder".into(), Value::from(name));
     if !info.contains_key("keyboard_name") {
         info.insert("keyboard_name".into(), Value::from(name));
     }
     let aliases = aliases.iter().map(|(alias, target)| (alias.as_str().into(), Value::from(target.as_str())));
     info.insert("layout_aliases".into(), Value::Object(aliases.collect()));
-    let layouts = layouts.iter().map(|(name, layout)| (name.as_str().into(), layout.to_value()));
-    info.insert("layouts".into(), Value::Object(layouts.collect()));
     if !info.contains_key("matrix_size")
         && let Some(size) = matrix_size_from_pins(info)
     {

@@ -24,11 +24,14 @@ pub struct Arg<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExprError {
     pub message: String,
+    /// A name that is no keycode: a suggestion for it is worth working out only
+    /// for errors that are shown (see `Scope::suggest`).
+    pub unknown: Option<String>,
 }
 
 impl ExprError {
     pub fn new(message: impl Into<String>) -> Self {
-        ExprError { message: message.into() }
+        ExprError { message: message.into(), unknown: None }
     }
 }
 

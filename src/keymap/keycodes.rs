@@ -163,9 +163,10 @@ impl Keycodes {
         self.names.iter().map(|(name, value)| (name.as_str(), *value))
     }
 
-    /// The value of an expression.
+    /// The value of an expression, or why it has none.
     pub fn resolve(&self, text: &str) -> Result<Resolved, ExprError> {
-        Scope { keycodes: self, custom: &HashMap::new() }.resolve(text)
+        let scope = Scope { keycodes: self, custom: &HashMap::new() };
+        scope.resolve(text).map_err(|error| scope.suggest(error))
     }
 
     /// A scope that also knows a keymap's or keyboard's own keycodes.
@@ -193,6 +194,8 @@ struct Evaluated {
 }
 
 impl Scope<'_> {
+    /// The value of an expression; errors about unknown names come without the
+    /// suggestion `suggest` can add, which costs a search over every name.
     pub fn resolve(&self, text: &str) -> Result<Resolved, ExprError> {
         let term = expr::parse(text)?;
         let Evaluated { value, layers } = self.keycode(&term)?;
@@ -225,12 +228,20 @@ impl Scope<'_> {
         } else if is_function(name) {
             format!("`{name}` needs an argument: {name}(...)")
         } else {
-            let known = self.keycodes.names.keys().map(String::as_str);
-            match suggest(name, known) {
-                Some(near) => format!("no keycode `{name}` in keycodes {version} (did you mean `{near}`?)"),
-                None => format!("no keycode `{name}` in keycodes {version}"),
-            }
+            return Err(ExprError {
+                message: format!("no keycode `{name}` in keycodes {version}"),
+                unknown: Some(name.into()),
+            });
         }))
+    }
+
+    /// Adds the nearest known name to an error about an unknown one.
+    pub fn suggest(&self, mut error: ExprError) -> ExprError {
+        let known = self.custom.keys().chain(self.keycodes.names.keys()).map(String::as_str);
+        if let Some(near) = error.unknown.as_deref().and_then(|name| suggest(name, known)) {
+            error.message = format!("{} (did you mean `{near}`?)", error.message);
+        }
+        error
     }
 
     fn call(&self, function: &str, args: &[Arg]) -> Result<Evaluated, ExprError> {

@@ -208,19 +208,26 @@ impl Checker<'_> {
         let before = findings.len();
         let mut unreported = 0;
         for (key, keycode) in keys.iter().enumerate() {
+            let reported = findings.len() - before < FINDINGS_PER_LAYER;
+            if !reported {
+                unreported += self.problems(keycode, layer_count);
+                continue;
+            }
             let label = layout.and_then(|(_, l)| l.keys.get(key)).and_then(|k| k.label()).map(str::to_owned);
             let position = KeyPosition { layer: index, index: key, label };
-            let mut found = Vec::new();
-            self.keycode(keycode, layer_count, Some(position), &["layers"], &mut found);
-            if findings.len() - before < FINDINGS_PER_LAYER {
-                findings.extend(found);
-            } else {
-                unreported += found.len();
-            }
+            self.keycode(keycode, layer_count, Some(position), &["layers"], findings);
         }
         if unreported > 0 {
             let more = format!("layer {index}: {unreported} more problems not shown");
             findings.push(self.source.finding(Diagnostic::error(more), &["layers"]));
+        }
+    }
+
+    /// How many findings a keycode has, without writing them.
+    fn problems(&self, keycode: &str, layer_count: usize) -> usize {
+        match self.scope.resolve(keycode) {
+            Ok(resolved) => resolved.layers.iter().filter(|l| **l as usize >= layer_count).count(),
+            Err(_) => 1,
         }
     }
 
@@ -247,10 +254,15 @@ impl Checker<'_> {
                     ))));
                 }
             }
-            Err(error) if error.message.contains(&format!("`{keycode}`")) => {
-                findings.push(at(Diagnostic::error(error.message)))
+            Err(error) => {
+                let error = self.scope.suggest(error);
+                let message = if error.message.contains(&format!("`{keycode}`")) {
+                    error.message
+                } else {
+                    format!("`{keycode}`: {error}")
+                };
+                findings.push(at(Diagnostic::error(message)));
             }
-            Err(error) => findings.push(at(Diagnostic::error(format!("`{keycode}`: {error}")))),
         }
     }
 }

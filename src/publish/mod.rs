@@ -3,6 +3,7 @@
 //!
 //! **master** publishes the locked-in versions, **develop** every version.
 
+mod keyboards;
 pub mod lock;
 pub mod pyjson;
 
@@ -15,6 +16,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use crate::keyboard::Keyboards;
 use crate::output::{Staging, Written};
 use crate::source::DataTree;
 use crate::spec::{Constants, Object, SpecError};
@@ -93,20 +95,23 @@ pub enum PublishError {
 pub struct BuildReport {
     /// How many versions each channel published.
     pub channels: Vec<(Channel, usize)>,
+    pub keyboards: usize,
     pub written: Written,
     /// Set when the tree has no lock file, so that every version counted as locked-in.
     pub unlocked: Option<String>,
 }
 
-/// Publishes the constants loaded from `tree` into `out` after checking them against
-/// the tree's lock; `out` is replaced only on success.
+/// Publishes the constants and keyboards loaded from `tree` into `out`, after
+/// checking the constants against the tree's lock; `out` is replaced only on success.
 pub fn build(
     tree: &DataTree,
     constants: &Constants,
+    keyboards: &Keyboards,
     out: &Path,
     last_updated: OffsetDateTime,
 ) -> Result<BuildReport, PublishError> {
     let published = render(constants);
+    let keyboard_files = keyboards::render(keyboards, &format_timestamp(last_updated));
     let lock = LockFile::read_verified(tree, &published)?;
     let failed = |source| PublishError::Write { path: out.display().to_string(), source };
     let staging = Staging::new(out).map_err(failed)?;
@@ -122,12 +127,13 @@ pub fn build(
         let root = Path::new(channel.name());
         files.extend(in_channel.iter().map(|item| (root.join(item.path()), Cow::Borrowed(item.bytes.as_slice()))));
         files.push((root.join("v1/constants_metadata.json"), Cow::Owned(metadata(&in_channel, last_updated))));
+        files.extend(keyboard_files.iter().map(|(path, bytes)| (root.join(path), Cow::Borrowed(bytes.as_slice()))));
         channels.push((channel, in_channel.len()));
     }
     files.par_iter().try_for_each(|(path, bytes)| staging.write(path, bytes)).map_err(failed)?;
     let written = staging.commit().map_err(failed)?;
     let unlocked = lock.is_none().then(|| tree.display(Path::new(LOCK_PATH)));
-    Ok(BuildReport { channels, written, unlocked })
+    Ok(BuildReport { channels, keyboards: keyboards.len(), written, unlocked })
 }
 
 /// `{"last_updated": ..., "constants": {"keycodes": ["0.0.1", ...]}}`, on one line as QMK writes it.

@@ -1,7 +1,8 @@
 //! Strict hjson reading. QMK's loader refuses an object that names a key twice,
 //! so the value built here does too; object order is kept as written.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::Deserialize;
@@ -65,6 +66,29 @@ pub const MAX_DEPTH: usize = 128;
 thread_local! {
     /// How many values enclose the one being read, on this thread.
     static DEPTH: Cell<usize> = const { Cell::new(0) };
+    /// Object keys read on this thread: the same few names (`matrix`, `x`, `label`...)
+    /// recur hundreds of thousands of times across keyboard files, and share one string.
+    static KEYS: RefCell<HashSet<Str>> = RefCell::new(HashSet::new());
+}
+
+/// Keys longer than this, or past this many distinct ones, are not shared.
+const SHARED_KEY_LEN: usize = 32;
+const SHARED_KEYS: usize = 8192;
+
+fn shared_key(key: String) -> Str {
+    if key.len() > SHARED_KEY_LEN {
+        return key.into();
+    }
+    KEYS.with_borrow_mut(|keys| match keys.get(key.as_str()) {
+        Some(shared) => shared.clone(),
+        None => {
+            let shared = Str::from(key);
+            if keys.len() < SHARED_KEYS {
+                keys.insert(shared.clone());
+            }
+            shared
+        }
+    })
 }
 
 /// A JSON value deserialized with duplicate keys rejected and nesting bounded.
@@ -139,7 +163,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
                 return Err(de::Error::custom(format!("duplicate key \"{key}\"")));
             }
             let Strict(value) = access.next_value()?;
-            map.insert(Str::from(key), value);
+            map.insert(shared_key(key), value);
         }
         Ok(Value::Object(map))
     }

@@ -103,8 +103,9 @@ const INDEX_FROM: usize = 16;
 #[derive(Debug, Clone, Default)]
 pub struct Object {
     entries: Vec<(Str, Value)>,
-    /// Position of each key, for large objects only.
-    index: Option<HashMap<Str, usize>>,
+    /// Position of each key, for large objects only (boxed: most objects have none,
+    /// and every value's size is that of its largest kind).
+    index: Option<Box<HashMap<Str, usize>>>,
 }
 
 impl PartialEq for Object {
@@ -184,7 +185,7 @@ impl Object {
 
     fn reindex(&mut self) {
         self.index = (self.entries.len() > INDEX_FROM)
-            .then(|| self.entries.iter().enumerate().map(|(at, (k, _))| (k.clone(), at)).collect());
+            .then(|| Box::new(self.entries.iter().enumerate().map(|(at, (k, _))| (k.clone(), at)).collect()));
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
@@ -252,6 +253,11 @@ impl Serialize for Object {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_stay_small() {
+        assert!(std::mem::size_of::<Value>() <= 40, "{} bytes", std::mem::size_of::<Value>());
+    }
 
     fn object(n: usize) -> Object {
         (0..n).map(|i| (Str::from(format!("k{i:02}")), Value::from("v"))).collect()
