@@ -1,7 +1,7 @@
 //! `cargo bench`: the build over ../shared/qmk by phase and as a whole process with
 //! its peak memory, beside QMK's reference figures; and keymap validation throughput.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -114,7 +114,7 @@ fn median(runs: usize, mut f: impl FnMut()) -> Duration {
 }
 
 /// Median wall time of the release binary, and the peak RSS (KiB) of all children so far.
-fn whole_process(qmk: &Path, args: &[&str], out: &PathBuf) -> (Duration, i64) {
+fn whole_process(qmk: &Path, args: &[&str], out: &Path) -> (Duration, i64) {
     let wall = median(5, || {
         let status = Command::new(env!("CARGO_BIN_EXE_qmk-api"))
             .args(args)

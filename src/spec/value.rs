@@ -103,8 +103,9 @@ const INDEX_FROM: usize = 16;
 #[derive(Debug, Clone, Default)]
 pub struct Object {
     entries: Vec<(Str, Value)>,
-    /// Position of each key, for large objects only (boxed: most objects have none,
-    /// and every value's size is that of its largest kind).
+    /// Position of each key, for large objects only. Boxed because most objects have
+    /// none and every value is as large as its largest kind: this halves them.
+    #[allow(clippy::box_collection)]
     index: Option<Box<HashMap<Str, usize>>>,
 }
 
