@@ -26,11 +26,10 @@ fn ours(keyboard: &keyboard::Keyboard) -> Value {
                 .keys
                 .iter()
                 .map(|key| {
+                    let published = serde_json::to_value(key.to_value()).unwrap();
                     let fields = ["matrix", "x", "y", "w", "h"]
                         .into_iter()
-                        .filter_map(|f| {
-                            key.0.get(f).map(|v| (f.to_owned(), normalize(serde_json::to_value(v).unwrap())))
-                        })
+                        .filter_map(|f| published.get(f).map(|v| (f.to_owned(), normalize(v.clone()))))
                         .collect();
                     Value::Object(fields)
                 })

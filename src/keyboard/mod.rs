@@ -159,6 +159,14 @@ impl Keyboards {
     }
 }
 
+/// One definition file as read: its layouts (already as keys) and layout aliases
+/// apart, because they merge differently from the rest.
+struct Definition {
+    info: Object,
+    layouts: Option<Result<layout::Defined, String>>,
+    aliases: Vec<(String, String)>,
+}
+
 /// Loads every keyboard of `tree` and the keyboard aliases.
 pub fn load(tree: &DataTree) -> Result<Keyboards, KeyboardError> {
     let io = |path: &Path| {
@@ -171,7 +179,7 @@ pub fn load(tree: &DataTree) -> Result<Keyboards, KeyboardError> {
         .filter(|f| !f.components().any(|c| c.as_os_str() == "keymaps"))
         .filter(|f| f.file_name().is_some_and(|n| n == TARGET_FILE || n == INFO_FILE))
         .collect();
-    let parsed: HashMap<&Path, Result<Object, Diagnostic>> = definitions
+    let parsed: HashMap<&Path, Result<Definition, Diagnostic>> = definitions
         .par_iter()
         .map(|path| Ok((path.as_path(), read_definition(tree, path)?)))
         .collect::<Result<_, KeyboardError>>()?;
@@ -192,18 +200,29 @@ pub fn load(tree: &DataTree) -> Result<Keyboards, KeyboardError> {
 
 /// Parses one definition file; a file that cannot be used becomes a diagnostic of
 /// every keyboard that inherits it.
-fn read_definition(tree: &DataTree, path: &Path) -> Result<Result<Object, Diagnostic>, KeyboardError> {
+fn read_definition(tree: &DataTree, path: &Path) -> Result<Result<Definition, Diagnostic>, KeyboardError> {
     let shown = tree.display(path);
     let bytes = tree.read(path).map_err(|source| KeyboardError::Io { path: shown.clone(), source })?;
     let text = String::from_utf8_lossy(&bytes);
-    Ok(match hjson::parse(&text) {
-        Ok(Value::Object(object)) => Ok(object),
+    let mut info = match hjson::parse(&text) {
+        Ok(Value::Object(object)) => object,
         Ok(other) => {
-            Err(Diagnostic::error(format!("a keyboard definition must be an object, not {}", other.kind()))
-                .in_file(shown))
+            let message = format!("a keyboard definition must be an object, not {}", other.kind());
+            return Ok(Err(Diagnostic::error(message).in_file(shown)));
         }
-        Err(e) => Err(Diagnostic::error(e.message).in_file(shown).at_line(e.line).at_column(e.column)),
-    })
+        Err(e) => return Ok(Err(Diagnostic::error(e.message).in_file(shown).at_line(e.line).at_column(e.column))),
+    };
+    let aliases = match info.shift_remove("layout_aliases") {
+        Some(Value::Object(aliases)) => {
+            aliases.iter().filter_map(|(alias, target)| Some((alias.to_owned(), target.as_str()?.to_owned()))).collect()
+        }
+        _ => Vec::new(),
+    };
+    let layouts = info.shift_remove("layouts").map(|layouts| match layouts {
+        Value::Object(layouts) => Ok(layout::read_layouts(&layouts)),
+        other => Err(format!("`layouts` must be an object, not {}", other.kind())),
+    });
+    Ok(Ok(Definition { info, layouts, aliases }))
 }
 
 /// The definition files of a target in the order QMK applies them, later ones
@@ -222,37 +241,29 @@ fn inheritance(name: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-fn merge_target(tree: &DataTree, name: &str, parsed: &HashMap<&Path, Result<Object, Diagnostic>>) -> Keyboard {
+fn merge_target(tree: &DataTree, name: &str, parsed: &HashMap<&Path, Result<Definition, Diagnostic>>) -> Keyboard {
     let mut info = Object::new();
     let mut layouts: Vec<(String, Layout)> = Vec::new();
     let mut layout_aliases = BTreeMap::new();
     let mut diagnostics = Vec::new();
     for path in inheritance(name) {
-        let mut definition = match parsed.get(path.as_path()) {
+        let definition = match parsed.get(path.as_path()) {
             None => continue,
             Some(Err(diagnostic)) => {
                 diagnostics.push(diagnostic.clone());
                 continue;
             }
-            Some(Ok(definition)) => definition.clone(),
+            Some(Ok(definition)) => definition,
         };
-        let shown = tree.display(&path);
-        if let Some(Value::Object(aliases)) = definition.shift_remove("layout_aliases") {
-            for (alias, target) in aliases {
-                if let Some(target) = target.as_str() {
-                    layout_aliases.insert(alias.to_string(), target.to_owned());
-                }
+        layout_aliases.extend(definition.aliases.iter().cloned());
+        match &definition.layouts {
+            Some(Ok(defined)) => {
+                layout::merge_layouts(&mut layouts, defined, &layout_aliases, &tree.display(&path), &mut diagnostics)
             }
-        }
-        match definition.shift_remove("layouts") {
-            Some(Value::Object(defined)) => {
-                layout::merge_layouts(&mut layouts, defined, &layout_aliases, &shown, &mut diagnostics)
-            }
-            Some(other) => diagnostics
-                .push(Diagnostic::error(format!("`layouts` must be an object, not {}", other.kind())).in_file(shown)),
+            Some(Err(problem)) => diagnostics.push(Diagnostic::error(problem.clone()).in_file(tree.display(&path))),
             None => {}
         }
-        spec::lay_over(&mut info, definition);
+        spec::lay_over(&mut info, definition.info.clone());
     }
     finish(&mut info, name, &layout_aliases);
     Keyboard { name: name.to_owned(), info, layouts, layout_aliases, diagnostics }

@@ -24,7 +24,7 @@ pub use files::{CONSTANTS_DIR, SpecFile, discover};
 pub fn lay_over(target: &mut Object, overlay: Object) {
     merge::merge(target, overlay, merge::Mode::AcrossFragments);
 }
-pub use value::{Object, Value};
+pub use value::{Object, Str, Value};
 
 /// All subsystems of a data tree, sorted by name.
 #[derive(Debug, Clone)]
