@@ -221,3 +221,29 @@ fn every_command_takes_qmk_home() {
     let empty = Fixture::new();
     assert!(expect_exit(&run(&["keycode", "--qmk-home", &empty.root_arg(), "KC_A"]), 1).contains("no constants under"));
 }
+
+#[test]
+fn declared_keycodes_and_the_host_language_are_keycodes_too() {
+    let fixture = Fixture::new();
+    let path = fixture.root().join("custom.json");
+    let file = path.display().to_string();
+    let mut keys = layer("MY_MACRO");
+    keys[1] = "LT(1, KC_A)".into();
+    let with = |keys: &[String], extra: Value| {
+        let mut payload = json!({"keyboard": "clueboard/66/rev2", "layout": "LAYOUT_all", "layers": [keys]});
+        payload.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        std::fs::write(&path, payload.to_string()).unwrap();
+    };
+    with(&keys, json!({}));
+    assert!(expect_exit(&run(&["validate", &file]), 1).contains("no keycode `MY_MACRO`"));
+    with(&keys, json!({"keycodes": [{"key": "MY_MACRO"}]}));
+    expect_exit(&run(&["validate", &file]), 0);
+
+    keys[0] = "DE_Z".into();
+    with(&keys, json!({}));
+    expect_exit(&run(&["validate", &file]), 1);
+    with(&keys, json!({"host_language": "german"}));
+    expect_exit(&run(&["validate", &file]), 0);
+    with(&keys, json!({"host_language": "klingon"}));
+    assert!(expect_exit(&run(&["validate", &file]), 1).contains("no host language `klingon`; known: us, belgian"));
+}

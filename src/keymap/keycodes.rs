@@ -95,6 +95,9 @@ pub struct Keycodes {
     names: HashMap<String, u16>,
     ranges: HashMap<String, Bounds>,
     retired: Retired,
+    /// The names each host language adds (`keycodes_german` → `DE_Z`...), for keymaps
+    /// that set `host_language`.
+    languages: HashMap<String, HashMap<String, u16>>,
 }
 
 impl Keycodes {
@@ -113,6 +116,7 @@ impl Keycodes {
             names: HashMap::new(),
             ranges: HashMap::new(),
             retired: Retired::new(constants, &spec.version),
+            languages: HashMap::new(),
         };
         for (key, range) in spec.content.get("ranges").and_then(Value::as_object).into_iter().flat_map(|r| r.iter()) {
             if let (Some(span), Some(define)) = (parse_range(key), range.get("define").and_then(Value::as_str)) {
@@ -126,22 +130,39 @@ impl Keycodes {
                 keycodes.names.insert(name.to_owned(), value);
             }
         }
-        if let Some(us) = constants.subsystem("keycodes_us").and_then(|s| s.versions.last()) {
-            keycodes.add_language_aliases(&us.content);
+        // Every keymap can use the US symbols (KC_TILD); other languages on request.
+        let us = keycodes.language_names(constants, US);
+        for (name, value) in us {
+            keycodes.names.entry(name).or_insert(value);
+        }
+        for subsystem in &constants.subsystems {
+            if let Some(language) = subsystem.name.strip_prefix("keycodes_").filter(|l| *l != US) {
+                let names = keycodes.language_names(constants, language);
+                keycodes.languages.insert(language.to_owned(), names);
+            }
         }
         Ok(keycodes)
     }
 
-    /// Names a language defines as expressions over the base keycodes.
-    fn add_language_aliases(&mut self, content: &crate::spec::Object) {
-        let aliases = content.get("aliases").and_then(Value::as_object);
+    /// The names a language defines, as expressions over the base keycodes.
+    fn language_names(&self, constants: &Constants, language: &str) -> HashMap<String, u16> {
+        let content = constants.subsystem(&format!("keycodes_{language}")).and_then(|s| s.versions.last());
+        let aliases = content.and_then(|c| c.content.get("aliases")).and_then(Value::as_object);
+        let mut names = HashMap::new();
+        let scope = Scope { keycodes: self, custom: &NO_NAMES, language: None };
         for (expression, entry) in aliases.into_iter().flat_map(|a| a.iter()) {
-            if let Ok(resolved) = self.resolve(expression) {
+            if let Ok(resolved) = scope.resolve(expression) {
                 for name in names_of(entry) {
-                    self.names.entry(name.to_owned()).or_insert(resolved.value);
+                    names.insert(name.to_owned(), resolved.value);
                 }
             }
         }
+        names
+    }
+
+    /// The host languages a keymap may name.
+    pub fn languages(&self) -> impl Iterator<Item = &str> {
+        self.languages.keys().map(String::as_str)
     }
 
     pub fn retired(&self) -> &Retired {
@@ -165,13 +186,18 @@ impl Keycodes {
 
     /// The value of an expression, or why it has none.
     pub fn resolve(&self, text: &str) -> Result<Resolved, ExprError> {
-        let scope = Scope { keycodes: self, custom: &HashMap::new() };
+        let scope = Scope { keycodes: self, custom: &NO_NAMES, language: None };
         scope.resolve(text).map_err(|error| scope.suggest(error))
     }
 
-    /// A scope that also knows a keymap's or keyboard's own keycodes.
-    pub fn with_custom<'a>(&'a self, custom: &'a HashMap<String, u16>) -> Scope<'a> {
-        Scope { keycodes: self, custom }
+    /// A scope that also knows a keymap's or keyboard's own keycodes and, given a host
+    /// language, its names; `None` for a language this version does not have.
+    pub fn scope<'a>(&'a self, custom: &'a HashMap<String, u16>, language: Option<&str>) -> Option<Scope<'a>> {
+        let language = match language {
+            None | Some(US) => None,
+            Some(language) => Some(self.languages.get(language)?),
+        };
+        Some(Scope { keycodes: self, custom, language })
     }
 }
 
@@ -180,11 +206,17 @@ fn names_of(entry: &Value) -> impl Iterator<Item = &str> {
     entry.get("key").into_iter().chain(aliases).filter_map(Value::as_str)
 }
 
-/// The keycodes of a version, plus custom keycodes.
+/// The US language, whose names every keymap has.
+const US: &str = "us";
+
+static NO_NAMES: std::sync::LazyLock<HashMap<String, u16>> = std::sync::LazyLock::new(HashMap::new);
+
+/// The keycodes of a version, plus custom keycodes and a host language's names.
 #[derive(Clone, Copy)]
 pub struct Scope<'a> {
     keycodes: &'a Keycodes,
     custom: &'a HashMap<String, u16>,
+    language: Option<&'a HashMap<String, u16>>,
 }
 
 /// What a term evaluated to, before its kind is checked against where it stands.
@@ -217,7 +249,8 @@ impl Scope<'_> {
     }
 
     fn name(&self, name: &str) -> Result<Evaluated, ExprError> {
-        if let Some(&value) = self.custom.get(name).or_else(|| self.keycodes.names.get(name)) {
+        let found = self.custom.get(name).or_else(|| self.keycodes.names.get(name));
+        if let Some(&value) = found.or_else(|| self.language.and_then(|names| names.get(name))) {
             return Ok(Evaluated { value, layers: Vec::new() });
         }
         let version = &self.keycodes.version;
@@ -237,7 +270,8 @@ impl Scope<'_> {
 
     /// Adds the nearest known name to an error about an unknown one.
     pub fn suggest(&self, mut error: ExprError) -> ExprError {
-        let known = self.custom.keys().chain(self.keycodes.names.keys()).map(String::as_str);
+        let language = self.language.into_iter().flat_map(|names| names.keys());
+        let known = self.custom.keys().chain(self.keycodes.names.keys()).chain(language).map(String::as_str);
         if let Some(near) = error.unknown.as_deref().and_then(|name| suggest(name, known)) {
             error.message = format!("{} (did you mean `{near}`?)", error.message);
         }

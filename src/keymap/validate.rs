@@ -111,7 +111,19 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
     }
     report.keyboard = Some(keyboard.name.clone());
     let custom = custom_keycodes(keymap, keyboard, context.keycodes);
-    let checker = Checker { scope: context.keycodes.with_custom(&custom), source };
+    let language = keymap.host_language.as_deref();
+    let scope = match context.keycodes.scope(&custom, language) {
+        Some(scope) => scope,
+        None => {
+            let mut known: Vec<&str> = context.keycodes.languages().collect();
+            known.sort();
+            let message =
+                format!("no host language `{}`; known: us, {}", language.unwrap_or_default(), known.join(", "));
+            report.diagnostics.push(finding(Diagnostic::error(message), &["host_language"]));
+            return report;
+        }
+    };
+    let checker = Checker { scope, source };
 
     if let Some(layers) = &keymap.layers {
         let layout = resolve_layout(keymap, keyboard, &mut report, source);
