@@ -143,10 +143,6 @@ impl Diagnostics {
         self.0.iter().any(Diagnostic::is_error)
     }
 
-    pub fn warning_count(&self) -> usize {
-        self.0.iter().filter(|d| !d.is_error()).count()
-    }
-
     pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
         self.0.iter()
     }

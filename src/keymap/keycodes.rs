@@ -179,11 +179,6 @@ impl Keycodes {
         self.names.contains_key(name)
     }
 
-    /// All names and their values.
-    pub fn names(&self) -> impl Iterator<Item = (&str, u16)> {
-        self.names.iter().map(|(name, value)| (name.as_str(), *value))
-    }
-
     /// The value of an expression, or why it has none.
     pub fn resolve(&self, text: &str) -> Result<Resolved, ExprError> {
         let scope = Scope { keycodes: self, custom: &NO_NAMES, language: None };

@@ -97,14 +97,6 @@ impl Retired {
         self.names.get(name)
     }
 
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Retirement)> {
         self.names.iter().map(|(name, retirement)| (name.as_str(), retirement))
     }
