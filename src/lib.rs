@@ -1,13 +1,17 @@
-//! qmk-api: QMK's versioned constants, published as its static JSON API.
+//! qmk-api: QMK's versioned constants, keyboards and keymaps.
 //!
 //! The modules follow the data: [`source`] finds the data tree, [`spec`] loads,
-//! merges and checks the constants, [`publish`] writes the JSON API per channel.
+//! merges and checks the constants, [`keyboard`] loads the keyboards, [`publish`]
+//! writes the JSON API per channel, [`site`] the pages beside it, and [`build`]
+//! runs those steps into one output; [`keymap`] resolves, checks and converts keymaps.
 
+pub mod build;
 pub mod diagnostic;
 pub mod import;
 pub mod keyboard;
 pub mod keymap;
 pub mod output;
 pub mod publish;
+pub mod site;
 pub mod source;
 pub mod spec;

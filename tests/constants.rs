@@ -302,7 +302,7 @@ fn the_summary_and_verbose_output() {
     fixture.keycodes("keycodes_0.0.1.hjson", BASE);
     let stderr = expect_exit(&fixture.build(), 0);
     let summary = stderr.lines().last().unwrap();
-    assert!(summary.contains("master 1 versions, develop 1 versions, 0 keyboards, 8 files,"), "{summary}");
+    assert!(summary.contains("master 1 versions, develop 1 versions, 0 keyboards, 11 pages,"), "{summary}");
     assert!(summary.ends_with(" ms"), "{summary}");
     let verbose = run(&["build", "-v", "--qmk-home", &fixture.root_arg(), "--out", &fixture.out_arg()]);
     assert!(expect_exit(&verbose, 0).contains("reading "));

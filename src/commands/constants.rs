@@ -6,6 +6,7 @@ use std::time::Instant;
 use semver::Version;
 
 use super::{Failure, Reporter};
+use qmk_api::build;
 use qmk_api::import;
 use qmk_api::keyboard;
 use qmk_api::publish::{self, LockError, LockFile};
@@ -21,7 +22,7 @@ pub fn build(tree: &DataTree, out: &Path, reporter: &Reporter) -> Result<(), Fai
     reporter.warnings(&loaded.warnings);
     reporter.detail(format_args!("reading {}", tree.display(Path::new(keyboard::KEYBOARDS_DIR))));
     let keyboards = keyboard::load(tree)?;
-    let report = publish::build(tree, &loaded.constants, &keyboards, out, last_updated)?;
+    let report = build::build(tree, &loaded.constants, &keyboards, out, last_updated)?;
     if let Some(lock_path) = &report.unlocked {
         reporter.info(format_args!("note: no lock file at {lock_path}: every version counts as locked-in"));
     }
@@ -35,10 +36,11 @@ pub fn build(tree: &DataTree, out: &Path, reporter: &Reporter) -> Result<(), Fai
     let channels: Vec<String> =
         report.channels.iter().map(|(channel, versions)| format!("{} {versions} versions", channel.name())).collect();
     reporter.info(format_args!(
-        "built {}: {}, {} keyboards, {} files, {} bytes in {} ms",
+        "built {}: {}, {} keyboards, {} pages, {} files, {} bytes in {} ms",
         out.display(),
         channels.join(", "),
         report.keyboards,
+        report.pages,
         report.written.files,
         report.written.bytes,
         started.elapsed().as_millis()

@@ -3,11 +3,13 @@
 pub mod constants;
 pub mod keymaps;
 
+use qmk_api::build::BuildError;
 use qmk_api::diagnostic::Diagnostics;
 use qmk_api::import::ImportError;
 use qmk_api::keyboard::KeyboardError;
 use qmk_api::keymap::KeycodesError;
 use qmk_api::publish::{LockError, PublishError};
+use qmk_api::site::SiteError;
 use qmk_api::spec::SpecError;
 
 /// What went wrong and the exit status it earns: 1 for bad data, 2 for usage or I/O.
@@ -50,6 +52,16 @@ impl From<PublishError> for Failure {
             PublishError::Spec(e) => e.into(),
             PublishError::Lock(e) => e.into(),
             PublishError::Write { .. } | PublishError::Timestamp(_) => Failure::usage(error),
+        }
+    }
+}
+
+impl From<BuildError> for Failure {
+    fn from(error: BuildError) -> Self {
+        match error {
+            BuildError::Publish(e) => e.into(),
+            BuildError::Site(SiteError::Template { .. }) => Failure::data(error),
+            BuildError::Site(SiteError::Write { .. }) | BuildError::Write { .. } => Failure::usage(error),
         }
     }
 }

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use crate::keyboard::Keyboards;
-use crate::output::{Staging, Written};
+use crate::output::Staging;
 use crate::source::DataTree;
 use crate::spec::{Constants, Object, SpecError};
 
@@ -90,50 +90,61 @@ pub enum PublishError {
     Timestamp(String),
 }
 
-/// What a build did, for its summary line.
-#[derive(Debug)]
-pub struct BuildReport {
-    /// How many versions each channel published.
-    pub channels: Vec<(Channel, usize)>,
-    pub keyboards: usize,
-    pub written: Written,
+/// What was published: every version once, and which versions each channel holds.
+pub struct Publication<'c> {
+    pub published: Vec<Published<'c>>,
+    /// For each channel, indexes into `published`, in subsystem then version order.
+    channels: Vec<(Channel, Vec<usize>)>,
     /// Set when the tree has no lock file, so that every version counted as locked-in.
     pub unlocked: Option<String>,
 }
 
-/// Publishes the constants and keyboards loaded from `tree` into `out`, after
-/// checking the constants against the tree's lock; `out` is replaced only on success.
-pub fn build(
+impl<'c> Publication<'c> {
+    /// The versions a channel publishes.
+    pub fn in_channel(&self, channel: Channel) -> impl Iterator<Item = &Published<'c>> {
+        let indexes = self.channels.iter().find(|(c, _)| *c == channel).map(|(_, i)| i.as_slice()).unwrap_or_default();
+        indexes.iter().map(|&i| &self.published[i])
+    }
+
+    /// Whether master publishes this version too (a develop-only version may still change).
+    pub fn is_locked_in(&self, item: &Published) -> bool {
+        self.in_channel(Channel::Master).any(|p| p.is(&item.subsystem, &item.version))
+    }
+}
+
+/// Writes the JSON API of both channels into `staging`, after checking the
+/// constants against the tree's lock.
+pub fn write<'c>(
+    staging: &Staging,
     tree: &DataTree,
-    constants: &Constants,
+    constants: &'c Constants,
     keyboards: &Keyboards,
-    out: &Path,
     last_updated: OffsetDateTime,
-) -> Result<BuildReport, PublishError> {
+) -> Result<Publication<'c>, PublishError> {
     let published = render(constants);
     let keyboard_files = keyboards::render(keyboards, &format_timestamp(last_updated));
     let lock = LockFile::read_verified(tree, &published)?;
-    let failed = |source| PublishError::Write { path: out.display().to_string(), source };
-    let staging = Staging::new(out).map_err(failed)?;
     let mut channels = Vec::new();
     let mut files: Vec<(PathBuf, Cow<[u8]>)> = Vec::new();
     for channel in Channel::ALL {
-        let in_channel: Vec<&Published> = published
-            .iter()
-            .filter(|p| {
+        let in_channel: Vec<usize> = (0..published.len())
+            .filter(|&i| {
+                let p = &published[i];
                 channel == Channel::Develop || lock.as_ref().is_none_or(|l| l.is_locked(&p.subsystem, &p.version))
             })
             .collect();
         let root = Path::new(channel.name());
-        files.extend(in_channel.iter().map(|item| (root.join(item.path()), Cow::Borrowed(item.bytes.as_slice()))));
-        files.push((root.join("v1/constants_metadata.json"), Cow::Owned(metadata(&in_channel, last_updated))));
+        let items: Vec<&Published> = in_channel.iter().map(|&i| &published[i]).collect();
+        files.extend(items.iter().map(|item| (root.join(item.path()), Cow::Borrowed(item.bytes.as_slice()))));
+        files.push((root.join("v1/constants_metadata.json"), Cow::Owned(metadata(&items, last_updated))));
         files.extend(keyboard_files.iter().map(|(path, bytes)| (root.join(path), Cow::Borrowed(bytes.as_slice()))));
-        channels.push((channel, in_channel.len()));
+        channels.push((channel, in_channel));
     }
+    let failed = |source| PublishError::Write { path: "the output".to_owned(), source };
     files.par_iter().try_for_each(|(path, bytes)| staging.write(path, bytes)).map_err(failed)?;
-    let written = staging.commit().map_err(failed)?;
+    drop(files);
     let unlocked = lock.is_none().then(|| tree.display(Path::new(LOCK_PATH)));
-    Ok(BuildReport { channels, keyboards: keyboards.len(), written, unlocked })
+    Ok(Publication { published, channels, unlocked })
 }
 
 /// `{"last_updated": ..., "constants": {"keycodes": ["0.0.1", ...]}}`, on one line as QMK writes it.

@@ -1,0 +1,55 @@
+//! The build, as one pipeline into one output tree: the JSON API of both channels,
+//! then the site's pages from the same data; the tree replaces the old output only
+//! when every step succeeded.
+
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use crate::keyboard::Keyboards;
+use crate::output::{Staging, Written};
+use crate::publish::{self, Channel, PublishError};
+use crate::site::{self, SiteError};
+use crate::source::DataTree;
+use crate::spec::Constants;
+
+/// What a build did, for its summary line.
+#[derive(Debug)]
+pub struct BuildReport {
+    /// How many versions each channel published.
+    pub channels: Vec<(Channel, usize)>,
+    pub keyboards: usize,
+    pub pages: usize,
+    pub written: Written,
+    /// Set when the tree has no lock file, so that every version counted as locked-in.
+    pub unlocked: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Site(#[from] SiteError),
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+/// Publishes and renders everything loaded from `tree` into `out`.
+pub fn build(
+    tree: &DataTree,
+    constants: &Constants,
+    keyboards: &Keyboards,
+    out: &Path,
+    last_updated: OffsetDateTime,
+) -> Result<BuildReport, BuildError> {
+    let failed = |source| BuildError::Write { path: out.display().to_string(), source };
+    let staging = Staging::new(out).map_err(failed)?;
+    let publication = publish::write(&staging, tree, constants, keyboards, last_updated)?;
+    let pages = site::render(&staging, &publication, keyboards, last_updated)?;
+    let channels = Channel::ALL.iter().map(|&c| (c, publication.in_channel(c).count())).collect();
+    let unlocked = publication.unlocked.clone();
+    drop(publication);
+    let written = staging.commit().map_err(failed)?;
+    Ok(BuildReport { channels, keyboards: keyboards.len(), pages, written, unlocked })
+}

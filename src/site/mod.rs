@@ -1,0 +1,353 @@
+//! The static site: pages for people from the same merged data as the JSON API.
+//!
+//! Rendering is a pipeline: for each page, gather its context from the data, render
+//! its template (from `templates/`), write it beside the JSON. Every link is
+//! relative, so the site works from `file://`, from a sub-path and on any host.
+//! Each channel directory is a whole site; `index.html` at the root joins them.
+
+mod changelog;
+mod search;
+mod svg;
+
+use std::path::Path;
+
+use include_dir::{Dir, include_dir};
+use minijinja::value::Serde;
+use minijinja::{Environment, Value as Context, context};
+use rayon::prelude::*;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::keyboard::{Keyboard, Keyboards};
+use crate::output::Staging;
+use crate::publish::{Channel, Publication, Published, format_timestamp};
+
+pub use changelog::{Changes, compare};
+
+static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+static ASSETS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/site");
+
+#[derive(Debug, thiserror::Error)]
+pub enum SiteError {
+    #[error("template {name}: {source}")]
+    Template { name: String, source: minijinja::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+/// What every page knows: where the site's root is from it, and when it was built.
+#[derive(Serialize)]
+struct Common<'a> {
+    /// The relative path from the page to its channel's root (`""`, `"../"`).
+    root: String,
+    channel: Option<&'a str>,
+    last_updated: &'a str,
+}
+
+struct Renderer<'a> {
+    env: Environment<'static>,
+    staging: &'a Staging,
+    last_updated: String,
+}
+
+impl Renderer<'_> {
+    /// Renders `template` into `path` (relative to the output root) and writes it.
+    fn page(&self, template: &str, path: &Path, channel: Option<Channel>, page: Context) -> Result<(), SiteError> {
+        let depth = path.components().count() - 1 - usize::from(channel.is_some());
+        let common =
+            Common { root: "../".repeat(depth), channel: channel.map(Channel::name), last_updated: &self.last_updated };
+        let template_error = |source| SiteError::Template { name: template.to_owned(), source };
+        let html = self
+            .env
+            .get_template(template)
+            .and_then(|t| t.render(context! { site => data(common), ..page }))
+            .map_err(template_error)?;
+        self.staging.write(path, html.as_bytes()).map_err(|source| write_error(path, source))
+    }
+}
+
+/// Any serializable data, for a template.
+fn data<T: Serialize>(value: T) -> Context {
+    Context::from(Serde(value))
+}
+
+fn write_error(path: &Path, source: std::io::Error) -> SiteError {
+    SiteError::Write { path: path.display().to_string(), source }
+}
+
+fn environment() -> Result<Environment<'static>, SiteError> {
+    let mut env = Environment::new();
+    for file in TEMPLATES.files() {
+        let name = file.path().to_string_lossy().into_owned();
+        let source = file.contents_utf8().unwrap_or_default();
+        env.add_template_owned(name.clone(), source.to_owned())
+            .map_err(|source| SiteError::Template { name, source })?;
+    }
+    Ok(env)
+}
+
+/// Writes every page and asset; returns how many pages.
+pub fn render(
+    staging: &Staging,
+    publication: &Publication,
+    keyboards: &Keyboards,
+    last_updated: OffsetDateTime,
+) -> Result<usize, SiteError> {
+    let renderer = Renderer { env: environment()?, staging, last_updated: format_timestamp(last_updated) };
+    let mut pages = 0;
+    write_assets(staging, Path::new(""))?;
+    let channels: Vec<ChannelSummary> = Channel::ALL.iter().map(|&c| ChannelSummary::of(c, publication)).collect();
+    renderer.page("root.html", Path::new("index.html"), None, context! { channels => data(&channels) })?;
+    pages += 1;
+    for (channel, summary) in Channel::ALL.into_iter().zip(&channels) {
+        pages += render_channel(&renderer, channel, summary, publication, keyboards)?;
+    }
+    Ok(pages)
+}
+
+fn write_assets(staging: &Staging, under: &Path) -> Result<(), SiteError> {
+    for file in ASSETS.files() {
+        let path = under.join("assets").join(file.path());
+        staging.write(&path, file.contents()).map_err(|source| write_error(&path, source))?;
+    }
+    Ok(())
+}
+
+/// A channel's versions, for the pages that list them.
+#[derive(Serialize)]
+struct ChannelSummary {
+    name: &'static str,
+    purpose: &'static str,
+    subsystems: Vec<SubsystemSummary>,
+}
+
+#[derive(Serialize)]
+struct SubsystemSummary {
+    name: String,
+    versions: Vec<VersionLink>,
+}
+
+#[derive(Serialize, Clone)]
+struct VersionLink {
+    version: String,
+    develop_only: bool,
+    href: String,
+}
+
+impl ChannelSummary {
+    fn of(channel: Channel, publication: &Publication) -> ChannelSummary {
+        let mut subsystems: Vec<SubsystemSummary> = Vec::new();
+        for item in publication.in_channel(channel) {
+            let link = VersionLink {
+                version: item.version.to_string(),
+                develop_only: !publication.is_locked_in(item),
+                href: version_page(item),
+            };
+            match subsystems.last_mut() {
+                Some(last) if last.name == item.subsystem => last.versions.push(link),
+                _ => subsystems.push(SubsystemSummary { name: item.subsystem.clone(), versions: vec![link] }),
+            }
+        }
+        let purpose = match channel {
+            Channel::Master => "the locked-in versions: they never change",
+            Channel::Develop => "every version, including those not locked in yet, which may still change",
+        };
+        ChannelSummary { name: channel.name(), purpose, subsystems }
+    }
+}
+
+fn version_page(item: &Published) -> String {
+    format!("constants/{}_{}.html", item.subsystem, item.version)
+}
+
+fn changelog_page(item: &Published) -> String {
+    format!("changelog/{}_{}.html", item.subsystem, item.version)
+}
+
+/// A keyboard's page: its name with `/` written as `.`, which names never contain,
+/// so that the pages need no folder per keyboard.
+fn keyboard_page(name: &str) -> String {
+    format!("keyboards/{}.html", name.replace('/', "."))
+}
+
+fn render_channel(
+    renderer: &Renderer,
+    channel: Channel,
+    summary: &ChannelSummary,
+    publication: &Publication,
+    keyboards: &Keyboards,
+) -> Result<usize, SiteError> {
+    let root = Path::new(channel.name());
+    write_assets(renderer.staging, root)?;
+    let page = |template: &str, path: &str, context: Context| {
+        renderer.page(template, &root.join(path), Some(channel), context)
+    };
+    page("channel.html", "index.html", context! { summary => data(summary), keyboards => keyboards.len() })?;
+    let mut pages = 1;
+
+    let items: Vec<&Published> = publication.in_channel(channel).collect();
+    for (index, item) in items.iter().enumerate() {
+        let previous = index.checked_sub(1).map(|i| items[i]).filter(|p| p.subsystem == item.subsystem);
+        let develop_only = !publication.is_locked_in(item);
+        let version = context! {
+            subsystem => item.subsystem.as_str(),
+            version => item.version.to_string(),
+            develop_only => develop_only,
+            changelog => changelog_page(item),
+            json => item.path().display().to_string(),
+        };
+        let keycodes = changelog::keycodes(item.content);
+        let ranges = changelog::ranges(item.content);
+        let groups = group(&keycodes);
+        let aliases = language_aliases(item);
+        page(
+            "version.html",
+            &version_page(item),
+            context! {
+                page => version.clone(),
+                ranges => data(&ranges),
+                ranges_svg => Context::from_safe_string(svg::ranges(&ranges)),
+                groups => data(&groups),
+                count => keycodes.len(),
+                aliases => data(&aliases),
+            },
+        )?;
+        let changes = previous.map(|p| changelog::compare(p.content, item.content));
+        page(
+            "changelog.html",
+            &changelog_page(item),
+            context! {
+                page => version,
+                previous => previous.map(|p| context! { version => p.version.to_string(), href => version_page(p) }),
+                changes => data(&changes),
+            },
+        )?;
+        pages += 2;
+    }
+
+    let list: Vec<KeyboardSummary> = keyboards.iter().map(KeyboardSummary::of).collect();
+    page("keyboards.html", "keyboards/index.html", context! { keyboards => data(&list) })?;
+    let aliases_of = |name: &str| -> Vec<String> {
+        keyboards.aliases().iter().filter(|(_, target)| *target == name).map(|(alias, _)| alias.clone()).collect()
+    };
+    let all: Vec<&Keyboard> = keyboards.iter().collect();
+    all.par_iter().try_for_each(|keyboard| {
+        page("keyboard.html", &keyboard_page(&keyboard.name), keyboard_context(keyboard, aliases_of(&keyboard.name)))
+    })?;
+    pages += 1 + all.len();
+
+    let index = search::index(&items, &version_page);
+    let write = |path: &str, bytes: &[u8]| {
+        let path = root.join(path);
+        renderer.staging.write(&path, bytes).map_err(|source| write_error(&path, source))
+    };
+    write("search-index.json", &index.json)?;
+    write("assets/search-index.js", &index.script)?;
+    page("search.html", "search.html", context! {})?;
+    Ok(pages + 1)
+}
+
+/// Keycodes grouped by their `group`, groups in order of first appearance.
+#[derive(Serialize)]
+struct Group<'a> {
+    name: &'a str,
+    keycodes: Vec<&'a changelog::Keycode>,
+}
+
+fn group(keycodes: &[changelog::Keycode]) -> Vec<Group<'_>> {
+    let mut groups: Vec<Group> = Vec::new();
+    for keycode in keycodes {
+        let name = if keycode.group.is_empty() { "other" } else { keycode.group.as_str() };
+        match groups.iter_mut().find(|g| g.name == name) {
+            Some(group) => group.keycodes.push(keycode),
+            None => groups.push(Group { name, keycodes: vec![keycode] }),
+        }
+    }
+    groups
+}
+
+/// A language's names: the expression each stands for, its label and aliases.
+#[derive(Serialize)]
+struct LanguageAlias {
+    expression: String,
+    key: String,
+    label: String,
+    aliases: Vec<String>,
+}
+
+fn language_aliases(item: &Published) -> Vec<LanguageAlias> {
+    use crate::spec::Value;
+    let aliases = item.content.get("aliases").and_then(Value::as_object);
+    aliases
+        .into_iter()
+        .flat_map(|a| a.iter())
+        .map(|(expression, entry)| LanguageAlias {
+            expression: expression.to_owned(),
+            key: entry.get("key").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            label: entry.get("label").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            aliases: entry
+                .get("aliases")
+                .and_then(Value::as_array)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct KeyboardSummary {
+    name: String,
+    keyboard_name: String,
+    manufacturer: String,
+    href: String,
+}
+
+impl KeyboardSummary {
+    fn of(keyboard: &Keyboard) -> KeyboardSummary {
+        let manufacturer = keyboard.info.get("manufacturer").and_then(crate::spec::Value::as_str).unwrap_or_default();
+        KeyboardSummary {
+            name: keyboard.name.clone(),
+            keyboard_name: keyboard.keyboard_name().to_owned(),
+            manufacturer: manufacturer.to_owned(),
+            href: keyboard_page(&keyboard.name).trim_start_matches("keyboards/").to_owned(),
+        }
+    }
+}
+
+fn keyboard_context(keyboard: &Keyboard, aliases: Vec<String>) -> Context {
+    let text = |field: &str| keyboard.info.get(field).and_then(crate::spec::Value::as_str).map(str::to_owned);
+    let layouts: Vec<Context> = keyboard
+        .layouts
+        .iter()
+        .map(|(name, layout)| {
+            let aliases: Vec<&String> =
+                keyboard.layout_aliases.iter().filter(|(_, t)| *t == name).map(|(a, _)| a).collect();
+            context! {
+                name => name,
+                keys => layout.keys.len(),
+                aliases => data(&aliases),
+                svg => Context::from_safe_string(svg::layout(name, layout)),
+            }
+        })
+        .collect();
+    context! {
+        name => keyboard.name.as_str(),
+        keyboard_name => keyboard.keyboard_name(),
+        manufacturer => text("manufacturer"),
+        maintainer => text("maintainer"),
+        url => text("url").map(|url| website(&url)),
+        matrix => keyboard.matrix_size().map(|m| context! { rows => m.rows, cols => m.cols }),
+        aliases => data(&aliases),
+        layouts => layouts,
+        json => format!("../v1/keyboards/{}/info.json", keyboard.name),
+    }
+}
+
+/// A keyboard's website as a link: QMK's data often leaves out the scheme, which
+/// would make it a relative link to nowhere.
+fn website(url: &str) -> String {
+    if url.starts_with("https://") || url.starts_with("http://") { url.to_owned() } else { format!("https://{url}") }
+}

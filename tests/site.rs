@@ -1,0 +1,135 @@
+//! The static site: pages parse, links resolve, changelogs and keyboard drawings say what they should.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// A build of the bundled data into a fixture's `public/`.
+fn built() -> Fixture {
+    let fixture = Fixture::new();
+    expect_exit(&run_in(fixture.root(), &["build", "--out", &fixture.out_arg()]), 0);
+    fixture
+}
+
+fn pages(out: &Path) -> Vec<PathBuf> {
+    snapshot(out).into_iter().map(|(path, _)| path).filter(|p| p.extension().is_some_and(|e| e == "html")).collect()
+}
+
+fn read(out: &Path, page: &str) -> String {
+    std::fs::read_to_string(out.join(page)).unwrap()
+}
+
+#[test]
+fn every_page_parses_as_html() {
+    let fixture = built();
+    let pages = pages(&fixture.out());
+    assert!(pages.len() > 300, "{} pages", pages.len());
+    for page in &pages {
+        let html = scraper::Html::parse_document(&read(&fixture.out(), &page.display().to_string()));
+        assert!(html.errors.is_empty(), "{}: {:?}", page.display(), html.errors);
+        let lang = scraper::Selector::parse("html[lang] main h1").unwrap();
+        assert!(html.select(&lang).next().is_some(), "{} lacks a language or a main heading", page.display());
+    }
+}
+
+#[test]
+fn every_relative_link_resolves_to_a_file() {
+    let fixture = built();
+    let out = fixture.out();
+    let links = scraper::Selector::parse("[href], [src]").unwrap();
+    let mut checked = 0;
+    for page in pages(&out) {
+        let html = scraper::Html::parse_document(&read(&out, &page.display().to_string()));
+        for element in html.select(&links) {
+            let target = element.value().attr("href").or_else(|| element.value().attr("src")).unwrap();
+            if target.contains("://") || target.starts_with('#') {
+                continue;
+            }
+            let file = target.split(['#', '?']).next().unwrap();
+            assert!(!file.starts_with('/'), "{}: absolute link {target}", page.display());
+            let resolved = out.join(page.parent().unwrap()).join(file);
+            assert!(resolved.is_file(), "{}: {target} does not resolve", page.display());
+            checked += 1;
+        }
+    }
+    assert!(checked > 1000, "{checked} links checked");
+}
+
+#[test]
+fn changelogs_tell_renames_and_moves() {
+    let fixture = built();
+    let changelog = |version: &str| read(&fixture.out(), &format!("develop/changelog/keycodes_{version}.html"));
+    assert!(
+        changelog("0.0.4").contains(r#"<li class="renamed"><code>RGB_TOG</code> → <code>QK_UNDERGLOW_TOGGLE</code>"#)
+    );
+    assert!(
+        changelog("0.0.5").contains(r#"<li class="renamed"><code>KC_MS_UP</code> → <code>QK_MOUSE_CURSOR_UP</code>"#)
+    );
+    let moved = changelog("0.0.6");
+    let line = moved.lines().find(|l| l.contains("<code>QK_OUTPUT_AUTO</code>")).expect("QK_OUTPUT_AUTO is listed");
+    assert!(line.contains(r#"<li class="revalued">"#), "{line}");
+    assert!(changelog("0.0.1").contains("is the first version of keycodes"));
+}
+
+#[test]
+fn a_keyboard_page_draws_one_shape_per_key_of_each_layout() {
+    let fixture = built();
+    let page = read(&fixture.out(), "master/keyboards/clueboard.66.rev2.html");
+    let html = scraper::Html::parse_document(&page);
+    let layouts = scraper::Selector::parse("svg.layout").unwrap();
+    let keys = scraper::Selector::parse("rect.key").unwrap();
+    let counts: Vec<usize> = html.select(&layouts).map(|svg| svg.select(&keys).count()).collect();
+    assert_eq!(counts, [66, 67, 73], "LAYOUT_66_ansi, LAYOUT_66_iso, LAYOUT_all");
+    assert!(page.contains("10 rows × 8 columns"));
+    assert!(page.contains("<code>LAYOUT</code>"), "the layout alias is shown");
+}
+
+#[test]
+fn version_pages_show_ranges_to_scale_and_keycodes_by_group() {
+    let fixture = built();
+    let page = read(&fixture.out(), "master/constants/keycodes_0.0.8.html");
+    assert!(page.contains(r#"<svg class="space""#));
+    assert!(page.contains("<title>QK_UNICODE 0x8000–0xFFFF</title>"));
+    assert!(page.contains("<caption>basic</caption>"));
+    assert!(page.contains(r#"<tr id="QK_BOOTLOADER"><td><code>0x7C00</code></td><th scope="row"><code>QK_BOOTLOADER</code></th><td><code>QK_BOOT</code></td>"#));
+}
+
+#[test]
+fn develop_only_versions_are_marked_on_every_page() {
+    let fixture = Fixture::new();
+    fixture
+        .keycodes(
+            "keycodes_0.0.1.hjson",
+            r#"{ranges: {"0x0000/0x00FF": {define: "QK_BASIC"}}, keycodes: {"0x0004": {group: "basic", key: "KC_A"}}}"#,
+        )
+        .keycodes("keycodes_0.0.2.hjson", r#"{keycodes: {"0x0005": {group: "basic", key: "KC_B"}}}"#);
+    let root = fixture.root_arg();
+    expect_exit(&run(&["lock", "--qmk-home", &root, "--version", "0.0.1"]), 0);
+    expect_exit(&fixture.build(), 0);
+    let out = fixture.out();
+    for page in ["develop/constants/keycodes_0.0.2.html", "develop/changelog/keycodes_0.0.2.html"] {
+        assert!(read(&out, page).contains("is not locked in; it may still change"), "{page}");
+    }
+    assert!(!read(&out, "develop/constants/keycodes_0.0.1.html").contains("not locked in"));
+    assert!(read(&out, "develop/index.html").contains(r#"0.0.2</a> <span class="badge">develop only</span>"#));
+    assert!(!out.join("master/constants/keycodes_0.0.2.html").exists());
+}
+
+#[test]
+fn the_search_index_covers_names_and_aliases_across_versions() {
+    let fixture = built();
+    let index: serde_json::Value = serde_json::from_str(&read(&fixture.out(), "develop/search-index.json")).unwrap();
+    let entries = index["entries"].as_array().unwrap();
+    let find =
+        |name: &str| entries.iter().find(|e| e[0] == name && e[3] == "keycodes").unwrap_or_else(|| panic!("{name}"));
+    assert_eq!(find("QK_BOOT")[2], "0x7C00");
+    assert_eq!(
+        find("QK_BOOT")[4],
+        serde_json::json!(["0.0.1", "0.0.2", "0.0.3", "0.0.4", "0.0.5", "0.0.6", "0.0.7", "0.0.8"])
+    );
+    assert_eq!(find("XXXXXXX")[1], "KC_NO", "aliases name their keycode");
+    let script = read(&fixture.out(), "develop/assets/search-index.js");
+    assert!(script.starts_with("window.QMK_SEARCH_INDEX = {"), "the search page works from file://");
+}
