@@ -5,9 +5,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use indicatif::ProgressBar;
+use qmk_api::build;
 use qmk_api::keyboard::{self, Keyboards};
 use qmk_api::keymap::{self, Context, Keycodes, Source};
-use qmk_api::build;
 use qmk_api::publish;
 use qmk_api::source::DataTree;
 use qmk_api::spec;
@@ -61,7 +62,7 @@ fn main() {
     let none = Keyboards::default();
     let build = median(RUNS, || {
         let loaded = spec::load(&tree).unwrap();
-        build::build(&tree, &loaded.constants, &none, &out, at).unwrap();
+        build::build(&tree, &loaded.constants, &none, &out, at, &ProgressBar::hidden()).unwrap();
     });
     println!("  load, merge and check         {:>9.2} ms", ms(load));
     println!("  render JSON                   {:>9.2} ms", ms(render));
@@ -72,7 +73,9 @@ fn main() {
     let keyboards = keyboard::load(&tree).unwrap();
     println!("  load all keyboards            {:>9.2} ms   QMK's info_json: 185 s; goal under 2 s", ms(keyboards_load));
     let everything = scratch.path().join("everything");
-    let full = median(5, || build::build(&tree, &loaded.constants, &keyboards, &everything, at).map(drop).unwrap());
+    let full = median(5, || {
+        build::build(&tree, &loaded.constants, &keyboards, &everything, at, &ProgressBar::hidden()).map(drop).unwrap()
+    });
     println!("  publish and render everything   {:>7.2} ms   (loaded data, into an existing output)", ms(full));
 
     println!("Keymap validation, one core:");

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use indicatif::ProgressBar;
 use time::OffsetDateTime;
 
 use crate::keyboard::Keyboards;
@@ -35,18 +36,23 @@ pub enum BuildError {
     Write { path: String, source: std::io::Error },
 }
 
-/// Publishes and renders everything loaded from `tree` into `out`.
+/// Publishes and renders everything loaded from `tree` into `out`, advancing
+/// `progress` as it goes (`ProgressBar::hidden()` for none).
 pub fn build(
     tree: &DataTree,
     constants: &Constants,
     keyboards: &Keyboards,
     out: &Path,
     last_updated: OffsetDateTime,
+    progress: &ProgressBar,
 ) -> Result<BuildReport, BuildError> {
     let failed = |source| BuildError::Write { path: out.display().to_string(), source };
     let staging = Staging::new(out).map_err(failed)?;
+    progress.set_message("publishing the JSON API");
     let publication = publish::write(&staging, tree, constants, keyboards, last_updated)?;
-    let pages = site::render(&staging, &publication, keyboards, last_updated)?;
+    progress.set_message("rendering pages");
+    let pages = site::render(&staging, &publication, keyboards, last_updated, progress)?;
+    progress.set_message("replacing the output");
     let channels = Channel::ALL.iter().map(|&c| (c, publication.in_channel(c).count())).collect();
     let unlocked = publication.unlocked.clone();
     drop(publication);

@@ -133,3 +133,68 @@ fn the_search_index_covers_names_and_aliases_across_versions() {
     let script = read(&fixture.out(), "develop/assets/search-index.js");
     assert!(script.starts_with("window.QMK_SEARCH_INDEX = {"), "the search page works from file://");
 }
+
+/// Why the browser test cannot run here, if it cannot.
+fn browser_missing(browser_dir: &Path) -> Option<String> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).is_file() {
+        return Some(format!("no Chromium at {chromium}"));
+    }
+    if std::process::Command::new("node").arg("--version").output().is_err() {
+        return Some("no node".into());
+    }
+    if !browser_dir.join("node_modules/playwright-core").is_dir() {
+        return Some(format!("playwright-core is not installed (npm ci --prefix {})", browser_dir.display()));
+    }
+    None
+}
+
+#[test]
+fn the_search_finds_qk_boot_when_it_is_typed_in_a_real_browser() {
+    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if let Some(reason) = browser_missing(&browser_dir) {
+        // CI installs all three (.ci/run): there a missing one is a failure, not a skip.
+        assert!(std::env::var_os("CI").is_none(), "the browser test cannot run in CI: {reason}");
+        eprintln!("skipped: {reason}");
+        return;
+    }
+    let fixture = built();
+    let output = std::process::Command::new("node")
+        .arg(browser_dir.join("search.mjs"))
+        .arg(fixture.out())
+        .arg("QK_BOOT")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (stdout(&output), stderr(&output));
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("found: QK_BOOT = 0x7C00 (alias of QK_BOOTLOADER)"), "{stdout}");
+}
+
+#[test]
+fn progress_is_drawn_on_a_terminal_only() {
+    let fixture = Fixture::new();
+    let binary = env!("CARGO_BIN_EXE_qmk-api");
+    let out = fixture.out_arg();
+    let piped = run_in(fixture.root(), &["build", "--out", &out]);
+    assert!(!stderr(&piped).contains("pages ["), "no progress bar into a pipe");
+    assert!(!stderr(&piped).contains('\r'));
+    // `script` gives the command a terminal.
+    let Ok(terminal) = std::process::Command::new("script")
+        .args(["-qec", &format!("{binary} build --out {out}"), "/dev/null"])
+        .env_remove("QMK_HOME")
+        .current_dir(fixture.root())
+        .output()
+    else {
+        eprintln!("skipped: no `script` to run the build on a terminal");
+        return;
+    };
+    let shown = String::from_utf8_lossy(&terminal.stdout);
+    assert!(shown.contains("rendering pages"), "{shown}");
+    assert!(shown.contains("347/347 pages"), "{shown}");
+    let quiet = std::process::Command::new("script")
+        .args(["-qec", &format!("{binary} build --quiet --out {out}"), "/dev/null"])
+        .current_dir(fixture.root())
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&quiet.stdout).contains("pages ["), "--quiet draws nothing");
+}

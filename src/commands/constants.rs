@@ -22,7 +22,10 @@ pub fn build(tree: &DataTree, out: &Path, reporter: &Reporter) -> Result<(), Fai
     reporter.warnings(&loaded.warnings);
     reporter.detail(format_args!("reading {}", tree.display(Path::new(keyboard::KEYBOARDS_DIR))));
     let keyboards = keyboard::load(tree)?;
-    let report = build::build(tree, &loaded.constants, &keyboards, out, last_updated)?;
+    let progress = reporter.progress();
+    let report = build::build(tree, &loaded.constants, &keyboards, out, last_updated, &progress);
+    progress.finish_and_clear();
+    let report = report?;
     if let Some(lock_path) = &report.unlocked {
         reporter.info(format_args!("note: no lock file at {lock_path}: every version counts as locked-in"));
     }

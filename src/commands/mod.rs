@@ -3,6 +3,9 @@
 pub mod constants;
 pub mod keymaps;
 
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
 use qmk_api::build::BuildError;
 use qmk_api::diagnostic::Diagnostics;
 use qmk_api::import::ImportError;
@@ -110,6 +113,17 @@ impl Reporter {
         if self.verbose {
             eprintln!("{message}");
         }
+    }
+
+    /// A progress bar on stderr when it is a terminal and output is wanted; else hidden.
+    pub fn progress(&self) -> ProgressBar {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let style = ProgressStyle::with_template("{msg:>24} [{bar:30}] {pos}/{len} pages")
+            .expect("a valid progress template")
+            .progress_chars("=> ");
+        ProgressBar::new(0).with_style(style)
     }
 
     pub fn warnings(&self, warnings: &Diagnostics) {

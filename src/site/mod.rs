@@ -12,6 +12,7 @@ mod svg;
 use std::path::Path;
 
 use include_dir::{Dir, include_dir};
+use indicatif::ProgressBar;
 use minijinja::value::Serde;
 use minijinja::{Environment, Value as Context, context};
 use rayon::prelude::*;
@@ -48,6 +49,7 @@ struct Renderer<'a> {
     env: Environment<'static>,
     staging: &'a Staging,
     last_updated: String,
+    progress: &'a ProgressBar,
 }
 
 impl Renderer<'_> {
@@ -62,7 +64,9 @@ impl Renderer<'_> {
             .get_template(template)
             .and_then(|t| t.render(context! { site => data(common), ..page }))
             .map_err(template_error)?;
-        self.staging.write(path, html.as_bytes()).map_err(|source| write_error(path, source))
+        self.staging.write(path, html.as_bytes()).map_err(|source| write_error(path, source))?;
+        self.progress.inc(1);
+        Ok(())
     }
 }
 
@@ -86,14 +90,17 @@ fn environment() -> Result<Environment<'static>, SiteError> {
     Ok(env)
 }
 
-/// Writes every page and asset; returns how many pages.
+/// Writes every page and asset, advancing `progress` a page at a time; returns how many pages.
 pub fn render(
     staging: &Staging,
     publication: &Publication,
     keyboards: &Keyboards,
     last_updated: OffsetDateTime,
+    progress: &ProgressBar,
 ) -> Result<usize, SiteError> {
-    let renderer = Renderer { env: environment()?, staging, last_updated: format_timestamp(last_updated) };
+    let per_channel = |c| 3 + 2 * publication.in_channel(c).count() + keyboards.len();
+    progress.set_length(1 + Channel::ALL.into_iter().map(per_channel).sum::<usize>() as u64);
+    let renderer = Renderer { env: environment()?, staging, last_updated: format_timestamp(last_updated), progress };
     let mut pages = 0;
     write_assets(staging, Path::new(""))?;
     let channels: Vec<ChannelSummary> = Channel::ALL.iter().map(|&c| ChannelSummary::of(c, publication)).collect();
