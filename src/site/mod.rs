@@ -55,17 +55,27 @@ struct Renderer<'a> {
 impl Renderer<'_> {
     /// Renders `template` into `path` (relative to the output root) and writes it.
     fn page(&self, template: &str, path: &Path, channel: Option<Channel>, page: Context) -> Result<(), SiteError> {
-        let depth = path.components().count() - 1 - usize::from(channel.is_some());
+        self.pages(template, &[path], channel.is_some(), page)
+    }
+
+    /// Renders `template` once and writes it at each of `paths`, which lie at the same
+    /// depth (the same page in each channel).
+    fn pages(&self, template: &str, paths: &[&Path], in_channel: bool, page: Context) -> Result<(), SiteError> {
+        let depth = paths[0].components().count() - 1 - usize::from(in_channel);
+        let channel = in_channel.then(|| paths[0].components().next()).flatten();
+        let channel = channel.map(|c| c.as_os_str().to_string_lossy().into_owned());
         let common =
-            Common { root: "../".repeat(depth), channel: channel.map(Channel::name), last_updated: &self.last_updated };
+            Common { root: "../".repeat(depth), channel: channel.as_deref(), last_updated: &self.last_updated };
         let template_error = |source| SiteError::Template { name: template.to_owned(), source };
         let html = self
             .env
             .get_template(template)
             .and_then(|t| t.render(context! { site => data(common), ..page }))
             .map_err(template_error)?;
-        self.staging.write(path, html.as_bytes()).map_err(|source| write_error(path, source))?;
-        self.progress.inc(1);
+        for path in paths {
+            self.staging.write(path, html.as_bytes()).map_err(|source| write_error(path, source))?;
+            self.progress.inc(1);
+        }
         Ok(())
     }
 }
@@ -109,7 +119,22 @@ pub fn render(
     for (channel, summary) in Channel::ALL.into_iter().zip(&channels) {
         pages += render_channel(&renderer, channel, summary, publication, keyboards)?;
     }
-    Ok(pages)
+    Ok(pages + render_keyboards(&renderer, keyboards)?)
+}
+
+/// Keyboard pages, the same in every channel: each is rendered once and written to all.
+fn render_keyboards(renderer: &Renderer, keyboards: &Keyboards) -> Result<usize, SiteError> {
+    let aliases_of = |name: &str| -> Vec<String> {
+        keyboards.aliases().iter().filter(|(_, target)| *target == name).map(|(alias, _)| alias.clone()).collect()
+    };
+    let all: Vec<&Keyboard> = keyboards.iter().collect();
+    all.par_iter().try_for_each(|keyboard| {
+        let page = keyboard_page(&keyboard.name);
+        let paths: Vec<_> = Channel::ALL.iter().map(|c| Path::new(c.name()).join(&page)).collect();
+        let paths: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+        renderer.pages("keyboard.html", &paths, true, keyboard_context(keyboard, aliases_of(&keyboard.name)))
+    })?;
+    Ok(all.len() * Channel::ALL.len())
 }
 
 fn write_assets(staging: &Staging, under: &Path) -> Result<(), SiteError> {
@@ -234,14 +259,7 @@ fn render_channel(
 
     let list: Vec<KeyboardSummary> = keyboards.iter().map(KeyboardSummary::of).collect();
     page("keyboards.html", "keyboards/index.html", context! { keyboards => data(&list) })?;
-    let aliases_of = |name: &str| -> Vec<String> {
-        keyboards.aliases().iter().filter(|(_, target)| *target == name).map(|(alias, _)| alias.clone()).collect()
-    };
-    let all: Vec<&Keyboard> = keyboards.iter().collect();
-    all.par_iter().try_for_each(|keyboard| {
-        page("keyboard.html", &keyboard_page(&keyboard.name), keyboard_context(keyboard, aliases_of(&keyboard.name)))
-    })?;
-    pages += 1 + all.len();
+    pages += 1;
 
     let index = search::index(&items, &version_page);
     let write = |path: &str, bytes: &[u8]| {

@@ -6,6 +6,18 @@ use std::fmt::Write;
 use super::changelog::Range;
 use crate::keyboard::Layout;
 
+/// A drawing coordinate to one decimal, written through integers: the layouts of
+/// all keyboards hold millions of them, and exact float formatting is slow.
+struct Tenths(f64);
+
+impl std::fmt::Display for Tenths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tenths = (self.0 * 10.0).round() as i64;
+        let sign = if tenths < 0 { "-" } else { "" };
+        write!(f, "{sign}{}.{}", tenths.abs() / 10, tenths.abs() % 10)
+    }
+}
+
 /// Escapes text for XML and HTML.
 pub fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
@@ -81,7 +93,9 @@ pub fn layout(name: &str, layout: &Layout) -> String {
     let width = layout.keys.iter().map(|k| k.x() + k.w()).fold(1.0, f64::max) * KEY;
     let height = layout.keys.iter().map(|k| k.y() + k.h()).fold(1.0, f64::max) * KEY;
     let mut svg = format!(
-        r#"<svg class="layout" viewBox="0 0 {width:.1} {height:.1}" role="img" aria-label="{} with {} keys">"#,
+        r#"<svg class="layout" viewBox="0 0 {} {}" role="img" aria-label="{} with {} keys">"#,
+        Tenths(width),
+        Tenths(height),
         escape(name),
         layout.keys.len()
     );
@@ -92,16 +106,20 @@ pub fn layout(name: &str, layout: &Layout) -> String {
         let matrix = key.matrix().map(|[r, c]| format!(", matrix {r},{c}")).unwrap_or_default();
         let _ = write!(
             svg,
-            r#"<g><title>key {index}: {}{matrix}</title><rect class="key" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="5"/>"#,
-            escape(if label.is_empty() { "no label" } else { label })
+            r#"<g><title>key {index}: {}{matrix}</title><rect class="key" x="{}" y="{}" width="{}" height="{}" rx="5"/>"#,
+            escape(if label.is_empty() { "no label" } else { label }),
+            Tenths(x),
+            Tenths(y),
+            Tenths(w),
+            Tenths(h)
         );
         if !label.is_empty() {
             let size = if label.chars().count() > 4 { 9 } else { 13 };
             let _ = write!(
                 svg,
-                r#"<text x="{:.1}" y="{:.1}" font-size="{size}">{}</text>"#,
-                x + w / 2.0,
-                y + h / 2.0 + 4.0,
+                r#"<text x="{}" y="{}" font-size="{size}">{}</text>"#,
+                Tenths(x + w / 2.0),
+                Tenths(y + h / 2.0 + 4.0),
                 escape(&label.chars().take(10).collect::<String>())
             );
         }
@@ -129,6 +147,12 @@ mod tests {
         assert_eq!(svg.matches(r#"<rect class="key""#).count(), 2);
         assert!(svg.contains("&lt;Esc&gt;") && !svg.contains("<Esc>"));
         assert!(svg.contains(r#"viewBox="0 0 162.0 54.0""#), "{svg}");
+    }
+
+    #[test]
+    fn coordinates_are_written_to_a_tenth() {
+        let shown: Vec<String> = [0.0, 1.25, 53.96, -0.34, 1e6].iter().map(|v| Tenths(*v).to_string()).collect();
+        assert_eq!(shown, ["0.0", "1.3", "54.0", "-0.3", "1000000.0"]);
     }
 
     #[test]
