@@ -36,22 +36,37 @@ pub enum BuildError {
     Write { path: String, source: std::io::Error },
 }
 
-/// Publishes and renders everything loaded from `tree` into `out`, advancing
-/// `progress` as it goes (`ProgressBar::hidden()` for none).
+/// What a build writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outputs {
+    /// The JSON API and the site's pages.
+    Everything,
+    /// The JSON API only.
+    JsonOnly,
+}
+
+/// Publishes (and renders, unless `JsonOnly`) everything loaded from `tree` into
+/// `out`, advancing `progress` as it goes (`ProgressBar::hidden()` for none).
 pub fn build(
     tree: &DataTree,
     constants: &Constants,
     keyboards: &Keyboards,
     out: &Path,
     last_updated: OffsetDateTime,
+    outputs: Outputs,
     progress: &ProgressBar,
 ) -> Result<BuildReport, BuildError> {
     let failed = |source| BuildError::Write { path: out.display().to_string(), source };
     let staging = Staging::new(out).map_err(failed)?;
     progress.set_message("publishing the JSON API");
     let publication = publish::write(&staging, tree, constants, keyboards, last_updated)?;
-    progress.set_message("rendering pages");
-    let pages = site::render(&staging, &publication, keyboards, last_updated, progress)?;
+    let pages = match outputs {
+        Outputs::Everything => {
+            progress.set_message("rendering pages");
+            site::render(&staging, &publication, keyboards, last_updated, progress)?
+        }
+        Outputs::JsonOnly => 0,
+    };
     progress.set_message("replacing the output");
     let channels = Channel::ALL.iter().map(|&c| (c, publication.in_channel(c).count())).collect();
     let unlocked = publication.unlocked.clone();

@@ -30,11 +30,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check the constants and the lock, then publish both channels
+    /// Check the constants and the lock, then publish both channels: JSON API and site
     Build {
         /// Output directory; replaced as a whole, and only when the build succeeds
         #[arg(long, default_value = "public", value_name = "DIR")]
         out: PathBuf,
+        /// Publish the JSON API only, without the site's pages
+        #[arg(long)]
+        json_only: bool,
     },
     /// Check the constants and the lock without writing anything
     Check,
@@ -112,7 +115,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
     let tree = DataTree::resolve(cli.qmk_home.clone());
     match cli.command {
-        Command::Build { out } => constants::build(&tree, &out, reporter),
+        Command::Build { out, json_only } => constants::build(&tree, &out, json_only, reporter),
         Command::Check => constants::check(&tree, reporter),
         Command::Lock { subsystem, version, force } => {
             constants::lock(&tree, subsystem.as_deref(), version.as_ref(), force, reporter)

@@ -13,7 +13,7 @@ use qmk_api::publish::{self, LockError, LockFile};
 use qmk_api::source::DataTree;
 use qmk_api::spec;
 
-pub fn build(tree: &DataTree, out: &Path, reporter: &Reporter) -> Result<(), Failure> {
+pub fn build(tree: &DataTree, out: &Path, json_only: bool, reporter: &Reporter) -> Result<(), Failure> {
     let started = Instant::now();
     let epoch = std::env::var(publish::SOURCE_DATE_EPOCH).ok();
     let last_updated = publish::build_time(epoch.as_deref())?;
@@ -23,7 +23,8 @@ pub fn build(tree: &DataTree, out: &Path, reporter: &Reporter) -> Result<(), Fai
     reporter.detail(format_args!("reading {}", tree.display(Path::new(keyboard::KEYBOARDS_DIR))));
     let keyboards = keyboard::load(tree)?;
     let progress = reporter.progress();
-    let report = build::build(tree, &loaded.constants, &keyboards, out, last_updated, &progress);
+    let outputs = if json_only { build::Outputs::JsonOnly } else { build::Outputs::Everything };
+    let report = build::build(tree, &loaded.constants, &keyboards, out, last_updated, outputs, &progress);
     progress.finish_and_clear();
     let report = report?;
     if let Some(lock_path) = &report.unlocked {
