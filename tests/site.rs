@@ -13,6 +13,15 @@ fn built() -> Fixture {
     fixture
 }
 
+/// A build of QMK's whole tree when ../shared is there (all 3752 keyboards), else of the bundled data.
+fn built_in_full() -> Fixture {
+    let Some(shared) = shared() else { return built() };
+    let fixture = Fixture::new();
+    let qmk = shared.join("qmk").display().to_string();
+    expect_exit(&run(&["build", "--qmk-home", &qmk, "--out", &fixture.out_arg()]), 0);
+    fixture
+}
+
 fn pages(out: &Path) -> Vec<PathBuf> {
     snapshot(out).into_iter().map(|(path, _)| path).filter(|p| p.extension().is_some_and(|e| e == "html")).collect()
 }
@@ -23,7 +32,7 @@ fn read(out: &Path, page: &str) -> String {
 
 #[test]
 fn every_page_parses_as_html() {
-    let fixture = built();
+    let fixture = built_in_full();
     let pages = pages(&fixture.out());
     assert!(pages.len() > 300, "{} pages", pages.len());
     for page in &pages {
@@ -36,7 +45,7 @@ fn every_page_parses_as_html() {
 
 #[test]
 fn every_relative_link_resolves_to_a_file() {
-    let fixture = built();
+    let fixture = built_in_full();
     let out = fixture.out();
     let links = scraper::Selector::parse("[href], [src]").unwrap();
     let mut checked = 0;
