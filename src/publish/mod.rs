@@ -140,8 +140,9 @@ pub fn write<'c>(
         files.extend(keyboard_files.iter().map(|(path, bytes)| (root.join(path), Cow::Borrowed(bytes.as_slice()))));
         channels.push((channel, in_channel));
     }
-    let failed = |source| PublishError::Write { path: "the output".to_owned(), source };
-    files.par_iter().try_for_each(|(path, bytes)| staging.write(path, bytes)).map_err(failed)?;
+    files.par_iter().try_for_each(|(path, bytes)| {
+        staging.write(path, bytes).map_err(|source| PublishError::Write { path: path.display().to_string(), source })
+    })?;
     drop(files);
     let unlocked = lock.is_none().then(|| tree.display(Path::new(LOCK_PATH)));
     Ok(Publication { published, channels, unlocked })
