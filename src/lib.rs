@@ -6,6 +6,7 @@
 //! runs those steps into one output; [`keymap`] resolves, checks and converts keymaps.
 
 pub mod build;
+pub mod compile;
 pub mod diagnostic;
 pub mod import;
 pub mod keyboard;

@@ -1,0 +1,317 @@
+//! The job store, in SQLite: a job is written before its id is handed out, so a
+//! crash or `kill -9` loses none. Jobs that were running when the process died are
+//! queued again when the store is opened.
+//!
+//! The database runs in WAL mode with `synchronous = NORMAL`: a committed job
+//! survives the process dying at any point; only a power loss may lose the last
+//! few commits, which this service accepts for its throughput.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+/// The states of a job, as the API names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Queued,
+    Running,
+    Finished,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Finished => "finished",
+            Status::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Status> {
+        [Status::Queued, Status::Running, Status::Finished, Status::Failed].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// One job as stored. Times are seconds since 1970.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub created_at: i64,
+    pub enqueued_at: i64,
+    pub status: Status,
+    /// The request as submitted (the keymap JSON).
+    pub request: String,
+    /// What identifies identical requests: same keymap, keyboard and builder.
+    pub cache_key: String,
+    /// Set when the job ended.
+    pub result: Option<Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("job store {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("job store: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("the queue is full: {0} jobs are waiting")]
+    QueueFull(u64),
+    #[error("job store: a stored job is damaged: {0}")]
+    Damaged(String),
+}
+
+pub struct Store {
+    inner: Mutex<Inner>,
+    /// Jobs that may wait at once; more are refused.
+    queue_limit: u64,
+}
+
+/// The connection, and how many jobs wait: this process is the store's only writer,
+/// so the count is kept here rather than counted on every submission.
+struct Inner {
+    connection: Connection,
+    queued: u64,
+}
+
+const SCHEMA: &str = "
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = NORMAL;
+    CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        enqueued_at INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'finished', 'failed')),
+        request TEXT NOT NULL,
+        cache_key TEXT NOT NULL,
+        result TEXT
+    );
+    CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, enqueued_at);
+    CREATE INDEX IF NOT EXISTS jobs_by_cache_key ON jobs (cache_key, status);
+";
+
+impl Store {
+    /// Opens (or creates) the store at `path`; jobs left running are queued again.
+    /// Returns the store and how many jobs were requeued.
+    pub fn open(path: &Path, queue_limit: u64) -> Result<(Store, usize), StoreError> {
+        let failed = |source| StoreError::Open { path: path.display().to_string(), source };
+        let connection = Connection::open(path).map_err(failed)?;
+        connection.execute_batch(SCHEMA).map_err(failed)?;
+        let requeued = connection.execute("UPDATE jobs SET status = 'queued' WHERE status = 'running'", [])?;
+        let queued: i64 =
+            connection.query_row("SELECT COUNT(*) FROM jobs WHERE status = 'queued'", [], |r| r.get(0))?;
+        let inner = Inner { connection, queued: queued.unsigned_abs() };
+        Ok((Store { inner: Mutex::new(inner), queue_limit }, requeued))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves SQLite consistent (its transaction rolled
+        // back) and the count is only changed after a commit.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stores a new queued job and returns its id, unless the queue is full.
+    pub fn enqueue(&self, request: &str, cache_key: &str, now: i64) -> Result<String, StoreError> {
+        let mut inner = self.lock();
+        if inner.queued >= self.queue_limit {
+            return Err(StoreError::QueueFull(inner.queued));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        inner.connection.execute(
+            "INSERT INTO jobs (id, created_at, enqueued_at, status, request, cache_key) VALUES (?1, ?2, ?2, 'queued', ?3, ?4)",
+            params![id, now, request, cache_key],
+        )?;
+        inner.queued += 1;
+        Ok(id)
+    }
+
+    /// Takes the oldest queued job and marks it running; `None` when none waits.
+    pub fn claim(&self) -> Result<Option<Job>, StoreError> {
+        let mut inner = self.lock();
+        let transaction = inner.connection.transaction()?;
+        let id: Option<String> = transaction
+            .query_row("SELECT id FROM jobs WHERE status = 'queued' ORDER BY enqueued_at, rowid LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(id) = id else { return Ok(None) };
+        transaction.execute("UPDATE jobs SET status = 'running' WHERE id = ?1", params![id])?;
+        let job = Self::read(&transaction, &id)?;
+        transaction.commit()?;
+        inner.queued = inner.queued.saturating_sub(1);
+        Ok(job)
+    }
+
+    /// Records how a job ended.
+    pub fn finish(&self, id: &str, status: Status, result: &Value) -> Result<(), StoreError> {
+        self.lock().connection.execute(
+            "UPDATE jobs SET status = ?2, result = ?3 WHERE id = ?1",
+            params![id, status.as_str(), result.to_string()],
+        )?;
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        Self::read(&self.lock().connection, id)
+    }
+
+    /// The result of a finished job with the same cache key, to reuse its artifacts.
+    pub fn finished_with(&self, cache_key: &str) -> Result<Option<Job>, StoreError> {
+        let inner = self.lock();
+        let id: Option<String> = inner
+            .connection
+            .query_row(
+                "SELECT id FROM jobs WHERE cache_key = ?1 AND status = 'finished' ORDER BY enqueued_at DESC LIMIT 1",
+                params![cache_key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match id {
+            Some(id) => Self::read(&inner.connection, &id),
+            None => Ok(None),
+        }
+    }
+
+    /// How many jobs wait.
+    pub fn queued(&self) -> u64 {
+        self.lock().queued
+    }
+
+    /// Forgets jobs that ended before `cutoff`, returning their ids so that their
+    /// artifacts can be removed.
+    pub fn prune(&self, cutoff: i64) -> Result<Vec<String>, StoreError> {
+        let mut inner = self.lock();
+        let transaction = inner.connection.transaction()?;
+        let ids: Vec<String> = transaction
+            .prepare("SELECT id FROM jobs WHERE status IN ('finished', 'failed') AND enqueued_at < ?1")?
+            .query_map(params![cutoff], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        transaction
+            .execute("DELETE FROM jobs WHERE status IN ('finished', 'failed') AND enqueued_at < ?1", params![cutoff])?;
+        transaction.commit()?;
+        Ok(ids)
+    }
+
+    fn read(connection: &Connection, id: &str) -> Result<Option<Job>, StoreError> {
+        let row = connection
+            .query_row(
+                "SELECT id, created_at, enqueued_at, status, request, cache_key, result FROM jobs WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((id, created_at, enqueued_at, status, request, cache_key, result)) = row else { return Ok(None) };
+        let status = Status::parse(&status).ok_or_else(|| StoreError::Damaged(format!("{id}: status `{status}`")))?;
+        let result = match result {
+            Some(text) => Some(serde_json::from_str(&text).map_err(|e| StoreError::Damaged(format!("{id}: {e}")))?),
+            None => None,
+        };
+        Ok(Some(Job { id, created_at, enqueued_at, status, request, cache_key, result }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn store(dir: &tempfile::TempDir, limit: u64) -> Store {
+        Store::open(&dir.path().join("jobs.sqlite"), limit).unwrap().0
+    }
+
+    #[test]
+    fn a_job_goes_from_queued_to_running_to_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir, 10);
+        let id = store.enqueue(r#"{"keyboard": "planck/rev6"}"#, "key", 100).unwrap();
+        assert_eq!(store.get(&id).unwrap().unwrap().status, Status::Queued);
+        let claimed = store.claim().unwrap().unwrap();
+        assert_eq!((claimed.id.as_str(), claimed.status, claimed.enqueued_at), (id.as_str(), Status::Running, 100));
+        assert!(store.claim().unwrap().is_none(), "nothing else waits");
+        store.finish(&id, Status::Finished, &json!({"returncode": 0})).unwrap();
+        let done = store.get(&id).unwrap().unwrap();
+        assert_eq!((done.status, done.result), (Status::Finished, Some(json!({"returncode": 0}))));
+        assert!(store.get("no-such-id").unwrap().is_none());
+    }
+
+    #[test]
+    fn jobs_are_claimed_oldest_first_and_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(store(&dir, 1000));
+        let ids: Vec<String> = (0..200).map(|i| store.enqueue("{}", "k", i).unwrap()).collect();
+        assert_eq!(store.claim().unwrap().unwrap().id, ids[0]);
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    std::iter::from_fn(|| store.claim().unwrap()).map(|j| j.id).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut claimed: Vec<String> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+        claimed.sort();
+        let mut expected = ids[1..].to_vec();
+        expected.sort();
+        assert_eq!(claimed, expected, "every job claimed exactly once");
+    }
+
+    #[test]
+    fn reopening_requeues_what_was_running_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (running, queued, finished) = {
+            let store = store(&dir, 10);
+            let ids: Vec<String> = (0..3).map(|i| store.enqueue("{}", "k", i).unwrap()).collect();
+            store.claim().unwrap();
+            store.claim().unwrap();
+            store.finish(&ids[1], Status::Finished, &json!({})).unwrap();
+            (ids[0].clone(), ids[2].clone(), ids[1].clone())
+        };
+        let (store, requeued) = Store::open(&dir.path().join("jobs.sqlite"), 10).unwrap();
+        assert_eq!((requeued, store.queued()), (1, 2));
+        assert_eq!(store.get(&running).unwrap().unwrap().status, Status::Queued);
+        assert_eq!(store.get(&queued).unwrap().unwrap().status, Status::Queued);
+        assert_eq!(store.get(&finished).unwrap().unwrap().status, Status::Finished);
+        assert_eq!(store.claim().unwrap().unwrap().id, running, "the interrupted job runs first");
+    }
+
+    #[test]
+    fn a_full_queue_refuses_new_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir, 2);
+        store.enqueue("{}", "k", 1).unwrap();
+        store.enqueue("{}", "k", 2).unwrap();
+        assert!(matches!(store.enqueue("{}", "k", 3), Err(StoreError::QueueFull(2))));
+        store.claim().unwrap();
+        assert_eq!(store.queued(), 1);
+        store.enqueue("{}", "k", 4).unwrap();
+    }
+
+    #[test]
+    fn finished_jobs_are_found_by_cache_key_and_pruned_by_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir, 10);
+        let old = store.enqueue("{}", "same", 10).unwrap();
+        let new = store.enqueue("{}", "same", 20).unwrap();
+        assert!(store.finished_with("same").unwrap().is_none(), "nothing finished yet");
+        for id in [&old, &new] {
+            store.claim().unwrap();
+            store.finish(id, Status::Finished, &json!({"id": id})).unwrap();
+        }
+        assert_eq!(store.finished_with("same").unwrap().unwrap().id, new);
+        assert!(store.finished_with("other").unwrap().is_none());
+        assert_eq!(store.prune(15).unwrap(), std::slice::from_ref(&old));
+        assert!(store.get(&old).unwrap().is_none() && store.get(&new).unwrap().is_some());
+    }
+}
