@@ -88,6 +88,13 @@ enum Command {
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
     },
+    /// Run a compile job on a keymap file: validate it, then write its keymap.c, keymap.json and sources
+    Compile {
+        file: PathBuf,
+        /// Where the job's files go
+        #[arg(long, default_value = "compiled", value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Rewrite retired keycode and layout names in a keymap file to current ones
     Migrate {
         file: PathBuf,
@@ -128,6 +135,7 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
             keymaps::validate(&tree, keycodes_version.as_ref(), format, &files, reporter)
         }
         Command::Json2c { file, output } => keymaps::json2c(&file, output.as_deref()),
+        Command::Compile { file, out } => keymaps::compile(&tree, &file, &out),
         Command::Migrate { file, to, output } => {
             keymaps::migrate(&tree, &file, to.as_ref(), output.as_deref(), reporter)
         }

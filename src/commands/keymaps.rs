@@ -182,3 +182,20 @@ pub fn migrate(
     reporter.info(format_args!("{shown}: {} names changed for keycodes {}", changes.len(), keycodes.version));
     emit(keymap::to_keymap_json(&migrated).as_bytes(), out)
 }
+
+pub fn compile(tree: &DataTree, file: &Path, out: &Path) -> Result<(), Failure> {
+    let keycodes = keycodes(tree, None)?;
+    let keyboards = keyboard::load(tree)?;
+    let request = read_keymap_file(file)?;
+    let context = Context { keyboards: &keyboards, keycodes: &keycodes };
+    let outcome = qmk_api::compile::keymap_only(&request, context, out)
+        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", out.display())))?;
+    println!("{}", outcome.output);
+    for (_, path) in &outcome.artifacts {
+        println!("wrote {}", path.display());
+    }
+    match outcome.returncode {
+        0 => Ok(()),
+        code => Err(Failure::data(format!("the job failed (return code {code})"))),
+    }
+}

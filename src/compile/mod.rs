@@ -1,6 +1,9 @@
-//! Compile jobs: the durable store behind the compile API. (The builders and the
-//! HTTP service over this store are the next steps of the compile-service issue.)
+//! Compile jobs: the durable job store, and the pipeline a job runs (validate,
+//! then generate the keymap's sources). The HTTP service over these, and the QMK
+//! firmware builder, are the next steps of the compile-service issue.
 
+mod pipeline;
 mod store;
 
+pub use pipeline::{Artifact, NO_TOOLCHAIN, Outcome, keymap_only};
 pub use store::{Job, Status, Store, StoreError};
