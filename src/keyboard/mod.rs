@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, suggest};
 use crate::source::DataTree;
 use crate::spec::{self, Object, Value, hjson};
 
 pub use layout::{Key, Layout};
-pub use name::{is_valid_name, suggest};
+pub use name::is_valid_name;
 
 pub const KEYBOARDS_DIR: &str = "keyboards";
 pub const ALIASES_PATH: &str = "data/mappings/keyboard_aliases.hjson";
@@ -89,13 +89,7 @@ fn number(value: &Value) -> Option<&serde_json::Number> {
 /// Names (keys and aliases) of a `keycodes` declaration list.
 pub fn declared_keycodes(declaration: Option<&Value>) -> Vec<String> {
     let Some(items) = declaration.and_then(Value::as_array) else { return Vec::new() };
-    items
-        .iter()
-        .flat_map(|item| {
-            let aliases = item.get("aliases").and_then(Value::as_array).unwrap_or_default();
-            item.get("key").into_iter().chain(aliases).filter_map(Value::as_str).map(str::to_owned)
-        })
-        .collect()
+    items.iter().flat_map(|item| spec::entry_names(item).map(str::to_owned)).collect()
 }
 
 /// Every keyboard of a tree, and the aliases of moved ones.

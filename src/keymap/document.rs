@@ -112,7 +112,7 @@ impl Reader<'_, '_> {
 
     fn keymap(&mut self, document: Object) -> Keymap {
         for field in document.keys().filter(|f| !KNOWN_FIELDS.contains(f)) {
-            let hint = crate::keyboard::suggest(field, KNOWN_FIELDS.iter().copied())
+            let hint = crate::diagnostic::suggest(field, KNOWN_FIELDS.iter().copied())
                 .map(|known| format!(" (did you mean `{known}`?)"))
                 .unwrap_or_default();
             let finding = self.source.finding(Diagnostic::warning(format!("unknown field `{field}`{hint}")), &[field]);

@@ -11,8 +11,8 @@ use semver::Version;
 
 use super::expr::{self, Arg, ExprError, Term};
 use super::retired::Retired;
-use crate::keyboard::suggest;
-use crate::spec::{Constants, Value, parse_range};
+use crate::diagnostic::suggest;
+use crate::spec::{Constants, Value, entry_names, keycode_entries, parse_range};
 
 /// Modifier wrappers: the keycode with these modifiers held (5-bit mod sets).
 #[rustfmt::skip]
@@ -123,10 +123,8 @@ impl Keycodes {
                 keycodes.ranges.insert(define.to_owned(), Bounds { first: span.first, last: span.last });
             }
         }
-        let entries = spec.content.get("keycodes").and_then(Value::as_object);
-        for (hex, entry) in entries.into_iter().flat_map(|k| k.iter()) {
-            let Ok(value) = u16::from_str_radix(hex.trim_start_matches("0x"), 16) else { continue };
-            for name in names_of(entry) {
+        for (value, _, entry) in keycode_entries(&spec.content) {
+            for name in entry_names(entry) {
                 keycodes.names.insert(name.to_owned(), value);
             }
         }
@@ -152,7 +150,7 @@ impl Keycodes {
         let scope = Scope { keycodes: self, custom: &NO_NAMES, language: None };
         for (expression, entry) in aliases.into_iter().flat_map(|a| a.iter()) {
             if let Ok(resolved) = scope.resolve(expression) {
-                for name in names_of(entry) {
+                for name in entry_names(entry) {
                     names.insert(name.to_owned(), resolved.value);
                 }
             }
@@ -194,11 +192,6 @@ impl Keycodes {
         };
         Some(Scope { keycodes: self, custom, language })
     }
-}
-
-fn names_of(entry: &Value) -> impl Iterator<Item = &str> {
-    let aliases = entry.get("aliases").and_then(Value::as_array).unwrap_or_default();
-    entry.get("key").into_iter().chain(aliases).filter_map(Value::as_str)
 }
 
 /// The US language, whose names every keymap has.

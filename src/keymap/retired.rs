@@ -13,7 +13,7 @@ use semver::Version;
 use serde::Deserialize;
 
 use crate::source::DataTree;
-use crate::spec::{Constants, Object, Value};
+use crate::spec::{Constants, Object, entry_names, keycode_entries};
 
 const FACTS_PATH: &str = "data/keymap/retired.json";
 
@@ -112,15 +112,9 @@ pub fn retired_layout(name: &str) -> Option<String> {
 
 /// Every name of a version and its value.
 fn names(content: &Object) -> HashMap<String, u16> {
-    let mut names = HashMap::new();
-    for (hex, entry) in content.get("keycodes").and_then(Value::as_object).into_iter().flat_map(|k| k.iter()) {
-        let Ok(value) = u16::from_str_radix(hex.trim_start_matches("0x"), 16) else { continue };
-        let aliases = entry.get("aliases").and_then(Value::as_array).unwrap_or_default();
-        for name in entry.get("key").into_iter().chain(aliases).filter_map(Value::as_str) {
-            names.insert(name.to_owned(), value);
-        }
-    }
-    names
+    keycode_entries(content)
+        .flat_map(|(value, _, entry)| entry_names(entry).map(move |name| (name.to_owned(), value)))
+        .collect()
 }
 
 /// Names that left one version while the next kept their value under another key:
@@ -130,16 +124,8 @@ fn renames<'a>(history: &[(&'a Version, &Object)]) -> HashMap<String, (String, &
     for pair in history.windows(2) {
         let [(_, before), (version, after)] = pair else { continue };
         let (before, after_names) = (names(before), names(after));
-        let keys: HashMap<u16, &str> = after
-            .get("keycodes")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flat_map(|k| k.iter())
-            .filter_map(|(hex, entry)| {
-                let value = u16::from_str_radix(hex.trim_start_matches("0x"), 16).ok()?;
-                Some((value, entry.get("key")?.as_str()?))
-            })
-            .collect();
+        let keys: HashMap<u16, &str> =
+            keycode_entries(after).filter_map(|(value, _, entry)| Some((value, entry.get("key")?.as_str()?))).collect();
         for (name, value) in before.iter().filter(|(name, _)| !after_names.contains_key(*name)) {
             if let Some(new) = keys.get(value) {
                 renamed.insert(name.clone(), ((*new).to_owned(), *version));

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::spec::{Object, Value, parse_range};
+use crate::spec::{Object, Value, keycode_entries, parse_range};
 
 /// One keycode as a page shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,8 +32,7 @@ impl Keycode {
 
 /// The keycodes of a version, by value.
 pub fn keycodes(content: &Object) -> Vec<Keycode> {
-    let entries = content.get("keycodes").and_then(Value::as_object);
-    entries.into_iter().flat_map(|e| e.iter()).filter_map(|(hex, entry)| Keycode::read(hex, entry)).collect()
+    keycode_entries(content).filter_map(|(_, hex, entry)| Keycode::read(hex, entry)).collect()
 }
 
 /// A range of the keycode space as a page shows it.

@@ -19,6 +19,21 @@ use crate::source::DataTree;
 pub use check::parse_range;
 pub use files::{CONSTANTS_DIR, SpecFile, discover};
 
+/// The keycodes of a merged version: each entry with its 16-bit value.
+pub fn keycode_entries(content: &Object) -> impl Iterator<Item = (u16, &str, &Value)> {
+    let entries = content.get("keycodes").and_then(Value::as_object);
+    entries
+        .into_iter()
+        .flat_map(|e| e.iter())
+        .filter_map(|(hex, entry)| Some((u16::from_str_radix(hex.strip_prefix("0x")?, 16).ok()?, hex, entry)))
+}
+
+/// The names a keycode entry (or a keycode declaration) gives: its `key`, then its `aliases`.
+pub fn entry_names(entry: &Value) -> impl Iterator<Item = &str> {
+    let aliases = entry.get("aliases").and_then(Value::as_array).unwrap_or_default();
+    entry.get("key").into_iter().chain(aliases).filter_map(Value::as_str)
+}
+
 /// Lays `overlay` over `target` as a later definition overrides an earlier one:
 /// objects merge key by key, anything else is replaced.
 pub fn lay_over(target: &mut Object, overlay: Object) {
