@@ -3,7 +3,8 @@
 //! The modules follow the data: [`source`] finds the data tree, [`spec`] loads,
 //! merges and checks the constants, [`keyboard`] loads the keyboards, [`publish`]
 //! writes the JSON API per channel, [`site`] the pages beside it, and [`build`]
-//! runs those steps into one output; [`keymap`] resolves, checks and converts keymaps.
+//! runs those steps into one output; [`keymap`] resolves, checks and converts keymaps,
+//! [`compile`] runs compile jobs, and [`server`] serves them and the site over HTTP.
 
 pub mod build;
 pub mod compile;
@@ -13,6 +14,7 @@ pub mod keyboard;
 pub mod keymap;
 pub mod output;
 pub mod publish;
+pub mod server;
 pub mod site;
 pub mod source;
 pub mod spec;

@@ -2,14 +2,18 @@
 
 mod commands;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use semver::Version;
 
 use commands::keymaps::Format;
-use commands::{Failure, Reporter, constants, keymaps};
+use commands::serve::ServeOptions;
+use commands::{Failure, Reporter, constants, keymaps, serve};
+use qmk_api::publish::Channel;
 use qmk_api::source::DataTree;
 
 #[derive(Parser)]
@@ -95,6 +99,39 @@ enum Command {
         #[arg(long, default_value = "compiled", value_name = "DIR")]
         out: PathBuf,
     },
+    /// Serve the compile API (api.qmk.fm's /v1/compile) and the built site of one channel
+    Serve {
+        /// Address to listen on; port 0 picks a free one
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+        listen: SocketAddr,
+        /// Where jobs (jobs.sqlite) and their files are kept, and the site is built
+        #[arg(long, default_value = "qmk-api-state", value_name = "DIR")]
+        state: PathBuf,
+        /// Threads that run compile jobs [default: one per core]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        workers: Option<u16>,
+        /// The channel served at /
+        #[arg(long, value_enum, default_value = "master")]
+        channel: ChannelArg,
+        /// Serve this already built site (the output of `build`) instead of building one
+        #[arg(long, value_name = "DIR")]
+        site: Option<PathBuf>,
+        /// Remove ended jobs and their files after this long
+        #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        keep: Duration,
+        /// Refuse new jobs while this many wait
+        #[arg(long, default_value_t = 10_000, value_name = "N")]
+        queue_limit: u64,
+        /// Refuse request bodies larger than this many bytes
+        #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+        body_limit: usize,
+        /// Stop a firmware build that runs longer than this
+        #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        build_time_limit: Duration,
+        /// The server's public address, for the URLs in job results [default: from each request's Host]
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+    },
     /// Rewrite retired keycode and layout names in a keymap file to current ones
     Migrate {
         file: PathBuf,
@@ -105,6 +142,21 @@ enum Command {
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ChannelArg {
+    Master,
+    Develop,
+}
+
+impl From<ChannelArg> for Channel {
+    fn from(channel: ChannelArg) -> Channel {
+        match channel {
+            ChannelArg::Master => Channel::Master,
+            ChannelArg::Develop => Channel::Develop,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -136,8 +188,46 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
         }
         Command::Json2c { file, output } => keymaps::json2c(&file, output.as_deref()),
         Command::Compile { file, out } => keymaps::compile(&tree, &file, &out),
+        Command::Serve {
+            listen,
+            state,
+            workers,
+            channel,
+            site,
+            keep,
+            queue_limit,
+            body_limit,
+            build_time_limit,
+            public_url,
+        } => {
+            init_logging(reporter);
+            let workers =
+                workers.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
+            let options = ServeOptions {
+                listen,
+                state,
+                workers,
+                channel: channel.into(),
+                site,
+                keep,
+                queue_limit,
+                body_limit,
+                build_time_limit,
+                public_url,
+            };
+            serve::serve(&tree, options, reporter)
+        }
         Command::Migrate { file, to, output } => {
             keymaps::migrate(&tree, &file, to.as_ref(), output.as_deref(), reporter)
         }
     }
+}
+
+/// Log lines on stderr: `RUST_LOG` if set, else info (warnings with `--quiet`).
+fn init_logging(reporter: &Reporter) {
+    let default = if reporter.quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let colored = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colored).with_writer(std::io::stderr).init();
 }

@@ -188,7 +188,7 @@ pub fn compile(tree: &DataTree, file: &Path, out: &Path) -> Result<(), Failure> 
     let keyboards = keyboard::load(tree)?;
     let request = read_keymap_file(file)?;
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
-    let outcome = qmk_api::compile::keymap_only(&request, context, out)
+    let outcome = qmk_api::compile::run(&request, context, &qmk_api::compile::Builder::KeymapOnly, out)
         .map_err(|e| Failure::usage(format!("cannot write {}: {e}", out.display())))?;
     println!("{}", outcome.output);
     for (_, path) in &outcome.artifacts {

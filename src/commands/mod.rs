@@ -2,6 +2,7 @@
 
 pub mod constants;
 pub mod keymaps;
+pub mod serve;
 
 use std::io::IsTerminal;
 

@@ -1,9 +1,15 @@
-//! Compile jobs: the durable job store, and the pipeline a job runs (validate,
-//! then generate the keymap's sources). The HTTP service over these, and the QMK
-//! firmware builder, are the next steps of the compile-service issue.
+//! Compile jobs: what a request must be ([`Submission`]), the durable job store,
+//! the pipeline a job runs (validate, generate the keymap's sources, build), the
+//! builders, and the [`Service`] that ties them together for the HTTP server.
 
+mod builder;
 mod pipeline;
+mod request;
+mod service;
 mod store;
 
-pub use pipeline::{Artifact, NO_TOOLCHAIN, Outcome, keymap_only};
+pub use builder::{Build, Builder, FirmwareBuilder, tree_revision};
+pub use pipeline::{Artifact, NO_TOOLCHAIN, Outcome, run};
+pub use request::{RequestError, Submission};
+pub use service::{Download, Service, ServiceError, Settings, SubmitError, Unavailable};
 pub use store::{Job, Status, Store, StoreError};

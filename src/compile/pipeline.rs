@@ -1,10 +1,12 @@
 //! One compile job from request to artifacts: validate the keymap, write its
-//! `keymap.c` and `keymap.json`, and zip the sources. A keymap that does not validate
-//! fails here, with its diagnostics, before any compiler would run.
+//! `keymap.c` and `keymap.json`, build with the configured builder, and zip the
+//! sources. A keymap that does not validate fails here, with its diagnostics, before
+//! any compiler runs.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::builder::Builder;
 use crate::keymap::{self, Context, Source};
 
 /// What a job produced.
@@ -29,13 +31,35 @@ pub enum Artifact {
     Sources,
 }
 
+impl Artifact {
+    /// Its key in a stored job result.
+    pub fn key(self) -> &'static str {
+        match self {
+            Artifact::Firmware => "firmware",
+            Artifact::KeymapC => "keymap",
+            Artifact::KeymapJson => "keymap_json",
+            Artifact::Sources => "source",
+        }
+    }
+
+    /// How messages name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Artifact::Firmware => "firmware",
+            Artifact::KeymapC => "keymap.c",
+            Artifact::KeymapJson => "keymap.json",
+            Artifact::Sources => "source archive",
+        }
+    }
+}
+
 /// Said in every keymap-only job's output.
 pub const NO_TOOLCHAIN: &str =
     "No firmware toolchain is configured: this job checked the keymap and generated its keymap.c only.";
 
-/// Validates `request` (a keymap in QMK's configurator format) and writes its
-/// sources into `dir`.
-pub fn keymap_only(request: &str, context: Context, dir: &Path) -> std::io::Result<Outcome> {
+/// Runs a job: validates `request` (a keymap in QMK's configurator format), writes
+/// its sources into `dir` and builds it with `builder`.
+pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> std::io::Result<Outcome> {
     let source = Source { shown: "keymap.json", text: request };
     let (keymap, report) = keymap::check(&source, None, context);
     let diagnostics: Vec<String> = report.diagnostics.iter().map(ToString::to_string).collect();
@@ -68,30 +92,46 @@ pub fn keymap_only(request: &str, context: Context, dir: &Path) -> std::io::Resu
         std::fs::write(dir.join(name), bytes)?;
         outcome.artifacts.push((artifact, dir.join(name)));
     }
-    let sources = dir.join("source.zip");
-    write_zip(&sources, &[("keymap.json", keymap_json.as_bytes()), ("keymap.c", keymap_c.as_bytes())])?;
-    outcome.artifacts.push((Artifact::Sources, sources));
-    let checked = format!(
-        "{} is valid for {} ({}).",
-        outcome.keymap.as_deref().unwrap_or("The keymap"),
-        outcome.keyboard.as_deref().unwrap_or_default(),
-        outcome.layout.as_deref().unwrap_or_default()
-    );
-    outcome.output = [checked, outcome.output.clone(), NO_TOOLCHAIN.to_owned()]
+    let keyboard = outcome.keyboard.clone().unwrap_or_default();
+    let keymap_name = outcome.keymap.clone().unwrap_or_else(|| "default".to_owned());
+    let checked = format!("{keymap_name} is valid for {keyboard} ({}).", outcome.layout.as_deref().unwrap_or_default());
+    let mut sources =
+        vec![("keymap.json".to_owned(), keymap_json.into_bytes()), ("keymap.c".to_owned(), keymap_c.into_bytes())];
+    let build_output = match builder {
+        Builder::KeymapOnly => {
+            outcome.returncode = 0;
+            NO_TOOLCHAIN.to_owned()
+        }
+        Builder::Firmware(firmware) => {
+            let work = dir.join("work");
+            let keymap_folder = work.join("keymaps").join(&keymap_name);
+            std::fs::create_dir_all(&keymap_folder)?;
+            std::fs::write(keymap_folder.join("keymap.c"), &sources[1].1)?;
+            let build = firmware.build(&keyboard, &keymap_name, &keymap_folder, &work, &dir.join("firmware"))?;
+            std::fs::remove_dir_all(&work)?;
+            sources.push((format!("keymaps/{keymap_name}/keymap.c"), sources[1].1.clone()));
+            outcome.returncode = build.returncode;
+            outcome.artifacts.extend(build.firmware.map(|path| (Artifact::Firmware, path)));
+            build.output
+        }
+    };
+    let zip_path = dir.join("source.zip");
+    write_zip(&zip_path, &sources)?;
+    outcome.artifacts.push((Artifact::Sources, zip_path));
+    outcome.output = [checked, outcome.output.clone(), build_output]
         .into_iter()
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
         .join("\n");
-    outcome.returncode = 0;
     Ok(outcome)
 }
 
 /// A zip archive of named files.
-fn write_zip(path: &Path, files: &[(&str, &[u8])]) -> std::io::Result<()> {
+fn write_zip(path: &Path, files: &[(String, Vec<u8>)]) -> std::io::Result<()> {
     let mut archive = zip::ZipWriter::new(std::fs::File::create(path)?);
     let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     for (name, bytes) in files {
-        archive.start_file(*name, options).map_err(std::io::Error::other)?;
+        archive.start_file(name.as_str(), options).map_err(std::io::Error::other)?;
         archive.write_all(bytes)?;
     }
     archive.finish().map_err(std::io::Error::other)?;
@@ -110,7 +150,8 @@ mod tests {
         let constants = spec::load(&DataTree::Bundled).unwrap().constants;
         let keycodes = Keycodes::new(&constants, None).unwrap();
         let keyboards = keyboard::load(&DataTree::Bundled).unwrap();
-        keymap_only(&request.to_string(), Context { keyboards: &keyboards, keycodes: &keycodes }, dir).unwrap()
+        let context = Context { keyboards: &keyboards, keycodes: &keycodes };
+        run(&request.to_string(), context, &Builder::KeymapOnly, dir).unwrap()
     }
 
     fn layer(first: &str) -> Vec<String> {

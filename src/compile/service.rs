@@ -1,0 +1,300 @@
+//! The compile service without HTTP: submissions checked and stored, workers that
+//! claim jobs and run them, identical requests served from the artifacts already
+//! made, and old artifacts pruned. The `server` module puts HTTP in front of it.
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use super::builder::{Builder, tree_revision};
+use super::pipeline::{self, Artifact};
+use super::request::{RequestError, Submission};
+use super::store::{Job, Status, Store, StoreError};
+use crate::keyboard::{self, Keyboards};
+use crate::keymap::{Context, Keycodes, KeycodesError};
+use crate::source::DataTree;
+use crate::spec;
+
+/// How the service is set up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Holds the job store (`jobs.sqlite`) and each job's files (`jobs/<id>/`).
+    pub state: PathBuf,
+    /// Jobs that may wait at once.
+    pub queue_limit: u64,
+    pub builder: Builder,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot create {path}: {source}")]
+    State { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Constants(#[from] spec::SpecError),
+    #[error(transparent)]
+    Keycodes(#[from] KeycodesError),
+    #[error(transparent)]
+    Keyboards(#[from] keyboard::KeyboardError),
+}
+
+/// Why a submission was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("the queue is full ({0} jobs wait); try again later")]
+    QueueFull(u64),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Why a job's file cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    #[error("job {0} is {1}: its files are not ready yet")]
+    NotEnded(String, &'static str),
+    #[error("job {id} made no {what}{because}")]
+    NotMade { id: String, what: &'static str, because: String },
+}
+
+pub struct Service {
+    store: Store,
+    builder: Builder,
+    /// Part of every cache key: results are reused only for the same builder and tree.
+    revision: String,
+    keyboards: Keyboards,
+    keycodes: Keycodes,
+    jobs_dir: PathBuf,
+    wakeups: Wakeups,
+}
+
+/// A file of a finished job, ready to be sent.
+#[derive(Debug)]
+pub struct Download {
+    pub path: PathBuf,
+    /// The name the client saves it under.
+    pub filename: String,
+}
+
+impl Service {
+    /// Loads the keyboards and keycodes of `tree`, opens the store and queues again
+    /// what was running when the last process stopped. Returns the service and how
+    /// many jobs were requeued.
+    pub fn open(tree: &DataTree, settings: Settings) -> Result<(Service, usize), ServiceError> {
+        let jobs_dir = settings.state.join("jobs");
+        std::fs::create_dir_all(&jobs_dir)
+            .map_err(|source| ServiceError::State { path: jobs_dir.display().to_string(), source })?;
+        let constants = spec::load(tree)?.constants;
+        let keycodes = Keycodes::new(&constants, None)?;
+        let keyboards = keyboard::load(tree)?;
+        let (store, requeued) = Store::open(&settings.state.join("jobs.sqlite"), settings.queue_limit)?;
+        let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let revision = tree_revision(tree, &format!("unversioned-{started}"));
+        let wakeups = Wakeups { pending: Mutex::new(store.queued()), condvar: Condvar::new() };
+        let service = Service { store, builder: settings.builder, revision, keyboards, keycodes, jobs_dir, wakeups };
+        Ok((service, requeued))
+    }
+
+    pub fn builder(&self) -> &Builder {
+        &self.builder
+    }
+
+    /// Checks a request and queues it; the job is stored before its id is returned.
+    pub fn submit(&self, body: &[u8]) -> Result<String, SubmitError> {
+        let submission = Submission::parse(body)?;
+        let cache_key = self.cache_key(&submission.canonical);
+        let id = self.store.enqueue(&submission.canonical, &cache_key, now()).map_err(|error| match error {
+            StoreError::QueueFull(waiting) => SubmitError::QueueFull(waiting),
+            other => SubmitError::Store(other),
+        })?;
+        tracing::info!(job = %id, keyboard = %submission.keyboard, keymap = %submission.keymap, "queued");
+        self.wakeups.signal();
+        Ok(id)
+    }
+
+    fn cache_key(&self, canonical: &str) -> String {
+        let keyed = [self.builder.name(), &self.revision, canonical].join("\0");
+        crate::publish::lock::sha256_hex(keyed.as_bytes())
+    }
+
+    pub fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        self.store.get(id)
+    }
+
+    /// How many jobs wait.
+    pub fn queue_length(&self) -> u64 {
+        self.store.queued()
+    }
+
+    /// Claims and runs jobs, waiting when there are none; never returns.
+    pub fn work(&self) -> ! {
+        loop {
+            self.wakeups.wait();
+            match self.store.claim() {
+                Ok(Some(job)) => self.run(job),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(%error, "cannot claim a job");
+                    // The job stays queued; let the store recover before trying again.
+                    std::thread::sleep(Duration::from_secs(1));
+                    self.wakeups.signal();
+                }
+            }
+        }
+    }
+
+    fn run(&self, job: Job) {
+        tracing::info!(job = %job.id, "running");
+        let dir = self.jobs_dir.join(&job.id);
+        let ended = std::panic::catch_unwind(AssertUnwindSafe(|| match self.reuse(&job, &dir) {
+            Some(result) => Ok(result),
+            None => self.build(&job, &dir),
+        }))
+        .unwrap_or_else(|_| Err("the job stopped on an internal error (a panic)".to_owned()));
+        let (status, result) = match ended {
+            Ok(result) if result["returncode"] == 0 => (Status::Finished, result),
+            Ok(result) => (Status::Failed, result),
+            Err(problem) => (Status::Failed, json!({"returncode": -1, "output": problem, "files": {}})),
+        };
+        match self.store.finish(&job.id, status, &result) {
+            Ok(()) => {
+                tracing::info!(job = %job.id, status = status.as_str(), returncode = %result["returncode"], "ended")
+            }
+            // It stays `running` in the store and runs again after a restart.
+            Err(error) => tracing::error!(job = %job.id, %error, "cannot record the end of a job"),
+        }
+    }
+
+    /// The result of an identical finished job, its files linked into `dir`.
+    fn reuse(&self, job: &Job, dir: &Path) -> Option<Value> {
+        let earlier = self.store.finished_with(&job.cache_key).ok()??;
+        let mut result = earlier.result?;
+        let earlier_dir = self.jobs_dir.join(&earlier.id);
+        let files: Vec<String> =
+            result["files"].as_object()?.values().filter_map(|name| name.as_str().map(str::to_owned)).collect();
+        if !files.iter().all(|name| earlier_dir.join(name).is_file()) {
+            return None;
+        }
+        let linked = fresh_dir(dir).and_then(|()| {
+            files.iter().try_for_each(|name| {
+                std::fs::hard_link(earlier_dir.join(name), dir.join(name))
+                    .or_else(|_| std::fs::copy(earlier_dir.join(name), dir.join(name)).map(drop))
+            })
+        });
+        if linked.is_err() {
+            return None;
+        }
+        let output = format!("Identical to job {}: its files are reused.\n{}", earlier.id, result["output"].as_str()?);
+        result["output"] = Value::String(output);
+        tracing::info!(job = %job.id, from = %earlier.id, "reused");
+        Some(result)
+    }
+
+    fn build(&self, job: &Job, dir: &Path) -> Result<Value, String> {
+        let internal = |e: std::io::Error| format!("internal error in {}: {e}", dir.display());
+        fresh_dir(dir).map_err(internal)?;
+        let context = Context { keyboards: &self.keyboards, keycodes: &self.keycodes };
+        let outcome = pipeline::run(&job.request, context, &self.builder, dir).map_err(internal)?;
+        let files: serde_json::Map<String, Value> = outcome
+            .artifacts
+            .iter()
+            .filter_map(|(artifact, path)| {
+                let name = path.file_name()?.to_str()?;
+                Some((artifact.key().to_owned(), Value::String(name.to_owned())))
+            })
+            .collect();
+        Ok(json!({
+            "returncode": outcome.returncode,
+            "output": outcome.output,
+            "keyboard": outcome.keyboard,
+            "keymap": outcome.keymap,
+            "layout": outcome.layout,
+            "files": files,
+        }))
+    }
+
+    /// One of a job's files, under the name QMK's API gives it.
+    pub fn download(&self, job: &Job, artifact: Artifact) -> Result<Download, Unavailable> {
+        let Some(result) = job.result.as_ref().filter(|_| matches!(job.status, Status::Finished | Status::Failed))
+        else {
+            return Err(Unavailable::NotEnded(job.id.clone(), job.status.as_str()));
+        };
+        let Some(name) = result["files"][artifact.key()].as_str() else {
+            let because = match (&self.builder, artifact) {
+                (Builder::KeymapOnly, Artifact::Firmware) => ": no firmware toolchain is configured".to_owned(),
+                _ if job.status == Status::Failed => ": the job failed (see its output)".to_owned(),
+                _ => String::new(),
+            };
+            return Err(Unavailable::NotMade { id: job.id.clone(), what: artifact.describe(), because });
+        };
+        let stem = format!(
+            "{}_{}",
+            result["keyboard"].as_str().unwrap_or("keyboard").replace('/', "_"),
+            result["keymap"].as_str().unwrap_or("keymap")
+        );
+        let filename = match artifact {
+            Artifact::Firmware => {
+                format!("{stem}.{}", Path::new(name).extension().and_then(|e| e.to_str()).unwrap_or("bin"))
+            }
+            Artifact::KeymapC => format!("{stem}_keymap.c"),
+            Artifact::KeymapJson => format!("{stem}_keymap.json"),
+            Artifact::Sources => format!("{stem}_source.zip"),
+        };
+        Ok(Download { path: self.jobs_dir.join(&job.id).join(name), filename })
+    }
+
+    /// Forgets jobs that ended more than `keep` ago and removes their files.
+    pub fn prune(&self, keep: Duration) -> Result<usize, StoreError> {
+        let cutoff = now() - i64::try_from(keep.as_secs()).unwrap_or(i64::MAX);
+        let ids = self.store.prune(cutoff)?;
+        for id in &ids {
+            let dir = self.jobs_dir.join(id);
+            if let Err(error) = std::fs::remove_dir_all(&dir)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(job = %id, %error, "cannot remove the files of a pruned job");
+            }
+        }
+        Ok(ids.len())
+    }
+}
+
+/// An empty folder for a job: what an interrupted run left there is removed.
+fn fresh_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    std::fs::create_dir_all(dir)
+}
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// A counting wake-up: one count per queued job, so no worker sleeps while a job it
+/// could run waits.
+struct Wakeups {
+    pending: Mutex<u64>,
+    condvar: Condvar,
+}
+
+impl Wakeups {
+    fn signal(&self) {
+        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.condvar.notify_one();
+    }
+
+    fn wait(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        while *pending == 0 {
+            pending = self.condvar.wait(pending).unwrap_or_else(|p| p.into_inner());
+        }
+        *pending -= 1;
+    }
+}

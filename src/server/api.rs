@@ -1,0 +1,244 @@
+//! The `/v1` handlers, in api.qmk.fm's shapes. Each one turns the request into a
+//! call on the compile service and the answer (or [`ApiError`]) into JSON.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::AppState;
+use crate::compile::{Artifact, Job, RequestError, Status, SubmitError, Unavailable};
+
+type Shared = State<Arc<AppState>>;
+
+/// How long a client refused for a full queue is asked to wait, in seconds.
+const RETRY_AFTER_SECONDS: u32 = 10;
+
+pub(super) fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1", get(about))
+        .route("/v1/", get(about))
+        .route("/v1/healthcheck", get(healthcheck))
+        .route("/v1/compile", post(submit))
+        .route("/v1/compile/{id}", get(status))
+        .route("/v1/compile/{id}/{file}", get(download))
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here")
+        })
+}
+
+/// An error answer: `{"code": N, "message": "..."}` with status N.
+#[derive(Debug)]
+pub(super) struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u32>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into(), retry_after: None }
+    }
+
+    fn internal(error: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%error, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("internal error: {error}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({"code": self.status.as_u16(), "message": self.message}));
+        let mut response = (self.status, body).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(error: SubmitError) -> ApiError {
+        let status = match &error {
+            SubmitError::Request(RequestError::Malformed(_) | RequestError::Missing(_)) => StatusCode::BAD_REQUEST,
+            SubmitError::Request(RequestError::BadName(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            SubmitError::QueueFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+            SubmitError::Store(error) => return ApiError::internal(error),
+        };
+        let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_AFTER_SECONDS);
+        ApiError { status, message: error.to_string(), retry_after }
+    }
+}
+
+/// Runs store work off the async threads.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)
+}
+
+async fn about(State(state): Shared) -> Json<Value> {
+    let service = state.service.clone();
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "status": "running",
+        "queue_length": service.queue_length(),
+        "workers": state.workers,
+        "builder": service.builder().name(),
+    }))
+}
+
+async fn healthcheck(State(state): Shared) -> Json<Value> {
+    Json(json!({"status": "ok", "queue_length": state.service.queue_length()}))
+}
+
+async fn submit(State(state): Shared, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large"),
+        status => ApiError::new(status, rejection.body_text()),
+    })?;
+    let service = state.service.clone();
+    let id = blocking(move || service.submit(&body)).await??;
+    Ok(Json(json!({"enqueued": true, "job_id": id})))
+}
+
+/// The job with `id`, or 404 for an unknown or malformed id.
+async fn find(state: &AppState, id: String) -> Result<Job, ApiError> {
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("no job {id:?}"));
+    if uuid::Uuid::try_parse(&id).is_err() {
+        return Err(not_found());
+    }
+    let service = state.service.clone();
+    let looked_up = id.clone();
+    blocking(move || service.job(&looked_up)).await?.map_err(ApiError::internal)?.ok_or_else(not_found)
+}
+
+async fn status(State(state): Shared, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let job = find(&state, id).await?;
+    let base = base_url(&state, &headers);
+    Ok(Json(describe(&job, &base)))
+}
+
+async fn download(
+    State(state): Shared,
+    Path((id, file)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (artifact, content_type) = match file.as_str() {
+        "download" | "hex" => (Artifact::Firmware, "application/octet-stream"),
+        "keymap" => (Artifact::KeymapC, "text/x-csrc; charset=utf-8"),
+        "source" => (Artifact::Sources, "application/zip"),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no file {file:?}: download, hex, keymap or source"),
+            ));
+        }
+    };
+    let job = find(&state, id).await?;
+    let found = state.service.download(&job, artifact).map_err(|error| {
+        let status = match error {
+            Unavailable::NotEnded(..) | Unavailable::NotMade { .. } => StatusCode::NOT_FOUND,
+        };
+        ApiError::new(status, error.to_string())
+    })?;
+    let bytes = tokio::fs::read(&found.path).await.map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => {
+            ApiError::new(StatusCode::NOT_FOUND, format!("the {} of job {} was removed", artifact.describe(), job.id))
+        }
+        _ => ApiError::internal(format!("{}: {error}", found.path.display())),
+    })?;
+    let disposition = format!("attachment; filename={}", found.filename);
+    Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes))
+}
+
+/// A job in api.qmk.fm's shape; `result` is null until the job ends.
+fn describe(job: &Job, base: &str) -> Value {
+    let ended = matches!(job.status, Status::Finished | Status::Failed);
+    let result = job.result.as_ref().filter(|_| ended).map(|result| {
+        let url = |artifact: Artifact, path: &str| -> Vec<String> {
+            match result["files"][artifact.key()] {
+                Value::String(_) => vec![format!("{base}/v1/compile/{}/{path}", job.id)],
+                _ => Vec::new(),
+            }
+        };
+        json!({
+            "firmware_binary_url": url(Artifact::Firmware, "download"),
+            "firmware_keymap_url": url(Artifact::KeymapC, "keymap"),
+            "firmware_source_url": url(Artifact::Sources, "source"),
+            "output": result["output"],
+            "keyboard": result["keyboard"],
+            "keymap": result["keymap"],
+            "layout": result["layout"],
+            "returncode": result["returncode"],
+            "id": job.id,
+        })
+    });
+    json!({
+        "created_at": http_date(job.created_at),
+        "enqueued_at": http_date(job.enqueued_at),
+        "id": job.id,
+        "is_failed": job.status == Status::Failed,
+        "status": job.status.as_str(),
+        "result": result,
+    })
+}
+
+/// Where this server is reached: `--public-url`, else the request's `Host`.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .filter(|host| !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)))
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// `Sat, 19 Aug 2017 21:39:12 GMT`, as HTTP and api.qmk.fm write times.
+fn http_date(seconds: i64) -> String {
+    let format =
+        format_description!("[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT");
+    OffsetDateTime::from_unix_timestamp(seconds).ok().and_then(|time| time.format(&format).ok()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_http_dates() {
+        assert_eq!(http_date(1_503_178_752), "Sat, 19 Aug 2017 21:39:12 GMT");
+    }
+
+    #[test]
+    fn urls_of_a_finished_job_point_at_its_files() {
+        let job = Job {
+            id: "f5f9b992-73b4-479b-8236-df1deb37c163".into(),
+            created_at: 1_503_178_752,
+            enqueued_at: 1_503_178_752,
+            status: Status::Finished,
+            request: String::new(),
+            cache_key: String::new(),
+            result: Some(json!({"returncode": 0, "output": "ok", "keyboard": "planck/rev6", "keymap": "mine",
+                "layout": "LAYOUT", "files": {"keymap": "keymap.c", "source": "source.zip"}})),
+        };
+        let described = describe(&job, "http://h:1");
+        assert_eq!(described["result"]["firmware_binary_url"], json!([]));
+        assert_eq!(
+            described["result"]["firmware_keymap_url"],
+            json!(["http://h:1/v1/compile/f5f9b992-73b4-479b-8236-df1deb37c163/keymap"])
+        );
+        let queued = Job { status: Status::Queued, result: None, ..job };
+        assert_eq!(describe(&queued, "http://h:1")["result"], Value::Null);
+        assert_eq!(describe(&queued, "http://h:1")["is_failed"], false);
+    }
+}
