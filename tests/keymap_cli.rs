@@ -202,13 +202,6 @@ fn the_seeds_older_payloads_come_out_valid_after_migration() {
     assert_eq!(migrated, 4, "four of the five pages carry a whole payload");
 }
 
-/// The example payload of one revision of the API page, if it carries a whole one.
-fn seed_payload(text: &str) -> Option<Value> {
-    let text: String = text.lines().filter(|l| l.trim() != "|").collect::<Vec<_>>().join("\n");
-    let start = text[..text.find("\"keyboard\"")?].rfind('{')?;
-    serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>().next()?.ok()
-}
-
 #[test]
 fn every_command_takes_qmk_home() {
     let Some(shared) = shared() else { return };

@@ -67,13 +67,14 @@ impl FirmwareBuilder {
         &self.home
     }
 
-    /// Builds `keymap_c` for `keyboard` with QMK's make rules. The keymap folder and
-    /// the build folder are inside `work`, so concurrent jobs share nothing but the
-    /// read-only tree; the firmware is moved to `firmware_stem.<format>`.
+    /// Builds the keymap in `keymap_folder` for `keyboard` with QMK's make rules. The
+    /// keymap folder and the build folder are inside `work`, so concurrent jobs share
+    /// nothing but the read-only tree; the firmware is moved to `firmware_stem.<format>`.
+    /// `job` names the build uniquely among those running.
     pub fn build(
         &self,
-        keyboard: &str,
-        keymap: &str,
+        job: &str,
+        (keyboard, keymap): (&str, &str),
         keymap_folder: &Path,
         work: &Path,
         firmware_stem: &Path,
@@ -82,7 +83,7 @@ impl FirmwareBuilder {
         std::fs::create_dir_all(&build_dir)?;
         // QMK also copies the firmware to the tree's root under TARGET: a name of the
         // job's own keeps jobs apart there, and the copy is moved out below.
-        let target = format!("qmk_api_{}", work.file_name().and_then(|n| n.to_str()).unwrap_or("job"));
+        let target = format!("qmk_api_{job}");
         let log_path = work.join("build.log");
         let log = File::create(&log_path)?;
         let keymap_path = keymap_folder.display().to_string();
@@ -103,6 +104,15 @@ impl FirmwareBuilder {
             .stdout(log.try_clone()?)
             .stderr(log);
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of
+        // the parent. It ends make if this process dies (kill -9), so that an orphaned
+        // build cannot write into a job that runs again after the restart.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                    .map_err(std::io::Error::from)
+            });
+        }
         let started = Instant::now();
         let mut child = command.spawn().map_err(|e| std::io::Error::new(e.kind(), format!("cannot run make: {e}")))?;
         let status = loop {

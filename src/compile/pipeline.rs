@@ -107,7 +107,9 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
             let keymap_folder = work.join("keymaps").join(&keymap_name);
             std::fs::create_dir_all(&keymap_folder)?;
             std::fs::write(keymap_folder.join("keymap.c"), &sources[1].1)?;
-            let build = firmware.build(&keyboard, &keymap_name, &keymap_folder, &work, &dir.join("firmware"))?;
+            let job = dir.file_name().and_then(|name| name.to_str()).unwrap_or("job");
+            let names = (keyboard.as_str(), keymap_name.as_str());
+            let build = firmware.build(job, names, &keymap_folder, &work, &dir.join("firmware"))?;
             std::fs::remove_dir_all(&work)?;
             sources.push((format!("keymaps/{keymap_name}/keymap.c"), sources[1].1.clone()));
             outcome.returncode = build.returncode;
@@ -146,12 +148,12 @@ mod tests {
     use crate::source::DataTree;
     use crate::spec;
 
-    fn run(request: serde_json::Value, dir: &Path) -> Outcome {
+    fn keymap_only(request: serde_json::Value, dir: &Path) -> Outcome {
         let constants = spec::load(&DataTree::Bundled).unwrap().constants;
         let keycodes = Keycodes::new(&constants, None).unwrap();
         let keyboards = keyboard::load(&DataTree::Bundled).unwrap();
         let context = Context { keyboards: &keyboards, keycodes: &keycodes };
-        run(&request.to_string(), context, &Builder::KeymapOnly, dir).unwrap()
+        super::run(&request.to_string(), context, &Builder::KeymapOnly, dir).unwrap()
     }
 
     fn layer(first: &str) -> Vec<String> {
@@ -166,7 +168,7 @@ mod tests {
         let request = serde_json::json!({
             "keyboard": "clueboard/66/rev2", "keymap": "mine", "layout": "LAYOUT_all", "layers": [layer("KC_A")]
         });
-        let outcome = run(request, dir.path());
+        let outcome = keymap_only(request, dir.path());
         assert_eq!(outcome.returncode, 0, "{}", outcome.output);
         assert!(outcome.output.contains("mine is valid for clueboard/66/rev2 (LAYOUT_all)"));
         assert!(outcome.output.contains(NO_TOOLCHAIN));
@@ -187,7 +189,7 @@ mod tests {
         let request = serde_json::json!({
             "keyboard": "clueboard/66/rev2", "keymap": "mine", "layout": "LAYOUT_all", "layers": [layer("KC_NOPE")]
         });
-        let outcome = run(request, &dir.path().join("job"));
+        let outcome = keymap_only(request, &dir.path().join("job"));
         assert_eq!(outcome.returncode, 1);
         assert!(outcome.output.starts_with("The keymap is not valid:"), "{}", outcome.output);
         assert!(outcome.output.contains("no keycode `KC_NOPE`"));

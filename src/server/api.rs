@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +21,10 @@ type Shared = State<Arc<AppState>>;
 
 /// How long a client refused for a full queue is asked to wait, in seconds.
 const RETRY_AFTER_SECONDS: u32 = 10;
+
+/// A body over the limit is still read (and dropped) up to this many bytes, so that
+/// the client finishes sending and can read the 413; past it the connection is closed.
+const DRAIN_LIMIT: usize = 64 << 20;
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
@@ -99,14 +102,34 @@ async fn healthcheck(State(state): Shared) -> Json<Value> {
     Json(json!({"status": "ok", "queue_length": state.service.queue_length()}))
 }
 
-async fn submit(State(state): Shared, body: Result<Bytes, BytesRejection>) -> Result<Json<Value>, ApiError> {
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large"),
-        status => ApiError::new(status, rejection.body_text()),
-    })?;
+async fn submit(State(state): Shared, body: Body) -> Result<Json<Value>, ApiError> {
+    let body = read_body(body, state.body_limit).await?;
     let service = state.service.clone();
     let id = blocking(move || service.submit(&body)).await??;
     Ok(Json(json!({"enqueued": true, "job_id": id})))
+}
+
+/// The whole body if it is at most `limit` bytes; else 413, once the client has sent it.
+async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let mut kept = Vec::new();
+    let mut seen = 0;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        seen += data.len();
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > limit {
+        let message = format!("the request body is too large: {seen} bytes or more, over the limit of {limit}");
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message));
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// The job with `id`, or 404 for an unknown or malformed id.

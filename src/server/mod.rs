@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use tower_http::cors::CorsLayer;
 use tower_http::services::ServeDir;
@@ -47,16 +46,21 @@ struct AppState {
     service: Arc<Service>,
     workers: usize,
     public_url: Option<String>,
+    body_limit: usize,
 }
 
 /// The routes: the compile API under `/v1`, and the site for everything else.
 fn router(settings: &Settings, service: Arc<Service>) -> Router {
-    let state = Arc::new(AppState { service, workers: settings.workers, public_url: settings.public_url.clone() });
+    let state = Arc::new(AppState {
+        service,
+        workers: settings.workers,
+        public_url: settings.public_url.clone(),
+        body_limit: settings.body_limit,
+    });
     Router::new()
         .merge(api::routes())
         .with_state(state)
         .fallback_service(ServeDir::new(&settings.site))
-        .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(CorsLayer::permissive())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIME_LIMIT))
         .layer(

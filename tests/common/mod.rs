@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test crate uses its own part of these helpers
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -115,4 +117,19 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .collect();
     files.sort();
     files
+}
+
+/// The example payload of one revision of the API page, if it carries a whole one.
+pub fn seed_payload(text: &str) -> Option<serde_json::Value> {
+    let text: String = text.lines().filter(|l| l.trim() != "|").collect::<Vec<_>>().join("\n");
+    let start = text[..text.find("\"keyboard\"")?].rfind('{')?;
+    serde_json::Deserializer::from_str(&text[start..]).into_iter::<serde_json::Value>().next()?.ok()
+}
+
+/// The payloads of the seeds' API pages, newest page last (the pages are numbered).
+pub fn seed_payloads(shared: &Path) -> Vec<serde_json::Value> {
+    let mut pages: Vec<PathBuf> =
+        std::fs::read_dir(shared.join("seeds")).unwrap().map(|entry| entry.unwrap().path()).collect();
+    pages.sort();
+    pages.iter().filter_map(|page| seed_payload(&std::fs::read_to_string(page).unwrap())).collect()
 }

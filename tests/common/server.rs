@@ -1,0 +1,133 @@
+//! A `qmk-api serve` process on 127.0.0.1 and an ephemeral port, an HTTP client
+//! for it, and a stand-in qmk_firmware tree whose "toolchain" is a make file of ours.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub state: PathBuf,
+    agent: ureq::Agent,
+}
+
+/// An answer: status, headers and body.
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map_or("", |v| v.to_str().unwrap())
+    }
+}
+
+impl Server {
+    /// Starts `qmk-api serve` with `args`, its state in `state`, and waits until it listens.
+    pub fn start(state: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_qmk-api"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--state"])
+            .arg(state)
+            .args(args)
+            .env_remove("QMK_HOME")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the binary runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let base =
+            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("no address in {line:?}")).to_owned();
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        Server { child, base, state: state.to_owned(), agent }
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        let url = format!("{}{path}", self.base);
+        reply(self.agent.get(&url).call().unwrap_or_else(|e| panic!("GET {url}: {e}")))
+    }
+
+    pub fn post(&self, path: &str, body: &[u8]) -> Reply {
+        let url = format!("{}{path}", self.base);
+        let request = self.agent.post(&url).header("Content-Type", "application/json");
+        reply(request.send(body).unwrap_or_else(|e| panic!("POST {url}: {e}")))
+    }
+
+    /// Submits a keymap and returns its job id.
+    pub fn submit(&self, payload: &Value) -> String {
+        let reply = self.post("/v1/compile", payload.to_string().as_bytes());
+        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        let answer = reply.json();
+        assert_eq!(answer["enqueued"], true);
+        answer["job_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls a job until its status is one of `statuses`, returning it.
+    pub fn wait_for(&self, id: &str, statuses: &[&str]) -> Value {
+        let started = Instant::now();
+        loop {
+            let job = self.get(&format!("/v1/compile/{id}")).json();
+            if statuses.contains(&job["status"].as_str().unwrap()) {
+                return job;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "job {id} stayed {}", job["status"]);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Ends the process the hard way, as a crash would.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn reply(mut response: ureq::http::Response<ureq::Body>) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
+    Reply { status, headers, body }
+}
+
+/// A tree laid out like a qmk_firmware checkout: the bundled data, and for build rules
+/// a make file that waits `FAKE_BUILD_SECONDS`, then writes the job's keymap.c as its
+/// "firmware" where QMK's rules put it. Each job's firmware thus shows which keymap
+/// folder it was built from.
+pub fn fake_qmk_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    std::os::unix::fs::symlink(&data, dir.path().join("data")).unwrap();
+    std::os::unix::fs::symlink(data.join("keyboards"), dir.path().join("keyboards")).unwrap();
+    std::fs::create_dir(dir.path().join("builddefs")).unwrap();
+    let rules = "\
+FAKE_BUILD_SECONDS ?= 0.2
+all:
+\t@echo building $(KEYBOARD):$(KEYMAP) in $(BUILD_DIR)
+\t@sleep $(FAKE_BUILD_SECONDS)
+\t@cp $(MAIN_KEYMAP_PATH_1)/keymap.c $(BUILD_DIR)/$(TARGET).hex
+\t@cp $(BUILD_DIR)/$(TARGET).hex $(TARGET).hex
+\t@echo done
+";
+    std::fs::write(dir.path().join("builddefs/build_keyboard.mk"), rules).unwrap();
+    dir
+}

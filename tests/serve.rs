@@ -1,0 +1,307 @@
+//! `qmk-api serve` over HTTP on 127.0.0.1: the compile API's contract, bad requests,
+//! downloads, firmware builds with a stand-in toolchain, the cache, and a crash.
+
+mod common;
+
+use std::io::Read;
+
+use common::server::{Server, fake_qmk_tree};
+use common::*;
+use serde_json::{Value, json};
+
+fn layer(first: &str) -> Vec<String> {
+    let mut keys = vec!["KC_TRNS".to_owned(); 73];
+    keys[0] = first.to_owned();
+    keys
+}
+
+fn payload(keymap: &str, first: &str) -> Value {
+    json!({"keyboard": "clueboard/66/rev2", "keymap": keymap, "layout": "LAYOUT_all", "layers": [layer(first)]})
+}
+
+/// The current seed's payload (the one using QK_BOOT), or an equivalent one without ../shared.
+fn current_payload() -> Value {
+    let seeded = shared().and_then(|shared| {
+        seed_payloads(&shared).into_iter().find(|p| p["layers"].to_string().contains("\"QK_BOOT\""))
+    });
+    seeded.unwrap_or_else(|| payload("my_awesome_keymap", "KC_GRV"))
+}
+
+fn unzip_names(bytes: &[u8]) -> Vec<String> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..archive.len()).map(|i| archive.by_index(i).unwrap().name().unwrap().into_owned()).collect()
+}
+
+fn unzip_file(bytes: &[u8], name: &str) -> String {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut text = String::new();
+    archive.by_name(name).unwrap().read_to_string(&mut text).unwrap();
+    text
+}
+
+#[test]
+fn the_seed_payload_is_compiled_keymap_only_with_every_field() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &[], &[]);
+    let payload = current_payload();
+    let id = server.submit(&payload);
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    let job = server.wait_for(&id, &["finished", "failed"]);
+    assert_eq!(job["status"], "finished", "{job:#}");
+    assert_eq!(job["is_failed"], false);
+    assert_eq!(job["id"], id.as_str());
+    let date = job["created_at"].as_str().unwrap();
+    assert!(time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc2822).is_ok(), "{date}");
+    assert!(date.ends_with(" GMT") && job["enqueued_at"] == job["created_at"]);
+    let result = &job["result"];
+    let keys: Vec<&str> = result.as_object().unwrap().keys().map(String::as_str).collect();
+    for key in [
+        "firmware_binary_url",
+        "firmware_keymap_url",
+        "firmware_source_url",
+        "output",
+        "keyboard",
+        "keymap",
+        "layout",
+        "returncode",
+    ] {
+        assert!(keys.contains(&key), "{key} in {keys:?}");
+    }
+    assert_eq!(result["firmware_binary_url"], json!([]));
+    assert_eq!(result["firmware_keymap_url"], json!([format!("{}/v1/compile/{id}/keymap", server.base)]));
+    assert_eq!(result["firmware_source_url"], json!([format!("{}/v1/compile/{id}/source", server.base)]));
+    assert_eq!(
+        (&result["keyboard"], &result["keymap"], &result["layout"]),
+        (&payload["keyboard"], &payload["keymap"], &payload["layout"])
+    );
+    assert_eq!(result["returncode"], 0);
+    assert!(result["output"].as_str().unwrap().contains("No firmware toolchain is configured"));
+
+    let keymap = server.get(&format!("/v1/compile/{id}/keymap"));
+    assert_eq!(keymap.status, 200);
+    assert_eq!(
+        keymap.header("content-disposition"),
+        format!("attachment; filename=clueboard_66_rev2_{}_keymap.c", payload["keymap"].as_str().unwrap())
+    );
+    let keymap_c = String::from_utf8(keymap.body.clone()).unwrap();
+    assert!(keymap_c.contains("[0] = LAYOUT_all(") && keymap_c.contains("QK_BOOT"), "{keymap_c}");
+    let source = server.get(&format!("/v1/compile/{id}/source"));
+    assert_eq!((source.status, source.header("content-type")), (200, "application/zip"));
+    assert_eq!(unzip_names(&source.body), ["keymap.json", "keymap.c"]);
+    assert_eq!(unzip_file(&source.body, "keymap.c"), keymap_c);
+    for firmware in ["download", "hex"] {
+        let missing = server.get(&format!("/v1/compile/{id}/{firmware}"));
+        assert_eq!(missing.status, 404);
+        assert!(missing.json()["message"].as_str().unwrap().contains("no firmware toolchain is configured"));
+    }
+}
+
+#[test]
+fn bad_requests_get_their_status_and_a_json_message() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &["--body-limit", "100000"], &[]);
+    let valid = payload("mine", "KC_A");
+    let without = |key: &str| {
+        let mut request = valid.clone();
+        request.as_object_mut().unwrap().remove(key);
+        request.to_string()
+    };
+    let with = |key: &str, value: Value| {
+        let mut request = valid.clone();
+        request[key] = value;
+        request.to_string()
+    };
+    let huge = json!({"keyboard": "clueboard/66/rev2", "keymap": "x", "layout": "LAYOUT_all", "layers": [vec!["KC_A"; 30_000]]});
+    let cases: Vec<(String, u16, &str)> = vec![
+        ("{\"keyboard\": ".into(), 400, "not valid JSON"),
+        ("".into(), 400, "not valid JSON"),
+        ("[1, 2]".into(), 400, "must be a JSON object, not an array"),
+        ("\"clueboard\"".into(), 400, "must be a JSON object, not a string"),
+        (without("keyboard"), 400, "the request lacks `keyboard`"),
+        (without("layers"), 400, "the request lacks `layers`"),
+        ("{}".into(), 400, "the request lacks `keyboard`, `keymap`, `layout`, `layers`"),
+        (with("layers", json!("KC_A")), 400, "`layers` must be an array"),
+        (with("keymap", json!(7)), 400, "`keymap` must be a string, not a number"),
+        (with("keyboard", json!("../../../etc")), 422, "is not a keyboard name"),
+        (with("keyboard", json!("/etc/passwd")), 422, "is not a keyboard name"),
+        (with("keymap", json!("../default")), 422, "is not a keymap name"),
+        (with("keymap", json!("a b")), 422, "is not a keymap name"),
+        (with("layout", json!("LAYOUT_all(")), 422, "is not a C identifier"),
+    ];
+    for (body, status, message) in &cases {
+        let reply = server.post("/v1/compile", body.as_bytes());
+        assert_eq!(reply.status, *status, "{body:.80}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(reply.header("content-type"), "application/json");
+        let answer = reply.json();
+        assert_eq!(answer["code"], *status);
+        assert!(answer["message"].as_str().unwrap().contains(message), "{answer} should say {message}");
+    }
+    for (path, status) in [
+        ("/v1/compile/0b7e3e1c-0000-4000-8000-000000000000", 404),
+        ("/v1/compile/not-a-uuid", 404),
+        ("/v1/compile/0b7e3e1c-0000-4000-8000-000000000000/keymap", 404),
+        ("/v1/compile/0b7e3e1c-0000-4000-8000-000000000000/etc", 404),
+    ] {
+        let reply = server.get(path);
+        assert_eq!((reply.status, reply.json()["code"].as_u64()), (status, Some(u64::from(status))), "{path}");
+    }
+    let wrong_method = server.get("/v1/compile");
+    assert_eq!((wrong_method.status, wrong_method.json()["code"].as_u64()), (405, Some(405)));
+    assert_eq!(server.get("/v1/healthcheck").json()["status"], "ok");
+    let about = server.get("/v1").json();
+    assert_eq!((about["status"].as_str(), about["builder"].as_str()), (Some("running"), Some("keymap-only")));
+    assert_eq!(about["queue_length"], 0);
+    // Last: the server answers before reading the whole body, then closes the connection.
+    let too_large = server.post("/v1/compile", huge.to_string().as_bytes());
+    assert_eq!((too_large.status, too_large.json()["code"].as_u64()), (413, Some(413)));
+    assert!(too_large.json()["message"].as_str().unwrap().contains("too large"));
+}
+
+#[test]
+fn an_invalid_keymap_fails_with_the_validators_diagnostics() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &[], &[]);
+    let old = shared()
+        .and_then(|shared| seed_payloads(&shared).into_iter().find(|p| p["layout"] == "KEYMAP"))
+        .unwrap_or_else(|| json!({"keyboard": "clueboard/66/rev2", "keymap": "old", "layout": "KEYMAP", "layers": [layer("RESET")]}));
+    let id = server.submit(&old);
+    let job = server.wait_for(&id, &["finished", "failed"]);
+    assert_eq!((job["status"].as_str(), job["is_failed"].as_bool()), (Some("failed"), Some(true)));
+    let output = job["result"]["output"].as_str().unwrap();
+    assert!(output.starts_with("The keymap is not valid:"), "{output}");
+    assert!(output.contains("KEYMAP") && output.contains("LAYOUT"), "names the retired layout macro: {output}");
+    assert_ne!(job["result"]["returncode"], 0);
+    assert_eq!(job["result"]["firmware_keymap_url"], json!([]));
+    let keymap = server.get(&format!("/v1/compile/{id}/keymap"));
+    assert_eq!(keymap.status, 404);
+    assert!(keymap.json()["message"].as_str().unwrap().contains("the job failed"));
+
+    let unknown = server.submit(
+        &json!({"keyboard": "clueboard/66/rev9", "keymap": "x", "layout": "LAYOUT_all", "layers": [layer("KC_A")]}),
+    );
+    let output = server.wait_for(&unknown, &["failed"])["result"]["output"].as_str().unwrap().to_owned();
+    assert!(output.contains("clueboard/66/rev9") && output.contains("clueboard/66/rev2"), "suggests: {output}");
+}
+
+#[test]
+fn the_chosen_channel_of_the_site_is_served_at_the_root() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &["--channel", "develop"], &[]);
+    let metadata = server.get("/v1/constants_metadata.json");
+    assert_eq!(metadata.status, 200);
+    assert!(metadata.json()["constants"]["keycodes"].as_array().unwrap().contains(&json!("0.0.8")));
+    assert_eq!(metadata.header("access-control-allow-origin"), "*");
+    let home = server.get("/");
+    assert_eq!(home.status, 200);
+    assert!(String::from_utf8_lossy(&home.body).contains("<h1"));
+    assert_eq!(server.get("/no/such/page.html").status, 404);
+    assert_eq!(server.get("/../../../etc/passwd").status, 404);
+    let built = state.path().join("site/develop/index.html");
+    assert!(built.is_file(), "the site was built into the state folder");
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let given = Server::start(elsewhere.path(), &["--site", &state.path().join("site").display().to_string()], &[]);
+    assert_eq!(given.get("/v1/constants_metadata.json").status, 200);
+    assert!(!elsewhere.path().join("site").exists(), "--site is served as it is");
+}
+
+#[test]
+fn firmware_is_built_in_folders_of_its_own_and_identical_requests_reuse_it() {
+    let tree = fake_qmk_tree();
+    let state = tempfile::tempdir().unwrap();
+    let home = tree.path().display().to_string();
+    let server =
+        Server::start(state.path(), &["--qmk-home", &home, "--workers", "2"], &[("FAKE_BUILD_SECONDS", "0.5")]);
+    assert_eq!(server.get("/v1").json()["builder"], "qmk-firmware");
+    // Two jobs at once with the same keyboard and keymap name but different keys.
+    let first = server.submit(&payload("same_name", "KC_A"));
+    let second = server.submit(&payload("same_name", "KC_B"));
+    let running = server.wait_for(&first, &["running", "finished"]);
+    assert_eq!(running["status"], "running", "a half-second build is seen running");
+    assert_eq!(running["result"], Value::Null);
+    for (id, key) in [(&first, "KC_A"), (&second, "KC_B")] {
+        let job = server.wait_for(id, &["finished", "failed"]);
+        assert_eq!(job["status"], "finished", "{job:#}");
+        let result = &job["result"];
+        assert!(result["output"].as_str().unwrap().contains("building clueboard/66/rev2:same_name"));
+        assert_eq!(result["firmware_binary_url"], json!([format!("{}/v1/compile/{id}/download", server.base)]));
+        let firmware = server.get(&format!("/v1/compile/{id}/download"));
+        assert_eq!(firmware.status, 200);
+        assert_eq!(firmware.header("content-disposition"), "attachment; filename=clueboard_66_rev2_same_name.hex");
+        let firmware = String::from_utf8(firmware.body).unwrap();
+        assert!(firmware.contains(&format!("LAYOUT_all({key}, KC_TRNS")), "job {id} got its own keymap's build");
+        assert_eq!(server.get(&format!("/v1/compile/{id}/hex")).body, firmware.as_bytes());
+        let source = server.get(&format!("/v1/compile/{id}/source")).body;
+        assert_eq!(unzip_names(&source), ["keymap.json", "keymap.c", "keymaps/same_name/keymap.c"]);
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(tree.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 3, "no firmware copies left in the tree: {leftovers:?}");
+    for id in [&first, &second] {
+        assert!(!state.path().join("jobs").join(id).join("work").exists(), "build folders are removed");
+    }
+
+    let again = server.submit(&payload("same_name", "KC_A"));
+    let job = server.wait_for(&again, &["finished", "failed"]);
+    let output = job["result"]["output"].as_str().unwrap();
+    assert!(output.starts_with(&format!("Identical to job {first}: its files are reused.")), "{output}");
+    let reused = server.get(&format!("/v1/compile/{again}/download")).body;
+    assert_eq!(reused, server.get(&format!("/v1/compile/{first}/download")).body);
+}
+
+#[test]
+fn a_build_over_the_time_limit_is_stopped_and_fails() {
+    let tree = fake_qmk_tree();
+    let state = tempfile::tempdir().unwrap();
+    let home = tree.path().display().to_string();
+    let args = ["--qmk-home", home.as_str(), "--build-time-limit", "1s"];
+    let server = Server::start(state.path(), &args, &[("FAKE_BUILD_SECONDS", "30")]);
+    let started = std::time::Instant::now();
+    let id = server.submit(&payload("slow", "KC_A"));
+    let job = server.wait_for(&id, &["finished", "failed"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "stopped at the limit, not after 30 s");
+    assert_eq!(job["status"], "failed");
+    assert!(job["result"]["output"].as_str().unwrap().contains("longer than 1 s"), "{job:#}");
+    assert_eq!(server.get(&format!("/v1/compile/{id}/download")).status, 404);
+}
+
+#[test]
+fn a_full_queue_answers_503_with_retry_after() {
+    let tree = fake_qmk_tree();
+    let state = tempfile::tempdir().unwrap();
+    let home = tree.path().display().to_string();
+    let args = ["--qmk-home", home.as_str(), "--workers", "1", "--queue-limit", "2"];
+    let server = Server::start(state.path(), &args, &[("FAKE_BUILD_SECONDS", "5")]);
+    let running = server.submit(&payload("a", "KC_A"));
+    server.wait_for(&running, &["running"]);
+    server.submit(&payload("b", "KC_A"));
+    server.submit(&payload("c", "KC_A"));
+    let refused = server.post("/v1/compile", payload("d", "KC_A").to_string().as_bytes());
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.header("retry-after"), "10");
+    assert!(refused.json()["message"].as_str().unwrap().contains("the queue is full"));
+    assert_eq!(server.get("/v1").json()["queue_length"], 2);
+}
+
+#[test]
+fn every_acknowledged_job_finishes_after_a_kill_9() {
+    let tree = fake_qmk_tree();
+    let state = tempfile::tempdir().unwrap();
+    let home = tree.path().display().to_string();
+    let args = ["--qmk-home", home.as_str(), "--workers", "2"];
+    let env = [("FAKE_BUILD_SECONDS", "0.02")];
+    let server = Server::start(state.path(), &args, &env);
+    let ids: Vec<String> = (0..200).map(|n| server.submit(&payload(&format!("crash_{n}"), "KC_A"))).collect();
+    server.wait_for(&ids[10], &["running", "finished"]);
+    server.kill();
+
+    let server = Server::start(state.path(), &args, &env);
+    let mut statuses = std::collections::BTreeMap::new();
+    for (n, id) in ids.iter().enumerate() {
+        let job = server.wait_for(id, &["finished", "failed"]);
+        assert_eq!(job["result"]["keymap"], format!("crash_{n}"));
+        *statuses.entry(job["status"].as_str().unwrap().to_owned()).or_insert(0) += 1;
+        let firmware = server.get(&format!("/v1/compile/{id}/download"));
+        assert_eq!(firmware.status, 200, "job {n} has its firmware");
+    }
+    assert_eq!(statuses, [("finished".to_owned(), 200)].into());
+}
