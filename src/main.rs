@@ -92,12 +92,16 @@ enum Command {
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
     },
-    /// Run a compile job on a keymap file: validate it, then write its keymap.c, keymap.json and sources
+    /// Run a compile job on a keymap file: validate it, write its keymap.c, keymap.json and sources, and
+    /// build its firmware when --qmk-home is a qmk_firmware checkout
     Compile {
         file: PathBuf,
         /// Where the job's files go
         #[arg(long, default_value = "compiled", value_name = "DIR")]
         out: PathBuf,
+        /// Stop a firmware build that runs longer than this
+        #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        build_time_limit: Duration,
     },
     /// Serve the compile API (api.qmk.fm's /v1/compile) and the built site of one channel
     Serve {
@@ -187,7 +191,7 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
             keymaps::validate(&tree, keycodes_version.as_ref(), format, &files, reporter)
         }
         Command::Json2c { file, output } => keymaps::json2c(&file, output.as_deref()),
-        Command::Compile { file, out } => keymaps::compile(&tree, &file, &out),
+        Command::Compile { file, out, build_time_limit } => keymaps::compile(&tree, &file, &out, build_time_limit),
         Command::Serve {
             listen,
             state,

@@ -94,6 +94,14 @@ fn the_seed_payload_is_compiled_keymap_only_with_every_field() {
         assert_eq!(missing.status, 404);
         assert!(missing.json()["message"].as_str().unwrap().contains("no firmware toolchain is configured"));
     }
+    let log = server.log();
+    let lines = |needle: &str| log.lines().filter(|line| line.contains(needle)).count();
+    for state_change in [" queued ", " running ", " ended "] {
+        let job_lines = log.lines().filter(|l| l.contains(&id) && l.contains(state_change)).count();
+        assert_eq!(job_lines, 1, "one log line for {state_change:?}:\n{log}");
+    }
+    assert_eq!(lines("method=POST uri=/v1/compile "), 1, "one line per request:\n{log}");
+    assert!(lines(&format!("uri=/v1/compile/{id}/keymap")) == 1 && log.contains("status=404"), "{log}");
 }
 
 #[test]

@@ -1,11 +1,13 @@
-//! `keycode`, `validate`, `json2c` and `migrate`.
+//! `keycode`, `validate`, `json2c`, `migrate` and `compile`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use semver::Version;
 
 use super::{Failure, Reporter};
+use qmk_api::compile::{self, Builder};
 use qmk_api::keyboard::{self, Keyboards};
 use qmk_api::keymap::{self, Context, Keycodes, Source};
 use qmk_api::source::DataTree;
@@ -183,16 +185,30 @@ pub fn migrate(
     emit(keymap::to_keymap_json(&migrated).as_bytes(), out)
 }
 
-pub fn compile(tree: &DataTree, file: &Path, out: &Path) -> Result<(), Failure> {
+/// Runs a job with the builder of `tree` and writes what it made into `out`.
+pub fn compile(tree: &DataTree, file: &Path, out: &Path, build_time_limit: Duration) -> Result<(), Failure> {
     let keycodes = keycodes(tree, None)?;
     let keyboards = keyboard::load(tree)?;
     let request = read_keymap_file(file)?;
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
-    let outcome = qmk_api::compile::run(&request, context, &qmk_api::compile::Builder::KeymapOnly, out)
-        .map_err(|e| Failure::usage(format!("cannot write {}: {e}", out.display())))?;
+    let builder = Builder::for_tree(tree, build_time_limit);
+    let failed = |e: std::io::Error| Failure::usage(format!("cannot write {}: {e}", out.display()));
+    let outcome = compile::run(&request, context, &builder, out).map_err(failed)?;
     println!("{}", outcome.output);
-    for (_, path) in &outcome.artifacts {
-        println!("wrote {}", path.display());
+    if let Some(sources) = &outcome.sources {
+        let files = [
+            ("keymap.c", sources.keymap_c.as_bytes().to_vec()),
+            ("keymap.json", sources.keymap_json.as_bytes().to_vec()),
+            ("source.zip", sources.zip().map_err(failed)?),
+        ];
+        std::fs::create_dir_all(out).map_err(failed)?;
+        for (name, bytes) in files {
+            emit(&bytes, Some(&out.join(name)))?;
+            println!("wrote {}", out.join(name).display());
+        }
+    }
+    if let Some(firmware) = &outcome.firmware {
+        println!("wrote {}", firmware.display());
     }
     match outcome.returncode {
         0 => Ok(()),

@@ -1,7 +1,9 @@
-//! One compile job from request to artifacts: validate the keymap, write its
-//! `keymap.c` and `keymap.json`, build with the configured builder, and zip the
-//! sources. A keymap that does not validate fails here, with its diagnostics, before
-//! any compiler runs.
+//! One compile job from request to artifacts: validate the keymap, generate its
+//! `keymap.c` and `keymap.json`, and build with the configured builder. A keymap that
+//! does not validate fails here, with its diagnostics, before any compiler runs.
+//!
+//! The sources are a few kilobytes and are returned in memory (the service keeps
+//! them in its job store); only a firmware build touches the file system.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,35 +21,34 @@ pub struct Outcome {
     pub keyboard: Option<String>,
     pub keymap: Option<String>,
     pub layout: Option<String>,
-    /// Files written into the job's folder, by what they are.
-    pub artifacts: Vec<(Artifact, PathBuf)>,
+    /// The generated sources, when the keymap was valid.
+    pub sources: Option<Sources>,
+    /// The firmware file, in the job's folder.
+    pub firmware: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sources {
+    pub keymap_c: String,
+    pub keymap_json: String,
+    /// The keymap folder handed to the firmware build, when there was one.
+    pub keymap_folder: Option<String>,
+}
+
+/// The files of a job a client can download.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Artifact {
     Firmware,
     KeymapC,
-    KeymapJson,
     Sources,
 }
 
 impl Artifact {
-    /// Its key in a stored job result.
-    pub fn key(self) -> &'static str {
-        match self {
-            Artifact::Firmware => "firmware",
-            Artifact::KeymapC => "keymap",
-            Artifact::KeymapJson => "keymap_json",
-            Artifact::Sources => "source",
-        }
-    }
-
     /// How messages name it.
     pub fn describe(self) -> &'static str {
         match self {
             Artifact::Firmware => "firmware",
             Artifact::KeymapC => "keymap.c",
-            Artifact::KeymapJson => "keymap.json",
             Artifact::Sources => "source archive",
         }
     }
@@ -57,8 +58,8 @@ impl Artifact {
 pub const NO_TOOLCHAIN: &str =
     "No firmware toolchain is configured: this job checked the keymap and generated its keymap.c only.";
 
-/// Runs a job: validates `request` (a keymap in QMK's configurator format), writes
-/// its sources into `dir` and builds it with `builder`.
+/// Runs a job: validates `request` (a keymap in QMK's configurator format), generates
+/// its sources and builds it with `builder`; a firmware build works in `dir`.
 pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> std::io::Result<Outcome> {
     let source = Source { shown: "keymap.json", text: request };
     let (keymap, report) = keymap::check(&source, None, context);
@@ -69,7 +70,8 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
         keyboard: report.keyboard.clone(),
         keymap: keymap.as_ref().and_then(|k| k.keymap.clone()),
         layout: report.layout.clone(),
-        artifacts: Vec::new(),
+        sources: None,
+        firmware: None,
     };
     let Some(keymap) = keymap.filter(|_| report.is_valid()) else {
         outcome.output = format!("The keymap is not valid:\n{}", outcome.output);
@@ -82,21 +84,10 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
             return Ok(outcome);
         }
     };
-    let keymap_json = keymap::to_keymap_json(&keymap.document);
-    std::fs::create_dir_all(dir)?;
-    let files = [
-        (Artifact::KeymapC, "keymap.c", keymap_c.as_bytes()),
-        (Artifact::KeymapJson, "keymap.json", keymap_json.as_bytes()),
-    ];
-    for (artifact, name, bytes) in files {
-        std::fs::write(dir.join(name), bytes)?;
-        outcome.artifacts.push((artifact, dir.join(name)));
-    }
+    let mut sources = Sources { keymap_c, keymap_json: keymap::to_keymap_json(&keymap.document), keymap_folder: None };
     let keyboard = outcome.keyboard.clone().unwrap_or_default();
     let keymap_name = outcome.keymap.clone().unwrap_or_else(|| "default".to_owned());
     let checked = format!("{keymap_name} is valid for {keyboard} ({}).", outcome.layout.as_deref().unwrap_or_default());
-    let mut sources =
-        vec![("keymap.json".to_owned(), keymap_json.into_bytes()), ("keymap.c".to_owned(), keymap_c.into_bytes())];
     let build_output = match builder {
         Builder::KeymapOnly => {
             outcome.returncode = 0;
@@ -104,22 +95,21 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
         }
         Builder::Firmware(firmware) => {
             let work = dir.join("work");
-            let keymap_folder = work.join("keymaps").join(&keymap_name);
+            let folder = format!("keymaps/{keymap_name}");
+            let keymap_folder = work.join(&folder);
             std::fs::create_dir_all(&keymap_folder)?;
-            std::fs::write(keymap_folder.join("keymap.c"), &sources[1].1)?;
+            std::fs::write(keymap_folder.join("keymap.c"), &sources.keymap_c)?;
             let job = dir.file_name().and_then(|name| name.to_str()).unwrap_or("job");
             let names = (keyboard.as_str(), keymap_name.as_str());
             let build = firmware.build(job, names, &keymap_folder, &work, &dir.join("firmware"))?;
             std::fs::remove_dir_all(&work)?;
-            sources.push((format!("keymaps/{keymap_name}/keymap.c"), sources[1].1.clone()));
+            sources.keymap_folder = Some(folder);
             outcome.returncode = build.returncode;
-            outcome.artifacts.extend(build.firmware.map(|path| (Artifact::Firmware, path)));
+            outcome.firmware = build.firmware;
             build.output
         }
     };
-    let zip_path = dir.join("source.zip");
-    write_zip(&zip_path, &sources)?;
-    outcome.artifacts.push((Artifact::Sources, zip_path));
+    outcome.sources = Some(sources);
     outcome.output = [checked, outcome.output.clone(), build_output]
         .into_iter()
         .filter(|part| !part.is_empty())
@@ -128,16 +118,23 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
     Ok(outcome)
 }
 
-/// A zip archive of named files.
-fn write_zip(path: &Path, files: &[(String, Vec<u8>)]) -> std::io::Result<()> {
-    let mut archive = zip::ZipWriter::new(std::fs::File::create(path)?);
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for (name, bytes) in files {
-        archive.start_file(name.as_str(), options).map_err(std::io::Error::other)?;
-        archive.write_all(bytes)?;
+impl Sources {
+    /// A zip of `keymap.json`, `keymap.c` and, after a firmware build, the keymap
+    /// folder it used. Stored, not compressed: the files are a few kilobytes, and
+    /// starting a compressor costs more than it saves.
+    pub fn zip(&self) -> std::io::Result<Vec<u8>> {
+        let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        let mut files = vec![("keymap.json".to_owned(), &self.keymap_json), ("keymap.c".to_owned(), &self.keymap_c)];
+        if let Some(folder) = &self.keymap_folder {
+            files.push((format!("{folder}/keymap.c"), &self.keymap_c));
+        }
+        for (name, text) in files {
+            archive.start_file(name, options).map_err(std::io::Error::other)?;
+            archive.write_all(text.as_bytes())?;
+        }
+        Ok(archive.finish().map_err(std::io::Error::other)?.into_inner())
     }
-    archive.finish().map_err(std::io::Error::other)?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -163,36 +160,35 @@ mod tests {
     }
 
     #[test]
-    fn a_valid_keymap_yields_its_sources() {
+    fn a_valid_keymap_yields_its_sources_and_touches_no_files() {
         let dir = tempfile::tempdir().unwrap();
         let request = serde_json::json!({
             "keyboard": "clueboard/66/rev2", "keymap": "mine", "layout": "LAYOUT_all", "layers": [layer("KC_A")]
         });
-        let outcome = keymap_only(request, dir.path());
+        let outcome = keymap_only(request, &dir.path().join("job"));
         assert_eq!(outcome.returncode, 0, "{}", outcome.output);
         assert!(outcome.output.contains("mine is valid for clueboard/66/rev2 (LAYOUT_all)"));
         assert!(outcome.output.contains(NO_TOOLCHAIN));
-        let kinds: Vec<Artifact> = outcome.artifacts.iter().map(|(kind, _)| *kind).collect();
-        assert_eq!(kinds, [Artifact::KeymapC, Artifact::KeymapJson, Artifact::Sources]);
-        assert!(
-            std::fs::read_to_string(dir.path().join("keymap.c")).unwrap().contains("[0] = LAYOUT_all(KC_A, KC_TRNS")
-        );
-        let mut archive = zip::ZipArchive::new(std::fs::File::open(dir.path().join("source.zip")).unwrap()).unwrap();
+        assert!(outcome.firmware.is_none() && !dir.path().join("job").exists());
+        let sources = outcome.sources.unwrap();
+        assert!(sources.keymap_c.contains("[0] = LAYOUT_all(KC_A, KC_TRNS"));
+        assert!(sources.keymap_json.contains("\"keymap\": \"mine\""), "{}", sources.keymap_json);
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(sources.zip().unwrap())).unwrap();
         let names: Vec<String> =
             (0..archive.len()).map(|i| archive.by_index(i).unwrap().name().unwrap().into_owned()).collect();
         assert_eq!(names, ["keymap.json", "keymap.c"]);
     }
 
     #[test]
-    fn an_invalid_keymap_fails_with_its_diagnostics_and_writes_nothing() {
+    fn an_invalid_keymap_fails_with_its_diagnostics() {
         let dir = tempfile::tempdir().unwrap();
         let request = serde_json::json!({
             "keyboard": "clueboard/66/rev2", "keymap": "mine", "layout": "LAYOUT_all", "layers": [layer("KC_NOPE")]
         });
-        let outcome = keymap_only(request, &dir.path().join("job"));
+        let outcome = keymap_only(request, dir.path());
         assert_eq!(outcome.returncode, 1);
         assert!(outcome.output.starts_with("The keymap is not valid:"), "{}", outcome.output);
         assert!(outcome.output.contains("no keycode `KC_NOPE`"));
-        assert!(outcome.artifacts.is_empty() && !dir.path().join("job").exists());
+        assert!(outcome.sources.is_none());
     }
 }

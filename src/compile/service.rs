@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use super::builder::{Builder, tree_revision};
-use super::pipeline::{self, Artifact};
+use super::pipeline::{self, Artifact, Sources};
 use super::request::{RequestError, Submission};
 use super::store::{Job, Status, Store, StoreError};
 use crate::keyboard::{self, Keyboards};
@@ -21,7 +21,8 @@ use crate::spec;
 /// How the service is set up.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Holds the job store (`jobs.sqlite`) and each job's files (`jobs/<id>/`).
+    /// Holds the job store (`jobs.sqlite`, with each job's generated sources) and the
+    /// firmware each job built (`jobs/<id>/`).
     pub state: PathBuf,
     /// Jobs that may wait at once.
     pub queue_limit: u64,
@@ -60,6 +61,8 @@ pub enum Unavailable {
     NotEnded(String, &'static str),
     #[error("job {id} made no {what}{because}")]
     NotMade { id: String, what: &'static str, because: String },
+    #[error("cannot read {0}: {1}")]
+    Unreadable(String, std::io::Error),
 }
 
 pub struct Service {
@@ -76,7 +79,7 @@ pub struct Service {
 /// A file of a finished job, ready to be sent.
 #[derive(Debug)]
 pub struct Download {
-    pub path: PathBuf,
+    pub bytes: Vec<u8>,
     /// The name the client saves it under.
     pub filename: String,
 }
@@ -159,7 +162,7 @@ impl Service {
         let (status, result) = match ended {
             Ok(result) if result["returncode"] == 0 => (Status::Finished, result),
             Ok(result) => (Status::Failed, result),
-            Err(problem) => (Status::Failed, json!({"returncode": -1, "output": problem, "files": {}})),
+            Err(problem) => (Status::Failed, json!({"returncode": -1, "output": problem})),
         };
         match self.store.finish(&job.id, status, &result) {
             Ok(()) => {
@@ -170,24 +173,18 @@ impl Service {
         }
     }
 
-    /// The result of an identical finished job, its files linked into `dir`.
+    /// The result of an identical finished job, its firmware linked into `dir`.
     fn reuse(&self, job: &Job, dir: &Path) -> Option<Value> {
         let earlier = self.store.finished_with(&job.cache_key).ok()??;
         let mut result = earlier.result?;
-        let earlier_dir = self.jobs_dir.join(&earlier.id);
-        let files: Vec<String> =
-            result["files"].as_object()?.values().filter_map(|name| name.as_str().map(str::to_owned)).collect();
-        if !files.iter().all(|name| earlier_dir.join(name).is_file()) {
-            return None;
-        }
-        let linked = fresh_dir(dir).and_then(|()| {
-            files.iter().try_for_each(|name| {
-                std::fs::hard_link(earlier_dir.join(name), dir.join(name))
-                    .or_else(|_| std::fs::copy(earlier_dir.join(name), dir.join(name)).map(drop))
-            })
-        });
-        if linked.is_err() {
-            return None;
+        if let Some(name) = result["firmware"].as_str() {
+            let from = self.jobs_dir.join(&earlier.id).join(name);
+            let linked = fresh_dir(dir).and_then(|()| {
+                std::fs::hard_link(&from, dir.join(name)).or_else(|_| std::fs::copy(&from, dir.join(name)).map(drop))
+            });
+            if linked.is_err() {
+                return None;
+            }
         }
         let output = format!("Identical to job {}: its files are reused.\n{}", earlier.id, result["output"].as_str()?);
         result["output"] = Value::String(output);
@@ -197,24 +194,22 @@ impl Service {
 
     fn build(&self, job: &Job, dir: &Path) -> Result<Value, String> {
         let internal = |e: std::io::Error| format!("internal error in {}: {e}", dir.display());
-        fresh_dir(dir).map_err(internal)?;
+        if let Builder::Firmware(_) = self.builder {
+            fresh_dir(dir).map_err(internal)?;
+        }
         let context = Context { keyboards: &self.keyboards, keycodes: &self.keycodes };
         let outcome = pipeline::run(&job.request, context, &self.builder, dir).map_err(internal)?;
-        let files: serde_json::Map<String, Value> = outcome
-            .artifacts
-            .iter()
-            .filter_map(|(artifact, path)| {
-                let name = path.file_name()?.to_str()?;
-                Some((artifact.key().to_owned(), Value::String(name.to_owned())))
-            })
-            .collect();
+        let sources = outcome.sources.as_ref();
         Ok(json!({
             "returncode": outcome.returncode,
             "output": outcome.output,
             "keyboard": outcome.keyboard,
             "keymap": outcome.keymap,
             "layout": outcome.layout,
-            "files": files,
+            "keymap_c": sources.map(|s| &s.keymap_c),
+            "keymap_json": sources.map(|s| &s.keymap_json),
+            "keymap_folder": sources.and_then(|s| s.keymap_folder.as_ref()),
+            "firmware": outcome.firmware.as_deref().and_then(Path::file_name).and_then(|n| n.to_str()),
         }))
     }
 
@@ -224,28 +219,44 @@ impl Service {
         else {
             return Err(Unavailable::NotEnded(job.id.clone(), job.status.as_str()));
         };
-        let Some(name) = result["files"][artifact.key()].as_str() else {
+        let not_made = || {
             let because = match (&self.builder, artifact) {
                 (Builder::KeymapOnly, Artifact::Firmware) => ": no firmware toolchain is configured".to_owned(),
                 _ if job.status == Status::Failed => ": the job failed (see its output)".to_owned(),
                 _ => String::new(),
             };
-            return Err(Unavailable::NotMade { id: job.id.clone(), what: artifact.describe(), because });
+            Unavailable::NotMade { id: job.id.clone(), what: artifact.describe(), because }
         };
         let stem = format!(
             "{}_{}",
             result["keyboard"].as_str().unwrap_or("keyboard").replace('/', "_"),
             result["keymap"].as_str().unwrap_or("keymap")
         );
-        let filename = match artifact {
+        let (bytes, filename) = match artifact {
             Artifact::Firmware => {
-                format!("{stem}.{}", Path::new(name).extension().and_then(|e| e.to_str()).unwrap_or("bin"))
+                let name = result["firmware"].as_str().ok_or_else(not_made)?;
+                let extension = Path::new(name).extension().and_then(|e| e.to_str()).unwrap_or("bin");
+                let path = self.jobs_dir.join(&job.id).join(name);
+                let bytes =
+                    std::fs::read(&path).map_err(|error| Unavailable::Unreadable(path.display().to_string(), error))?;
+                (bytes, format!("{stem}.{extension}"))
             }
-            Artifact::KeymapC => format!("{stem}_keymap.c"),
-            Artifact::KeymapJson => format!("{stem}_keymap.json"),
-            Artifact::Sources => format!("{stem}_source.zip"),
+            Artifact::KeymapC => {
+                let text = result["keymap_c"].as_str().ok_or_else(not_made)?;
+                (text.as_bytes().to_vec(), format!("{stem}_keymap.c"))
+            }
+            Artifact::Sources => {
+                let sources = Sources {
+                    keymap_c: result["keymap_c"].as_str().ok_or_else(not_made)?.to_owned(),
+                    keymap_json: result["keymap_json"].as_str().ok_or_else(not_made)?.to_owned(),
+                    keymap_folder: result["keymap_folder"].as_str().map(str::to_owned),
+                };
+                let bytes =
+                    sources.zip().map_err(|error| Unavailable::Unreadable("the source archive".into(), error))?;
+                (bytes, format!("{stem}_source.zip"))
+            }
         };
-        Ok(Download { path: self.jobs_dir.join(&job.id).join(name), filename })
+        Ok(Download { bytes, filename })
     }
 
     /// Forgets jobs that ended more than `keep` ago and removes their files.

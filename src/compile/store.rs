@@ -89,7 +89,7 @@ const SCHEMA: &str = "
         result TEXT
     );
     CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, enqueued_at);
-    CREATE INDEX IF NOT EXISTS jobs_by_cache_key ON jobs (cache_key, status);
+    CREATE INDEX IF NOT EXISTS jobs_by_cache_key ON jobs (cache_key, status, enqueued_at);
 ";
 
 impl Store {
@@ -119,10 +119,12 @@ impl Store {
             return Err(StoreError::QueueFull(inner.queued));
         }
         let id = uuid::Uuid::new_v4().to_string();
-        inner.connection.execute(
-            "INSERT INTO jobs (id, created_at, enqueued_at, status, request, cache_key) VALUES (?1, ?2, ?2, 'queued', ?3, ?4)",
-            params![id, now, request, cache_key],
-        )?;
+        inner
+            .connection
+            .prepare_cached(
+                "INSERT INTO jobs (id, created_at, enqueued_at, status, request, cache_key) VALUES (?1, ?2, ?2, 'queued', ?3, ?4)",
+            )?
+            .execute(params![id, now, request, cache_key])?;
         inner.queued += 1;
         Ok(id)
     }
@@ -132,12 +134,11 @@ impl Store {
         let mut inner = self.lock();
         let transaction = inner.connection.transaction()?;
         let id: Option<String> = transaction
-            .query_row("SELECT id FROM jobs WHERE status = 'queued' ORDER BY enqueued_at, rowid LIMIT 1", [], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT id FROM jobs WHERE status = 'queued' ORDER BY enqueued_at, rowid LIMIT 1")?
+            .query_row([], |r| r.get(0))
             .optional()?;
         let Some(id) = id else { return Ok(None) };
-        transaction.execute("UPDATE jobs SET status = 'running' WHERE id = ?1", params![id])?;
+        transaction.prepare_cached("UPDATE jobs SET status = 'running' WHERE id = ?1")?.execute(params![id])?;
         let job = Self::read(&transaction, &id)?;
         transaction.commit()?;
         inner.queued = inner.queued.saturating_sub(1);
@@ -146,10 +147,10 @@ impl Store {
 
     /// Records how a job ended.
     pub fn finish(&self, id: &str, status: Status, result: &Value) -> Result<(), StoreError> {
-        self.lock().connection.execute(
-            "UPDATE jobs SET status = ?2, result = ?3 WHERE id = ?1",
-            params![id, status.as_str(), result.to_string()],
-        )?;
+        self.lock()
+            .connection
+            .prepare_cached("UPDATE jobs SET status = ?2, result = ?3 WHERE id = ?1")?
+            .execute(params![id, status.as_str(), result.to_string()])?;
         Ok(())
     }
 
@@ -162,11 +163,10 @@ impl Store {
         let inner = self.lock();
         let id: Option<String> = inner
             .connection
-            .query_row(
+            .prepare_cached(
                 "SELECT id FROM jobs WHERE cache_key = ?1 AND status = 'finished' ORDER BY enqueued_at DESC LIMIT 1",
-                params![cache_key],
-                |r| r.get(0),
-            )
+            )?
+            .query_row(params![cache_key], |r| r.get(0))
             .optional()?;
         match id {
             Some(id) => Self::read(&inner.connection, &id),
@@ -196,21 +196,20 @@ impl Store {
 
     fn read(connection: &Connection, id: &str) -> Result<Option<Job>, StoreError> {
         let row = connection
-            .query_row(
+            .prepare_cached(
                 "SELECT id, created_at, enqueued_at, status, request, cache_key, result FROM jobs WHERE id = ?1",
-                params![id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, String>(5)?,
-                        r.get::<_, Option<String>>(6)?,
-                    ))
-                },
-            )
+            )?
+            .query_row(params![id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ))
+            })
             .optional()?;
         let Some((id, created_at, enqueued_at, status, request, cache_key, result)) = row else { return Ok(None) };
         let status = Status::parse(&status).ok_or_else(|| StoreError::Damaged(format!("{id}: status `{status}`")))?;

@@ -165,36 +165,31 @@ async fn download(
         }
     };
     let job = find(&state, id).await?;
-    let found = state.service.download(&job, artifact).map_err(|error| {
-        let status = match error {
-            Unavailable::NotEnded(..) | Unavailable::NotMade { .. } => StatusCode::NOT_FOUND,
-        };
-        ApiError::new(status, error.to_string())
-    })?;
-    let bytes = tokio::fs::read(&found.path).await.map_err(|error| match error.kind() {
-        std::io::ErrorKind::NotFound => {
-            ApiError::new(StatusCode::NOT_FOUND, format!("the {} of job {} was removed", artifact.describe(), job.id))
+    let service = state.service.clone();
+    let found = blocking(move || service.download(&job, artifact)).await?.map_err(|error| match error {
+        Unavailable::NotEnded(..) | Unavailable::NotMade { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, error.to_string())
         }
-        _ => ApiError::internal(format!("{}: {error}", found.path.display())),
+        Unavailable::Unreadable(..) => ApiError::internal(error),
     })?;
     let disposition = format!("attachment; filename={}", found.filename);
-    Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes))
+    Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], found.bytes))
 }
 
 /// A job in api.qmk.fm's shape; `result` is null until the job ends.
 fn describe(job: &Job, base: &str) -> Value {
     let ended = matches!(job.status, Status::Finished | Status::Failed);
     let result = job.result.as_ref().filter(|_| ended).map(|result| {
-        let url = |artifact: Artifact, path: &str| -> Vec<String> {
-            match result["files"][artifact.key()] {
+        let url = |key: &str, path: &str| -> Vec<String> {
+            match result[key] {
                 Value::String(_) => vec![format!("{base}/v1/compile/{}/{path}", job.id)],
                 _ => Vec::new(),
             }
         };
         json!({
-            "firmware_binary_url": url(Artifact::Firmware, "download"),
-            "firmware_keymap_url": url(Artifact::KeymapC, "keymap"),
-            "firmware_source_url": url(Artifact::Sources, "source"),
+            "firmware_binary_url": url("firmware", "download"),
+            "firmware_keymap_url": url("keymap_c", "keymap"),
+            "firmware_source_url": url("keymap_json", "source"),
             "output": result["output"],
             "keyboard": result["keyboard"],
             "keymap": result["keymap"],
@@ -252,7 +247,7 @@ mod tests {
             request: String::new(),
             cache_key: String::new(),
             result: Some(json!({"returncode": 0, "output": "ok", "keyboard": "planck/rev6", "keymap": "mine",
-                "layout": "LAYOUT", "files": {"keymap": "keymap.c", "source": "source.zip"}})),
+                "layout": "LAYOUT", "keymap_c": "...", "keymap_json": "{}", "firmware": null})),
         };
         let described = describe(&job, "http://h:1");
         assert_eq!(described["result"]["firmware_binary_url"], json!([]));

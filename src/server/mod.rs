@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
+use axum::serve::ListenerExt;
 use tower_http::cors::CorsLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
@@ -93,6 +94,12 @@ pub fn run(settings: Settings, service: Arc<Service>, ready: impl FnOnce(SocketA
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(settings.listen).await?;
         let address = listener.local_addr()?;
+        // Small answers go out at once rather than waiting on the client's delayed ACK.
+        let listener = listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::warn!(%error, "cannot set TCP_NODELAY");
+            }
+        });
         tracing::info!(%address, site = %settings.site.display(), workers = settings.workers, "listening");
         ready(address);
         axum::serve(listener, router(&settings, service)).with_graceful_shutdown(shutdown()).await

@@ -34,17 +34,20 @@ impl Reply {
 }
 
 impl Server {
-    /// Starts `qmk-api serve` with `args`, its state in `state`, and waits until it listens.
+    /// Starts `qmk-api serve` with `args`, its state in `state`, and waits until it
+    /// listens. Its log goes to `state/server.log`.
     pub fn start(state: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        std::fs::create_dir_all(state).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(state.join("server.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_qmk-api"))
             .args(["serve", "--listen", "127.0.0.1:0", "--state"])
             .arg(state)
             .args(args)
             .env_remove("QMK_HOME")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("the binary runs");
         let mut line = String::new();
@@ -53,6 +56,10 @@ impl Server {
             line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("no address in {line:?}")).to_owned();
         let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         Server { child, base, state: state.to_owned(), agent }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state.join("server.log")).unwrap()
     }
 
     pub fn get(&self, path: &str) -> Reply {
