@@ -220,6 +220,24 @@ fn lock_rejects_unknown_subsystems_versions_and_the_bundled_data() {
 }
 
 /// Builds a tree holding `text` as its only version and returns stderr, expecting a data error.
+#[test]
+fn a_folder_of_other_constants_is_skipped_with_a_warning() {
+    // A qmk_firmware checkout keeps module hooks beside the keycodes, named by version only.
+    let fixture = Fixture::new();
+    fixture.keycodes("keycodes_0.0.1.hjson", BASE).file("data/constants/module_hooks/1.0.0.hjson", "{}");
+    let stderr = expect_exit(&fixture.build(), 0);
+    assert!(
+        stderr.contains("warning: no module_hooks_<version>.hjson file: not a constants subsystem, skipped"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("data/constants/module_hooks"), "{stderr}");
+    let metadata = fixture.published_json("develop", "constants_metadata.json");
+    assert_eq!(metadata["constants"].as_object().unwrap().keys().collect::<Vec<_>>(), ["keycodes"]);
+    // A misnamed file among a subsystem's own stays an error.
+    fixture.keycodes("keycodes-0.0.2.hjson", "{}");
+    assert!(expect_exit(&fixture.build(), 1).contains("does not start with `keycodes_`"));
+}
+
 fn rejected(text: &str) -> String {
     let fixture = Fixture::new();
     fixture.keycodes("keycodes_0.0.1.hjson", text);

@@ -313,3 +313,47 @@ fn every_acknowledged_job_finishes_after_a_kill_9() {
     }
     assert_eq!(statuses, [("finished".to_owned(), 200)].into());
 }
+
+/// Opt-in: a real firmware build with QMK's make rules and toolchain, from a
+/// qmk_firmware checkout named by `QMK_API_E2E_QMK_HOME`; then the same request again,
+/// served from the cache.
+#[test]
+fn a_real_qmk_tree_builds_the_seed_payload_into_a_hex_and_serves_it_again_from_cache() {
+    let Some(home) = std::env::var_os("QMK_API_E2E_QMK_HOME") else {
+        eprintln!("skipped: set QMK_API_E2E_QMK_HOME to a qmk_firmware checkout (with submodules and avr-gcc) to run");
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let home = home.to_string_lossy().into_owned();
+    let server = Server::start(state.path(), &["--qmk-home", &home, "--site", &bundled_site(state.path())], &[]);
+    assert_eq!(server.get("/v1").json()["builder"], "qmk-firmware");
+    let payload = current_payload();
+    let started = std::time::Instant::now();
+    let id = server.submit(&payload);
+    let job = server.wait_for(&id, &["finished", "failed"]);
+    let built_in = started.elapsed();
+    assert_eq!(job["status"], "finished", "{}", job["result"]["output"].as_str().unwrap_or_default());
+    let firmware = server.get(&format!("/v1/compile/{id}/download"));
+    let filename = format!("clueboard_66_rev2_{}.hex", payload["keymap"].as_str().unwrap());
+    assert_eq!(firmware.header("content-disposition"), format!("attachment; filename={filename}"));
+    let hex = String::from_utf8(firmware.body).unwrap();
+    assert!(hex.starts_with(':') && hex.trim_end().ends_with(":00000001FF"), "Intel HEX");
+    let source = server.get(&format!("/v1/compile/{id}/source")).body;
+    let folder = format!("keymaps/{}/keymap.c", payload["keymap"].as_str().unwrap());
+    assert!(unzip_names(&source).contains(&folder));
+
+    let started = std::time::Instant::now();
+    let again = server.submit(&payload);
+    let cached = server.wait_for(&again, &["finished", "failed"]);
+    let served_in = started.elapsed();
+    assert!(cached["result"]["output"].as_str().unwrap().starts_with(&format!("Identical to job {id}")));
+    assert_eq!(server.get(&format!("/v1/compile/{again}/download")).body, hex.as_bytes());
+    eprintln!("firmware built in {built_in:.1?} ({} bytes of HEX); the same request again: {served_in:.1?}", hex.len());
+}
+
+/// A site built from the bundled data: the firmware test needs no pages of the big tree.
+fn bundled_site(state: &std::path::Path) -> String {
+    let out = state.join("bundled-site");
+    expect_exit(&run(&["build", "--json-only", "--quiet", "--out", &out.display().to_string()]), 0);
+    out.display().to_string()
+}

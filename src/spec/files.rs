@@ -2,6 +2,8 @@
 //!
 //! `constants/<name>/<name>_<version>[_<fragment>].hjson` belongs to subsystem `<name>`;
 //! `constants/<name>/extras/<name>_<extra>_<version>[_<fragment>].hjson` to `<name>_<extra>`.
+//! A folder with no `<name>_*.hjson` file at all holds other data (a qmk_firmware
+//! checkout keeps `module_hooks/<version>.hjson` there): it is skipped with a warning.
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +32,13 @@ pub fn discover(tree: &DataTree, diagnostics: &mut Diagnostics) -> std::io::Resu
     let mut files = Vec::new();
     for family in tree.list(root)?.into_iter().filter(|e| e.is_dir) {
         let dir = root.join(&family.name);
+        let prefix = format!("{}_", family.name);
+        let entries = tree.list(&dir)?;
+        if !entries.iter().any(|e| !e.is_dir && e.name.starts_with(&prefix) && e.name.ends_with(".hjson")) {
+            let message = format!("no {prefix}<version>.hjson file: not a constants subsystem, skipped");
+            diagnostics.push(Diagnostic::warning(message).in_file(tree.display(&dir)));
+            continue;
+        }
         collect(tree, &dir, &family.name, false, &mut files, diagnostics)?;
         collect(tree, &dir.join(EXTRAS_DIR), &family.name, true, &mut files, diagnostics)?;
     }
