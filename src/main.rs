@@ -2,7 +2,6 @@
 
 mod commands;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,7 +12,6 @@ use semver::Version;
 use commands::keymaps::Format;
 use commands::serve::ServeOptions;
 use commands::{Failure, Reporter, constants, keymaps, serve};
-use qmk_api::publish::Channel;
 use qmk_api::source::DataTree;
 
 #[derive(Parser)]
@@ -104,38 +102,7 @@ enum Command {
         build_time_limit: Duration,
     },
     /// Serve the compile API (api.qmk.fm's /v1/compile) and the built site of one channel
-    Serve {
-        /// Address to listen on; port 0 picks a free one
-        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
-        listen: SocketAddr,
-        /// Where jobs (jobs.sqlite) and their files are kept, and the site is built
-        #[arg(long, default_value = "qmk-api-state", value_name = "DIR")]
-        state: PathBuf,
-        /// Threads that run compile jobs [default: one per core]
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
-        workers: Option<u16>,
-        /// The channel served at /
-        #[arg(long, value_enum, default_value = "master")]
-        channel: ChannelArg,
-        /// Serve this already built site (the output of `build`) instead of building one
-        #[arg(long, value_name = "DIR")]
-        site: Option<PathBuf>,
-        /// Remove ended jobs and their files after this long
-        #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = humantime::parse_duration)]
-        keep: Duration,
-        /// Refuse new jobs while this many wait
-        #[arg(long, default_value_t = 10_000, value_name = "N")]
-        queue_limit: u64,
-        /// Refuse request bodies larger than this many bytes
-        #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
-        body_limit: usize,
-        /// Stop a firmware build that runs longer than this
-        #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = humantime::parse_duration)]
-        build_time_limit: Duration,
-        /// The server's public address, for the URLs in job results [default: from each request's Host]
-        #[arg(long, value_name = "URL")]
-        public_url: Option<String>,
-    },
+    Serve(ServeOptions),
     /// Rewrite retired keycode and layout names in a keymap file to current ones
     Migrate {
         file: PathBuf,
@@ -146,21 +113,6 @@ enum Command {
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
     },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum ChannelArg {
-    Master,
-    Develop,
-}
-
-impl From<ChannelArg> for Channel {
-    fn from(channel: ChannelArg) -> Channel {
-        match channel {
-            ChannelArg::Master => Channel::Master,
-            ChannelArg::Develop => Channel::Develop,
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -192,33 +144,8 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
         }
         Command::Json2c { file, output } => keymaps::json2c(&file, output.as_deref()),
         Command::Compile { file, out, build_time_limit } => keymaps::compile(&tree, &file, &out, build_time_limit),
-        Command::Serve {
-            listen,
-            state,
-            workers,
-            channel,
-            site,
-            keep,
-            queue_limit,
-            body_limit,
-            build_time_limit,
-            public_url,
-        } => {
+        Command::Serve(options) => {
             init_logging(reporter);
-            let workers =
-                workers.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
-            let options = ServeOptions {
-                listen,
-                state,
-                workers,
-                channel: channel.into(),
-                site,
-                keep,
-                queue_limit,
-                body_limit,
-                build_time_limit,
-                public_url,
-            };
             serve::serve(&tree, options, reporter)
         }
         Command::Migrate { file, to, output } => {

@@ -1,7 +1,7 @@
 //! `serve`: the compile API and a built site, from one process.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,18 +11,54 @@ use qmk_api::publish::Channel;
 use qmk_api::server;
 use qmk_api::source::DataTree;
 
-/// What `qmk-api serve` was asked for.
+/// What `qmk-api serve` is asked for.
+#[derive(clap::Args)]
 pub struct ServeOptions {
-    pub listen: SocketAddr,
-    pub state: PathBuf,
-    pub workers: usize,
-    pub channel: Channel,
-    pub site: Option<PathBuf>,
-    pub keep: Duration,
-    pub queue_limit: u64,
-    pub body_limit: usize,
-    pub build_time_limit: Duration,
-    pub public_url: Option<String>,
+    /// Address to listen on; port 0 picks a free one
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Where jobs (jobs.sqlite) and their firmware are kept, and the site is built
+    #[arg(long, default_value = "qmk-api-state", value_name = "DIR")]
+    state: PathBuf,
+    /// Threads that run compile jobs [default: one per core]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: Option<u16>,
+    /// The channel served at /
+    #[arg(long, value_enum, default_value = "master")]
+    channel: ChannelArg,
+    /// Serve this already built site (the output of `build`) instead of building one
+    #[arg(long, value_name = "DIR")]
+    site: Option<PathBuf>,
+    /// Remove ended jobs and their files after this long
+    #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    keep: Duration,
+    /// Refuse new jobs while this many wait
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    queue_limit: u64,
+    /// Refuse request bodies larger than this many bytes
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    body_limit: usize,
+    /// Stop a firmware build that runs longer than this
+    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    build_time_limit: Duration,
+    /// The server's public address, for the URLs in job results [default: from each request's Host]
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ChannelArg {
+    Master,
+    Develop,
+}
+
+impl From<ChannelArg> for Channel {
+    fn from(channel: ChannelArg) -> Channel {
+        match channel {
+            ChannelArg::Master => Channel::Master,
+            ChannelArg::Develop => Channel::Develop,
+        }
+    }
 }
 
 impl From<ServiceError> for Failure {
@@ -45,10 +81,12 @@ pub fn serve(tree: &DataTree, options: ServeOptions, reporter: &Reporter) -> Res
         tracing::info!(jobs = requeued, "queued again the jobs that were running when the last process stopped");
     }
     tracing::info!(builder = service.builder().name(), state = %options.state.display(), "compile service ready");
+    let workers =
+        options.workers.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
     let settings = server::Settings {
         listen: options.listen,
         site,
-        workers: options.workers,
+        workers,
         keep: options.keep,
         body_limit: options.body_limit,
         public_url: options.public_url,
@@ -70,13 +108,10 @@ fn site(tree: &DataTree, options: &ServeOptions, reporter: &Reporter) -> Result<
             root
         }
     };
-    let channel = root.join(options.channel.name());
-    if !Path::new(&channel).join("v1").is_dir() {
-        return Err(Failure::usage(format!(
-            "{} is not a built site: it has no {}/v1",
-            root.display(),
-            options.channel.name()
-        )));
+    let name = Channel::from(options.channel).name();
+    let channel = root.join(name);
+    if !channel.join("v1").is_dir() {
+        return Err(Failure::usage(format!("{} is not a built site: it has no {name}/v1", root.display())));
     }
     Ok(channel)
 }

@@ -2,6 +2,7 @@
 //! four keys of QMK's configurator format, and names that are safe to use as
 //! folder and file names. Keycodes and layouts are the job's to check.
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// A request accepted at submit time.
@@ -35,18 +36,19 @@ impl Submission {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| RequestError::Malformed(format!("the request is not valid JSON: {e}")))?;
         let Value::Object(object) = &value else {
-            return Err(RequestError::Malformed(format!("the request must be a JSON object, not {}", kind(&value))));
+            let text = value.to_string();
+            let excerpt: String = text.chars().take(40).collect();
+            let more = if excerpt.len() < text.len() { "…" } else { "" };
+            return Err(RequestError::Malformed(format!("the request must be a JSON object, not `{excerpt}`{more}")));
         };
         let missing: Vec<&'static str> = REQUIRED.into_iter().filter(|key| !object.contains_key(*key)).collect();
         if !missing.is_empty() {
             return Err(RequestError::Missing(missing));
         }
-        let keyboard = string(object, "keyboard")?;
-        let keymap = string(object, "keymap")?;
-        let layout = string(object, "layout")?;
-        if !object["layers"].is_array() {
-            return Err(RequestError::Malformed(format!("`layers` must be an array, not {}", kind(&object["layers"]))));
-        }
+        let keyboard: String = field(object, "keyboard")?;
+        let keymap: String = field(object, "keymap")?;
+        let layout: String = field(object, "layout")?;
+        field::<Vec<Value>>(object, "layers")?;
         if !crate::keyboard::is_valid_name(&keyboard) {
             return Err(RequestError::BadName(format!(
                 "`keyboard` {keyboard:?} is not a keyboard name: lowercase letters, digits, `_` and `-` in `/`-separated parts"
@@ -64,22 +66,9 @@ impl Submission {
     }
 }
 
-fn string(object: &Map<String, Value>, key: &str) -> Result<String, RequestError> {
-    match &object[key] {
-        Value::String(text) => Ok(text.clone()),
-        other => Err(RequestError::Malformed(format!("`{key}` must be a string, not {}", kind(other)))),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+/// The value of `key` as a `T`, or what is wrong with it.
+fn field<'a, T: Deserialize<'a>>(object: &'a Map<String, Value>, key: &str) -> Result<T, RequestError> {
+    T::deserialize(&object[key]).map_err(|e| RequestError::Malformed(format!("`{key}`: {e}")))
 }
 
 /// A keymap becomes a folder and part of a file name.
@@ -117,7 +106,9 @@ mod tests {
     #[test]
     fn malformed_and_incomplete_requests_say_what_is_wrong() {
         assert!(matches!(parse("{"), Err(RequestError::Malformed(m)) if m.contains("not valid JSON")));
-        assert!(matches!(parse("[1]"), Err(RequestError::Malformed(m)) if m.contains("not an array")));
+        assert!(
+            matches!(parse("[1]"), Err(RequestError::Malformed(m)) if m.contains("must be a JSON object, not `[1]`"))
+        );
         assert_eq!(parse(r#"{"keymap": "x"}"#), Err(RequestError::Missing(vec!["keyboard", "layout", "layers"])));
         assert_eq!(
             RequestError::Missing(vec!["keyboard", "layers"]).to_string(),
@@ -128,7 +119,9 @@ mod tests {
             matches!(parse(numeric), Err(RequestError::Malformed(m)) if m == "`keyboard` must be a string, not a number")
         );
         let flat = r#"{"keyboard": "a", "keymap": "x", "layout": "L", "layers": "KC_A"}"#;
-        assert!(matches!(parse(flat), Err(RequestError::Malformed(m)) if m.contains("`layers` must be an array")));
+        assert!(
+            matches!(parse(flat), Err(RequestError::Malformed(m)) if m.contains("`layers`: invalid type: string \"KC_A\", expected a sequence"))
+        );
     }
 
     #[test]

@@ -62,6 +62,14 @@ impl Server {
         std::fs::read_to_string(self.state.join("server.log")).unwrap()
     }
 
+    /// A server whose firmware builder runs the stand-in make file of `fake_qmk_tree`,
+    /// each build taking `build_seconds`.
+    pub fn with_fake_toolchain(state: &Path, tree: &Path, args: &[&str], build_seconds: &str) -> Server {
+        let home = tree.display().to_string();
+        let args: Vec<&str> = ["--qmk-home", home.as_str()].into_iter().chain(args.iter().copied()).collect();
+        Server::start(state, &args, &[("FAKE_BUILD_SECONDS", build_seconds)])
+    }
+
     pub fn get(&self, path: &str) -> Reply {
         let url = format!("{}{path}", self.base);
         reply(self.agent.get(&url).call().unwrap_or_else(|e| panic!("GET {url}: {e}")))
