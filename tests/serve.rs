@@ -346,3 +346,26 @@ fn bundled_site(state: &std::path::Path) -> String {
     expect_exit(&run(&["build", "--json-only", "--quiet", "--out", &out.display().to_string()]), 0);
     out.display().to_string()
 }
+
+#[test]
+fn jobs_older_than_keep_are_removed_with_their_firmware() {
+    let (tree, state) = (fake_qmk_tree(), tempfile::tempdir().unwrap());
+    let server = Server::with_fake_toolchain(state.path(), tree.path(), &[], "0");
+    let id = server.submit(&payload("old", "KC_A"));
+    assert_eq!(server.wait_for(&id, &["finished", "failed"])["status"], "finished");
+    assert!(state.path().join("jobs").join(&id).is_dir());
+    server.kill();
+
+    let server = Server::with_fake_toolchain(state.path(), tree.path(), &["--keep", "1h"], "0");
+    assert_eq!(server.get(&format!("/v1/compile/{id}")).status, 200, "a young job is kept");
+    server.kill();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let server = Server::with_fake_toolchain(state.path(), tree.path(), &["--keep", "1s"], "0");
+    let started = std::time::Instant::now();
+    while server.get(&format!("/v1/compile/{id}")).status != 404 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the pruner removes the old job");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!state.path().join("jobs").join(&id).exists(), "its firmware is gone too");
+    assert!(server.log().contains("pruned ended jobs and their files"));
+}
