@@ -153,6 +153,14 @@ fn bad_requests_get_their_status_and_a_json_message() {
         let reply = server.get(path);
         assert_eq!((reply.status, reply.json()["code"].as_u64()), (status, Some(u64::from(status))), "{path}");
     }
+    // Sent byte for byte, as a client library would normalize these paths.
+    for path in [
+        "/../../etc/passwd",
+        "/%2e%2e/%2e%2e/etc/passwd",
+        "/v1/compile/00000000-0000-4000-8000-000000000000/..%2fjobs.sqlite",
+    ] {
+        assert_eq!(raw_status(&server.base, path), "HTTP/1.1 404 Not Found", "{path}");
+    }
     let wrong_method = server.get("/v1/compile");
     assert_eq!((wrong_method.status, wrong_method.json()["code"].as_u64()), (405, Some(405)));
     assert_eq!(server.get("/v1/healthcheck").json()["status"], "ok");
@@ -163,6 +171,16 @@ fn bad_requests_get_their_status_and_a_json_message() {
     let too_large = server.post("/v1/compile", huge.to_string().as_bytes());
     assert_eq!((too_large.status, too_large.json()["code"].as_u64()), (413, Some(413)));
     assert!(too_large.json()["message"].as_str().unwrap().contains("too large"));
+}
+
+/// The status line of a GET of `path` sent as it is.
+fn raw_status(base: &str, path: &str) -> String {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.lines().next().unwrap_or_default().to_owned()
 }
 
 #[test]
