@@ -116,7 +116,7 @@ mod tests {
         );
         let numeric = r#"{"keyboard": 5, "keymap": "x", "layout": "L", "layers": []}"#;
         assert!(
-            matches!(parse(numeric), Err(RequestError::Malformed(m)) if m == "`keyboard` must be a string, not a number")
+            matches!(parse(numeric), Err(RequestError::Malformed(m)) if m == "`keyboard`: invalid type: integer `5`, expected a string")
         );
         let flat = r#"{"keyboard": "a", "keymap": "x", "layout": "L", "layers": "KC_A"}"#;
         assert!(
