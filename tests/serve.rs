@@ -387,3 +387,19 @@ fn jobs_older_than_keep_are_removed_with_their_firmware() {
     assert!(!state.path().join("jobs").join(&id).exists(), "its firmware is gone too");
     assert!(server.log().contains("pruned ended jobs and their files"));
 }
+
+#[test]
+fn a_client_too_slow_to_send_its_headers_is_disconnected() {
+    use std::io::Write;
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &["--header-time-limit", "1s"], &[]);
+    let mut slow = std::net::TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    write!(slow, "GET /v1 HTTP/1.1\r\nHost: test\r\n").unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    slow.read_to_end(&mut answer).expect("the server closes the connection rather than waiting on");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "closed after about a second");
+    assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
+    assert_eq!(server.get("/v1/healthcheck").status, 200, "others are served meanwhile");
+}

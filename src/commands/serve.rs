@@ -38,6 +38,9 @@ pub struct ServeOptions {
     /// Refuse request bodies larger than this many bytes
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
     body_limit: usize,
+    /// Disconnect a client that takes longer than this to send a request's headers
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    header_time_limit: Duration,
     /// Stop a firmware build that runs longer than this
     #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = humantime::parse_duration)]
     build_time_limit: Duration,
@@ -89,6 +92,7 @@ pub fn serve(tree: &DataTree, options: ServeOptions, reporter: &Reporter) -> Res
         workers,
         keep: options.keep,
         body_limit: options.body_limit,
+        header_time_limit: options.header_time_limit,
         public_url: options.public_url,
     };
     server::run(settings, Arc::new(service), |address| {

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::serve::ListenerExt;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tower_http::cors::CorsLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
@@ -32,12 +35,17 @@ pub struct Settings {
     pub keep: Duration,
     /// Larger request bodies are refused with 413.
     pub body_limit: usize,
+    /// A client must send its request's headers within this time.
+    pub header_time_limit: Duration,
     /// The start of the URLs in job results; by default taken from each request's `Host`.
     pub public_url: Option<String>,
 }
 
 /// A request that takes longer than this (a slow client's body, say) gets 408.
 const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(30);
+
+/// How long open connections may take to finish at shutdown.
+const DRAIN_TIME_LIMIT: Duration = Duration::from_secs(10);
 
 /// How often ended jobs are looked at for pruning.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -94,16 +102,50 @@ pub fn run(settings: Settings, service: Arc<Service>, ready: impl FnOnce(SocketA
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(settings.listen).await?;
         let address = listener.local_addr()?;
-        // Small answers go out at once rather than waiting on the client's delayed ACK.
-        let listener = listener.tap_io(|stream| {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::warn!(%error, "cannot set TCP_NODELAY");
-            }
-        });
         tracing::info!(%address, site = %settings.site.display(), workers = settings.workers, "listening");
         ready(address);
-        axum::serve(listener, router(&settings, service)).with_graceful_shutdown(shutdown()).await
+        serve_connections(listener, router(&settings, service), settings.header_time_limit).await;
+        Ok(())
     })
+}
+
+/// Accepts connections until shutdown, then lets the open ones finish for a while.
+/// A client that takes longer than `header_time_limit` to send its request's headers
+/// is disconnected, so idle or slow connections cannot pile up.
+async fn serve_connections(listener: tokio::net::TcpListener, app: Router, header_time_limit: Duration) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_time_limit);
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(shutdown());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        // Small answers go out at once rather than waiting on the client's delayed ACK.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::warn!(%error, "cannot set TCP_NODELAY");
+        }
+        let service = TowerToHyperService::new(app.clone());
+        let connection =
+            graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "connection ended");
+            }
+        });
+    }
+    if tokio::time::timeout(DRAIN_TIME_LIMIT, graceful.shutdown()).await.is_err() {
+        tracing::warn!("open connections did not finish in time");
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM. Running jobs are not waited for: the store queues
