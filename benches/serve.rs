@@ -31,7 +31,7 @@ fn main() {
 }
 
 fn run(what: &str, state: &Path) {
-    let server = Server::start(state, &["--site", &site(state)], &[]);
+    let server = Server::start(state, &["--site", &server::bundled_site(state)], &[]);
     let started = Instant::now();
     let clients: Vec<_> = (0..CLIENTS)
         .map(|client| {
@@ -65,19 +65,6 @@ fn run(what: &str, state: &Path) {
         ms(percentile(99)),
         ms(*latencies.last().unwrap()),
     );
-}
-
-/// A site for the server, built once per run beside its state.
-fn site(state: &Path) -> String {
-    let out = state.join("site");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_qmk-api"))
-        .args(["build", "--json-only", "--quiet", "--out"])
-        .arg(&out)
-        .env_remove("QMK_HOME")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    out.display().to_string()
 }
 
 /// One client: submit, poll until the job ends, check it is this client's, repeat.

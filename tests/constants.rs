@@ -92,10 +92,7 @@ fn builds_are_reproducible_and_the_bundled_data_publishes_the_same_bytes() {
 #[test]
 fn the_bundled_data_is_what_import_writes_from_the_shared_tree() {
     let Some(shared) = shared() else { return };
-    let fixture = Fixture::new();
-    let data = fixture.root().join("data");
-    let qmk = shared.join("qmk").display().to_string();
-    expect_exit(&run(&["import", "--qmk-home", &qmk, "--out", &data.display().to_string()]), 0);
+    let (_fixture, data) = import_shared(&shared);
     let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/constants");
     let imported: Vec<_> = snapshot(&data.join("constants"))
         .into_iter()

@@ -109,10 +109,7 @@ fn build_publishes_the_keyboard_api_in_each_channel() {
 #[test]
 fn the_bundled_keyboards_are_what_import_writes_and_equal_qmks() {
     let Some(shared) = shared() else { return };
-    let fixture = Fixture::new();
-    let data = fixture.root().join("data");
-    let qmk = shared.join("qmk").display().to_string();
-    expect_exit(&run(&["import", "--qmk-home", &qmk, "--out", &data.display().to_string()]), 0);
+    let (_fixture, data) = import_shared(&shared);
     let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
     for folder in ["keyboards", "mappings"] {
         assert!(

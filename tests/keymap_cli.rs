@@ -15,12 +15,6 @@ fn example(fixture: &Fixture, layers: Value) -> String {
     path.display().to_string()
 }
 
-fn layer(keycode: &str) -> Vec<String> {
-    let mut keys = vec!["KC_TRNS".to_owned(); 73];
-    keys[0] = keycode.to_owned();
-    keys
-}
-
 #[test]
 fn keycode_prints_values_and_fails_on_any_bad_expression() {
     let output = run(&["keycode", "LT(1, KC_A)", "LCTL(LSFT(KC_A))", "OSM(MOD_LCTL|MOD_LSFT)", "KC_TILD"]);

@@ -5,15 +5,9 @@ mod common;
 
 use std::io::Read;
 
-use common::server::{Server, fake_qmk_tree};
+use common::server::{Server, bundled_site, fake_qmk_tree};
 use common::*;
 use serde_json::{Value, json};
-
-fn layer(first: &str) -> Vec<String> {
-    let mut keys = vec!["KC_TRNS".to_owned(); 73];
-    keys[0] = first.to_owned();
-    keys
-}
 
 fn payload(keymap: &str, first: &str) -> Value {
     json!({"keyboard": "clueboard/66/rev2", "keymap": keymap, "layout": "LAYOUT_all", "layers": [layer(first)]})
@@ -356,13 +350,6 @@ fn a_real_qmk_tree_builds_the_seed_payload_into_a_hex_and_serves_it_again_from_c
     assert!(cached["result"]["output"].as_str().unwrap().starts_with(&format!("Identical to job {id}")));
     assert_eq!(server.get(&format!("/v1/compile/{again}/download")).body, hex.as_bytes());
     eprintln!("firmware built in {built_in:.1?} ({} bytes of HEX); the same request again: {served_in:.1?}", hex.len());
-}
-
-/// A site built from the bundled data: the firmware test needs no pages of the big tree.
-fn bundled_site(state: &std::path::Path) -> String {
-    let out = state.join("bundled-site");
-    expect_exit(&run(&["build", "--json-only", "--quiet", "--out", &out.display().to_string()]), 0);
-    out.display().to_string()
 }
 
 #[test]

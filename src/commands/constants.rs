@@ -8,23 +8,47 @@ use semver::Version;
 use super::{Failure, Reporter};
 use qmk_api::build;
 use qmk_api::import;
-use qmk_api::keyboard;
+use qmk_api::keyboard::{self, Keyboards};
 use qmk_api::publish::{self, LockError, LockFile};
 use qmk_api::source::DataTree;
-use qmk_api::spec;
+use qmk_api::spec::{self, Constants};
 
-pub fn build(tree: &DataTree, out: &Path, json_only: bool, reporter: &Reporter) -> Result<(), Failure> {
-    let started = Instant::now();
-    let epoch = std::env::var(publish::SOURCE_DATE_EPOCH).ok();
-    let last_updated = publish::build_time(epoch.as_deref())?;
+/// A tree's checked constants and its keyboards: what a build reads, and a server too.
+pub struct TreeData {
+    pub constants: Constants,
+    pub keyboards: Keyboards,
+}
+
+/// Loads and checks the constants (printing their warnings) and the keyboards.
+pub fn load(tree: &DataTree, reporter: &Reporter) -> Result<TreeData, Failure> {
     reporter.detail(format_args!("reading {}", tree.display(Path::new(spec::CONSTANTS_DIR))));
     let loaded = spec::load(tree)?;
     reporter.warnings(&loaded.warnings);
     reporter.detail(format_args!("reading {}", tree.display(Path::new(keyboard::KEYBOARDS_DIR))));
     let keyboards = keyboard::load(tree)?;
+    Ok(TreeData { constants: loaded.constants, keyboards })
+}
+
+pub fn build(tree: &DataTree, out: &Path, json_only: bool, reporter: &Reporter) -> Result<(), Failure> {
+    let started = Instant::now();
+    let data = load(tree, reporter)?;
+    publish(tree, &data, out, json_only, reporter, started)
+}
+
+/// Publishes loaded data into `out`; the summary counts the time since `started`.
+pub fn publish(
+    tree: &DataTree,
+    data: &TreeData,
+    out: &Path,
+    json_only: bool,
+    reporter: &Reporter,
+    started: Instant,
+) -> Result<(), Failure> {
+    let epoch = std::env::var(publish::SOURCE_DATE_EPOCH).ok();
+    let last_updated = publish::build_time(epoch.as_deref())?;
     let progress = reporter.progress();
     let outputs = if json_only { build::Outputs::JsonOnly } else { build::Outputs::Everything };
-    let report = build::build(tree, &loaded.constants, &keyboards, out, last_updated, outputs, &progress);
+    let report = build::build(tree, &data.constants, &data.keyboards, out, last_updated, outputs, &progress);
     progress.finish_and_clear();
     let report = report?;
     if let Some(lock_path) = &report.unlocked {

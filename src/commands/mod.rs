@@ -8,6 +8,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use qmk_api::build::BuildError;
+use qmk_api::compile::ServiceError;
 use qmk_api::diagnostic::Diagnostics;
 use qmk_api::import::ImportError;
 use qmk_api::keyboard::KeyboardError;
@@ -93,6 +94,15 @@ impl From<KeycodesError> for Failure {
         match error {
             KeycodesError::UnknownVersion { .. } => Failure::usage(error),
             KeycodesError::NoKeycodes => Failure::data(error),
+        }
+    }
+}
+
+impl From<ServiceError> for Failure {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Keycodes(e) => e.into(),
+            ServiceError::Store(_) | ServiceError::State { .. } => Failure::usage(error),
         }
     }
 }

@@ -3,10 +3,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{Failure, Reporter, constants};
-use qmk_api::compile::{Builder, Service, ServiceError, Settings};
+use super::constants::{self, TreeData};
+use super::{Failure, Reporter};
+use qmk_api::compile::{Builder, Service, Settings};
 use qmk_api::publish::Channel;
 use qmk_api::server;
 use qmk_api::source::DataTree;
@@ -64,22 +65,13 @@ impl From<ChannelArg> for Channel {
     }
 }
 
-impl From<ServiceError> for Failure {
-    fn from(error: ServiceError) -> Self {
-        match error {
-            ServiceError::Constants(e) => e.into(),
-            ServiceError::Keycodes(e) => e.into(),
-            ServiceError::Keyboards(e) => e.into(),
-            ServiceError::Store(_) | ServiceError::State { .. } => Failure::usage(error),
-        }
-    }
-}
-
 pub fn serve(tree: &DataTree, options: ServeOptions, reporter: &Reporter) -> Result<(), Failure> {
-    let site = site(tree, &options, reporter)?;
+    let started = Instant::now();
+    let data = constants::load(tree, reporter)?;
+    let site = site(tree, &data, &options, reporter, started)?;
     let builder = Builder::for_tree(tree, options.build_time_limit);
     let settings = Settings { state: options.state.clone(), queue_limit: options.queue_limit, builder };
-    let (service, requeued) = Service::open(tree, settings)?;
+    let (service, requeued) = Service::open(tree, &data.constants, data.keyboards, settings)?;
     if requeued > 0 {
         tracing::info!(jobs = requeued, "queued again the jobs that were running when the last process stopped");
     }
@@ -103,12 +95,18 @@ pub fn serve(tree: &DataTree, options: ServeOptions, reporter: &Reporter) -> Res
 }
 
 /// The channel's folder of `--site`, or of a site built now into the state folder.
-fn site(tree: &DataTree, options: &ServeOptions, reporter: &Reporter) -> Result<PathBuf, Failure> {
+fn site(
+    tree: &DataTree,
+    data: &TreeData,
+    options: &ServeOptions,
+    reporter: &Reporter,
+    started: Instant,
+) -> Result<PathBuf, Failure> {
     let root = match &options.site {
         Some(root) => root.clone(),
         None => {
             let root = options.state.join("site");
-            constants::build(tree, &root, false, reporter)?;
+            constants::publish(tree, data, &root, false, reporter, started)?;
             root
         }
     };

@@ -63,10 +63,6 @@ impl Builder {
 }
 
 impl FirmwareBuilder {
-    pub fn home(&self) -> &Path {
-        &self.home
-    }
-
     /// Builds the keymap in `keymap_folder` for `keyboard` with QMK's make rules. The
     /// keymap folder and the build folder are inside `work`, so concurrent jobs share
     /// nothing but the read-only tree; the firmware is moved to `firmware_stem.<format>`.

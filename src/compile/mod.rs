@@ -8,8 +8,8 @@ mod request;
 mod service;
 mod store;
 
-pub use builder::{Build, Builder, FirmwareBuilder, tree_revision};
-pub use pipeline::{Artifact, NO_TOOLCHAIN, Outcome, run};
+pub use builder::{Builder, FirmwareBuilder};
+pub use pipeline::{Artifact, NO_TOOLCHAIN, Outcome, Sources, run};
 pub use request::{RequestError, Submission};
 pub use service::{Download, Service, ServiceError, Settings, SubmitError, Unavailable};
 pub use store::{Job, Status, Store, StoreError};

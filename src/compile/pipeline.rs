@@ -27,7 +27,7 @@ pub struct Outcome {
     pub firmware: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sources {
     pub keymap_c: String,
     pub keymap_json: String,

@@ -13,10 +13,10 @@ use super::builder::{Builder, tree_revision};
 use super::pipeline::{self, Artifact, Sources};
 use super::request::{RequestError, Submission};
 use super::store::{Job, Status, Store, StoreError};
-use crate::keyboard::{self, Keyboards};
+use crate::keyboard::Keyboards;
 use crate::keymap::{Context, Keycodes, KeycodesError};
 use crate::source::DataTree;
-use crate::spec;
+use crate::spec::Constants;
 
 /// How the service is set up.
 #[derive(Debug, Clone)]
@@ -36,11 +36,7 @@ pub enum ServiceError {
     #[error("cannot create {path}: {source}")]
     State { path: String, source: std::io::Error },
     #[error(transparent)]
-    Constants(#[from] spec::SpecError),
-    #[error(transparent)]
     Keycodes(#[from] KeycodesError),
-    #[error(transparent)]
-    Keyboards(#[from] keyboard::KeyboardError),
 }
 
 /// Why a submission was not queued.
@@ -63,7 +59,12 @@ pub enum Unavailable {
     NotMade { id: String, what: &'static str, because: String },
     #[error("cannot read {0}: {1}")]
     Unreadable(String, std::io::Error),
+    #[error(transparent)]
+    Store(StoreError),
 }
+
+/// How a job ended: its result, and its sources as stored.
+type Ended = (Value, Option<String>);
 
 pub struct Service {
     store: Store,
@@ -85,16 +86,20 @@ pub struct Download {
 }
 
 impl Service {
-    /// Loads the keyboards and keycodes of `tree`, opens the store and queues again
-    /// what was running when the last process stopped. Returns the service and how
-    /// many jobs were requeued.
-    pub fn open(tree: &DataTree, settings: Settings) -> Result<(Service, usize), ServiceError> {
+    /// A service checking keymaps against the newest keycodes of `constants` and against
+    /// `keyboards`, both read from `tree` (whose revision keys the cache). Opens
+    /// the store and queues again what was running when the last process stopped.
+    /// Returns the service and how many jobs were requeued.
+    pub fn open(
+        tree: &DataTree,
+        constants: &Constants,
+        keyboards: Keyboards,
+        settings: Settings,
+    ) -> Result<(Service, usize), ServiceError> {
         let jobs_dir = settings.state.join("jobs");
         std::fs::create_dir_all(&jobs_dir)
             .map_err(|source| ServiceError::State { path: jobs_dir.display().to_string(), source })?;
-        let constants = spec::load(tree)?.constants;
-        let keycodes = Keycodes::new(&constants, None)?;
-        let keyboards = keyboard::load(tree)?;
+        let keycodes = Keycodes::new(constants, None)?;
         let (store, requeued) = Store::open(&settings.state.join("jobs.sqlite"), settings.queue_limit)?;
         let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
         let revision = tree_revision(tree, &format!("unversioned-{started}"));
@@ -155,16 +160,16 @@ impl Service {
         tracing::info!(job = %job.id, "running");
         let dir = self.jobs_dir.join(&job.id);
         let ended = std::panic::catch_unwind(AssertUnwindSafe(|| match self.reuse(&job, &dir) {
-            Some(result) => Ok(result),
+            Some(ended) => Ok(ended),
             None => self.build(&job, &dir),
         }))
         .unwrap_or_else(|_| Err("the job stopped on an internal error (a panic)".to_owned()));
-        let (status, result) = match ended {
-            Ok(result) if result["returncode"] == 0 => (Status::Finished, result),
-            Ok(result) => (Status::Failed, result),
-            Err(problem) => (Status::Failed, json!({"returncode": -1, "output": problem})),
+        let (status, (result, sources)) = match ended {
+            Ok(ended) if ended.0["returncode"] == 0 => (Status::Finished, ended),
+            Ok(ended) => (Status::Failed, ended),
+            Err(problem) => (Status::Failed, (json!({"returncode": -1, "output": problem, "sources": false}), None)),
         };
-        match self.store.finish(&job.id, status, &result) {
+        match self.store.finish(&job.id, status, &result, sources.as_deref()) {
             Ok(()) => {
                 tracing::info!(job = %job.id, status = status.as_str(), returncode = %result["returncode"], "ended")
             }
@@ -173,9 +178,10 @@ impl Service {
         }
     }
 
-    /// The result of an identical finished job, its firmware linked into `dir`.
-    fn reuse(&self, job: &Job, dir: &Path) -> Option<Value> {
+    /// The result and sources of an identical finished job, its firmware linked into `dir`.
+    fn reuse(&self, job: &Job, dir: &Path) -> Option<Ended> {
         let earlier = self.store.finished_with(&job.cache_key).ok()??;
+        let sources = self.store.sources(&earlier.id).ok()?;
         let mut result = earlier.result?;
         if let Some(name) = result["firmware"].as_str() {
             let from = self.jobs_dir.join(&earlier.id).join(name);
@@ -189,28 +195,27 @@ impl Service {
         let output = format!("Identical to job {}: its files are reused.\n{}", earlier.id, result["output"].as_str()?);
         result["output"] = Value::String(output);
         tracing::info!(job = %job.id, from = %earlier.id, "reused");
-        Some(result)
+        Some((result, sources))
     }
 
-    fn build(&self, job: &Job, dir: &Path) -> Result<Value, String> {
+    fn build(&self, job: &Job, dir: &Path) -> Result<Ended, String> {
         let internal = |e: std::io::Error| format!("internal error in {}: {e}", dir.display());
         if let Builder::Firmware(_) = self.builder {
             fresh_dir(dir).map_err(internal)?;
         }
         let context = Context { keyboards: &self.keyboards, keycodes: &self.keycodes };
         let outcome = pipeline::run(&job.request, context, &self.builder, dir).map_err(internal)?;
-        let sources = outcome.sources.as_ref();
-        Ok(json!({
+        let sources = outcome.sources.as_ref().map(|sources| json!(sources).to_string());
+        let result = json!({
             "returncode": outcome.returncode,
             "output": outcome.output,
             "keyboard": outcome.keyboard,
             "keymap": outcome.keymap,
             "layout": outcome.layout,
-            "keymap_c": sources.map(|s| &s.keymap_c),
-            "keymap_json": sources.map(|s| &s.keymap_json),
-            "keymap_folder": sources.and_then(|s| s.keymap_folder.as_ref()),
+            "sources": sources.is_some(),
             "firmware": outcome.firmware.as_deref().and_then(Path::file_name).and_then(|n| n.to_str()),
-        }))
+        });
+        Ok((result, sources))
     }
 
     /// One of a job's files, under the name QMK's API gives it.
@@ -242,21 +247,23 @@ impl Service {
                 (bytes, format!("{stem}.{extension}"))
             }
             Artifact::KeymapC => {
-                let text = result["keymap_c"].as_str().ok_or_else(not_made)?;
-                (text.as_bytes().to_vec(), format!("{stem}_keymap.c"))
+                (self.sources(job)?.ok_or_else(not_made)?.keymap_c.into_bytes(), format!("{stem}_keymap.c"))
             }
             Artifact::Sources => {
-                let sources = Sources {
-                    keymap_c: result["keymap_c"].as_str().ok_or_else(not_made)?.to_owned(),
-                    keymap_json: result["keymap_json"].as_str().ok_or_else(not_made)?.to_owned(),
-                    keymap_folder: result["keymap_folder"].as_str().map(str::to_owned),
-                };
+                let sources = self.sources(job)?.ok_or_else(not_made)?;
                 let bytes =
                     sources.zip().map_err(|error| Unavailable::Unreadable("the source archive".into(), error))?;
                 (bytes, format!("{stem}_source.zip"))
             }
         };
         Ok(Download { bytes, filename })
+    }
+
+    fn sources(&self, job: &Job) -> Result<Option<Sources>, Unavailable> {
+        let Some(text) = self.store.sources(&job.id).map_err(Unavailable::Store)? else { return Ok(None) };
+        let damaged =
+            |e: serde_json::Error| Unavailable::Store(StoreError::Damaged(format!("{}: sources: {e}", job.id)));
+        serde_json::from_str(&text).map(Some).map_err(damaged)
     }
 
     /// Forgets jobs that ended more than `keep` ago and removes their files.

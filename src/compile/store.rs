@@ -86,7 +86,8 @@ const SCHEMA: &str = "
         status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'finished', 'failed')),
         request TEXT NOT NULL,
         cache_key TEXT NOT NULL,
-        result TEXT
+        result TEXT,
+        sources TEXT
     );
     CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, enqueued_at);
     CREATE INDEX IF NOT EXISTS jobs_by_cache_key ON jobs (cache_key, status, enqueued_at);
@@ -145,13 +146,25 @@ impl Store {
         Ok(job)
     }
 
-    /// Records how a job ended.
-    pub fn finish(&self, id: &str, status: Status, result: &Value) -> Result<(), StoreError> {
+    /// Records how a job ended, and the sources it generated. The sources are kept apart
+    /// from the result so that status reads, the most frequent request, skip them.
+    pub fn finish(&self, id: &str, status: Status, result: &Value, sources: Option<&str>) -> Result<(), StoreError> {
         self.lock()
             .connection
-            .prepare_cached("UPDATE jobs SET status = ?2, result = ?3 WHERE id = ?1")?
-            .execute(params![id, status.as_str(), result.to_string()])?;
+            .prepare_cached("UPDATE jobs SET status = ?2, result = ?3, sources = ?4 WHERE id = ?1")?
+            .execute(params![id, status.as_str(), result.to_string(), sources])?;
         Ok(())
+    }
+
+    /// The sources a job generated, as `finish` stored them.
+    pub fn sources(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let inner = self.lock();
+        let sources = inner
+            .connection
+            .prepare_cached("SELECT sources FROM jobs WHERE id = ?1")?
+            .query_row(params![id], |r| r.get::<_, Option<String>>(0))
+            .optional()?;
+        Ok(sources.flatten())
     }
 
     pub fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
@@ -239,9 +252,10 @@ mod tests {
         let claimed = store.claim().unwrap().unwrap();
         assert_eq!((claimed.id.as_str(), claimed.status, claimed.enqueued_at), (id.as_str(), Status::Running, 100));
         assert!(store.claim().unwrap().is_none(), "nothing else waits");
-        store.finish(&id, Status::Finished, &json!({"returncode": 0})).unwrap();
+        store.finish(&id, Status::Finished, &json!({"returncode": 0}), Some("{}")).unwrap();
         let done = store.get(&id).unwrap().unwrap();
         assert_eq!((done.status, done.result), (Status::Finished, Some(json!({"returncode": 0}))));
+        assert_eq!(store.sources(&id).unwrap().as_deref(), Some("{}"));
         assert!(store.get("no-such-id").unwrap().is_none());
     }
 
@@ -274,7 +288,7 @@ mod tests {
             let ids: Vec<String> = (0..3).map(|i| store.enqueue("{}", "k", i).unwrap()).collect();
             store.claim().unwrap();
             store.claim().unwrap();
-            store.finish(&ids[1], Status::Finished, &json!({})).unwrap();
+            store.finish(&ids[1], Status::Finished, &json!({}), None).unwrap();
             (ids[0].clone(), ids[2].clone(), ids[1].clone())
         };
         let (store, requeued) = Store::open(&dir.path().join("jobs.sqlite"), 10).unwrap();
@@ -306,7 +320,7 @@ mod tests {
         assert!(store.finished_with("same").unwrap().is_none(), "nothing finished yet");
         for id in [&old, &new] {
             store.claim().unwrap();
-            store.finish(id, Status::Finished, &json!({"id": id})).unwrap();
+            store.finish(id, Status::Finished, &json!({"id": id}), None).unwrap();
         }
         assert_eq!(store.finished_with("same").unwrap().unwrap().id, new);
         assert!(store.finished_with("other").unwrap().is_none());

@@ -88,13 +88,12 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 }
 
 async fn about(State(state): Shared) -> Json<Value> {
-    let service = state.service.clone();
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "status": "running",
-        "queue_length": service.queue_length(),
+        "queue_length": state.service.queue_length(),
         "workers": state.workers,
-        "builder": service.builder().name(),
+        "builder": state.service.builder().name(),
     }))
 }
 
@@ -170,7 +169,7 @@ async fn download(
         Unavailable::NotEnded(..) | Unavailable::NotMade { .. } => {
             ApiError::new(StatusCode::NOT_FOUND, error.to_string())
         }
-        Unavailable::Unreadable(..) => ApiError::internal(error),
+        Unavailable::Unreadable(..) | Unavailable::Store(_) => ApiError::internal(error),
     })?;
     let disposition = format!("attachment; filename={}", found.filename);
     Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], found.bytes))
@@ -180,16 +179,14 @@ async fn download(
 fn describe(job: &Job, base: &str) -> Value {
     let ended = matches!(job.status, Status::Finished | Status::Failed);
     let result = job.result.as_ref().filter(|_| ended).map(|result| {
-        let url = |key: &str, path: &str| -> Vec<String> {
-            match result[key] {
-                Value::String(_) => vec![format!("{base}/v1/compile/{}/{path}", job.id)],
-                _ => Vec::new(),
-            }
+        let url = |made: bool, path: &str| -> Vec<String> {
+            if made { vec![format!("{base}/v1/compile/{}/{path}", job.id)] } else { Vec::new() }
         };
+        let sources = result["sources"] == true;
         json!({
-            "firmware_binary_url": url("firmware", "download"),
-            "firmware_keymap_url": url("keymap_c", "keymap"),
-            "firmware_source_url": url("keymap_json", "source"),
+            "firmware_binary_url": url(result["firmware"].is_string(), "download"),
+            "firmware_keymap_url": url(sources, "keymap"),
+            "firmware_source_url": url(sources, "source"),
             "output": result["output"],
             "keyboard": result["keyboard"],
             "keymap": result["keymap"],
@@ -247,7 +244,7 @@ mod tests {
             request: String::new(),
             cache_key: String::new(),
             result: Some(json!({"returncode": 0, "output": "ok", "keyboard": "planck/rev6", "keymap": "mine",
-                "layout": "LAYOUT", "keymap_c": "...", "keymap_json": "{}", "firmware": null})),
+                "layout": "LAYOUT", "sources": true, "firmware": null})),
         };
         let described = describe(&job, "http://h:1");
         assert_eq!(described["result"]["firmware_binary_url"], json!([]));

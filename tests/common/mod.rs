@@ -133,3 +133,20 @@ pub fn seed_payloads(shared: &Path) -> Vec<serde_json::Value> {
     pages.sort();
     pages.iter().filter_map(|page| seed_payload(&std::fs::read_to_string(page).unwrap())).collect()
 }
+
+/// A layer of clueboard/66/rev2's LAYOUT_all (73 keys): `first`, then KC_TRNS.
+pub fn layer(first: &str) -> Vec<String> {
+    let mut keys = vec!["KC_TRNS".to_owned(); 73];
+    keys[0] = first.to_owned();
+    keys
+}
+
+/// `qmk-api import` of ../shared/qmk into a fixture's `data/`: the fixture (keep it
+/// alive) and that folder.
+pub fn import_shared(shared: &Path) -> (Fixture, PathBuf) {
+    let fixture = Fixture::new();
+    let data = fixture.root().join("data");
+    let qmk = shared.join("qmk").display().to_string();
+    expect_exit(&run(&["import", "--qmk-home", &qmk, "--out", &data.display().to_string()]), 0);
+    (fixture, data)
+}

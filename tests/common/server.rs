@@ -124,6 +124,20 @@ fn reply(mut response: ureq::http::Response<ureq::Body>) -> Reply {
     Reply { status, headers, body }
 }
 
+/// Builds the JSON API of the bundled data into `dir/bundled-site`, for `--site`: a
+/// server that needs no pages starts without building them.
+pub fn bundled_site(dir: &Path) -> String {
+    let out = dir.join("bundled-site");
+    let status = Command::new(env!("CARGO_BIN_EXE_qmk-api"))
+        .args(["build", "--json-only", "--quiet", "--out"])
+        .arg(&out)
+        .env_remove("QMK_HOME")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the bundled site builds");
+    out.display().to_string()
+}
+
 /// A tree laid out like a qmk_firmware checkout: the bundled data, and for build rules
 /// a make file that waits `FAKE_BUILD_SECONDS`, then writes the job's keymap.c as its
 /// "firmware" where QMK's rules put it. Each job's firmware thus shows which keymap
