@@ -196,14 +196,15 @@ pub fn compile(tree: &DataTree, file: &Path, out: &Path, build_time_limit: Durat
     let outcome = compile::run(&request, context, &builder, out).map_err(failed)?;
     println!("{}", outcome.output);
     if let Some(sources) = &outcome.sources {
+        let zip = sources.zip().map_err(failed)?;
         let files = [
-            ("keymap.c", sources.keymap_c.as_bytes().to_vec()),
-            ("keymap.json", sources.keymap_json.as_bytes().to_vec()),
-            ("source.zip", sources.zip().map_err(failed)?),
+            ("keymap.c", sources.keymap_c.as_bytes()),
+            ("keymap.json", sources.keymap_json.as_bytes()),
+            ("source.zip", zip.as_slice()),
         ];
         std::fs::create_dir_all(out).map_err(failed)?;
         for (name, bytes) in files {
-            emit(&bytes, Some(&out.join(name)))?;
+            emit(bytes, Some(&out.join(name)))?;
             println!("wrote {}", out.join(name).display());
         }
     }

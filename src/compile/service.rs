@@ -220,8 +220,7 @@ impl Service {
 
     /// One of a job's files, under the name QMK's API gives it.
     pub fn download(&self, job: &Job, artifact: Artifact) -> Result<Download, Unavailable> {
-        let Some(result) = job.result.as_ref().filter(|_| matches!(job.status, Status::Finished | Status::Failed))
-        else {
+        let Some(result) = job.result.as_ref().filter(|_| job.status.has_ended()) else {
             return Err(Unavailable::NotEnded(job.id.clone(), job.status.as_str()));
         };
         let not_made = || {

@@ -31,6 +31,11 @@ impl Status {
         }
     }
 
+    /// Finished or failed: the job has its result.
+    pub fn has_ended(self) -> bool {
+        matches!(self, Status::Finished | Status::Failed)
+    }
+
     fn parse(text: &str) -> Option<Status> {
         [Status::Queued, Status::Running, Status::Finished, Status::Failed].into_iter().find(|s| s.as_str() == text)
     }
@@ -93,6 +98,9 @@ const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS jobs_by_cache_key ON jobs (cache_key, status, enqueued_at);
 ";
 
+/// The columns a [`Job`] is read from, in the order [`Store::query_job`] expects.
+const JOB_COLUMNS: &str = "id, created_at, enqueued_at, status, request, cache_key, result";
+
 impl Store {
     /// Opens (or creates) the store at `path`; jobs left running are queued again.
     /// Returns the store and how many jobs were requeued.
@@ -133,16 +141,14 @@ impl Store {
     /// Takes the oldest queued job and marks it running; `None` when none waits.
     pub fn claim(&self) -> Result<Option<Job>, StoreError> {
         let mut inner = self.lock();
-        let transaction = inner.connection.transaction()?;
-        let id: Option<String> = transaction
-            .prepare_cached("SELECT id FROM jobs WHERE status = 'queued' ORDER BY enqueued_at, rowid LIMIT 1")?
-            .query_row([], |r| r.get(0))
-            .optional()?;
-        let Some(id) = id else { return Ok(None) };
-        transaction.prepare_cached("UPDATE jobs SET status = 'running' WHERE id = ?1")?.execute(params![id])?;
-        let job = Self::read(&transaction, &id)?;
-        transaction.commit()?;
-        inner.queued = inner.queued.saturating_sub(1);
+        let sql = format!(
+            "UPDATE jobs SET status = 'running' WHERE id = \
+             (SELECT id FROM jobs WHERE status = 'queued' ORDER BY enqueued_at, rowid LIMIT 1) RETURNING {JOB_COLUMNS}"
+        );
+        let job = Self::query_job(&inner.connection, &sql, [])?;
+        if job.is_some() {
+            inner.queued = inner.queued.saturating_sub(1);
+        }
         Ok(job)
     }
 
@@ -168,23 +174,16 @@ impl Store {
     }
 
     pub fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        Self::read(&self.lock().connection, id)
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");
+        Self::query_job(&self.lock().connection, &sql, params![id])
     }
 
-    /// The result of a finished job with the same cache key, to reuse its artifacts.
+    /// The newest finished job with the same cache key, to reuse its artifacts.
     pub fn finished_with(&self, cache_key: &str) -> Result<Option<Job>, StoreError> {
-        let inner = self.lock();
-        let id: Option<String> = inner
-            .connection
-            .prepare_cached(
-                "SELECT id FROM jobs WHERE cache_key = ?1 AND status = 'finished' ORDER BY enqueued_at DESC LIMIT 1",
-            )?
-            .query_row(params![cache_key], |r| r.get(0))
-            .optional()?;
-        match id {
-            Some(id) => Self::read(&inner.connection, &id),
-            None => Ok(None),
-        }
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE cache_key = ?1 AND status = 'finished' ORDER BY enqueued_at DESC LIMIT 1"
+        );
+        Self::query_job(&self.lock().connection, &sql, params![cache_key])
     }
 
     /// How many jobs wait.
@@ -195,24 +194,20 @@ impl Store {
     /// Forgets jobs that ended before `cutoff`, returning their ids so that their
     /// artifacts can be removed.
     pub fn prune(&self, cutoff: i64) -> Result<Vec<String>, StoreError> {
-        let mut inner = self.lock();
-        let transaction = inner.connection.transaction()?;
-        let ids: Vec<String> = transaction
-            .prepare("SELECT id FROM jobs WHERE status IN ('finished', 'failed') AND enqueued_at < ?1")?
+        let inner = self.lock();
+        let ids = inner
+            .connection
+            .prepare("DELETE FROM jobs WHERE status IN ('finished', 'failed') AND enqueued_at < ?1 RETURNING id")?
             .query_map(params![cutoff], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        transaction
-            .execute("DELETE FROM jobs WHERE status IN ('finished', 'failed') AND enqueued_at < ?1", params![cutoff])?;
-        transaction.commit()?;
         Ok(ids)
     }
 
-    fn read(connection: &Connection, id: &str) -> Result<Option<Job>, StoreError> {
+    /// The one job `sql` yields (its columns are [`JOB_COLUMNS`]), if any.
+    fn query_job(connection: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<Job>, StoreError> {
         let row = connection
-            .prepare_cached(
-                "SELECT id, created_at, enqueued_at, status, request, cache_key, result FROM jobs WHERE id = ?1",
-            )?
-            .query_row(params![id], |r| {
+            .prepare_cached(sql)?
+            .query_row(params, |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)?,

@@ -177,8 +177,7 @@ async fn download(
 
 /// A job in api.qmk.fm's shape; `result` is null until the job ends.
 fn describe(job: &Job, base: &str) -> Value {
-    let ended = matches!(job.status, Status::Finished | Status::Failed);
-    let result = job.result.as_ref().filter(|_| ended).map(|result| {
+    let result = job.result.as_ref().filter(|_| job.status.has_ended()).map(|result| {
         let url = |made: bool, path: &str| -> Vec<String> {
             if made { vec![format!("{base}/v1/compile/{}/{path}", job.id)] } else { Vec::new() }
         };

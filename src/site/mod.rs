@@ -9,6 +9,7 @@ mod changelog;
 mod search;
 mod svg;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use include_dir::{Dir, include_dir};
@@ -124,15 +125,17 @@ pub fn render(
 
 /// Keyboard pages, the same in every channel: each is rendered once and written to all.
 fn render_keyboards(renderer: &Renderer, keyboards: &Keyboards) -> Result<usize, SiteError> {
-    let aliases_of = |name: &str| -> Vec<String> {
-        keyboards.aliases().iter().filter(|(_, target)| *target == name).map(|(alias, _)| alias.clone()).collect()
-    };
+    let mut aliases_of: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (alias, target) in keyboards.aliases() {
+        aliases_of.entry(target.as_str()).or_default().push(alias.as_str());
+    }
     let all: Vec<&Keyboard> = keyboards.iter().collect();
     all.par_iter().try_for_each(|keyboard| {
         let page = keyboard_page(&keyboard.name);
         let paths: Vec<_> = Channel::ALL.iter().map(|c| Path::new(c.name()).join(&page)).collect();
         let paths: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
-        renderer.pages("keyboard.html", &paths, true, keyboard_context(keyboard, aliases_of(&keyboard.name)))
+        let aliases = aliases_of.get(keyboard.name.as_str()).map_or(&[][..], Vec::as_slice);
+        renderer.pages("keyboard.html", &paths, true, keyboard_context(keyboard, aliases))
     })?;
     Ok(all.len() * Channel::ALL.len())
 }
@@ -342,7 +345,7 @@ impl KeyboardSummary {
     }
 }
 
-fn keyboard_context(keyboard: &Keyboard, aliases: Vec<String>) -> Context {
+fn keyboard_context(keyboard: &Keyboard, aliases: &[&str]) -> Context {
     let text = |field: &str| keyboard.info.get(field).and_then(crate::spec::Value::as_str).map(str::to_owned);
     let layouts: Vec<Context> = keyboard
         .layouts
@@ -365,7 +368,7 @@ fn keyboard_context(keyboard: &Keyboard, aliases: Vec<String>) -> Context {
         maintainer => text("maintainer"),
         url => text("url").map(|url| website(&url)),
         matrix => keyboard.matrix_size().map(|m| context! { rows => m.rows, cols => m.cols }),
-        aliases => data(&aliases),
+        aliases => data(aliases),
         layouts => layouts,
         json => format!("../v1/keyboards/{}/info.json", keyboard.name),
     }
