@@ -38,8 +38,9 @@ fn every_invalid_expression_is_rejected_with_a_reason() {
     let Some(shared) = shared() else { return };
     let keycodes = keycodes();
     let text = std::fs::read_to_string(shared.join("expected/keycode_invalid.txt")).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).collect();
     let mut rejected = 0;
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in &lines {
         let expression: String = serde_json::from_str(line).unwrap();
         match keycodes.resolve(&expression) {
             Ok(resolved) => panic!("{expression:?} was accepted as 0x{:04X}", resolved.value),
@@ -50,7 +51,9 @@ fn every_invalid_expression_is_rejected_with_a_reason() {
             }
         }
     }
-    assert_eq!(rejected, 38);
+    // The file lists what C rejects; it held 38 lines before the lossy ones moved out.
+    assert_eq!(rejected, lines.len());
+    assert!(rejected >= 30, "only {rejected} invalid expressions were read");
 }
 
 #[test]
