@@ -97,7 +97,7 @@ fn validation(constants: &spec::Constants, keyboards: &Keyboards) {
     let keycodes = Keycodes::new(constants, None).unwrap();
     let context = Context { keyboards, keycodes: &keycodes };
     let payload = example_payload();
-    let source = Source { shown: "payload.json", text: &payload };
+    let source = Source::new("payload.json", &payload);
     let (_, report) = keymap::check(&source, None, context);
     assert!(report.is_valid(), "{:?}", report.diagnostics);
     let count = 20_000;

@@ -1,6 +1,7 @@
 //! Diagnostics shared by every step that checks input: a severity, a message and
 //! where it applies (file, line, key), printed the way rustc prints its own.
 
+use std::borrow::Cow;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -164,27 +165,52 @@ impl fmt::Display for Diagnostics {
     }
 }
 
+/// Characters of a text that a message shows; the rest is elided.
+const EXCERPT_CHARS: usize = 80;
+
+/// A text as a message shows it: whole when short, else its start and `…`, so that a
+/// hostile name of a megabyte makes a short message.
+pub fn excerpt(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+        None => Cow::Borrowed(text),
+    }
+}
+
 /// The known name closest to `name`, if one is close enough to be a likely typo.
+///
+/// A candidate is only measured when its length is within the distance it allows, and
+/// the measure stops once it exceeds that: the work per candidate is bounded by the
+/// candidate's length, so an unknown name of any length costs no more than a short one.
 pub fn suggest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<String> {
     known
-        .map(|candidate| (distance(name, candidate), candidate))
-        .filter(|(d, candidate)| *d <= (candidate.len() / 4).max(2))
+        .filter_map(|candidate| {
+            let allowed = (candidate.len() / 4).max(2);
+            bounded_distance(name, candidate, allowed).map(|d| (d, candidate))
+        })
         .min()
         .map(|(_, candidate)| candidate.to_owned())
 }
 
-/// Levenshtein distance, by bytes (names are ASCII).
-fn distance(a: &str, b: &str) -> usize {
+/// Levenshtein distance by bytes (names are ASCII), when it is at most `limit`.
+fn bounded_distance(a: &str, b: &str, limit: usize) -> Option<usize> {
     let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len().abs_diff(b.len()) > limit {
+        return None;
+    }
     let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
     for (i, &ca) in a.iter().enumerate() {
-        let mut current = vec![i + 1; b.len() + 1];
+        current[0] = i + 1;
         for (j, &cb) in b.iter().enumerate() {
             current[j + 1] = (previous[j] + usize::from(ca != cb)).min(previous[j + 1] + 1).min(current[j] + 1);
         }
-        previous = current;
+        if current.iter().all(|&d| d > limit) {
+            return None;
+        }
+        std::mem::swap(&mut previous, &mut current);
     }
-    previous[b.len()]
+    Some(previous[b.len()]).filter(|&d| d <= limit)
 }
 
 #[cfg(test)]
@@ -196,5 +222,15 @@ mod tests {
         let known = ["clueboard/66/rev2", "clueboard/66/rev3", "planck/rev6"];
         assert_eq!(suggest("clueboard/66/rev22", known.into_iter()), Some("clueboard/66/rev2".into()));
         assert_eq!(suggest("something/else", known.into_iter()), None);
+    }
+
+    #[test]
+    fn distances_past_the_limit_are_not_measured() {
+        assert_eq!(bounded_distance("KC_ENTR", "KC_ENTER", 2), Some(1));
+        assert_eq!(bounded_distance("kitten", "sitting", 3), Some(3));
+        assert_eq!(bounded_distance("kitten", "sitting", 2), None);
+        let long = "A".repeat(100_000);
+        assert_eq!(bounded_distance(&long, "KC_A", 2), None);
+        assert_eq!(suggest(&long, ["KC_A", "A"].into_iter()), None);
     }
 }

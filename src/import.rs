@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::keyboard::{ALIASES_PATH, KEYBOARDS_DIR, is_valid_name};
+use crate::keymap::SendStringKeys;
 use crate::output::Staging;
 use crate::publish::LOCK_PATH;
 use crate::source::DataTree;
@@ -69,13 +70,40 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
     let mut constants = spec_files.clone();
     let lock = data_dir.join(Path::new(LOCK_PATH).strip_prefix("data").unwrap_or(Path::new(LOCK_PATH)));
     if lock.exists() {
-        let bytes = std::fs::read(&lock).map_err(write_failed(&lock))?;
+        let bytes = crate::source::read_input(&lock).map_err(write_failed(&lock))?;
         constants.push((PathBuf::from(LOCK_PATH), bytes));
     }
     replace(data_dir, "constants", Path::new(CONSTANTS_DIR), &constants)?;
     replace(data_dir, "keyboards", Path::new(KEYBOARDS_DIR), &keyboard_files)?;
     replace(data_dir, "mappings", Path::new("data/mappings"), &aliases)?;
+    import_send_string_keys(from, data_dir)?;
     Ok(Imported { spec_files: spec_files.len(), keyboard_files: keyboard_files.len() })
+}
+
+/// The key names of macro steps, from QMK's send-string header; a tree without the
+/// header (a data-only tree) leaves the destination's as they are.
+fn import_send_string_keys(from: &DataTree, data_dir: &Path) -> Result<(), ImportError> {
+    let header = Path::new(SendStringKeys::HEADER_PATH);
+    if !from.exists(header) {
+        return Ok(());
+    }
+    let text = from.read(header).map_err(read_failed(from, header))?;
+    let keys = SendStringKeys::from_header(&String::from_utf8_lossy(&text));
+    if keys.is_empty() {
+        let mut diagnostics = Diagnostics::default();
+        diagnostics.push(Diagnostic::error("no `#define X_<name>` in the header").in_file(from.display(header)));
+        return Err(ImportError::Invalid(diagnostics));
+    }
+    let target = data_dir.join(Path::new(SendStringKeys::FACTS_PATH).strip_prefix("data").unwrap_or(header));
+    let mut json = serde_json::to_vec_pretty(&keys).expect("names serialize");
+    json.push(b'\n');
+    let dir = target.parent().unwrap_or(data_dir);
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut file, &json)?;
+        file.persist(&target).map(drop).map_err(|e| e.error)
+    });
+    written.map_err(write_failed(&target))
 }
 
 /// The `keyboard.json` and `info.json` files that define `keyboards`.

@@ -121,7 +121,9 @@ fn main() -> ExitCode {
     match run(cli, &reporter) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("{}", failure.message);
+            if !failure.message.is_empty() {
+                commands::writing::note(&failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }

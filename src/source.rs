@@ -4,7 +4,7 @@
 //! (`data/constants/...`, `keyboards/...`), so the same code runs on both.
 
 use std::borrow::Cow;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
@@ -14,6 +14,22 @@ static BUNDLED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/data");
 
 /// The environment variable QMK's own tools use for a checkout's location.
 pub const QMK_HOME_ENV: &str = "QMK_HOME";
+
+/// Input files larger than this are refused: no keymap or data file comes near it.
+pub const MAX_INPUT_BYTES: u64 = 64 << 20;
+
+/// Reads a whole input file of at most [`MAX_INPUT_BYTES`]. The size is checked while
+/// reading, not beforehand, so that a device (`/dev/zero`) or a pipe, whose size is not
+/// known, is refused too: with an error of kind `FileTooLarge`.
+pub fn read_input(path: &Path) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        let message = format!("more than {} MiB: too large for an input file", MAX_INPUT_BYTES >> 20);
+        return Err(io::Error::new(io::ErrorKind::FileTooLarge, message));
+    }
+    Ok(bytes)
+}
 
 #[derive(Debug, Clone)]
 pub enum DataTree {
@@ -57,7 +73,7 @@ impl DataTree {
     /// Reads a whole file.
     pub fn read(&self, relative: &Path) -> io::Result<Cow<'static, [u8]>> {
         match self {
-            DataTree::Checkout(root) => std::fs::read(root.join(relative)).map(Cow::Owned),
+            DataTree::Checkout(root) => read_input(&root.join(relative)).map(Cow::Owned),
             DataTree::Bundled => {
                 bundled_file(relative).map(|file| Cow::Borrowed(file.contents())).ok_or_else(|| not_found(relative))
             }

@@ -28,7 +28,7 @@ fn json2c_is_byte_identical_for_every_real_keymap() {
     let mut differ = Vec::new();
     for (path, text) in &keymaps {
         let shown = path.display().to_string();
-        let (keymap, findings) = keymap::read(&Source { shown: &shown, text });
+        let (keymap, findings) = keymap::read(&Source::new(&shown, text));
         let keymap = keymap.unwrap_or_else(|| panic!("{shown}: {findings:?}"));
         let generated = keymap::json2c(&keymap).unwrap();
         let expected = std::fs::read_to_string(expected_root.join(path.with_file_name("keymap.c"))).unwrap();
@@ -64,7 +64,7 @@ fn every_real_keymap_validates_but_those_using_undeclared_keycodes() {
     for (path, text) in &keymaps {
         let shown = path.display().to_string();
         let implied = keymap::keyboard_from_path(&PathBuf::from("keyboards").join(path));
-        let (_, report) = keymap::check(&Source { shown: &shown, text }, implied.as_deref(), context);
+        let (_, report) = keymap::check(&Source::new(&shown, text), implied.as_deref(), context);
         let errors: Vec<String> =
             report.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
         if !errors.is_empty() {

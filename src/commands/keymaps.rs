@@ -1,62 +1,42 @@
 //! `keycode`, `validate`, `json2c`, `migrate` and `compile`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use semver::Version;
 
+use super::writing::{self, emit, note};
 use super::{Failure, Reporter};
 use qmk_api::compile::{self, Builder};
 use qmk_api::keyboard::{self, Keyboards};
 use qmk_api::keymap::{self, Context, Keycodes, Source};
-use qmk_api::source::DataTree;
+use qmk_api::source::{self, DataTree};
 use qmk_api::spec;
-
-/// Keymap files larger than this are refused before they are read whole.
-const MAX_KEYMAP_BYTES: u64 = 64 << 20;
 
 fn keycodes(tree: &DataTree, version: Option<&Version>) -> Result<Keycodes, Failure> {
     let loaded = spec::load(tree)?;
     Ok(Keycodes::new(&loaded.constants, version)?)
 }
 
+/// A keymap file's text. Too large (past 64 MiB, whatever kind of file) or not text is
+/// bad data (exit 1); a file that cannot be read is an I/O error (exit 2).
 fn read_keymap_file(path: &Path) -> Result<String, Failure> {
-    let failed = |e: std::io::Error| Failure::usage(format!("cannot read {}: {e}", path.display()));
-    let size = std::fs::metadata(path).map_err(failed)?.len();
-    if size > MAX_KEYMAP_BYTES {
-        return Err(Failure::data(format!("{}: {size} bytes is too large for a keymap", path.display())));
-    }
-    let bytes = std::fs::read(path).map_err(failed)?;
+    let bytes = source::read_input(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::FileTooLarge => Failure::data(format!("{}: {e}", path.display())),
+        _ => Failure::usage(format!("cannot read {}: {e}", path.display())),
+    })?;
     String::from_utf8(bytes).map_err(|e| Failure::data(format!("{}: not UTF-8 text: {e}", path.display())))
-}
-
-/// Writes `text` to `out` in one step, or to stdout.
-fn emit(text: &[u8], out: Option<&Path>) -> Result<(), Failure> {
-    let Some(out) = out else {
-        return std::io::stdout().write_all(text).map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")));
-    };
-    let failed = |e: std::io::Error| Failure::usage(format!("cannot write {}: {e}", out.display()));
-    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
-    file.write_all(text).map_err(failed)?;
-    file.persist(out).map_err(|e| failed(e.error))?;
-    Ok(())
 }
 
 pub fn keycode(tree: &DataTree, version: Option<&Version>, expressions: &[String]) -> Result<(), Failure> {
     let keycodes = keycodes(tree, version)?;
     let mut failed = 0;
-    let mut stdout = std::io::stdout().lock();
     for expression in expressions {
         match keycodes.resolve(expression) {
-            Ok(resolved) => {
-                writeln!(stdout, "{expression}\t0x{:04X}", resolved.value)
-                    .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))?;
-            }
+            Ok(resolved) => writing::line(format_args!("{expression}\t0x{:04X}", resolved.value))?,
             Err(error) => {
                 failed += 1;
-                eprintln!("{expression}\terror: {error}");
+                note(format_args!("{expression}\terror: {error}"));
             }
         }
     }
@@ -91,28 +71,28 @@ pub fn validate(
         let text = match read_keymap_file(path) {
             Ok(text) => text,
             Err(failure) if failure.code == 2 => {
-                eprintln!("error: {}", failure.message);
+                note(format_args!("error: {}", failure.message));
                 unreadable.push(failure.message);
                 continue;
             }
             Err(failure) => {
                 invalid += 1;
-                report_unusable(path, &failure.message, format);
+                report_unusable(path, &failure.message, format)?;
                 continue;
             }
         };
         let shown = path.display().to_string();
-        let source = Source { shown: &shown, text: &text };
+        let source = Source::new(&shown, &text);
         let implied = keymap::keyboard_from_path(path);
         let (_, report) = keymap::check(&source, implied.as_deref(), context);
         if !report.is_valid() {
             invalid += 1;
         }
         match format {
-            Format::Json => println!("{}", report.to_json(&shown)),
+            Format::Json => writing::line(report.to_json(&shown))?,
             Format::Text => {
                 for diagnostic in &report.diagnostics {
-                    eprintln!("{diagnostic}");
+                    note(diagnostic);
                 }
                 let warnings = report.diagnostics.iter().filter(|d| !d.is_error()).count();
                 let errors = report.diagnostics.len() - warnings;
@@ -123,7 +103,7 @@ pub fn validate(
                 };
                 match errors {
                     0 => reporter.info(format_args!("{shown}: valid{against}, {warnings} warnings")),
-                    _ => eprintln!("{shown}: invalid{against}: {errors} errors, {warnings} warnings"),
+                    _ => note(format_args!("{shown}: invalid{against}: {errors} errors, {warnings} warnings")),
                 }
             }
         }
@@ -137,21 +117,23 @@ pub fn validate(
     }
 }
 
-fn report_unusable(path: &Path, message: &str, format: Format) {
+fn report_unusable(path: &Path, message: &str, format: Format) -> Result<(), Failure> {
     let shown = path.display().to_string();
     match format {
-        Format::Json => println!(
-            "{}",
-            serde_json::json!({"file": shown, "valid": false, "diagnostics": [{"severity": "error", "message": message}]})
+        Format::Json => writing::line(
+            serde_json::json!({"file": shown, "valid": false, "diagnostics": [{"severity": "error", "message": message}]}),
         ),
-        Format::Text => eprintln!("error: {message}"),
+        Format::Text => {
+            note(format_args!("error: {message}"));
+            Ok(())
+        }
     }
 }
 
 pub fn json2c(file: &Path, out: Option<&Path>) -> Result<(), Failure> {
     let text = read_keymap_file(file)?;
     let shown = file.display().to_string();
-    let (keymap, findings) = keymap::read(&Source { shown: &shown, text: &text });
+    let (keymap, findings) = keymap::read(&Source::new(&shown, &text));
     let errors: Vec<String> = findings.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
     let keymap = match keymap {
         Some(keymap) if errors.is_empty() => keymap,
@@ -172,7 +154,7 @@ pub fn migrate(
     let keyboards: Option<Keyboards> = keyboard::load(tree).ok();
     let text = read_keymap_file(file)?;
     let shown = file.display().to_string();
-    let (keymap, findings) = keymap::read(&Source { shown: &shown, text: &text });
+    let (keymap, findings) = keymap::read(&Source::new(&shown, &text));
     let Some(keymap) = keymap else {
         let errors: Vec<String> = findings.iter().map(ToString::to_string).collect();
         return Err(Failure::data(errors.join("\n")));
@@ -194,7 +176,7 @@ pub fn compile(tree: &DataTree, file: &Path, out: &Path, build_time_limit: Durat
     let builder = Builder::for_tree(tree, build_time_limit);
     let failed = |e: std::io::Error| Failure::usage(format!("cannot write {}: {e}", out.display()));
     let outcome = compile::run(&request, context, &builder, out).map_err(failed)?;
-    println!("{}", outcome.output);
+    writing::line(&outcome.output)?;
     if let Some(sources) = &outcome.sources {
         let zip = sources.zip().map_err(failed)?;
         let files = [
@@ -205,11 +187,11 @@ pub fn compile(tree: &DataTree, file: &Path, out: &Path, build_time_limit: Durat
         std::fs::create_dir_all(out).map_err(failed)?;
         for (name, bytes) in files {
             emit(bytes, Some(&out.join(name)))?;
-            println!("wrote {}", out.join(name).display());
+            writing::line(format_args!("wrote {}", out.join(name).display()))?;
         }
     }
     if let Some(firmware) = &outcome.firmware {
-        println!("wrote {}", firmware.display());
+        writing::line(format_args!("wrote {}", firmware.display()))?;
     }
     match outcome.returncode {
         0 => Ok(()),

@@ -3,6 +3,7 @@
 pub mod constants;
 pub mod keymaps;
 pub mod serve;
+pub mod writing;
 
 use std::io::IsTerminal;
 
@@ -30,6 +31,11 @@ impl Failure {
 
     pub fn usage(message: impl ToString) -> Self {
         Failure { code: 2, message: message.to_string() }
+    }
+
+    /// The reader of stdout went away: stop, quietly and successfully, as `head` expects.
+    pub fn quiet() -> Self {
+        Failure { code: 0, message: String::new() }
     }
 }
 
@@ -116,13 +122,13 @@ pub struct Reporter {
 impl Reporter {
     pub fn info(&self, message: impl std::fmt::Display) {
         if !self.quiet {
-            eprintln!("{message}");
+            writing::note(message);
         }
     }
 
     pub fn detail(&self, message: impl std::fmt::Display) {
         if self.verbose {
-            eprintln!("{message}");
+            writing::note(message);
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::constants::{self, TreeData};
-use super::{Failure, Reporter};
+use super::{Failure, Reporter, writing};
 use qmk_api::compile::{Builder, Service, Settings};
 use qmk_api::publish::Channel;
 use qmk_api::server;
@@ -88,8 +88,8 @@ pub fn serve(tree: &DataTree, options: ServeOptions, reporter: &Reporter) -> Res
         public_url: options.public_url,
     };
     server::run(settings, Arc::new(service), |address| {
-        // On stdout, for scripts and tests that listen on port 0.
-        println!("listening on http://{address}");
+        // On stdout, for scripts and tests that listen on port 0; nobody may be reading.
+        let _ = writing::line(format_args!("listening on http://{address}"));
     })
     .map_err(|e| Failure::usage(format!("cannot serve on {}: {e}", options.listen)))
 }

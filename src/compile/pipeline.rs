@@ -61,7 +61,7 @@ pub const NO_TOOLCHAIN: &str =
 /// Runs a job: validates `request` (a keymap in QMK's configurator format), generates
 /// its sources and builds it with `builder`; a firmware build works in `dir`.
 pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> std::io::Result<Outcome> {
-    let source = Source { shown: "keymap.json", text: request };
+    let source = Source::new("keymap.json", request);
     let (keymap, report) = keymap::check(&source, None, context);
     let diagnostics: Vec<String> = report.diagnostics.iter().map(ToString::to_string).collect();
     let mut outcome = Outcome {

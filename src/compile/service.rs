@@ -46,7 +46,8 @@ pub enum SubmitError {
     Request(#[from] RequestError),
     #[error("the queue is full ({0} jobs wait); try again later")]
     QueueFull(u64),
-    #[error(transparent)]
+    /// The store could not take the job (a full disk, say): nothing was queued.
+    #[error("the job could not be stored ({0}); try again later")]
     Store(StoreError),
 }
 
@@ -62,6 +63,12 @@ pub enum Unavailable {
     #[error(transparent)]
     Store(StoreError),
 }
+
+/// How long a worker waits before trying the store again after an error.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// Attempts to record how a job ended, a second apart, before it is left to a restart.
+const RECORD_ATTEMPTS: u32 = 120;
 
 /// How a job ended: its result, and its sources as stored.
 type Ended = (Value, Option<String>);
@@ -118,7 +125,10 @@ impl Service {
         let cache_key = self.cache_key(&submission.canonical);
         let id = self.store.enqueue(&submission.canonical, &cache_key, now()).map_err(|error| match error {
             StoreError::QueueFull(waiting) => SubmitError::QueueFull(waiting),
-            other => SubmitError::Store(other),
+            other => {
+                tracing::error!(error = %other, "cannot store a job");
+                SubmitError::Store(other)
+            }
         })?;
         tracing::info!(job = %id, keyboard = %submission.keyboard, keymap = %submission.keymap, "queued");
         self.wakeups.signal();
@@ -149,7 +159,7 @@ impl Service {
                 Err(error) => {
                     tracing::error!(%error, "cannot claim a job");
                     // The job stays queued; let the store recover before trying again.
-                    std::thread::sleep(Duration::from_secs(1));
+                    std::thread::sleep(STORE_RETRY);
                     self.wakeups.signal();
                 }
             }
@@ -169,12 +179,19 @@ impl Service {
             Ok(ended) => (Status::Failed, ended),
             Err(problem) => (Status::Failed, (json!({"returncode": -1, "output": problem, "sources": false}), None)),
         };
-        match self.store.finish(&job.id, status, &result, sources.as_deref()) {
-            Ok(()) => {
-                tracing::info!(job = %job.id, status = status.as_str(), returncode = %result["returncode"], "ended")
+        for attempt in 1..=RECORD_ATTEMPTS {
+            match self.store.finish(&job.id, status, &result, sources.as_deref()) {
+                Ok(()) => {
+                    return tracing::info!(job = %job.id, status = status.as_str(), returncode = %result["returncode"], "ended");
+                }
+                // A full disk may be freed: try again for a while.
+                Err(error) if attempt < RECORD_ATTEMPTS => {
+                    tracing::warn!(job = %job.id, %error, "cannot record the end of a job yet");
+                    std::thread::sleep(STORE_RETRY);
+                }
+                // It stays `running` in the store and runs again after a restart.
+                Err(error) => tracing::error!(job = %job.id, %error, "cannot record the end of a job"),
             }
-            // It stays `running` in the store and runs again after a restart.
-            Err(error) => tracing::error!(job = %job.id, %error, "cannot record the end of a job"),
         }
     }
 

@@ -81,6 +81,25 @@ struct Inner {
     queued: u64,
 }
 
+impl Inner {
+    /// Passes on the outcome of a write. After an error the count is taken again from
+    /// the jobs themselves, so that it never drifts from what the store holds.
+    fn after<T, E: Into<StoreError>>(&mut self, outcome: Result<T, E>) -> Result<T, StoreError> {
+        outcome.map_err(|error| {
+            if let Ok(queued) = count_queued(&self.connection) {
+                self.queued = queued;
+            }
+            error.into()
+        })
+    }
+}
+
+fn count_queued(connection: &Connection) -> rusqlite::Result<u64> {
+    connection
+        .query_row("SELECT COUNT(*) FROM jobs WHERE status = 'queued'", [], |r| r.get::<_, i64>(0))
+        .map(i64::unsigned_abs)
+}
+
 const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = NORMAL;
@@ -109,9 +128,8 @@ impl Store {
         let connection = Connection::open(path).map_err(failed)?;
         connection.execute_batch(SCHEMA).map_err(failed)?;
         let requeued = connection.execute("UPDATE jobs SET status = 'queued' WHERE status = 'running'", [])?;
-        let queued: i64 =
-            connection.query_row("SELECT COUNT(*) FROM jobs WHERE status = 'queued'", [], |r| r.get(0))?;
-        let inner = Inner { connection, queued: queued.unsigned_abs() };
+        let queued = count_queued(&connection)?;
+        let inner = Inner { connection, queued };
         Ok((Store { inner: Mutex::new(inner), queue_limit }, requeued))
     }
 
@@ -121,31 +139,35 @@ impl Store {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Stores a new queued job and returns its id, unless the queue is full.
+    /// Stores a new queued job and returns its id, unless the queue is full. On an error
+    /// (a full disk) no job was stored.
     pub fn enqueue(&self, request: &str, cache_key: &str, now: i64) -> Result<String, StoreError> {
         let mut inner = self.lock();
         if inner.queued >= self.queue_limit {
             return Err(StoreError::QueueFull(inner.queued));
         }
         let id = uuid::Uuid::new_v4().to_string();
-        inner
+        let inserted = inner
             .connection
             .prepare_cached(
                 "INSERT INTO jobs (id, created_at, enqueued_at, status, request, cache_key) VALUES (?1, ?2, ?2, 'queued', ?3, ?4)",
-            )?
-            .execute(params![id, now, request, cache_key])?;
+            )
+            .and_then(|mut statement| statement.execute(params![id, now, request, cache_key]));
+        inner.after(inserted)?;
         inner.queued += 1;
         Ok(id)
     }
 
-    /// Takes the oldest queued job and marks it running; `None` when none waits.
+    /// Takes the oldest queued job and marks it running; `None` when none waits. On an
+    /// error the job stays queued, to be claimed again.
     pub fn claim(&self) -> Result<Option<Job>, StoreError> {
         let mut inner = self.lock();
         let sql = format!(
             "UPDATE jobs SET status = 'running' WHERE id = \
              (SELECT id FROM jobs WHERE status = 'queued' ORDER BY enqueued_at, rowid LIMIT 1) RETURNING {JOB_COLUMNS}"
         );
-        let job = Self::query_job(&inner.connection, &sql, [])?;
+        let claimed = Self::query_job(&inner.connection, &sql, []);
+        let job = inner.after(claimed)?;
         if job.is_some() {
             inner.queued = inner.queued.saturating_sub(1);
         }
@@ -155,10 +177,13 @@ impl Store {
     /// Records how a job ended, and the sources it generated. The sources are kept apart
     /// from the result so that status reads, the most frequent request, skip them.
     pub fn finish(&self, id: &str, status: Status, result: &Value, sources: Option<&str>) -> Result<(), StoreError> {
-        self.lock()
+        let mut inner = self.lock();
+        let updated = inner
             .connection
-            .prepare_cached("UPDATE jobs SET status = ?2, result = ?3, sources = ?4 WHERE id = ?1")?
-            .execute(params![id, status.as_str(), result.to_string(), sources])?;
+            .prepare_cached("UPDATE jobs SET status = ?2, result = ?3, sources = ?4 WHERE id = ?1")
+            .and_then(|mut statement| statement.execute(params![id, status.as_str(), result.to_string(), sources]))
+            .map_err(StoreError::from);
+        inner.after(updated)?;
         Ok(())
     }
 
@@ -204,21 +229,25 @@ impl Store {
     }
 
     /// The one job `sql` yields (its columns are [`JOB_COLUMNS`]), if any.
+    /// The statement runs to its end, so that the commit of a write (`UPDATE … RETURNING`)
+    /// has happened, or failed with an error, when this returns: reading one row alone
+    /// would leave the commit to the statement's reset, whose errors go unseen.
     fn query_job(connection: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<Job>, StoreError> {
-        let row = connection
-            .prepare_cached(sql)?
-            .query_row(params, |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                ))
-            })
-            .optional()?;
+        let mut statement = connection.prepare_cached(sql)?;
+        let mut rows = statement.query(params)?;
+        let row = match rows.next()? {
+            Some(r) => Some((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            )),
+            None => None,
+        };
+        while rows.next()?.is_some() {}
         let Some((id, created_at, enqueued_at, status, request, cache_key, result)) = row else { return Ok(None) };
         let status = Status::parse(&status).ok_or_else(|| StoreError::Damaged(format!("{id}: status `{status}`")))?;
         let result = match result {

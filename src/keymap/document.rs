@@ -2,9 +2,12 @@
 //! `layers`, and the optional `encoders`, `dip_switches`, `macros`, `keycodes`...),
 //! read from JSON or hjson and checked against QMK's keymap schema.
 
-use crate::diagnostic::Diagnostic;
+use std::sync::OnceLock;
+
+use crate::diagnostic::{Diagnostic, excerpt};
 use crate::keyboard::declared_keycodes;
-use crate::spec::{Object, Value, hjson};
+use crate::spec::hjson::{self, KeyIndex};
+use crate::spec::{Object, Value};
 
 /// A keymap as read. Fields of the wrong type are reported and read as absent.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -71,11 +74,17 @@ const KNOWN_FIELDS: &[&str] = &[
 pub struct Source<'a> {
     pub shown: &'a str,
     pub text: &'a str,
+    /// Built at the first finding, once for the whole file.
+    keys: OnceLock<KeyIndex>,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    pub fn new(shown: &'a str, text: &'a str) -> Source<'a> {
+        Source { shown, text, keys: OnceLock::new() }
+    }
+
     pub fn finding(&self, diagnostic: Diagnostic, path: &[&str]) -> Diagnostic {
-        let line = if path.is_empty() { None } else { hjson::locate(self.text, &path[..1]) };
+        let line = path.first().and_then(|key| self.keys.get_or_init(|| KeyIndex::new(self.text)).locate(&[key]));
         let diagnostic = diagnostic.in_file(self.shown).at_line(line);
         if path.is_empty() { diagnostic } else { diagnostic.at_key(path.join("/")) }
     }
@@ -129,6 +138,9 @@ impl Reader<'_, '_> {
         {
             self.error(&["layout"], format!("`{layout}` is not a layout macro name (LAYOUT or LAYOUT_...)"));
         }
+        if let Some(config) = document.get("config") {
+            self.config(config);
+        }
         let keycodes = document.get("keycodes");
         if let Some(declared) = keycodes {
             self.keycode_declarations(declared);
@@ -145,7 +157,7 @@ impl Reader<'_, '_> {
                 Some(DipSwitch { on: r.field_string(item, "on", path)?, off: r.field_string(item, "off", path)? })
             }),
             macros: self.macros(&document),
-            host_language: self.identifier(&document, "host_language"),
+            host_language: self.host_language(&document),
             custom_keycodes: declared_keycodes(keycodes),
             document,
         }
@@ -169,6 +181,51 @@ impl Reader<'_, '_> {
         } else {
             self.error(&[field], format!("`{field}` must be 1 to 250 characters long"));
             None
+        }
+    }
+
+    /// A language's name, which json2c writes into two `#include` lines.
+    fn host_language(&mut self, document: &Object) -> Option<String> {
+        let language = self.identifier(document, "host_language")?;
+        if language.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            Some(language)
+        } else {
+            let message = format!(
+                "`host_language` `{}` is not a language name: lower-case letters, digits and `_` (german, us_international)",
+                excerpt(&language)
+            );
+            self.error(&["host_language"], message);
+            None
+        }
+    }
+
+    /// `config` holds keyboard settings that QMK writes into a `config.h`: an object
+    /// whose texts must stay on one line there.
+    fn config(&mut self, config: &Value) {
+        if !matches!(config, Value::Object(_)) {
+            self.error(&["config"], format!("`config` must be an object of keyboard settings, not {}", config.kind()));
+            return;
+        }
+        let mut pending = vec![("config".to_owned(), config)];
+        while let Some((path, value)) = pending.pop() {
+            match value {
+                Value::String(text) if text.chars().any(char::is_control) => {
+                    let message = format!("{path}: `{}` holds a control character or line break", excerpt(text));
+                    self.error(&["config"], message);
+                }
+                Value::Object(object) => {
+                    for (key, value) in object.iter() {
+                        if key.chars().any(char::is_control) {
+                            self.error(&["config"], format!("{path}: a key holds a control character or line break"));
+                        }
+                        pending.push((format!("{path}/{key}"), value));
+                    }
+                }
+                Value::Array(items) => {
+                    pending.extend(items.iter().enumerate().map(|(i, item)| (format!("{path}/{i}"), item)));
+                }
+                _ => {}
+            }
         }
     }
 
@@ -319,7 +376,7 @@ mod tests {
     use super::*;
 
     fn read_text(text: &str) -> (Option<Keymap>, Vec<String>) {
-        let (keymap, findings) = read(&Source { shown: "k.json", text });
+        let (keymap, findings) = read(&Source::new("k.json", text));
         (keymap, findings.into_iter().map(|d| d.message).collect())
     }
 

@@ -1,7 +1,12 @@
 //! `keymap.c` from a keymap, as QMK's `json2c` writes it, byte for byte.
+//!
+//! Nothing is pasted into C unchecked: every keycode (layers, encoders, dip switches)
+//! must be a keycode expression, a macro's key a send-string name and the host language
+//! a name; macro text becomes one escaped C string literal, whatever it holds.
 
-use super::document::{Keymap, MacroStep};
+use super::document::{DipSwitch, Encoder, Keymap, MacroStep};
 use super::expr;
+use crate::diagnostic::excerpt;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Json2cError {
@@ -9,8 +14,12 @@ pub enum Json2cError {
     NoLayout,
     #[error("`{0}` is not a layout macro name")]
     BadLayout(String),
-    #[error("layer {layer}, key {index}: `{keycode}` is not a keycode expression ({reason}); it would not be C")]
-    BadKeycode { layer: usize, index: usize, keycode: String, reason: String },
+    #[error("{at}: `{}` is not a keycode expression ({reason}); it would not be C", excerpt(.text))]
+    BadKeycode { at: String, text: String, reason: String },
+    #[error("{at}: `{}` is not a send-string key name (letters, digits and `_`); it would not be C", excerpt(.text))]
+    BadMacroKey { at: String, text: String },
+    #[error("host_language: `{}` is not a language name (letters, digits and `_`); it would not be C", excerpt(.0))]
+    BadHostLanguage(String),
 }
 
 /// The generated file.
@@ -19,14 +28,14 @@ pub fn generate(keymap: &Keymap) -> Result<String, Json2cError> {
         Some(layers) => keymap_table(keymap, layers)?,
         None => String::new(),
     };
-    let encoders = keymap.encoders.as_ref().map(|e| encoder_table(e)).unwrap_or_default();
-    let dip_switches = keymap.dip_switches.as_ref().map(|d| dip_switch_table(d)).unwrap_or_default();
-    let macros = keymap.macros.as_ref().map(|m| macro_function(m)).unwrap_or_default();
-    let includes = keymap
-        .host_language
-        .as_ref()
-        .map(|lang| format!("#include \"keymap_{lang}.h\"\n#include \"sendstring_{lang}.h\"\n"))
-        .unwrap_or_default();
+    let encoders = keymap.encoders.as_ref().map(|e| encoder_table(e)).transpose()?.unwrap_or_default();
+    let dip_switches = keymap.dip_switches.as_ref().map(|d| dip_switch_table(d)).transpose()?.unwrap_or_default();
+    let macros = keymap.macros.as_ref().map(|m| macro_function(m)).transpose()?.unwrap_or_default();
+    let includes = match &keymap.host_language {
+        Some(lang) if !is_name(lang) => return Err(Json2cError::BadHostLanguage(lang.clone())),
+        Some(lang) => format!("#include \"keymap_{lang}.h\"\n#include \"sendstring_{lang}.h\"\n"),
+        None => String::new(),
+    };
     Ok(format!(
         "#include QMK_KEYBOARD_H\n\
          #if __has_include(\"keymap.h\")\n\
@@ -51,6 +60,20 @@ pub fn generate(keymap: &Keymap) -> Result<String, Json2cError> {
     ))
 }
 
+/// Letters, digits and `_`: a C identifier's characters, which cannot leave the spot they are written in.
+fn is_name(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A keycode as written into C: checked to be a keycode expression (names may be the
+/// keymap's own C definitions, so only the shape is checked), `ANY(kc)` written as `kc`.
+fn keycode(text: &str, at: impl FnOnce() -> String) -> Result<&str, Json2cError> {
+    match expr::parse(text) {
+        Ok(_) => Ok(strip_any(text)),
+        Err(e) => Err(Json2cError::BadKeycode { at: at(), text: text.to_owned(), reason: e.message }),
+    }
+}
+
 /// `ANY(kc)` is written as plain `kc`.
 fn strip_any(keycode: &str) -> &str {
     keycode.strip_prefix("ANY(").and_then(|k| k.strip_suffix(')')).unwrap_or(keycode)
@@ -63,90 +86,122 @@ fn keymap_table(keymap: &Keymap, layers: &[Vec<String>]) -> Result<String, Json2
     }
     let mut rows = Vec::with_capacity(layers.len());
     for (layer, keys) in layers.iter().enumerate() {
-        for (index, keycode) in keys.iter().enumerate() {
-            // Names may be the keymap's own C definitions, so only the shape is checked.
-            expr::parse(keycode).map_err(|e| Json2cError::BadKeycode {
-                layer,
-                index,
-                keycode: keycode.clone(),
-                reason: e.message,
-            })?;
-        }
-        let keys: Vec<&str> = keys.iter().map(|k| strip_any(k)).collect();
+        let keys = keys
+            .iter()
+            .enumerate()
+            .map(|(index, text)| keycode(text, || format!("layers/{layer}/{index}")))
+            .collect::<Result<Vec<&str>, _>>()?;
         rows.push(format!("    [{layer}] = {layout}({})", keys.join(", ")));
     }
     Ok(format!("const uint16_t PROGMEM keymaps[][MATRIX_ROWS][MATRIX_COLS] = {{\n{}\n}};", rows.join(",\n")))
 }
 
-fn encoder_table(layers: &[Vec<super::document::Encoder>]) -> String {
-    let rows: Vec<String> = layers
-        .iter()
-        .enumerate()
-        .map(|(layer, encoders)| {
-            let pairs: Vec<String> = encoders
-                .iter()
-                .map(|e| format!("ENCODER_CCW_CW({}, {})", strip_any(&e.ccw), strip_any(&e.cw)))
-                .collect();
-            format!("    [{layer}] = {{{}}}", pairs.join(", "))
-        })
-        .collect();
-    format!(
+fn encoder_table(layers: &[Vec<Encoder>]) -> Result<String, Json2cError> {
+    let mut rows = Vec::with_capacity(layers.len());
+    for (layer, encoders) in layers.iter().enumerate() {
+        let mut pairs = Vec::with_capacity(encoders.len());
+        for (index, encoder) in encoders.iter().enumerate() {
+            let ccw = keycode(&encoder.ccw, || format!("encoders/{layer}/{index}/ccw"))?;
+            let cw = keycode(&encoder.cw, || format!("encoders/{layer}/{index}/cw"))?;
+            pairs.push(format!("ENCODER_CCW_CW({ccw}, {cw})"));
+        }
+        rows.push(format!("    [{layer}] = {{{}}}", pairs.join(", ")));
+    }
+    Ok(format!(
         "#if defined(ENCODER_ENABLE) && defined(ENCODER_MAP_ENABLE)\n\
          const uint16_t PROGMEM encoder_map[][NUM_ENCODERS][NUM_DIRECTIONS] = {{\n{}\n}};\n\
          #endif // defined(ENCODER_ENABLE) && defined(ENCODER_MAP_ENABLE)",
         rows.join(",\n")
-    )
+    ))
 }
 
-fn dip_switch_table(switches: &[super::document::DipSwitch]) -> String {
-    let rows: Vec<String> = switches
-        .iter()
-        .map(|s| format!("    DIP_SWITCH_OFF_ON({}, {})", strip_any(&s.off), strip_any(&s.on)))
-        .collect();
-    format!(
+fn dip_switch_table(switches: &[DipSwitch]) -> Result<String, Json2cError> {
+    let mut rows = Vec::with_capacity(switches.len());
+    for (index, switch) in switches.iter().enumerate() {
+        let off = keycode(&switch.off, || format!("dip_switches/{index}/off"))?;
+        let on = keycode(&switch.on, || format!("dip_switches/{index}/on"))?;
+        rows.push(format!("    DIP_SWITCH_OFF_ON({off}, {on})"));
+    }
+    Ok(format!(
         "#if defined(DIP_SWITCH_ENABLE) && defined(DIP_SWITCH_MAP_ENABLE)\n\
          const uint16_t PROGMEM dip_switch_map[NUM_DIP_SWITCHES][NUM_DIP_STATES] = {{\n{}\n}};\n\
          #endif // defined(DIP_SWITCH_ENABLE) && defined(DIP_SWITCH_MAP_ENABLE)",
         rows.join(",\n")
-    )
+    ))
 }
 
 /// `process_record_user` sending each macro with `SEND_STRING`.
-fn macro_function(macros: &[Vec<MacroStep>]) -> String {
+fn macro_function(macros: &[Vec<MacroStep>]) -> Result<String, Json2cError> {
     let mut text = String::from(
         "bool process_record_user(uint16_t keycode, keyrecord_t *record) {\n    if (record->event.pressed) {\n        switch (keycode) {\n",
     );
     for (index, steps) in macros.iter().enumerate() {
-        let sequence: String = steps.iter().map(macro_step).collect::<String>().replace("\"\"", "");
+        let sequence = send_string(index, steps)?;
         text += &format!(
             "            case QK_MACRO_{index}:\n                SEND_STRING({sequence});\n                return false;\n"
         );
     }
-    text + "        }\n    }\n\n    return true;\n};\n"
+    Ok(text + "        }\n    }\n\n    return true;\n};\n")
 }
 
-fn macro_step(step: &MacroStep) -> String {
-    match step {
-        MacroStep::Text(text) => {
-            let escaped = text
-                .replace('\\', "\\\\")
-                .replace("\r\n", "\\n")
-                .replace(['\n', '\r'], "\\n")
-                .replace('\t', "\\t")
-                .replace('"', "\\\"");
-            format!("\"{escaped}\"")
-        }
-        MacroStep::Action { action, keycodes, duration } => match action.as_str() {
-            "delay" => format!("SS_DELAY({})", duration.unwrap_or(0)),
-            "beep" => "\"\\a\"".to_owned(),
-            "tap" if keycodes.len() > 1 => {
-                let (last, held) = keycodes.split_last().expect("more than one keycode");
-                let down: String = held.iter().map(|k| format!("SS_DOWN(X_{k})")).collect();
-                let up: String = held.iter().rev().map(|k| format!("SS_UP(X_{k})")).collect();
-                format!("{down}SS_TAP(X_{last}){up}")
+/// The argument of `SEND_STRING`: string literals and `SS_*` macros one after another.
+/// Text next to text (a beep is the text `\a`) joins into one literal, and empty text
+/// is left out, as QMK's json2c does by deleting `""`; but the literal is built whole
+/// rather than edited as text, so a `"` in the macro's text cannot end it early.
+fn send_string(index: usize, steps: &[MacroStep]) -> Result<String, Json2cError> {
+    let mut sequence = String::new();
+    let mut literal: Option<String> = None;
+    for (step_index, step) in steps.iter().enumerate() {
+        let code = match step {
+            MacroStep::Text(text) => {
+                literal.get_or_insert_default().push_str(&escape(text));
+                continue;
             }
-            other => keycodes.iter().map(|k| format!("SS_{}(X_{k})", other.to_uppercase())).collect(),
-        },
+            MacroStep::Action { action, .. } if action == "beep" => {
+                literal.get_or_insert_default().push_str("\\a");
+                continue;
+            }
+            MacroStep::Action { action, keycodes, duration } => {
+                let at = |key: usize| format!("macros/{index}/{step_index}/keycodes/{key}");
+                for (key, name) in keycodes.iter().enumerate() {
+                    if !is_name(name) {
+                        return Err(Json2cError::BadMacroKey { at: at(key), text: name.clone() });
+                    }
+                }
+                action_code(action, keycodes, *duration)
+            }
+        };
+        if let Some(text) = literal.take().filter(|text| !text.is_empty()) {
+            sequence += &format!("\"{text}\"");
+        }
+        sequence += &code;
+    }
+    if let Some(text) = literal.filter(|text| !text.is_empty()) {
+        sequence += &format!("\"{text}\"");
+    }
+    Ok(sequence)
+}
+
+/// Text as the inside of a C string literal, escaped as QMK's json2c escapes it.
+fn escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace("\r\n", "\\n")
+        .replace(['\n', '\r'], "\\n")
+        .replace('\t', "\\t")
+        .replace('"', "\\\"")
+}
+
+/// The `SS_*` macros of a `delay`, `tap`, `down` or `up` step.
+fn action_code(action: &str, keycodes: &[String], duration: Option<u64>) -> String {
+    match action {
+        "delay" => format!("SS_DELAY({})", duration.unwrap_or(0)),
+        "tap" if keycodes.len() > 1 => {
+            let (last, held) = keycodes.split_last().expect("more than one keycode");
+            let down: String = held.iter().map(|k| format!("SS_DOWN(X_{k})")).collect();
+            let up: String = held.iter().rev().map(|k| format!("SS_UP(X_{k})")).collect();
+            format!("{down}SS_TAP(X_{last}){up}")
+        }
+        other => keycodes.iter().map(|k| format!("SS_{}(X_{k})", other.to_uppercase())).collect(),
     }
 }
 
@@ -154,25 +209,62 @@ fn macro_step(step: &MacroStep) -> String {
 mod tests {
     use super::*;
 
+    fn action(action: &str, keycodes: &[&str], duration: Option<u64>) -> MacroStep {
+        MacroStep::Action { action: action.into(), keycodes: keycodes.iter().map(|k| (*k).into()).collect(), duration }
+    }
+
     #[test]
     fn macros_become_send_string_sequences() {
         let steps = [
             MacroStep::Text("Hi \"you\"\n".into()),
-            MacroStep::Action { action: "tap".into(), keycodes: vec!["LCTL".into(), "C".into()], duration: None },
-            MacroStep::Action { action: "delay".into(), keycodes: vec![], duration: Some(100) },
-            MacroStep::Action { action: "down".into(), keycodes: vec!["LSFT".into()], duration: None },
+            action("tap", &["LCTL", "C"], None),
+            action("delay", &[], Some(100)),
+            action("down", &["LSFT"], None),
+            MacroStep::Text("a".into()),
+            action("beep", &[], None),
+            MacroStep::Text(String::new()),
+            MacroStep::Text("b".into()),
         ];
-        let sequence: String = steps.iter().map(macro_step).collect();
-        assert_eq!(sequence, r#""Hi \"you\"\n"SS_DOWN(X_LCTL)SS_TAP(X_C)SS_UP(X_LCTL)SS_DELAY(100)SS_DOWN(X_LSFT)"#);
+        assert_eq!(
+            send_string(0, &steps).unwrap(),
+            r#""Hi \"you\"\n"SS_DOWN(X_LCTL)SS_TAP(X_C)SS_UP(X_LCTL)SS_DELAY(100)SS_DOWN(X_LSFT)"a\ab""#
+        );
+        assert_eq!(
+            send_string(0, &[MacroStep::Text(String::new()), action("tap", &["A"], None)]).unwrap(),
+            "SS_TAP(X_A)"
+        );
     }
 
     #[test]
-    fn refuses_text_that_would_not_be_c() {
-        let keymap = Keymap {
+    fn quotes_in_macro_text_stay_inside_the_literal() {
+        let steps =
+            [MacroStep::Text("\"\"".into()), action("tap", &["A"], None), MacroStep::Text("\"); evil(); //".into())];
+        assert_eq!(send_string(0, &steps).unwrap(), r#""\"\""SS_TAP(X_A)"\"); evil(); //""#);
+    }
+
+    fn with_layer(keycode: &str) -> Keymap {
+        Keymap {
             layout: Some("LAYOUT".into()),
-            layers: Some(vec![vec!["KC_A); evil(".into()]]),
+            layers: Some(vec![vec!["KC_A".into(), keycode.into()]]),
             ..Keymap::default()
-        };
-        assert!(matches!(generate(&keymap), Err(Json2cError::BadKeycode { layer: 0, index: 0, .. })));
+        }
+    }
+
+    #[test]
+    fn refuses_text_that_would_not_be_c_and_names_where_it_is() {
+        let error = generate(&with_layer("KC_A); evil(")).unwrap_err();
+        assert!(matches!(&error, Json2cError::BadKeycode { at, .. } if at == "layers/0/1"), "{error}");
+        let switch = DipSwitch { on: "KC_A\n#include \"x\"".into(), off: "KC_B".into() };
+        let keymap = Keymap { dip_switches: Some(vec![switch]), ..Keymap::default() };
+        assert!(generate(&keymap).unwrap_err().to_string().starts_with("dip_switches/0/on: "));
+        let encoder = Encoder { ccw: "KC_A".into(), cw: "KC_B, evil".into() };
+        let keymap = Keymap { encoders: Some(vec![vec![encoder]]), ..Keymap::default() };
+        assert!(generate(&keymap).unwrap_err().to_string().starts_with("encoders/0/0/cw: "));
+        let keymap = Keymap { macros: Some(vec![vec![action("tap", &["A", "B)X"], None)]]), ..Keymap::default() };
+        assert!(generate(&keymap).unwrap_err().to_string().starts_with("macros/0/0/keycodes/1: "));
+        let keymap = Keymap { host_language: Some("de.h\"\n#x".into()), ..Keymap::default() };
+        assert!(matches!(generate(&keymap), Err(Json2cError::BadHostLanguage(_))));
+        let long = Keymap { host_language: Some("x".repeat(100_000) + "!"), ..Keymap::default() };
+        assert!(generate(&long).unwrap_err().to_string().len() < 300, "a long text is shown in part");
     }
 }

@@ -7,6 +7,7 @@ mod json2c;
 mod keycodes;
 mod migrate;
 mod retired;
+mod send_string;
 mod validate;
 
 pub use document::{DipSwitch, Encoder, Keymap, MacroStep, Source, is_layout_macro, read};
@@ -15,4 +16,5 @@ pub use json2c::{Json2cError, generate as json2c};
 pub use keycodes::{Keycodes, KeycodesError, Resolved, Scope};
 pub use migrate::{Change, migrate, to_keymap_json};
 pub use retired::{Retired, Retirement, retired_layout};
+pub use send_string::SendStringKeys;
 pub use validate::{Context, Report, check, keyboard_from_path, validate};

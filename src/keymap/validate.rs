@@ -2,17 +2,22 @@
 //! and the layout exist, every layer has as many keys as the layout, every keycode
 //! resolves, layer references stay within the keymap.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::document::{Keymap, Source};
+use super::document::{Keymap, MacroStep, Source};
 use super::keycodes::Keycodes;
 use super::retired::retired_layout;
-use crate::diagnostic::{Diagnostic, KeyPosition};
+use super::send_string;
+use crate::diagnostic::{Diagnostic, KeyPosition, excerpt};
 use crate::keyboard::{Keyboard, Keyboards, Layout};
 
 /// Findings reported for one layer before the rest are only counted.
 const FINDINGS_PER_LAYER: usize = 20;
+
+/// Unknown names that get a "did you mean" in one file.
+const SUGGESTIONS_PER_FILE: usize = 100;
 
 /// What a keymap is checked against.
 #[derive(Clone, Copy)]
@@ -123,7 +128,7 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
             return report;
         }
     };
-    let checker = Checker { scope, source };
+    let checker = Checker { scope, source, suggestions: Cell::new(0) };
 
     if let Some(layers) = &keymap.layers {
         let layout = resolve_layout(keymap, keyboard, &mut report, source);
@@ -139,12 +144,13 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
             checker.layer(index, layer, layers.len(), layout, &mut report.diagnostics);
         }
     }
+    let count = keymap.layers.as_ref().map_or(0, Vec::len);
     if let Some(encoders) = &keymap.encoders {
-        let count = keymap.layers.as_ref().map_or(0, Vec::len);
         for (layer, encoders) in encoders.iter().enumerate() {
-            for encoder in encoders {
-                for keycode in [&encoder.ccw, &encoder.cw] {
-                    checker.keycode(keycode, count, None, &["encoders"], &mut report.diagnostics);
+            for (index, encoder) in encoders.iter().enumerate() {
+                for (direction, keycode) in [("ccw", &encoder.ccw), ("cw", &encoder.cw)] {
+                    let path = ["encoders", &layer.to_string(), &index.to_string(), direction];
+                    checker.keycode(keycode, count, None, &path, &mut report.diagnostics);
                 }
             }
             if count > 0 && layer >= count {
@@ -153,7 +159,43 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
             }
         }
     }
+    for (index, switch) in keymap.dip_switches.iter().flatten().enumerate() {
+        for (state, keycode) in [("on", &switch.on), ("off", &switch.off)] {
+            let path = ["dip_switches", &index.to_string(), state];
+            checker.keycode(keycode, count, None, &path, &mut report.diagnostics);
+        }
+    }
+    if let Some(macros) = &keymap.macros {
+        check_macros(macros, context.keycodes, source, &mut report.diagnostics);
+    }
     report
+}
+
+/// Each macro needs its `QK_MACRO_<n>` keycode, a `delay` its duration, and every key
+/// of a step a send-string name: json2c writes them as C that names these.
+fn check_macros(macros: &[Vec<MacroStep>], keycodes: &Keycodes, source: &Source, findings: &mut Vec<Diagnostic>) {
+    for (index, steps) in macros.iter().enumerate() {
+        let at = index.to_string();
+        if !keycodes.contains(&format!("QK_MACRO_{index}")) {
+            let message =
+                format!("macro {index} has no keycode: keycodes {} has no QK_MACRO_{index}", keycodes.version);
+            findings.push(source.finding(Diagnostic::error(message), &["macros", &at]));
+        }
+        for (step_index, step) in steps.iter().enumerate() {
+            let MacroStep::Action { action, keycodes: keys, duration } = step else { continue };
+            let step_at = step_index.to_string();
+            if action == "delay" && duration.is_none() {
+                let message = "a `delay` step needs a `duration` in milliseconds";
+                findings.push(source.finding(Diagnostic::error(message), &["macros", &at, &step_at]));
+            }
+            for (key_index, key) in keys.iter().enumerate() {
+                if let Some(problem) = send_string::problem(key) {
+                    let path = ["macros", &at, &step_at, "keycodes", &key_index.to_string()];
+                    findings.push(source.finding(Diagnostic::error(problem), &path));
+                }
+            }
+        }
+    }
 }
 
 /// The keymap's and the keyboard's own keycodes, numbered from QK_USER and QK_KB as QMK does.
@@ -196,6 +238,8 @@ fn resolve_layout<'k>(
 struct Checker<'a> {
     scope: super::keycodes::Scope<'a>,
     source: &'a Source<'a>,
+    /// Suggestions made so far: each searches every name, so a file gets a bounded number.
+    suggestions: Cell<usize>,
 }
 
 impl Checker<'_> {
@@ -267,11 +311,16 @@ impl Checker<'_> {
                 }
             }
             Err(error) => {
-                let error = self.scope.suggest(error);
+                let error = if self.suggestions.get() < SUGGESTIONS_PER_FILE {
+                    self.suggestions.set(self.suggestions.get() + 1);
+                    self.scope.suggest(error)
+                } else {
+                    error
+                };
                 let message = if error.message.contains(&format!("`{keycode}`")) {
                     error.message
                 } else {
-                    format!("`{keycode}`: {error}")
+                    format!("`{}`: {error}", excerpt(keycode))
                 };
                 findings.push(at(Diagnostic::error(message)));
             }

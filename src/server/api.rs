@@ -74,8 +74,8 @@ impl From<SubmitError> for ApiError {
         let status = match &error {
             SubmitError::Request(RequestError::Malformed(_) | RequestError::Missing(_)) => StatusCode::BAD_REQUEST,
             SubmitError::Request(RequestError::BadName(_)) => StatusCode::UNPROCESSABLE_ENTITY,
-            SubmitError::QueueFull(_) => StatusCode::SERVICE_UNAVAILABLE,
-            SubmitError::Store(error) => return ApiError::internal(error),
+            // Nothing was queued either way: the client may try again.
+            SubmitError::QueueFull(_) | SubmitError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_AFTER_SECONDS);
         ApiError { status, message: error.to_string(), retry_after }

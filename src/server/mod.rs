@@ -10,11 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{Request, StatusCode};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower::ServiceExt;
 use tower_http::cors::CorsLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
@@ -46,6 +49,12 @@ const REQUEST_TIME_LIMIT: Duration = Duration::from_secs(30);
 
 /// How long open connections may take to finish at shutdown.
 const DRAIN_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// How often an HTTP/2 peer is pinged while a request runs, and how long it has to answer.
+const HTTP2_PING_EVERY: Duration = Duration::from_secs(20);
+
+/// How long an idle connection has to say goodbye (an HTTP/2 GOAWAY) before it is dropped.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// How often ended jobs are looked at for pruning.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -110,13 +119,18 @@ pub fn run(settings: Settings, service: Arc<Service>, ready: impl FnOnce(SocketA
 }
 
 /// Accepts connections until shutdown, then lets the open ones finish for a while.
-/// A client that takes longer than `header_time_limit` to send its request's headers
-/// is disconnected, so idle or slow connections cannot pile up.
+///
+/// A connection on which no request is in progress for `header_time_limit` is closed,
+/// whatever its protocol: a client that connects and sends nothing, an HTTP/2 client
+/// that opens no stream, an idle keep-alive connection. Over HTTP/1 hyper also limits
+/// the time to send each request's headers; HTTP/2 sends them in one frame.
 async fn serve_connections(listener: tokio::net::TcpListener, app: Router, header_time_limit: Duration) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(header_time_limit);
-    let graceful = GracefulShutdown::new();
-    let mut stop = std::pin::pin!(shutdown());
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(HTTP2_PING_EVERY).keep_alive_timeout(HTTP2_PING_EVERY);
+    let (stop_sender, stop) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutting_down = std::pin::pin!(shutdown());
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -128,23 +142,86 @@ async fn serve_connections(listener: tokio::net::TcpListener, app: Router, heade
                     continue;
                 }
             },
-            () = &mut stop => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            () = &mut shutting_down => break,
         };
         // Small answers go out at once rather than waiting on the client's delayed ACK.
         if let Err(error) = stream.set_nodelay(true) {
             tracing::warn!(%error, "cannot set TCP_NODELAY");
         }
-        let service = TowerToHyperService::new(app.clone());
-        let connection =
-            graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
+        let (in_progress, requests) = watch::channel(0usize);
+        let (app, in_progress) = (app.clone(), Arc::new(in_progress));
+        let service = TowerToHyperService::new(tower::service_fn(move |request: Request<Incoming>| {
+            let counted = InProgress::start(&in_progress);
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(request).await;
+                drop(counted);
+                response
+            }
+        }));
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let (stop, idle) = (stop.clone(), idle_for(requests, header_time_limit));
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let mut stop = stop;
+            // How long the connection may take to close once asked to: an idle one has
+            // no request to finish, only the goodbye of its protocol.
+            let grace = tokio::select! {
+                ended = connection.as_mut() => Err(ended),
+                () = idle => Ok(IDLE_CLOSE_GRACE),
+                _ = stop.changed() => Ok(DRAIN_TIME_LIMIT),
+            };
+            let ended = match grace {
+                Err(ended) => ended,
+                Ok(grace) => {
+                    connection.as_mut().graceful_shutdown();
+                    match tokio::time::timeout(grace, connection).await {
+                        Ok(ended) => ended,
+                        Err(_) => return tracing::debug!(%peer, "connection closed: it did not finish in time"),
+                    }
+                }
+            };
+            if let Err(error) = ended {
                 tracing::debug!(%peer, %error, "connection ended");
             }
         });
     }
-    if tokio::time::timeout(DRAIN_TIME_LIMIT, graceful.shutdown()).await.is_err() {
+    let _ = stop_sender.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIME_LIMIT, async { while connections.join_next().await.is_some() {} });
+    if drained.await.is_err() {
         tracing::warn!("open connections did not finish in time");
+    }
+}
+
+/// One request in progress on a connection; the count goes down when it is dropped,
+/// answered or not.
+struct InProgress(Arc<watch::Sender<usize>>);
+
+impl InProgress {
+    fn start(count: &Arc<watch::Sender<usize>>) -> InProgress {
+        count.send_modify(|count| *count += 1);
+        InProgress(count.clone())
+    }
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.0.send_modify(|count| *count -= 1);
+    }
+}
+
+/// Resolves once no request has been in progress for `limit`.
+async fn idle_for(mut requests: watch::Receiver<usize>, limit: Duration) {
+    loop {
+        let idle = *requests.borrow_and_update() == 0;
+        let changed =
+            if idle { tokio::time::timeout(limit, requests.changed()).await } else { Ok(requests.changed().await) };
+        match changed {
+            Ok(Ok(())) => continue,
+            // Idle for the whole limit, or the connection's service is gone.
+            Err(_) | Ok(Err(_)) => return,
+        }
     }
 }
 

@@ -60,7 +60,7 @@ fn collect(
         let path = dir.join(&entry.name);
         match parse_name(stem, family, extras) {
             Ok((subsystem, version, fragment)) => files.push(SpecFile { subsystem, version, fragment, path }),
-            Err(message) => diagnostics.push(Diagnostic::error(message).in_file(tree.display(&path))),
+            Err(message) => diagnostics.push(Diagnostic::error(message).in_file(tree.display(&path)).at_line(Some(1))),
         }
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! so the value built here does too; object order is kept as written.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::Deserialize;
@@ -21,8 +21,10 @@ pub struct ParseError {
 }
 
 /// Parses hjson (or plain JSON) text into an ordered value. An empty document
-/// is an empty object, as hjson reads it (QMK ships empty version files).
+/// is an empty object, as hjson reads it (QMK ships empty version files). A leading
+/// byte order mark is skipped, as QMK's hjson reader skips it.
 pub fn parse(text: &str) -> Result<Value, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         return Ok(Value::Object(Object::new()));
     }
@@ -35,7 +37,42 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
     {
         return Ok(value);
     }
-    deser_hjson::from_str::<Strict>(text).map(|Strict(value)| value).map_err(ParseError::from)
+    match quietly(|| deser_hjson::from_str::<Strict>(text)) {
+        Some(parsed) => parsed.map(|Strict(value)| value).map_err(ParseError::from),
+        // deser-hjson 2.2.6 panics when it places an error inside a multi-byte character
+        // (`{"a"é: 1}`). The same text with each such character as ASCII bytes has the
+        // same lines and structure and cannot make it panic: its error is the one to show.
+        None => {
+            DEPTH.set(0);
+            let ascii: String = text.chars().map(|c| if c.is_ascii() { c } else { '?' }).collect();
+            match deser_hjson::from_str::<Strict>(&ascii) {
+                Err(error) => Err(ParseError::from(error)),
+                Ok(_) => Err(ParseError { message: "invalid hjson".into(), line: None, column: None }),
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Set while this thread runs code whose panics are caught and reported otherwise.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `work`, turning a panic into `None` without the panic message on stderr.
+fn quietly<T>(work: impl FnOnce() -> T) -> Option<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.get() {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.set(true);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+    QUIET.set(false);
+    outcome.ok()
 }
 
 impl From<deser_hjson::Error> for ParseError {
@@ -178,37 +215,72 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
-/// The line where a key path is written, found by scanning the text: the parser
-/// keeps no positions for values, and this only runs to place a diagnostic.
-pub fn locate(text: &str, path: &[&str]) -> Option<usize> {
-    let mut from = 0;
-    for segment in path {
-        from += find_key(&text[from..], segment)?;
-    }
-    Some(text[..from].matches('\n').count() + 1)
+/// Where the keys of a document are written, for placing diagnostics on lines. The
+/// parser keeps no positions for values, so one scan of the text finds every key as
+/// it is written (quoted or not, then `:`); each look-up is then a binary search, and
+/// any number of diagnostics cost time linear in the text.
+#[derive(Debug, Default)]
+pub struct KeyIndex {
+    /// The byte offset where each line starts.
+    line_starts: Vec<usize>,
+    /// Each key, and the offsets where it is written, ascending.
+    keys: HashMap<Box<str>, Vec<usize>>,
 }
 
-/// Byte offset just past `segment` written as a key (quoted or not, then `:`).
-fn find_key(text: &str, segment: &str) -> Option<usize> {
-    let quoted = format!("\"{segment}\"");
-    let mut search = 0;
-    while search < text.len() {
-        let (at, len) = [quoted.as_str(), segment]
-            .iter()
-            .filter_map(|needle| text[search..].find(needle).map(|i| (search + i, needle.len())))
-            .min()?;
-        let rest = text[at + len..].trim_start_matches([' ', '\t']);
-        let starts_word = at == 0 || !is_key_char(text[..at].chars().next_back().unwrap_or(' '));
-        if rest.starts_with(':') && starts_word {
-            return Some(at + len);
+impl KeyIndex {
+    pub fn new(text: &str) -> KeyIndex {
+        let bytes = text.as_bytes();
+        let mut line_starts = vec![0];
+        let mut keys: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+        for (at, &byte) in bytes.iter().enumerate() {
+            match byte {
+                b'\n' => line_starts.push(at + 1),
+                b':' => {
+                    if let Some((start, key)) = key_before(text, at) {
+                        match keys.get_mut(key) {
+                            Some(offsets) => offsets.push(start),
+                            None => {
+                                keys.insert(key.into(), vec![start]);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
         }
-        search = at + len;
+        KeyIndex { line_starts, keys }
     }
-    None
+
+    /// The line of a key path: each segment is the first key of that name written
+    /// after the previous segment.
+    pub fn locate(&self, path: &[&str]) -> Option<usize> {
+        let mut from = 0;
+        for segment in path {
+            let offsets = self.keys.get(*segment)?;
+            from = *offsets.get(offsets.partition_point(|&offset| offset < from))?;
+        }
+        Some(self.line(from))
+    }
+
+    /// The line (from 1) holding a byte offset.
+    pub fn line(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&start| start <= offset)
+    }
 }
 
-fn is_key_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '"'
+/// The key written just before the `:` at `colon`, and where it starts: a quoted string,
+/// or a word of hjson's quoteless key characters. Each byte is looked at by at most one
+/// quoted and one unquoted key, which keeps [`KeyIndex::new`] linear.
+fn key_before(text: &str, colon: usize) -> Option<(usize, &str)> {
+    let end = text[..colon].trim_end_matches([' ', '\t']).len();
+    let before = &text[..end];
+    if let Some(inside) = before.strip_suffix('"') {
+        let start = inside.rfind('"')? + 1;
+        return Some((start - 1, &inside[start..]));
+    }
+    // The bytes that end a quoteless key are ASCII, so the key starts on a character boundary.
+    let start = before.bytes().rposition(|b| b.is_ascii_whitespace() || b",:[]{}\"'".contains(&b)).map_or(0, |i| i + 1);
+    (start < end).then(|| (start, &before[start..]))
 }
 
 #[cfg(test)]
@@ -221,6 +293,21 @@ mod tests {
         let keys: Vec<_> = value.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["b", "a", "c"]);
         assert_eq!(value.get("a").and_then(Value::as_str), Some("two words"));
+    }
+
+    #[test]
+    fn a_multi_byte_character_where_hjson_expects_syntax_is_an_error_not_a_panic() {
+        for text in ["{\"a\"é: 1}", "{\n  \"keycodes\"\u{fffd}: {}\n}", "[1 é]"] {
+            let error = parse(text).unwrap_err();
+            assert!(error.message.starts_with("invalid hjson"), "{text}: {error:?}");
+        }
+        assert!(parse("{a: [1]}").is_ok(), "the nesting depth is back to zero");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        assert_eq!(parse("\u{feff}{\"a\": 1}").unwrap(), parse("{\"a\": 1}").unwrap());
+        assert_eq!(parse("\u{feff}{\n  a: b\n}").unwrap(), parse("{\n  a: b\n}").unwrap());
     }
 
     #[test]
@@ -253,8 +340,24 @@ mod tests {
     #[test]
     fn locates_nested_keys() {
         let text = "{\n  \"ranges\": {\n    \"0x0000/0x00FF\": {}\n  },\n  keycodes: {\n    \"0x0004\": {\n      key: KC_A\n    }\n  }\n}";
-        assert_eq!(locate(text, &["keycodes", "0x0004"]), Some(6));
-        assert_eq!(locate(text, &["keycodes", "0x0004", "key"]), Some(7));
-        assert_eq!(locate(text, &["keycodes", "0x0005"]), None);
+        let index = KeyIndex::new(text);
+        assert_eq!(index.locate(&["keycodes", "0x0004"]), Some(6));
+        assert_eq!(index.locate(&["keycodes", "0x0004", "key"]), Some(7));
+        assert_eq!(index.locate(&["ranges", "0x0000/0x00FF"]), Some(3));
+        assert_eq!(index.locate(&["keycodes", "0x0005"]), None);
+        assert_eq!(index.locate(&["key", "keycodes"]), None, "segments are found in order");
+    }
+
+    #[test]
+    fn an_index_of_a_megabyte_of_colons_and_quotes_is_built_in_one_pass() {
+        for text in [
+            ":".repeat(1 << 20),
+            "\"a\":".repeat(1 << 18),
+            format!("\"{}\":", "a:".repeat(1 << 19)),
+            "\u{a0}:é:".repeat(1 << 16),
+        ] {
+            let index = KeyIndex::new(&text);
+            assert_eq!(index.line(text.len() - 1), 1);
+        }
     }
 }

@@ -9,12 +9,14 @@ pub mod value;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use semver::Version;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::DataTree;
+use hjson::KeyIndex;
 
 pub use check::parse_range;
 pub use files::{CONSTANTS_DIR, SpecFile, discover};
@@ -97,6 +99,15 @@ struct Document {
     shown_as: String,
     text: String,
     value: Object,
+    /// Built at the first diagnostic placed in this file.
+    keys: OnceLock<KeyIndex>,
+}
+
+impl Document {
+    /// The line of a key path in this file's text.
+    fn locate(&self, path: &[&str]) -> Option<usize> {
+        self.keys.get_or_init(|| KeyIndex::new(&self.text)).locate(path)
+    }
 }
 
 /// Loads, merges and checks every subsystem of `tree`.
@@ -136,26 +147,44 @@ fn read(tree: &DataTree, file: SpecFile) -> Result<(Option<Document>, Diagnostic
     let text = match String::from_utf8(bytes.into_owned()) {
         Ok(text) => text,
         Err(e) => {
-            diagnostics.push(report(Diagnostic::error(format!("not UTF-8: {e}"))));
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let valid = std::str::from_utf8(valid).unwrap_or_default();
+            let line = valid.matches('\n').count() + 1;
+            let column = valid.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+            let message = "not UTF-8: QMK's spec files are UTF-8 text";
+            diagnostics.push(report(Diagnostic::error(message).at_line(Some(line)).at_column(Some(column))));
             return Ok((None, diagnostics));
         }
     };
     let value = match hjson::parse(&text) {
         Ok(Value::Object(value)) => value,
-        Ok(_) => {
-            diagnostics.push(report(Diagnostic::error("a spec file must hold an object")));
+        Ok(other) => {
+            let message = format!("a spec file must hold an object, not {}", other.kind());
+            diagnostics.push(report(Diagnostic::error(message).at_line(Some(first_value_line(&text)))));
             return Ok((None, diagnostics));
         }
         Err(e) => {
-            diagnostics.push(report(Diagnostic::error(e.message).at_line(e.line).at_column(e.column)));
+            let line = e.line.or(Some(1));
+            diagnostics.push(report(Diagnostic::error(e.message).at_line(line).at_column(e.column)));
             return Ok((None, diagnostics));
         }
     };
-    for (path, diagnostic) in merge::misplaced_directives(&value) {
+    let document = Document { file, shown_as: shown_as.clone(), text, value, keys: OnceLock::new() };
+    for (path, diagnostic) in merge::misplaced_directives(&document.value) {
         let segments: Vec<&str> = path.iter().map(String::as_str).collect();
-        diagnostics.push(report(diagnostic).at_line(hjson::locate(&text, &segments)).at_key(path.join("/")));
+        let line = document.locate(&segments).or(Some(1));
+        diagnostics.push(report(diagnostic).at_line(line).at_key(path.join("/")));
     }
-    Ok((Some(Document { file, shown_as, text, value }), diagnostics))
+    Ok((Some(document), diagnostics))
+}
+
+/// The line where a document's value starts, past blank and comment lines.
+fn first_value_line(text: &str) -> usize {
+    let is_blank = |line: &str| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#') || line.starts_with("//")
+    };
+    text.lines().position(|line| !is_blank(line)).map_or(1, |index| index + 1)
 }
 
 /// Builds every version of one subsystem, each on its own so that they build in parallel.
@@ -170,7 +199,8 @@ fn merge_versions(name: String, mut documents: Vec<Document>) -> (Subsystem, Dia
                 "fragment of version {} has no base file {}_{}.hjson beside it",
                 orphan.file.version, name, orphan.file.version
             ))
-            .in_file(orphan.shown_as.clone()),
+            .in_file(orphan.shown_as.clone())
+            .at_line(Some(1)),
         );
     }
     let built: Vec<_> = base_versions
@@ -237,7 +267,7 @@ fn place(diagnostic: Diagnostic, path: &[String], applied: &[Document]) -> Diagn
     let diagnostic = diagnostic.at_key(path.join("/"));
     match applied.iter().rev().find(|d| lookup(&d.value, &entry).is_some()) {
         Some(document) => {
-            let line = hjson::locate(&document.text, &segments).or_else(|| hjson::locate(&document.text, &entry));
+            let line = document.locate(&segments).or_else(|| document.locate(&entry)).or(Some(1));
             diagnostic.in_file(document.shown_as.clone()).at_line(line)
         }
         None => diagnostic,

@@ -1,0 +1,90 @@
+//! Writing results: lines on stdout and stderr, and whole files for `-o`.
+//!
+//! A reader that goes away (`qmk-api validate … | head -n1`) ends the command quietly,
+//! as `head` expects; any other failure to write (a full disk) is an I/O error, exit 2.
+
+use std::fmt::Display;
+use std::fs::{FileType, Permissions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+
+use super::Failure;
+
+/// Writes `text` to stdout and flushes it.
+pub fn stdout(text: &[u8]) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text).and_then(|()| stdout.flush()).map_err(|error| match error.kind() {
+        ErrorKind::BrokenPipe => Failure::quiet(),
+        _ => Failure::usage(format!("cannot write to stdout: {error}")),
+    })
+}
+
+/// Prints a line on stdout.
+pub fn line(text: impl Display) -> Result<(), Failure> {
+    stdout(format!("{text}\n").as_bytes())
+}
+
+/// Prints a line on stderr. A failure is ignored: there is nowhere left to report it.
+pub fn note(text: impl Display) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// Writes `text` to `out`, or to stdout.
+pub fn emit(text: &[u8], out: Option<&Path>) -> Result<(), Failure> {
+    match out {
+        Some(out) => file(text, out),
+        None => stdout(text),
+    }
+}
+
+/// Writes `text` to the file `out` in one step: a new file beside it is renamed over it,
+/// so a reader never sees half of it. Only a regular file is replaced, keeping its
+/// permissions; a symbolic link (never followed), a device, a FIFO or a folder there is
+/// refused: as root, `-o /dev/null` would otherwise replace the device.
+pub fn file(text: &[u8], out: &Path) -> Result<(), Failure> {
+    let failed = |e: std::io::Error| Failure::usage(format!("cannot write {}: {e}", out.display()));
+    let existing = match std::fs::symlink_metadata(out) {
+        Ok(metadata) => Some(metadata),
+        Err(error) if error.kind() == ErrorKind::NotFound => None,
+        Err(error) => return Err(failed(error)),
+    };
+    if let Some(kind) = existing.as_ref().map(|m| m.file_type()).filter(|t| !t.is_file()) {
+        return Err(Failure::usage(format!(
+            "{} is a {}, not a regular file: refusing to replace it",
+            out.display(),
+            describe(kind)
+        )));
+    }
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    // A new file gets the permissions any new file gets (0666 less the umask).
+    let mut file = tempfile::Builder::new()
+        .prefix(".qmk-api-")
+        .permissions(Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(failed)?;
+    if let Some(existing) = &existing {
+        file.as_file().set_permissions(existing.permissions()).map_err(failed)?;
+    }
+    file.write_all(text).map_err(failed)?;
+    file.persist(out).map_err(|e| failed(e.error))?;
+    Ok(())
+}
+
+fn describe(kind: FileType) -> &'static str {
+    if kind.is_symlink() {
+        "symbolic link"
+    } else if kind.is_dir() {
+        "directory"
+    } else if kind.is_fifo() {
+        "FIFO"
+    } else if kind.is_socket() {
+        "socket"
+    } else if kind.is_block_device() {
+        "block device"
+    } else if kind.is_char_device() {
+        "character device"
+    } else {
+        "special file"
+    }
+}
