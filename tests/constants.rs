@@ -102,6 +102,13 @@ fn the_bundled_data_is_what_import_writes_from_the_shared_tree() {
         snapshot(&bundled).into_iter().filter(|(p, _)| p.extension().is_some_and(|e| e == "hjson")).collect();
     assert_eq!(imported.len(), 106);
     assert!(imported == committed, "data/ is stale: run `qmk-api import --qmk-home ../shared/qmk`");
+    let send_string = "keymap/send_string_keycodes.json";
+    let bundled = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(send_string);
+    assert_eq!(
+        std::fs::read(data.join(send_string)).unwrap(),
+        std::fs::read(bundled).unwrap(),
+        "{send_string} is stale"
+    );
 }
 
 #[test]
@@ -389,4 +396,36 @@ fn non_utf8_and_non_object_files_are_reported() {
     let stderr = expect_exit(&fixture.build(), 1);
     assert!(stderr.contains("a spec file must hold an object"), "{stderr}");
     assert!(stderr.contains("keycodes_0.0.2.hjson") && stderr.contains("not UTF-8"), "{stderr}");
+}
+
+#[test]
+fn a_spec_file_may_start_with_a_byte_order_mark() {
+    let fixture = Fixture::new();
+    fixture.keycodes("keycodes_0.0.1.hjson", &format!("\u{feff}{BASE}"));
+    expect_exit(&fixture.build(), 0);
+    assert!(fixture.published("master", "constants/keycodes_0.0.1.json").contains("\"KC_BEE\""));
+}
+
+#[test]
+fn every_spec_diagnostic_names_file_and_line() {
+    let fixture = Fixture::new();
+    let not_utf8 = b"{\n  ranges: {}\n  keycodes: {\"0x0004\": {key: \"KC_\xff\"}}\n}".to_vec();
+    fixture.keycodes("keycodes_0.0.1.hjson", BASE).keycodes("keycodes_0.0.2.hjson", "\n\n[1, 2]\n");
+    std::fs::write(fixture.root().join("data/constants/keycodes/keycodes_0.0.3.hjson"), not_utf8).unwrap();
+    fixture.keycodes("keycodes_0.0.4_extra.hjson", "{}").keycodes("keycodes_0.0.x.hjson", "{}");
+    let stderr = expect_exit(&fixture.build(), 1);
+    for expected in [
+        "error: a spec file must hold an object, not an array\n  --> ",
+        "keycodes_0.0.2.hjson:3",
+        "keycodes_0.0.3.hjson:3",
+        "keycodes_0.0.4_extra.hjson:1",
+        "keycodes_0.0.x.hjson:1",
+    ] {
+        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+    }
+    assert!(stderr.contains("not UTF-8") && !stderr.contains("index"), "a line, not a byte index: {stderr}");
+    for diagnostic in stderr.split("\nerror: ").filter(|d| d.contains("  --> ")) {
+        let place = diagnostic.split("  --> ").nth(1).unwrap().lines().next().unwrap();
+        assert!(place.rsplit(':').any(|part| part.parse::<usize>().is_ok()), "no line in {diagnostic:?}");
+    }
 }

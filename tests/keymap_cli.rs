@@ -234,3 +234,204 @@ fn declared_keycodes_and_the_host_language_are_keycodes_too() {
     with(&keys, json!({"host_language": "klingon"}));
     assert!(expect_exit(&run(&["validate", &file]), 1).contains("no host language `klingon`; known: us, belgian"));
 }
+
+/// A keymap for clueboard/66/rev2 with `extra` fields, written to `name` in the fixture.
+fn keymap_with(fixture: &Fixture, name: &str, extra: Value) -> String {
+    let mut payload =
+        json!({"keyboard": "clueboard/66/rev2", "keymap": "mine", "layout": "LAYOUT_all", "layers": [layer("KC_A")]});
+    payload.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let path = fixture.root().join(name);
+    std::fs::write(&path, payload.to_string()).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn every_string_written_into_keymap_c_is_checked() {
+    let fixture = Fixture::new();
+    let include = "KC_A)\n#include \"/etc/passwd\"\n//";
+    let cases = [
+        (json!({"dip_switches": [{"on": include, "off": "KC_B"}]}), "dip_switches"),
+        (json!({"dip_switches": [{"on": "KC_A", "off": "KC_B); evil("}]}), "dip_switches"),
+        (json!({"encoders": [[{"ccw": include, "cw": "KC_VOLU"}]]}), "encoders"),
+        (json!({"macros": [[{"action": "tap", "keycodes": ["A)\n#include \"/etc/passwd\"\n//"]}]]}), "macros"),
+        (json!({"macros": [[{"action": "down", "keycodes": ["LCTL); evil(); //"]}]]}), "macros"),
+        (json!({"host_language": "german.h\"\n#include \"/etc/passwd"}), "host_language"),
+    ];
+    for (index, (extra, field)) in cases.iter().enumerate() {
+        let file = keymap_with(&fixture, &format!("evil{index}.json"), extra.clone());
+        let stderr = expect_exit(&run(&["validate", &file]), 1);
+        assert!(stderr.contains(&format!("key: {field}")) || stderr.contains(field), "{extra}: {stderr}");
+        let output = run(&["json2c", &file]);
+        let stderr = expect_exit(&output, 1);
+        assert!(stderr.contains(field), "json2c names `{field}`: {stderr}");
+        assert!(!stdout(&output).contains("#include \"/etc/passwd\""), "{extra}");
+    }
+    // Macro text is any text: it is written as one C string literal, never as code.
+    let text = json!({"macros": [["\"\"", {"action": "tap", "keycodes": ["A"]}, "\");} int evil; //", "a\\", "\"", "\n#include \"/etc/passwd\"\n"]]});
+    let file = keymap_with(&fixture, "text.json", text);
+    expect_exit(&run(&["validate", &file]), 0);
+    let keymap_c = stdout(&expect_exit_ok(run(&["json2c", &file])));
+    let send = keymap_c.lines().find(|line| line.contains("SEND_STRING(")).unwrap();
+    assert_eq!(
+        send.trim(),
+        r#"SEND_STRING("\"\""SS_TAP(X_A)"\");} int evil; //a\\\"\n#include \"/etc/passwd\"\n");"#,
+        "{keymap_c}"
+    );
+}
+
+#[test]
+fn macro_keycodes_are_send_string_names() {
+    let fixture = Fixture::new();
+    let good =
+        json!({"macros": [[{"action": "tap", "keycodes": ["LCTL", "C"]}, {"action": "down", "keycodes": ["ENTER"]}]]});
+    expect_exit(&run(&["validate", &keymap_with(&fixture, "good.json", good)]), 0);
+    let bad = json!({"macros": [[{"action": "tap", "keycodes": ["KC_A"]}, {"action": "up", "keycodes": ["ENTR"]}]]});
+    let stderr = expect_exit(&run(&["validate", &keymap_with(&fixture, "bad.json", bad)]), 1);
+    assert!(stderr.contains("`KC_A`") && stderr.contains("without `KC_`: `A`"), "{stderr}");
+    assert!(stderr.contains("`ENTR`") && stderr.contains("did you mean `ENT`"), "{stderr}");
+}
+
+#[test]
+fn a_hundred_kilobyte_keycode_is_rejected_at_once() {
+    let fixture = Fixture::new();
+    let long = "KC_".to_owned() + &"A".repeat(100_000);
+    let file = example(&fixture, json!([layer(&long), layer(&format!("LT(1, {long})"))]));
+    let started = std::time::Instant::now();
+    let stderr = expect_exit(&run(&["validate", &file]), 1);
+    assert!(stderr.contains("no keycode `KC_AAAA"), "{}", &stderr[..200.min(stderr.len())]);
+    // Before, suggesting a name cost time in proportion to its length: 13.6 s here, optimized.
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_megabyte_keymap_of_many_layers_is_placed_on_lines_in_linear_time() {
+    let fixture = Fixture::new();
+    let layers: Vec<Vec<&str>> = (0..50_000).map(|_| vec!["KC_NOPE", "KC_A"]).collect();
+    let text = serde_json::to_string_pretty(
+        &json!({"keyboard": "clueboard/66/rev2", "layout": "LAYOUT_all", "layers": layers}),
+    )
+    .unwrap();
+    assert!(text.len() > 1_000_000);
+    let path = fixture.root().join("many.json");
+    std::fs::write(&path, &text).unwrap();
+    let started = std::time::Instant::now();
+    let stderr = expect_exit(&run(&["validate", &path.display().to_string()]), 1);
+    assert!(stderr.contains("many.json:4"), "the layers' line: {}", &stderr[..300.min(stderr.len())]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_and_a_full_one_is_an_error() {
+    use std::process::{Command, Stdio};
+    let fixture = Fixture::new();
+    let file = example(&fixture, json!([layer("KC_A")]));
+    let many: Vec<String> = (0..2000).map(|_| file.clone()).collect();
+    let mut args = vec!["validate", "--format", "json"];
+    args.extend(many.iter().map(String::as_str));
+    for args in [args.clone(), vec!["keycode", "KC_A", "KC_B"], vec!["json2c", file.as_str()]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_qmk-api"))
+            .args(&args)
+            .env_remove("QMK_HOME")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = stderr(&output);
+        assert_eq!(output.status.code(), Some(0), "{} with stdout closed: {stderr}", args[0]);
+        assert!(stderr.is_empty() || !stderr.contains("stdout"), "{stderr}");
+
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_qmk-api"))
+            .args(&args)
+            .env_remove("QMK_HOME")
+            .stdout(full)
+            .output()
+            .unwrap();
+        let stderr = expect_exit(&output, 2);
+        assert!(stderr.contains("cannot write to stdout") && !stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn output_files_replace_regular_files_only_and_never_follow_links() {
+    use std::os::unix::fs::FileTypeExt;
+    let fixture = Fixture::new();
+    let file = example(&fixture, json!([layer("KC_A")]));
+    let victim = fixture.root().join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    let link = fixture.root().join("link.c");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let fifo = fixture.root().join("fifo");
+    let name = std::ffi::CString::new(fifo.display().to_string()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let folder = fixture.root().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    for command in ["json2c", "migrate"] {
+        for (target, kind) in [(&link, "symbolic link"), (&fifo, "FIFO"), (&folder, "directory")] {
+            let stderr = expect_exit(&run(&[command, &file, "-o", &target.display().to_string()]), 2);
+            assert!(stderr.contains("not a regular file") && stderr.contains(kind), "{command} -o {kind}: {stderr}");
+        }
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    }
+    let regular = fixture.root().join("keymap.c");
+    std::fs::write(&regular, "old").unwrap();
+    std::fs::set_permissions(&regular, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    expect_exit(&run(&["json2c", &file, "-o", &regular.display().to_string()]), 0);
+    assert!(std::fs::read_to_string(&regular).unwrap().contains("LAYOUT_all(KC_A"));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&regular).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o640, "a replaced file keeps its permissions");
+}
+
+#[test]
+fn inputs_over_64_mib_are_refused_whatever_their_kind() {
+    use std::io::Write;
+    let fixture = Fixture::new();
+    let fifo = fixture.root().join("keymap.fifo");
+    let name = std::ffi::CString::new(fifo.display().to_string()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut pipe = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            let block = vec![b' '; 1 << 20];
+            for _ in 0..80 {
+                if pipe.write_all(&block).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    let stderr = expect_exit(&run(&["validate", &fifo.display().to_string()]), 1);
+    assert!(stderr.contains("more than 64 MiB"), "{stderr}");
+    writer.join().unwrap();
+    for device in ["/dev/zero", "/dev/urandom"] {
+        let stderr = expect_exit(&run(&["validate", device]), 1);
+        assert!(stderr.contains("more than 64 MiB"), "{device}: {stderr}");
+        assert!(expect_exit(&run(&["json2c", device]), 1).contains("more than 64 MiB"));
+    }
+}
+
+#[test]
+fn a_keymap_may_start_with_a_byte_order_mark() {
+    let fixture = Fixture::new();
+    let path = fixture.root().join("bom.json");
+    let payload =
+        json!({"keyboard": "clueboard/66/rev2", "keymap": "bom", "layout": "LAYOUT_all", "layers": [layer("KC_A")]});
+    std::fs::write(&path, format!("\u{feff}{payload}")).unwrap();
+    let file = path.display().to_string();
+    expect_exit(&run(&["validate", &file]), 0);
+    assert!(stdout(&expect_exit_ok(run(&["json2c", &file]))).contains("[0] = LAYOUT_all(KC_A"));
+    std::fs::write(
+        &path,
+        format!(
+            "\u{feff}{{\n  // hjson too\n  keyboard: clueboard/66/rev2\n  layout: LAYOUT_all\n  layers: [{}]\n}}",
+            json!(layer("KC_B"))
+        ),
+    )
+    .unwrap();
+    expect_exit(&run(&["validate", &file]), 0);
+}

@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Read;
 
-use common::server::{Server, bundled_site, fake_qmk_tree};
+use common::server::{Reply, Server, bundled_site, fake_qmk_tree};
 use common::*;
 use serde_json::{Value, json};
 
@@ -13,12 +13,23 @@ fn payload(keymap: &str, first: &str) -> Value {
     json!({"keyboard": "clueboard/66/rev2", "keymap": keymap, "layout": "LAYOUT_all", "layers": [layer(first)]})
 }
 
-/// The current seed's payload (the one using QK_BOOT), or an equivalent one without ../shared.
+/// A stand-in for the current seed's payload, with the same keys (QK_BOOT among them),
+/// so that the contract is checked with nothing beside the checkout too.
+fn stand_in_payload() -> Value {
+    let mut payload = payload("my_awesome_keymap", "KC_GRV");
+    payload["layers"].as_array_mut().unwrap().push(json!(layer("QK_BOOT")));
+    payload
+}
+
+/// The current seed's payload (the one using QK_BOOT), when ../shared is there.
+fn seed_payload_with_qk_boot() -> Option<Value> {
+    shared()
+        .and_then(|shared| seed_payloads(&shared).into_iter().find(|p| p["layers"].to_string().contains("\"QK_BOOT\"")))
+}
+
+/// The current seed's payload, or its stand-in without ../shared.
 fn current_payload() -> Value {
-    let seeded = shared().and_then(|shared| {
-        seed_payloads(&shared).into_iter().find(|p| p["layers"].to_string().contains("\"QK_BOOT\""))
-    });
-    seeded.unwrap_or_else(|| payload("my_awesome_keymap", "KC_GRV"))
+    seed_payload_with_qk_boot().unwrap_or_else(stand_in_payload)
 }
 
 fn unzip_names(bytes: &[u8]) -> Vec<String> {
@@ -35,10 +46,15 @@ fn unzip_file(bytes: &[u8], name: &str) -> String {
 
 #[test]
 fn the_seed_payload_is_compiled_keymap_only_with_every_field() {
-    let state = tempfile::tempdir().unwrap();
-    let server = Server::start(state.path(), &[], &[]);
-    let payload = current_payload();
-    let id = server.submit(&payload);
+    // The stand-in always runs: it is what a fresh clone without ../shared checks.
+    for payload in seed_payload_with_qk_boot().into_iter().chain([stand_in_payload()]) {
+        let state = tempfile::tempdir().unwrap();
+        compiles_keymap_only_with_every_field(&Server::start(state.path(), &[], &[]), &payload);
+    }
+}
+
+fn compiles_keymap_only_with_every_field(server: &Server, payload: &Value) {
+    let id = server.submit(payload);
     assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
     let job = server.wait_for(&id, &["finished", "failed"]);
     assert_eq!(job["status"], "finished", "{job:#}");
@@ -389,4 +405,124 @@ fn a_client_too_slow_to_send_its_headers_is_disconnected() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "closed after about a second");
     assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
     assert_eq!(server.get("/v1/healthcheck").status, 200, "others are served meanwhile");
+}
+
+#[test]
+fn an_injected_dip_switch_never_reaches_keymap_c() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &[], &[]);
+    let mut request = payload("evil", "KC_A");
+    request["dip_switches"] = json!([{"on": "KC_A)\n#include \"/etc/passwd\"\n//", "off": "KC_B"}]);
+    let id = server.submit(&request);
+    let job = server.wait_for(&id, &["finished", "failed"]);
+    assert_eq!(job["status"], "failed", "{job:#}");
+    let output = job["result"]["output"].as_str().unwrap();
+    assert!(output.contains("dip_switches"), "names the field: {output}");
+    let keymap = server.get(&format!("/v1/compile/{id}/keymap"));
+    assert_eq!(keymap.status, 404);
+    assert!(!String::from_utf8_lossy(&keymap.body).contains("#include \"/etc/passwd\""));
+}
+
+/// An HTTP/2 frame: length, type, flags, stream and payload.
+fn http2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut frame = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    frame.extend([kind, flags]);
+    frame.extend(stream.to_be_bytes());
+    frame.extend(payload);
+    frame
+}
+
+/// Opens a connection, sends `bytes` and reads until the server closes it, for at most
+/// 15 s; returns what it read and how long the server took to close after the send.
+fn closed_after(base: &str, bytes: &[u8]) -> (Vec<u8>, std::time::Duration) {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(15))).unwrap();
+    stream.write_all(bytes).unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buffer = [0; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => answer.extend(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the connection stayed open for {:?}: {e}", started.elapsed()),
+        }
+    }
+    (answer, started.elapsed())
+}
+
+#[test]
+fn idle_connections_are_closed_over_http2_as_over_http1() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &["--header-time-limit", "1s"], &[]);
+    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let settings = http2_frame(4, 0, 0, &[]);
+    // GET /v1/healthcheck in HPACK: :method GET, :scheme http, then :path and :authority as literals.
+    let mut headers = vec![0x82, 0x86, 0x04, 15];
+    headers.extend(b"/v1/healthcheck");
+    headers.extend([0x01, 4]);
+    headers.extend(b"test");
+    let request = http2_frame(1, 0x05, 1, &headers);
+    let handshake: Vec<u8> = preface.iter().copied().chain(settings.iter().copied()).collect();
+    let with_request: Vec<u8> = handshake.iter().copied().chain(request).collect();
+    let cases: [(&str, &[u8]); 4] = [
+        ("a silent connection", &[]),
+        ("an HTTP/1 connection after a request", b"GET /v1/healthcheck HTTP/1.1\r\nHost: test\r\n\r\n"),
+        ("an HTTP/2 connection that sends no request", &handshake),
+        ("an HTTP/2 connection after a request", &with_request),
+    ];
+    for (what, bytes) in cases {
+        let (answer, open_for) = closed_after(&server.base, bytes);
+        assert!(open_for < std::time::Duration::from_secs(5), "{what} stayed open for {open_for:?}");
+        if what.contains("after a request") {
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(answer.contains("\"status\":\"ok\""), "{what} was answered: {answer:?}");
+        }
+    }
+}
+
+/// The job ids acknowledged, and the first refusal, of submissions until the store fails.
+fn submit_until_refused(server: &Server) -> (Vec<String>, Reply) {
+    let mut acknowledged = Vec::new();
+    for n in 0..2000 {
+        let reply = server.post("/v1/compile", payload(&format!("full_{n}"), "KC_A").to_string().as_bytes());
+        if reply.status != 200 {
+            return (acknowledged, reply);
+        }
+        acknowledged.push(reply.json()["job_id"].as_str().unwrap().to_owned());
+    }
+    panic!("the store never filled up");
+}
+
+#[test]
+fn a_full_disk_loses_no_job_and_strands_none() {
+    let (tree, state) = (fake_qmk_tree(), tempfile::tempdir().unwrap());
+    let site = bundled_site(state.path());
+    let args = ["--qmk-home", &tree.path().display().to_string(), "--site", &site, "--workers", "1"];
+    // The server may not grow a file past 256 KiB: its job store's write-ahead log soon reaches that.
+    let server = Server::start_with_file_size_limit(state.path(), &args, &[("FAKE_BUILD_SECONDS", "0.2")], 256 << 10);
+    let (acknowledged, refused) = submit_until_refused(&server);
+    assert!(acknowledged.len() >= 2, "some jobs were stored before the disk filled");
+    assert_eq!(refused.status, 503, "{}", String::from_utf8_lossy(&refused.body));
+    assert_eq!(refused.json()["code"], 503);
+    assert!(refused.json()["message"].as_str().unwrap().contains("try again"), "{}", refused.json());
+    // While the store cannot write, the queue length is the number of jobs that wait.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let queued = || {
+        acknowledged.iter().filter(|id| server.get(&format!("/v1/compile/{id}")).json()["status"] == "queued").count()
+    };
+    let waiting = queued();
+    assert!(waiting > 0, "jobs wait for the store");
+    assert_eq!(server.get("/v1").json()["queue_length"], waiting as u64, "the queue length counts them");
+
+    server.lift_file_size_limit();
+    // No new submission: the waiting jobs run on their own.
+    for id in &acknowledged {
+        let job = server.wait_for(id, &["finished", "failed"]);
+        assert_eq!(job["status"], "finished", "{job:#}");
+    }
+    assert_eq!(server.get("/v1").json()["queue_length"], 0);
+    server.submit(&payload("after", "KC_A"));
 }

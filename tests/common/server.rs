@@ -37,9 +37,20 @@ impl Server {
     /// Starts `qmk-api serve` with `args`, its state in `state`, and waits until it
     /// listens. Its log goes to `state/server.log`.
     pub fn start(state: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn(state, args, env, None)
+    }
+
+    /// A server that cannot grow any file past `bytes` (RLIMIT_FSIZE), as on a full disk,
+    /// until [`Server::lift_file_size_limit`].
+    pub fn start_with_file_size_limit(state: &Path, args: &[&str], env: &[(&str, &str)], bytes: u64) -> Server {
+        Server::spawn(state, args, env, Some(bytes))
+    }
+
+    fn spawn(state: &Path, args: &[&str], env: &[(&str, &str)], file_size_limit: Option<u64>) -> Server {
         std::fs::create_dir_all(state).unwrap();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(state.join("server.log")).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_qmk-api"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_qmk-api"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--state"])
             .arg(state)
             .args(args)
@@ -47,15 +58,37 @@ impl Server {
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("the binary runs");
+            .stderr(log);
+        if let Some(bytes) = file_size_limit {
+            let limit = libc::rlimit { rlim_cur: bytes, rlim_max: libc::RLIM_INFINITY };
+            // SAFETY: between fork and exec only async-signal-safe calls are made.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                    // A write past the limit then fails with EFBIG instead of killing the process.
+                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                    if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command.spawn().expect("the binary runs");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let base =
             line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("no address in {line:?}")).to_owned();
         let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         Server { child, base, state: state.to_owned(), agent }
+    }
+
+    /// Lets the server grow its files again, as when space is freed on a full disk.
+    pub fn lift_file_size_limit(&self) {
+        let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+        let pid = self.child.id() as libc::pid_t;
+        // SAFETY: prlimit reads `unlimited` and writes nothing back (a null old limit).
+        let set = unsafe { libc::prlimit(pid, libc::RLIMIT_FSIZE, &unlimited, std::ptr::null_mut()) };
+        assert_eq!(set, 0, "prlimit: {}", std::io::Error::last_os_error());
     }
 
     pub fn log(&self) -> String {
