@@ -4,13 +4,16 @@
 
 mod api;
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -155,9 +158,14 @@ async fn serve_connections(listener: tokio::net::TcpListener, app: Router, heade
             let counted = InProgress::start(&in_progress);
             let app = app.clone();
             async move {
-                let response = app.oneshot(request).await;
-                drop(counted);
-                response
+                // The request counts until its answer's body is sent (or dropped).
+                let response = app.oneshot(request).await?;
+                Ok::<_, Infallible>(response.map(|body| {
+                    Body::new(body.map_frame(move |frame| {
+                        let _counted = &counted;
+                        frame
+                    }))
+                }))
             }
         }));
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
@@ -194,8 +202,7 @@ async fn serve_connections(listener: tokio::net::TcpListener, app: Router, heade
     }
 }
 
-/// One request in progress on a connection; the count goes down when it is dropped,
-/// answered or not.
+/// One request in progress on a connection; the count goes down when it is dropped.
 struct InProgress(Arc<watch::Sender<usize>>);
 
 impl InProgress {
