@@ -166,36 +166,9 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
         }
     }
     if let Some(macros) = &keymap.macros {
-        check_macros(macros, context.keycodes, source, &mut report.diagnostics);
+        checker.macros(macros, context.keycodes, &mut report.diagnostics);
     }
     report
-}
-
-/// Each macro needs its `QK_MACRO_<n>` keycode, a `delay` its duration, and every key
-/// of a step a send-string name: json2c writes them as C that names these.
-fn check_macros(macros: &[Vec<MacroStep>], keycodes: &Keycodes, source: &Source, findings: &mut Vec<Diagnostic>) {
-    for (index, steps) in macros.iter().enumerate() {
-        let at = index.to_string();
-        if !keycodes.contains(&format!("QK_MACRO_{index}")) {
-            let message =
-                format!("macro {index} has no keycode: keycodes {} has no QK_MACRO_{index}", keycodes.version);
-            findings.push(source.finding(Diagnostic::error(message), &["macros", &at]));
-        }
-        for (step_index, step) in steps.iter().enumerate() {
-            let MacroStep::Action { action, keycodes: keys, duration } = step else { continue };
-            let step_at = step_index.to_string();
-            if action == "delay" && duration.is_none() {
-                let message = "a `delay` step needs a `duration` in milliseconds";
-                findings.push(source.finding(Diagnostic::error(message), &["macros", &at, &step_at]));
-            }
-            for (key_index, key) in keys.iter().enumerate() {
-                if let Some(problem) = send_string::problem(key) {
-                    let path = ["macros", &at, &step_at, "keycodes", &key_index.to_string()];
-                    findings.push(source.finding(Diagnostic::error(problem), &path));
-                }
-            }
-        }
-    }
 }
 
 /// The keymap's and the keyboard's own keycodes, numbered from QK_USER and QK_KB as QMK does.
@@ -243,6 +216,40 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// Each macro needs its `QK_MACRO_<n>` keycode, a `delay` its duration, and every key
+    /// of a step a send-string name: json2c writes them as C that names these.
+    fn macros(&self, macros: &[Vec<MacroStep>], keycodes: &Keycodes, findings: &mut Vec<Diagnostic>) {
+        for (index, steps) in macros.iter().enumerate() {
+            let at = index.to_string();
+            if !keycodes.contains(&format!("QK_MACRO_{index}")) {
+                let message =
+                    format!("macro {index} has no keycode: keycodes {} has no QK_MACRO_{index}", keycodes.version);
+                findings.push(self.source.finding(Diagnostic::error(message), &["macros", &at]));
+            }
+            for (step_index, step) in steps.iter().enumerate() {
+                let MacroStep::Action { action, keycodes: keys, duration } = step else { continue };
+                let step_at = step_index.to_string();
+                if action == "delay" && duration.is_none() {
+                    let message = "a `delay` step needs a `duration` in milliseconds";
+                    findings.push(self.source.finding(Diagnostic::error(message), &["macros", &at, &step_at]));
+                }
+                for (key_index, key) in keys.iter().enumerate() {
+                    if let Some(problem) = send_string::problem(key, || self.may_suggest()) {
+                        let path = ["macros", &at, &step_at, "keycodes", &key_index.to_string()];
+                        findings.push(self.source.finding(Diagnostic::error(problem), &path));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether one more unknown name may get a suggestion in this file.
+    fn may_suggest(&self) -> bool {
+        let made = self.suggestions.get();
+        self.suggestions.set(made + 1);
+        made < SUGGESTIONS_PER_FILE
+    }
+
     fn layer(
         &self,
         index: usize,
@@ -311,12 +318,7 @@ impl Checker<'_> {
                 }
             }
             Err(error) => {
-                let error = if self.suggestions.get() < SUGGESTIONS_PER_FILE {
-                    self.suggestions.set(self.suggestions.get() + 1);
-                    self.scope.suggest(error)
-                } else {
-                    error
-                };
+                let error = if self.may_suggest() { self.scope.suggest(error) } else { error };
                 let message = if error.message.contains(&format!("`{keycode}`")) {
                     error.message
                 } else {
