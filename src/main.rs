@@ -116,6 +116,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // QMK's make runs its CLI and compiler through `qmk-api launch` (see
+    // `compile::launch`) hundreds of times a build: their arguments pass untouched,
+    // with no parsing of ours in the way.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    if args.first().is_some_and(|a| a == qmk_api::compile::launch::SUBCOMMAND) {
+        return ExitCode::from(u8::try_from(qmk_api::compile::launch::run(&args[1..])).unwrap_or(255));
+    }
     let cli = Cli::parse();
     let reporter = Reporter { quiet: cli.quiet, verbose: cli.verbose };
     match run(cli, &reporter) {

@@ -173,7 +173,7 @@ pub fn compile(tree: &DataTree, file: &Path, out: &Path, build_time_limit: Durat
     let keyboards = keyboard::load(tree)?;
     let request = read_keymap_file(file)?;
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
-    let builder = Builder::for_tree(tree, build_time_limit);
+    let builder = Builder::for_tree(tree, build_time_limit, None);
     let failed = |e: std::io::Error| Failure::usage(format!("cannot write {}: {e}", out.display()));
     let outcome = compile::run(&request, context, &builder, out).map_err(failed)?;
     writing::line(&outcome.output)?;

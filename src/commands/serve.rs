@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::constants::{self, TreeData};
 use super::{Failure, Reporter, writing};
-use qmk_api::compile::{Builder, Service, Settings};
+use qmk_api::compile::{Builder, Service, Settings, Warm};
 use qmk_api::publish::Channel;
 use qmk_api::server;
 use qmk_api::source::DataTree;
@@ -18,7 +18,8 @@ pub struct ServeOptions {
     /// Address to listen on; port 0 picks a free one
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
-    /// Where jobs (jobs.sqlite) and their firmware are kept, and the site is built
+    /// Where jobs (jobs.sqlite) and their firmware are kept, the site is built, and
+    /// what warm builds reuse is cached (cache/)
     #[arg(long, default_value = "qmk-api-state", value_name = "DIR")]
     state: PathBuf,
     /// Threads that run compile jobs [default: one per core]
@@ -69,7 +70,9 @@ pub fn serve(tree: &DataTree, options: ServeOptions, reporter: &Reporter) -> Res
     let started = Instant::now();
     let data = constants::load(tree, reporter)?;
     let site = site(tree, &data, &options, reporter, started)?;
-    let builder = Builder::for_tree(tree, options.build_time_limit);
+    let warm = Warm::in_folder(options.state.join("cache"))
+        .map_err(|e| Failure::usage(format!("cannot find this program's own path: {e}")))?;
+    let builder = Builder::for_tree(tree, options.build_time_limit, Some(warm));
     let settings = Settings { state: options.state.clone(), queue_limit: options.queue_limit, builder };
     let (service, requeued) = Service::open(tree, &data.constants, data.keyboards, settings)?;
     if requeued > 0 {

@@ -1,12 +1,22 @@
 //! Builders turn a checked keymap into firmware. Without a qmk_firmware checkout
-//! there is none (keymap-only); with one, QMK's own make rules build each job in
-//! folders of its own, under a time limit.
+//! there is none (keymap-only); with one, QMK's own make rules build each job as
+//! `make <keyboard>:<keymap>` would with the job's keymap.json in the tree, in folders
+//! of the job's own, under a time limit.
+//!
+//! A job's build runs in a view of the tree: a folder of links to the tree's top-level
+//! entries, beside the job's keymap folder. Every path make and the compiler see is
+//! then the same for every job of a keyboard, whatever its keymap's name, so that
+//! ccache and the kept results of [`super::launch`] serve a keyboard's next keymap,
+//! and the tree itself is never written to.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::launch;
+use super::tree_state::{TreeState, find_program};
 use crate::source::DataTree;
 
 /// The build rules whose presence makes a tree a buildable qmk_firmware checkout.
@@ -18,6 +28,9 @@ const OUTPUT_LIMIT: usize = 256 << 10;
 /// Firmware formats QMK writes, in the order they are looked for.
 const FIRMWARE_FORMATS: [&str; 3] = ["uf2", "hex", "bin"];
 
+/// The job's keymap folder, as make finds it from the view of the tree.
+const KEYMAP_FOLDER: &str = "../keymap";
+
 #[derive(Debug, Clone)]
 pub enum Builder {
     /// Checks the keymap and writes its sources; no firmware.
@@ -27,8 +40,41 @@ pub enum Builder {
 
 #[derive(Debug, Clone)]
 pub struct FirmwareBuilder {
+    /// The tree's root, absolute.
     home: PathBuf,
     time_limit: Duration,
+    /// QMK's top-level make file skips git where the tree is not a git work tree.
+    skip_git: bool,
+    /// What warm builds reuse; `None` builds everything every time.
+    warm: Option<Warm>,
+    state: Arc<TreeState>,
+    /// The tree's digest when the job was taken, for the kept results' keys.
+    tree_digest: Option<String>,
+}
+
+/// What a builder needs for warm builds.
+#[derive(Debug, Clone)]
+pub struct Warm {
+    /// Where builds keep what they reuse: ccache's objects, launch results, byte code.
+    pub cache: PathBuf,
+    /// The qmk-api binary, run as `qmk-api launch` by make.
+    pub launcher: PathBuf,
+}
+
+impl Warm {
+    /// Warm builds from `cache`, launched by this very program (qmk-api).
+    pub fn in_folder(cache: PathBuf) -> std::io::Result<Warm> {
+        Ok(Warm { cache, launcher: std::env::current_exe()? })
+    }
+}
+
+/// What to build: a keyboard and a keymap in QMK's configurator format.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub keyboard: &'a str,
+    pub keymap: &'a str,
+    /// Written as the keymap folder's `keymap.json`.
+    pub keymap_json: &'a str,
 }
 
 /// What one firmware build did.
@@ -44,10 +90,13 @@ pub struct Build {
 impl Builder {
     /// QMK's firmware builder when `tree` is a qmk_firmware checkout with QMK's build
     /// rules; keymap-only for a data-only tree or the bundled data.
-    pub fn for_tree(tree: &DataTree, time_limit: Duration) -> Builder {
+    pub fn for_tree(tree: &DataTree, time_limit: Duration, warm: Option<Warm>) -> Builder {
         match tree.checkout_root() {
             Some(home) if home.join(BUILD_RULES).is_file() => {
-                Builder::Firmware(FirmwareBuilder { home: home.to_owned(), time_limit })
+                let home = std::path::absolute(home).unwrap_or_else(|_| home.to_owned());
+                let skip_git = !is_git_work_tree(&home);
+                let state = Arc::new(TreeState::new(&home));
+                Builder::Firmware(FirmwareBuilder { home, time_limit, skip_git, warm, state, tree_digest: None })
             }
             _ => Builder::KeymapOnly,
         }
@@ -63,42 +112,137 @@ impl Builder {
 }
 
 impl FirmwareBuilder {
-    /// Builds the keymap in `keymap_folder` for `keyboard` with QMK's make rules. The
-    /// keymap folder and the build folder are inside `work`, so concurrent jobs share
-    /// nothing but the read-only tree; the firmware is moved to `firmware_stem.<format>`.
-    /// `job` names the build uniquely among those running.
-    pub fn build(
-        &self,
-        job: &str,
-        (keyboard, keymap): (&str, &str),
-        keymap_folder: &Path,
-        work: &Path,
-        firmware_stem: &Path,
-    ) -> std::io::Result<Build> {
-        let build_dir = work.join("build");
-        std::fs::create_dir_all(&build_dir)?;
-        // QMK also copies the firmware to the tree's root under TARGET: a name of the
-        // job's own keeps jobs apart there, and the copy is moved out below.
-        let target = format!("qmk_api_{job}");
+    /// The digest of everything in the tree a build reads, as it is now.
+    pub fn tree_digest(&self) -> std::io::Result<String> {
+        self.state.digest()
+    }
+
+    /// Forgets the launch results not used since `cutoff` (ccache bounds its own size).
+    pub fn prune_cache(&self, cutoff: std::time::SystemTime) -> std::io::Result<usize> {
+        self.warm.as_ref().map_or(Ok(0), |warm| launch::prune(&warm.cache.join("launch"), cutoff))
+    }
+
+    /// This builder for a job taken when the tree's digest was `digest`.
+    pub fn at(&self, digest: &str) -> FirmwareBuilder {
+        FirmwareBuilder { tree_digest: Some(digest.to_owned()), ..self.clone() }
+    }
+
+    /// Builds `target` with QMK's make rules in `work` (created, and left for the
+    /// caller to remove); the firmware is moved to `firmware_stem.<format>`.
+    pub fn build(&self, target: &Target, work: &Path, firmware_stem: &Path) -> std::io::Result<Build> {
+        let view = work.join("qmk");
+        self.lay_out(target, work, &view)?;
         let log_path = work.join("build.log");
         let log = File::create(&log_path)?;
-        let keymap_path = keymap_folder.display().to_string();
+        // A name without the keymap's: paths stay the same from keymap to keymap.
+        let target_name = target.keyboard.replace('/', "_");
         let mut command = Command::new("make");
         command
-            .current_dir(&self.home)
+            .current_dir(&view)
             .env(crate::source::QMK_HOME_ENV, &self.home)
             .args(["-r", "-R", "-f", BUILD_RULES])
             .arg(format!("-j{}", std::thread::available_parallelism().map_or(1, |n| n.get())))
-            .arg(format!("KEYBOARD={keyboard}"))
-            .arg(format!("KEYMAP={keymap}"))
-            .arg(format!("KEYBOARD_FILESAFE={}", keyboard.replace('/', "_")))
-            .arg(format!("TARGET={target}"))
-            .arg(format!("BUILD_DIR={}", build_dir.display()))
-            .args((1..=5).map(|n| format!("MAIN_KEYMAP_PATH_{n}={keymap_path}")))
-            .args(["VERBOSE=false", "COLOR=false", "SILENT=false", "QMK_BIN=qmk"])
+            .arg(format!("KEYBOARD={}", target.keyboard))
+            .arg(format!("KEYMAP={}", target.keymap))
+            .arg(format!("KEYBOARD_FILESAFE={target_name}"))
+            .arg(format!("TARGET={target_name}"))
+            .args((1..=5).map(|n| format!("MAIN_KEYMAP_PATH_{n}={KEYMAP_FOLDER}")))
+            .args(["VERBOSE=false", "COLOR=false", "SILENT=false"])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        if self.skip_git {
+            command.env("SKIP_GIT", "yes").env("NOT_REPO", "yes");
+        }
+        match &self.warm {
+            Some(warm) => self.warm(&mut command, warm, work, &view)?,
+            None => {
+                // Python would write its byte code into the tree.
+                command.arg("QMK_BIN=qmk").env("PYTHONDONTWRITEBYTECODE", "1");
+            }
+        }
+        let status = self.run(command)?;
+        let mut output = tail(&std::fs::read(&log_path)?);
+        let returncode = match status {
+            Some(status) => status.code().unwrap_or(-1),
+            None => {
+                output.push_str(&format!(
+                    "\nThe build took longer than {} s and was stopped.",
+                    self.time_limit.as_secs()
+                ));
+                -1
+            }
+        };
+        let firmware = FIRMWARE_FORMATS
+            .iter()
+            .map(|format| (view.join(format!("{target_name}.{format}")), format))
+            .find(|(copied, _)| copied.is_file());
+        match firmware {
+            Some((copied, format)) if returncode == 0 => {
+                let destination = firmware_stem.with_extension(format);
+                move_file(&copied, &destination)?;
+                Ok(Build { returncode, output, firmware: Some(destination) })
+            }
+            None if returncode == 0 => {
+                output.push_str("\nmake succeeded but wrote no firmware file (.uf2, .hex or .bin).");
+                Ok(Build { returncode: 1, output, firmware: None })
+            }
+            _ => Ok(Build { returncode, output, firmware: None }),
+        }
+    }
+
+    /// The job's keymap folder with its keymap.json, and the view of the tree: a link
+    /// to each top-level entry but build output, which each view has of its own.
+    fn lay_out(&self, target: &Target, work: &Path, view: &Path) -> std::io::Result<()> {
+        // What an interrupted build left.
+        match std::fs::remove_dir_all(work) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+            _ => {}
+        }
+        let keymap = work.join("keymap");
+        std::fs::create_dir_all(&keymap)?;
+        std::fs::write(keymap.join("keymap.json"), target.keymap_json)?;
+        std::fs::create_dir_all(view)?;
+        for entry in std::fs::read_dir(&self.home)? {
+            let name = entry?.file_name();
+            let is_output = Path::new(&name).extension().is_some_and(|e| FIRMWARE_FORMATS.iter().any(|f| e == *f));
+            if name != ".build" && !is_output {
+                std::os::unix::fs::symlink(self.home.join(&name), view.join(&name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends QMK's CLI and compiler through `qmk-api launch`, and compiles with ccache
+    /// when it is installed, its paths taken relative to the view.
+    fn warm(&self, command: &mut Command, warm: &Warm, work: &Path, view: &Path) -> std::io::Result<()> {
+        let (cache, launcher) = (&warm.cache, make_word(&warm.launcher));
+        command
+            .arg(format!("QMK_BIN={launcher} {} qmk", launch::SUBCOMMAND))
+            .arg(format!("CC_PREFIX={launcher} {} cc", launch::SUBCOMMAND))
+            .env(launch::MEMO_ENV, cache.join("launch"))
+            // QMK's CLI spends most of its start compiling its Python: the byte code is
+            // kept, beside the tree rather than in it.
+            .env_remove("PYTHONDONTWRITEBYTECODE")
+            .env("PYTHONPYCACHEPREFIX", cache.join("python"))
+            .env(launch::TREE_ENV, self.tree_digest.as_deref().unwrap_or("unknown"))
+            .env(launch::BUILD_ENV, uuid::Uuid::new_v4().to_string())
+            // As processes see their folder (getcwd), links resolved.
+            .env(launch::WORK_ENV, work.canonicalize()?);
+        if let Some(ccache) = find_program("ccache") {
+            command
+                .env(launch::CCACHE_ENV, ccache)
+                .env("CCACHE_DIR", cache.join("ccache"))
+                .env("CCACHE_BASEDIR", view.canonicalize()?)
+                // Only debug information holds the folder, and no firmware file does.
+                .env("CCACHE_NOHASHDIR", "1");
+        }
+        Ok(())
+    }
+
+    /// Runs make in a process group of its own, stopped as a whole past the time
+    /// limit; `None` when it was stopped.
+    fn run(&self, mut command: Command) -> std::io::Result<Option<std::process::ExitStatus>> {
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of
         // the parent. It ends make if this process dies (kill -9), so that an orphaned
@@ -111,9 +255,9 @@ impl FirmwareBuilder {
         }
         let started = Instant::now();
         let mut child = command.spawn().map_err(|e| std::io::Error::new(e.kind(), format!("cannot run make: {e}")))?;
-        let status = loop {
+        loop {
             if let Some(status) = child.try_wait()? {
-                break Some(status);
+                return Ok(Some(status));
             }
             if started.elapsed() > self.time_limit {
                 // make's compilers are in its process group; end them all.
@@ -121,40 +265,29 @@ impl FirmwareBuilder {
                     let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
                 }
                 child.wait()?;
-                break None;
+                return Ok(None);
             }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut output = tail(&std::fs::read(&log_path)?);
-        let returncode = match status {
-            Some(status) => status.code().unwrap_or(-1),
-            None => {
-                output.push_str(&format!(
-                    "\nThe build took longer than {} s and was stopped.",
-                    self.time_limit.as_secs()
-                ));
-                -1
-            }
-        };
-        let mut firmware = None;
-        for format in FIRMWARE_FORMATS {
-            let copied = self.home.join(format!("{target}.{format}"));
-            if copied.is_file() {
-                let destination = firmware_stem.with_extension(format);
-                if returncode == 0 && firmware.is_none() {
-                    move_file(&copied, &destination)?;
-                    firmware = Some(destination);
-                } else {
-                    std::fs::remove_file(&copied)?;
-                }
-            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        if returncode == 0 && firmware.is_none() {
-            output.push_str("\nmake succeeded but wrote no firmware file (.uf2, .hex or .bin).");
-            return Ok(Build { returncode: 1, output, firmware });
-        }
-        Ok(Build { returncode, output, firmware })
     }
+}
+
+/// Whether git sees `dir` inside a work tree, as QMK's top-level make file asks.
+fn is_git_work_tree(dir: &Path) -> bool {
+    Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--is-inside-work-tree"])
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|out| out.status.success() && out.stdout.starts_with(b"true"))
+}
+
+/// A path as one shell word inside a make variable: single-quoted for the shell,
+/// `$` doubled for make.
+fn make_word(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    format!("'{}'", text.replace('\'', r"'\''").replace('$', "$$"))
 }
 
 /// The end of a long output, cut at a line.
@@ -220,11 +353,43 @@ mod tests {
     fn only_a_tree_with_build_rules_gets_the_firmware_builder() {
         let dir = tempfile::tempdir().unwrap();
         let tree = DataTree::Checkout(dir.path().to_owned());
-        assert_eq!(Builder::for_tree(&tree, Duration::from_secs(1)).name(), "keymap-only");
+        assert_eq!(Builder::for_tree(&tree, Duration::from_secs(1), None).name(), "keymap-only");
         std::fs::create_dir(dir.path().join("builddefs")).unwrap();
         std::fs::write(dir.path().join(BUILD_RULES), "").unwrap();
-        assert_eq!(Builder::for_tree(&tree, Duration::from_secs(1)).name(), "qmk-firmware");
-        assert_eq!(Builder::for_tree(&DataTree::Bundled, Duration::from_secs(1)).name(), "keymap-only");
+        assert_eq!(Builder::for_tree(&tree, Duration::from_secs(1), None).name(), "qmk-firmware");
+        assert_eq!(Builder::for_tree(&DataTree::Bundled, Duration::from_secs(1), None).name(), "keymap-only");
+    }
+
+    #[test]
+    fn a_job_sees_the_tree_through_links_with_its_own_keymap_beside_and_no_build_output() {
+        let tree = tempfile::tempdir().unwrap();
+        for path in [BUILD_RULES, "quantum/quantum.c", ".build/obj/x.o", "old_default.hex", "Makefile"] {
+            let path = tree.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        let Builder::Firmware(builder) =
+            Builder::for_tree(&DataTree::Checkout(tree.path().to_owned()), Duration::from_secs(1), None)
+        else {
+            panic!("a tree with build rules")
+        };
+        let work = tempfile::tempdir().unwrap();
+        let (work, view) = (work.path().join("work"), work.path().join("work/qmk"));
+        std::fs::create_dir_all(work.join("leftover")).unwrap();
+        let target = Target { keyboard: "a/b", keymap: "mine", keymap_json: "{}" };
+        builder.lay_out(&target, &work, &view).unwrap();
+        let mut names: Vec<String> =
+            std::fs::read_dir(&view).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, ["Makefile", "builddefs", "quantum"]);
+        assert!(std::fs::symlink_metadata(view.join("quantum")).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(view.join(KEYMAP_FOLDER).join("keymap.json")).unwrap(), "{}");
+        assert!(!work.join("leftover").exists(), "what an interrupted build left is gone");
+    }
+
+    #[test]
+    fn a_launcher_path_is_one_shell_word_that_make_leaves_alone() {
+        assert_eq!(make_word(Path::new("/opt/qmk api/it's$HOME")), r"'/opt/qmk api/it'\''s$$HOME'");
     }
 
     #[test]

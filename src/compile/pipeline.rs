@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::builder::Builder;
+use super::builder::{Builder, Target};
 use crate::keymap::{self, Context, Source};
 
 /// What a job produced.
@@ -31,7 +31,7 @@ pub struct Outcome {
 pub struct Sources {
     pub keymap_c: String,
     pub keymap_json: String,
-    /// The keymap folder handed to the firmware build, when there was one.
+    /// The keymap folder handed to the firmware build (its keymap.json), when there was one.
     pub keymap_folder: Option<String>,
 }
 
@@ -95,15 +95,10 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
         }
         Builder::Firmware(firmware) => {
             let work = dir.join("work");
-            let folder = format!("keymaps/{keymap_name}");
-            let keymap_folder = work.join(&folder);
-            std::fs::create_dir_all(&keymap_folder)?;
-            std::fs::write(keymap_folder.join("keymap.c"), &sources.keymap_c)?;
-            let job = dir.file_name().and_then(|name| name.to_str()).unwrap_or("job");
-            let names = (keyboard.as_str(), keymap_name.as_str());
-            let build = firmware.build(job, names, &keymap_folder, &work, &dir.join("firmware"))?;
+            let target = Target { keyboard: &keyboard, keymap: &keymap_name, keymap_json: &sources.keymap_json };
+            let build = firmware.build(&target, &work, &dir.join("firmware"))?;
             std::fs::remove_dir_all(&work)?;
-            sources.keymap_folder = Some(folder);
+            sources.keymap_folder = Some(format!("keymaps/{keymap_name}"));
             outcome.returncode = build.returncode;
             outcome.firmware = build.firmware;
             build.output
@@ -120,14 +115,14 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
 
 impl Sources {
     /// A zip of `keymap.json`, `keymap.c` and, after a firmware build, the keymap
-    /// folder it used. Stored, not compressed: the files are a few kilobytes, and
+    /// folder it used (which holds the keymap.json, as QMK builds it). Stored, not compressed: the files are a few kilobytes, and
     /// starting a compressor costs more than it saves.
     pub fn zip(&self) -> std::io::Result<Vec<u8>> {
         let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
         let mut files = vec![("keymap.json".to_owned(), &self.keymap_json), ("keymap.c".to_owned(), &self.keymap_c)];
         if let Some(folder) = &self.keymap_folder {
-            files.push((format!("{folder}/keymap.c"), &self.keymap_c));
+            files.push((format!("{folder}/keymap.json"), &self.keymap_json));
         }
         for (name, text) in files {
             archive.start_file(name, options).map_err(std::io::Error::other)?;

@@ -76,7 +76,7 @@ type Ended = (Value, Option<String>);
 pub struct Service {
     store: Store,
     builder: Builder,
-    /// Part of every cache key: results are reused only for the same builder and tree.
+    /// What keymap-only results depend on beside the request: the data loaded at start.
     revision: String,
     keyboards: Keyboards,
     keycodes: Keycodes,
@@ -110,6 +110,11 @@ impl Service {
         let (store, requeued) = Store::open(&settings.state.join("jobs.sqlite"), settings.queue_limit)?;
         let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
         let revision = tree_revision(tree, &format!("unversioned-{started}"));
+        if let Builder::Firmware(firmware) = &settings.builder {
+            // The first digest reads the whole tree; the first job need not wait for it.
+            let firmware = firmware.clone();
+            std::thread::spawn(move || firmware.tree_digest());
+        }
         let wakeups = Wakeups { pending: Mutex::new(store.queued()), condvar: Condvar::new() };
         let service = Service { store, builder: settings.builder, revision, keyboards, keycodes, jobs_dir, wakeups };
         Ok((service, requeued))
@@ -122,7 +127,8 @@ impl Service {
     /// Checks a request and queues it; the job is stored before its id is returned.
     pub fn submit(&self, body: &[u8]) -> Result<String, SubmitError> {
         let submission = Submission::parse(body)?;
-        let cache_key = self.cache_key(&submission.canonical);
+        // Completed with the tree's state when the job is taken (see `run`).
+        let cache_key = self.cache_key(&submission.canonical, "");
         let id = self.store.enqueue(&submission.canonical, &cache_key, now()).map_err(|error| match error {
             StoreError::QueueFull(waiting) => SubmitError::QueueFull(waiting),
             other => {
@@ -135,9 +141,23 @@ impl Service {
         Ok(id)
     }
 
-    fn cache_key(&self, canonical: &str) -> String {
-        let keyed = [self.builder.name(), &self.revision, canonical].join("\0");
+    /// What identifies identical requests: the builder, what it reads beside the
+    /// request (`state`) and the request.
+    fn cache_key(&self, canonical: &str, state: &str) -> String {
+        let keyed = [self.builder.name(), state, canonical].join("\0");
         crate::publish::lock::sha256_hex(keyed.as_bytes())
+    }
+
+    /// The builder for a job taken now, and the state it builds from: for firmware,
+    /// the tree as it is at this moment, so that no result outlives a change to it.
+    fn builder_now(&self) -> Result<(Builder, String), String> {
+        match &self.builder {
+            Builder::KeymapOnly => Ok((Builder::KeymapOnly, self.revision.clone())),
+            Builder::Firmware(firmware) => {
+                let digest = firmware.tree_digest().map_err(|e| format!("cannot read the qmk_firmware tree: {e}"))?;
+                Ok((Builder::Firmware(firmware.at(&digest)), digest))
+            }
+        }
     }
 
     pub fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
@@ -169,9 +189,14 @@ impl Service {
     fn run(&self, job: Job) {
         tracing::info!(job = %job.id, "running");
         let dir = self.jobs_dir.join(&job.id);
-        let ended = std::panic::catch_unwind(AssertUnwindSafe(|| match self.reuse(&job, &dir) {
-            Some(ended) => Ok(ended),
-            None => self.build(&job, &dir),
+        let mut cache_key = job.cache_key.clone();
+        let ended = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let (builder, state) = self.builder_now()?;
+            cache_key = self.cache_key(&job.request, &state);
+            match self.reuse(&job.id, &cache_key, &dir) {
+                Some(ended) => Ok(ended),
+                None => self.build(&job, &builder, &dir),
+            }
         }))
         .unwrap_or_else(|_| Err("the job stopped on an internal error (a panic)".to_owned()));
         let (status, (result, sources)) = match ended {
@@ -180,7 +205,7 @@ impl Service {
             Err(problem) => (Status::Failed, (json!({"returncode": -1, "output": problem, "sources": false}), None)),
         };
         for attempt in 1..=RECORD_ATTEMPTS {
-            match self.store.finish(&job.id, status, &result, sources.as_deref()) {
+            match self.store.finish(&job.id, status, &result, sources.as_deref(), &cache_key) {
                 Ok(()) => {
                     return tracing::info!(job = %job.id, status = status.as_str(), returncode = %result["returncode"], "ended");
                 }
@@ -196,8 +221,8 @@ impl Service {
     }
 
     /// The result and sources of an identical finished job, its firmware linked into `dir`.
-    fn reuse(&self, job: &Job, dir: &Path) -> Option<Ended> {
-        let earlier = self.store.finished_with(&job.cache_key).ok()??;
+    fn reuse(&self, id: &str, cache_key: &str, dir: &Path) -> Option<Ended> {
+        let earlier = self.store.finished_with(cache_key).ok()??;
         let sources = self.store.sources(&earlier.id).ok()?;
         let mut result = earlier.result?;
         if let Some(name) = result["firmware"].as_str() {
@@ -211,17 +236,17 @@ impl Service {
         }
         let output = format!("Identical to job {}: its files are reused.\n{}", earlier.id, result["output"].as_str()?);
         result["output"] = Value::String(output);
-        tracing::info!(job = %job.id, from = %earlier.id, "reused");
+        tracing::info!(job = %id, from = %earlier.id, "reused");
         Some((result, sources))
     }
 
-    fn build(&self, job: &Job, dir: &Path) -> Result<Ended, String> {
+    fn build(&self, job: &Job, builder: &Builder, dir: &Path) -> Result<Ended, String> {
         let internal = |e: std::io::Error| format!("internal error in {}: {e}", dir.display());
-        if let Builder::Firmware(_) = self.builder {
+        if let Builder::Firmware(_) = builder {
             fresh_dir(dir).map_err(internal)?;
         }
         let context = Context { keyboards: &self.keyboards, keycodes: &self.keycodes };
-        let outcome = pipeline::run(&job.request, context, &self.builder, dir).map_err(internal)?;
+        let outcome = pipeline::run(&job.request, context, builder, dir).map_err(internal)?;
         let sources = outcome.sources.as_ref().map(|sources| json!(sources).to_string());
         let result = json!({
             "returncode": outcome.returncode,
@@ -286,6 +311,12 @@ impl Service {
     pub fn prune(&self, keep: Duration) -> Result<usize, StoreError> {
         let cutoff = now() - i64::try_from(keep.as_secs()).unwrap_or(i64::MAX);
         let ids = self.store.prune(cutoff)?;
+        if let Builder::Firmware(firmware) = &self.builder {
+            let cutoff = UNIX_EPOCH + Duration::from_secs(cutoff.max(0).unsigned_abs());
+            if let Err(error) = firmware.prune_cache(cutoff) {
+                tracing::warn!(%error, "cannot prune the build cache");
+            }
+        }
         for id in &ids {
             let dir = self.jobs_dir.join(id);
             if let Err(error) = std::fs::remove_dir_all(&dir)

@@ -50,7 +50,8 @@ pub struct Job {
     pub status: Status,
     /// The request as submitted (the keymap JSON).
     pub request: String,
-    /// What identifies identical requests: same keymap, keyboard and builder.
+    /// What identifies identical requests: same keymap, builder and what the builder
+    /// reads; completed when the job ends, with the state it was built from.
     pub cache_key: String,
     /// Set when the job ended.
     pub result: Option<Value>,
@@ -174,14 +175,24 @@ impl Store {
         Ok(job)
     }
 
-    /// Records how a job ended, and the sources it generated. The sources are kept apart
-    /// from the result so that status reads, the most frequent request, skip them.
-    pub fn finish(&self, id: &str, status: Status, result: &Value, sources: Option<&str>) -> Result<(), StoreError> {
+    /// Records how a job ended, the sources it generated, and its cache key as it was
+    /// built. The sources are kept apart from the result so that status reads, the
+    /// most frequent request, skip them.
+    pub fn finish(
+        &self,
+        id: &str,
+        status: Status,
+        result: &Value,
+        sources: Option<&str>,
+        cache_key: &str,
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let updated = inner
             .connection
-            .prepare_cached("UPDATE jobs SET status = ?2, result = ?3, sources = ?4 WHERE id = ?1")
-            .and_then(|mut statement| statement.execute(params![id, status.as_str(), result.to_string(), sources]))
+            .prepare_cached("UPDATE jobs SET status = ?2, result = ?3, sources = ?4, cache_key = ?5 WHERE id = ?1")
+            .and_then(|mut statement| {
+                statement.execute(params![id, status.as_str(), result.to_string(), sources, cache_key])
+            })
             .map_err(StoreError::from);
         inner.after(updated)?;
         Ok(())
@@ -271,13 +282,15 @@ mod tests {
     fn a_job_goes_from_queued_to_running_to_finished() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir, 10);
-        let id = store.enqueue(r#"{"keyboard": "planck/rev6"}"#, "key", 100).unwrap();
+        let id = store.enqueue(r#"{"keyboard": "planck/rev6"}"#, "submitted", 100).unwrap();
         assert_eq!(store.get(&id).unwrap().unwrap().status, Status::Queued);
         let claimed = store.claim().unwrap().unwrap();
         assert_eq!((claimed.id.as_str(), claimed.status, claimed.enqueued_at), (id.as_str(), Status::Running, 100));
         assert!(store.claim().unwrap().is_none(), "nothing else waits");
-        store.finish(&id, Status::Finished, &json!({"returncode": 0}), Some("{}")).unwrap();
+        store.finish(&id, Status::Finished, &json!({"returncode": 0}), Some("{}"), "built").unwrap();
         let done = store.get(&id).unwrap().unwrap();
+        assert_eq!(done.cache_key, "built", "the key as built replaces the key as submitted");
+        assert!(store.finished_with("submitted").unwrap().is_none());
         assert_eq!((done.status, done.result), (Status::Finished, Some(json!({"returncode": 0}))));
         assert_eq!(store.sources(&id).unwrap().as_deref(), Some("{}"));
         assert!(store.get("no-such-id").unwrap().is_none());
@@ -312,7 +325,7 @@ mod tests {
             let ids: Vec<String> = (0..3).map(|i| store.enqueue("{}", "k", i).unwrap()).collect();
             store.claim().unwrap();
             store.claim().unwrap();
-            store.finish(&ids[1], Status::Finished, &json!({}), None).unwrap();
+            store.finish(&ids[1], Status::Finished, &json!({}), None, "k").unwrap();
             (ids[0].clone(), ids[2].clone(), ids[1].clone())
         };
         let (store, requeued) = Store::open(&dir.path().join("jobs.sqlite"), 10).unwrap();
@@ -344,7 +357,7 @@ mod tests {
         assert!(store.finished_with("same").unwrap().is_none(), "nothing finished yet");
         for id in [&old, &new] {
             store.claim().unwrap();
-            store.finish(id, Status::Finished, &json!({"id": id}), None).unwrap();
+            store.finish(id, Status::Finished, &json!({"id": id}), None, "same").unwrap();
         }
         assert_eq!(store.finished_with("same").unwrap().unwrap().id, new);
         assert!(store.finished_with("other").unwrap().is_none());

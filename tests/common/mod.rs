@@ -134,6 +134,14 @@ pub fn seed_payloads(shared: &Path) -> Vec<serde_json::Value> {
     pages.iter().filter_map(|page| seed_payload(&std::fs::read_to_string(page).unwrap())).collect()
 }
 
+/// The current seed's payload: the one using QK_BOOT.
+pub fn current_seed_payload(shared: &Path) -> serde_json::Value {
+    seed_payloads(shared)
+        .into_iter()
+        .find(|payload| payload["layers"].to_string().contains("\"QK_BOOT\""))
+        .expect("a seed payload using QK_BOOT")
+}
+
 /// A layer of clueboard/66/rev2's LAYOUT_all (73 keys): `first`, then KC_TRNS.
 pub fn layer(first: &str) -> Vec<String> {
     let mut keys = vec!["KC_TRNS".to_owned(); 73];

@@ -125,13 +125,18 @@ impl Server {
 
     /// Polls a job until its status is one of `statuses`, returning it.
     pub fn wait_for(&self, id: &str, statuses: &[&str]) -> Value {
+        self.wait_within(id, statuses, Duration::from_secs(60))
+    }
+
+    /// `wait_for` with a time limit of its own, for real builds.
+    pub fn wait_within(&self, id: &str, statuses: &[&str], limit: Duration) -> Value {
         let started = Instant::now();
         loop {
             let job = self.get(&format!("/v1/compile/{id}")).json();
             if statuses.contains(&job["status"].as_str().unwrap()) {
                 return job;
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "job {id} stayed {}", job["status"]);
+            assert!(started.elapsed() < limit, "job {id} stayed {}", job["status"]);
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -172,9 +177,9 @@ pub fn bundled_site(dir: &Path) -> String {
 }
 
 /// A tree laid out like a qmk_firmware checkout: the bundled data, and for build rules
-/// a make file that waits `FAKE_BUILD_SECONDS`, then writes the job's keymap.c as its
-/// "firmware" where QMK's rules put it. Each job's firmware thus shows which keymap
-/// folder it was built from.
+/// a make file that waits `FAKE_BUILD_SECONDS`, then writes the job's keymap.json as
+/// its "firmware" where QMK's rules put it. Each job's firmware thus shows which
+/// keymap folder it was built from.
 pub fn fake_qmk_tree() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
@@ -183,10 +188,12 @@ pub fn fake_qmk_tree() -> tempfile::TempDir {
     std::fs::create_dir(dir.path().join("builddefs")).unwrap();
     let rules = "\
 FAKE_BUILD_SECONDS ?= 0.2
+BUILD_DIR ?= .build
 all:
 \t@echo building $(KEYBOARD):$(KEYMAP) in $(BUILD_DIR)
 \t@sleep $(FAKE_BUILD_SECONDS)
-\t@cp $(MAIN_KEYMAP_PATH_1)/keymap.c $(BUILD_DIR)/$(TARGET).hex
+\t@mkdir -p $(BUILD_DIR)
+\t@cp $(MAIN_KEYMAP_PATH_1)/keymap.json $(BUILD_DIR)/$(TARGET).hex
 \t@cp $(BUILD_DIR)/$(TARGET).hex $(TARGET).hex
 \t@echo done
 ";

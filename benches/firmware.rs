@@ -1,0 +1,156 @@
+//! `cargo bench --bench firmware`: real AVR firmware of the seeds' example payload
+//! (clueboard/66/rev2) over a copy of ../shared/qmk, in rounds of three builds:
+//! QMK's own `make -j2`, qmk-api cold (empty caches) and qmk-api warm (the same
+//! keyboard, another keymap). Reports wall and CPU time (the children's user + system,
+//! which a busy machine inflates less) and checks every firmware against make's.
+//! Needs make, qmk, gcc-avr and ccache on PATH.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use qmk_api::compile::{self, Builder, Warm};
+use qmk_api::keyboard;
+use qmk_api::keymap::{Context, Keycodes};
+use qmk_api::source::DataTree;
+use qmk_api::spec;
+use serde_json::{Value, json};
+
+const ROUNDS: usize = 3;
+
+/// A build's wall time and its children's CPU time.
+#[derive(Clone, Copy)]
+struct Cost {
+    wall: Duration,
+    cpu: Duration,
+}
+
+fn main() {
+    let Some(shared) = common::shared() else { return };
+    let missing: Vec<&str> = ["make", "qmk", "avr-gcc", "ccache"].into_iter().filter(|p| !on_path(p)).collect();
+    if !missing.is_empty() {
+        println!("skipped: {missing:?} not on PATH");
+        return;
+    }
+    let scratch = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let tree = scratch.path().join("qmk");
+    assert!(Command::new("cp").arg("-al").arg(shared.join("qmk")).arg(&tree).status().unwrap().success());
+    let data = DataTree::Checkout(tree.clone());
+    let constants = spec::load(&data).unwrap().constants;
+    let keycodes = Keycodes::new(&constants, None).unwrap();
+    let keyboards = keyboard::load(&data).unwrap();
+    let context = Context { keyboards: &keyboards, keycodes: &keycodes };
+    let seed = common::current_seed_payload(&shared);
+
+    println!("Firmware of {} (AVR), {ROUNDS} rounds; load average {}", seed["keyboard"], load());
+    println!(
+        "  reference: QMK's make -j2 of the seed 14.6–16.8 s; goals: cold no slower, warm ≥ 5× faster than cold, < 2 s"
+    );
+    if let Builder::Firmware(firmware) = Builder::for_tree(&data, Duration::from_secs(600), None) {
+        let timed = || {
+            let started = Instant::now();
+            firmware.tree_digest().unwrap();
+            started.elapsed().as_secs_f64() * 1000.0
+        };
+        let (first, again) = (timed(), timed());
+        println!(
+            "  the tree's digest, taken with each job: first {first:.0} ms (reads every file), then {again:.0} ms"
+        );
+    }
+    let (mut make, mut cold, mut warm) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let _ = std::fs::remove_dir_all(tree.join(".build"));
+        let (cost, reference) = measure(|| qmk_make(&tree, &seed));
+        make.push(cost);
+        let cache = tempfile::tempdir_in(scratch.path()).unwrap();
+        let caches = Warm { cache: cache.path().to_owned(), launcher: env!("CARGO_BIN_EXE_qmk-api").into() };
+        let builder = Builder::for_tree(&data, Duration::from_secs(600), Some(caches));
+        let build = |request: &Value, dir: &Path| {
+            let Builder::Firmware(firmware) = &builder else { panic!("{} is not buildable", tree.display()) };
+            let builder = Builder::Firmware(firmware.at(&firmware.tree_digest().unwrap()));
+            let outcome = compile::run(&request.to_string(), context, &builder, dir).unwrap();
+            assert_eq!(outcome.returncode, 0, "{}", outcome.output);
+            std::fs::read(outcome.firmware.unwrap()).unwrap()
+        };
+        let (cost, firmware) = measure(|| build(&seed, &scratch.path().join(format!("cold-{round}"))));
+        assert!(firmware == reference, "a cold build is QMK's firmware");
+        cold.push(cost);
+        let mut other = seed.clone();
+        other["keymap"] = json!(format!("other_{round}"));
+        other["layers"][0][1] = json!("KC_Q");
+        let (cost, firmware) = measure(|| build(&other, &scratch.path().join(format!("warm-{round}"))));
+        assert_ne!(firmware, reference, "another keymap, other firmware");
+        warm.push(cost);
+        println!(
+            "  round {}: make -j2 {}   qmk-api cold {}   warm {}",
+            round + 1,
+            shown(make[round]),
+            shown(cold[round]),
+            shown(warm[round])
+        );
+    }
+    let (make, cold, warm) = (median(&make), median(&cold), median(&warm));
+    println!("  median:  make -j2 {}   qmk-api cold {}   warm {}", shown(make), shown(cold), shown(warm));
+    println!(
+        "  cold/make -j2 {:.2} (wall), warm is {:.1}× faster than cold ({:.1}× in CPU), {:.1}× faster than make -j2; load average {}",
+        cold.wall.as_secs_f64() / make.wall.as_secs_f64(),
+        cold.wall.as_secs_f64() / warm.wall.as_secs_f64(),
+        cold.cpu.as_secs_f64() / warm.cpu.as_secs_f64(),
+        make.wall.as_secs_f64() / warm.wall.as_secs_f64(),
+        load()
+    );
+}
+
+/// QMK's own build of `keymap` placed in the tree; its firmware.
+fn qmk_make(tree: &Path, keymap: &Value) -> Vec<u8> {
+    let (keyboard, name) = (keymap["keyboard"].as_str().unwrap(), keymap["keymap"].as_str().unwrap());
+    let folder = tree.join("keyboards").join(keyboard).join("keymaps").join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("keymap.json"), keymap.to_string()).unwrap();
+    let output = Command::new("make").arg("-j2").arg(format!("{keyboard}:{name}")).current_dir(tree).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    let hex: PathBuf = tree.join(format!("{}_{name}.hex", keyboard.replace('/', "_")));
+    std::fs::read(hex).unwrap()
+}
+
+fn measure<T>(run: impl FnOnce() -> T) -> (Cost, T) {
+    let (cpu, started) = (children_cpu(), Instant::now());
+    let value = run();
+    (Cost { wall: started.elapsed(), cpu: children_cpu() - cpu }, value)
+}
+
+/// User and system time of the children waited for so far.
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage writes into the struct it is given and nothing else.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+fn median(costs: &[Cost]) -> Cost {
+    let mut walls: Vec<Duration> = costs.iter().map(|c| c.wall).collect();
+    let mut cpus: Vec<Duration> = costs.iter().map(|c| c.cpu).collect();
+    walls.sort();
+    cpus.sort();
+    Cost { wall: walls[walls.len() / 2], cpu: cpus[cpus.len() / 2] }
+}
+
+fn shown(cost: Cost) -> String {
+    format!("{:>5.1} s ({:>5.1} s CPU)", cost.wall.as_secs_f64(), cost.cpu.as_secs_f64())
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map_or_else(|_| "?".into(), |l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}

@@ -1,0 +1,209 @@
+//! What a firmware build depends on in a qmk_firmware tree, as one digest: the content
+//! of every file a build can read, and the programs it runs. Computed when a job is
+//! taken, so that a result is reused only for the tree as it is now, whether the tree
+//! is a clean checkout, a modified one or no checkout at all.
+//!
+//! Hashing 150 MB on every job would cost seconds; a file's digest is kept beside its
+//! size, times and inode, and only files whose metadata changed are read again, as
+//! git's index does. A walk that finds nothing changed costs one `stat` per file.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+/// Programs whose version changes the firmware; their metadata joins the digest.
+const TOOLS: [&str; 5] = ["make", "qmk", "avr-gcc", "arm-none-eabi-gcc", "ccache"];
+
+/// Firmware formats QMK copies to the tree's root after a build made there.
+const ROOT_OUTPUTS: [&str; 3] = ["hex", "bin", "uf2"];
+
+pub struct TreeState {
+    root: PathBuf,
+    /// Digests of the files seen by the last walk, by path.
+    known: Mutex<HashMap<PathBuf, Known>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    inode: u64,
+}
+
+struct Known {
+    stamp: Stamp,
+    digest: [u8; 32],
+}
+
+impl std::fmt::Debug for TreeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeState").field("root", &self.root).finish_non_exhaustive()
+    }
+}
+
+impl TreeState {
+    pub fn new(root: &Path) -> TreeState {
+        TreeState { root: root.to_owned(), known: Mutex::new(HashMap::new()) }
+    }
+
+    /// The digest of the tree as it is now, in hex. One digest at a time: a second
+    /// caller waits and then finds the files read by the first.
+    pub fn digest(&self) -> std::io::Result<String> {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let files = self.files()?;
+        let entries: Vec<(PathBuf, Known)> = files
+            .into_par_iter()
+            .map(|(path, stamp)| {
+                let digest = match known.get(&path) {
+                    Some(seen) if seen.stamp == stamp => seen.digest,
+                    _ => file_digest(&self.root.join(&path))?,
+                };
+                Ok((path, Known { stamp, digest }))
+            })
+            .collect::<std::io::Result<_>>()?;
+        let mut hasher = Sha256::new();
+        for (path, seen) in &entries {
+            hasher.update(path.as_os_str().as_encoded_bytes());
+            hasher.update([0]);
+            hasher.update(seen.digest);
+        }
+        for tool in TOOLS {
+            hasher.update(tool_identity(tool).as_bytes());
+        }
+        *known = entries.into_iter().collect();
+        Ok(hex(&hasher.finalize()))
+    }
+
+    /// Every file a build may read, relative to the root and sorted, with its metadata.
+    fn files(&self) -> std::io::Result<Vec<(PathBuf, Stamp)>> {
+        let mut files = Vec::new();
+        // Links are followed: submodules may be links to checkouts elsewhere.
+        let walk = walkdir::WalkDir::new(&self.root).follow_links(true).sort_by_file_name().into_iter();
+        for entry in walk.filter_entry(|entry| !self.is_skipped(entry)) {
+            let entry = match entry {
+                Ok(entry) => entry,
+                // A link to nothing: no build can read it either.
+                Err(error) if error.io_error().is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) => continue,
+                Err(error) => return Err(std::io::Error::other(error)),
+            };
+            let relative = entry.path().strip_prefix(&self.root).unwrap_or(entry.path()).to_owned();
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let metadata = entry.metadata().map_err(std::io::Error::other)?;
+            let stamp = Stamp {
+                len: metadata.len(),
+                mtime: (metadata.mtime(), metadata.mtime_nsec()),
+                ctime: (metadata.ctime(), metadata.ctime_nsec()),
+                inode: metadata.ino(),
+            };
+            files.push((relative, stamp));
+        }
+        Ok(files)
+    }
+
+    /// What no build of a job reads: git's data, build output and Python's byte code
+    /// (both written by builds made in the tree itself), and the keymaps in keyboard
+    /// folders (a job's build is given its own keymap folder).
+    fn is_skipped(&self, entry: &walkdir::DirEntry) -> bool {
+        let name = entry.file_name();
+        let at_root = entry.depth() == 1;
+        if entry.file_type().is_dir() {
+            let in_keyboards = entry.path().strip_prefix(&self.root).is_ok_and(|p| p.starts_with("keyboards"));
+            name == ".git"
+                || name == "__pycache__"
+                || (at_root && name == ".build")
+                || (in_keyboards && name == "keymaps")
+        } else {
+            name == ".git"
+                || (at_root
+                    && Path::new(name).extension().and_then(OsStr::to_str).is_some_and(|e| ROOT_OUTPUTS.contains(&e)))
+        }
+    }
+}
+
+fn file_digest(path: &Path) -> std::io::Result<[u8; 32]> {
+    Ok(Sha256::digest(std::fs::read(path)?).into())
+}
+
+/// Where a program is found on `PATH`, with its size and modification time.
+fn tool_identity(tool: &str) -> String {
+    let Some(path) = find_program(tool) else { return format!("{tool}: absent\n") };
+    let metadata = std::fs::metadata(&path).ok();
+    let (len, mtime) = metadata.map_or((0, 0), |m| (m.len(), m.mtime()));
+    format!("{tool}: {} {len} {mtime}\n", path.display())
+}
+
+/// The first executable file named `program` on `PATH`.
+pub fn find_program(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.metadata().is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in [
+            ("keyboards/a/keyboard.json", "{}"),
+            ("keyboards/a/keymaps/default/keymap.json", "{}"),
+            ("quantum/quantum.c", "int x;"),
+            ("lib/python/qmk/__pycache__/x.pyc", "1"),
+            (".build/obj/x.o", "1"),
+            ("a_default.hex", ":00"),
+        ] {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_changed_file_changes_the_digest_even_with_the_same_size_and_time() {
+        let dir = tree();
+        let state = TreeState::new(dir.path());
+        let before = state.digest().unwrap();
+        assert_eq!(state.digest().unwrap(), before, "nothing changed");
+        let file = dir.path().join("keyboards/a/keyboard.json");
+        let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+        std::fs::write(&file, "[]").unwrap();
+        std::fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
+        let after = state.digest().unwrap();
+        assert_ne!(after, before);
+        assert_eq!(TreeState::new(dir.path()).digest().unwrap(), after, "a new process sees the same tree alike");
+    }
+
+    #[test]
+    fn build_output_and_keymap_folders_do_not_count() {
+        let dir = tree();
+        let state = TreeState::new(dir.path());
+        let before = state.digest().unwrap();
+        for path in [
+            "keyboards/a/keymaps/default/keymap.json",
+            "lib/python/qmk/__pycache__/x.pyc",
+            ".build/obj/x.o",
+            "a_default.hex",
+            "b_default.uf2",
+        ] {
+            std::fs::write(dir.path().join(path), "changed").unwrap();
+        }
+        assert_eq!(state.digest().unwrap(), before);
+        std::fs::write(dir.path().join("keyboards/a/config.h"), "#define X").unwrap();
+        assert_ne!(state.digest().unwrap(), before, "a new file counts");
+    }
+}

@@ -1,0 +1,226 @@
+//! Real firmware: qmk-api's builds against QMK's own `make <keyboard>:<keymap>` of the
+//! same keymap.json placed in a copy of the tree, byte for byte.
+//!
+//! They need ../shared/qmk (a buildable AVR tree), `make`, Debian's gcc-avr and QMK's
+//! CLI (`qmk`) on PATH; `.ci/run` installs them, and under CI a missing one is an
+//! error rather than a skip. The ARM and RP2040 test needs a tree with ChibiOS and
+//! the pico SDK, named by `QMK_API_ARM_QMK_HOME` (see the README).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::server::{Server, bundled_site};
+use common::{current_seed_payload, shared};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// A cold build takes 15–25 s on two cores; a loaded machine may take much longer.
+const BUILD_LIMIT: Duration = Duration::from_secs(600);
+
+/// ../shared/qmk, when it and the AVR toolchain are there.
+fn avr_tree() -> Option<PathBuf> {
+    let tree = shared()?.join("qmk");
+    toolchain_ready(&["make", "qmk", "avr-gcc"]).then_some(tree)
+}
+
+/// Whether every program is on PATH; under CI (`CI=true`) a missing one fails the test.
+fn toolchain_ready(programs: &[&str]) -> bool {
+    let missing: Vec<&str> = programs.iter().copied().filter(|p| !on_path(p)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(std::env::var("CI").is_err(), "CI installs the firmware toolchain, yet {missing:?} is missing");
+    eprintln!("skipped: {missing:?} not on PATH (`.ci/run` installs gcc-avr and QMK's CLI)");
+    false
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// A writable copy of `tree`: its folders are new, its files hard links (neither
+/// QMK's make nor qmk-api writes into an existing file; changes replace files whole).
+fn copy_of(tree: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("qmk");
+    let status = Command::new("cp").arg("-al").arg(tree).arg(&copy).status().unwrap();
+    assert!(status.success(), "cp -al {}", tree.display());
+    for entry in walkdir::WalkDir::new(&copy) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_dir() {
+            let mut permissions = entry.metadata().unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+            std::fs::set_permissions(entry.path(), permissions).unwrap();
+        }
+    }
+    dir
+}
+
+/// Replaces a file of a copy without writing through its hard link.
+fn replace_file(path: &Path, text: &str) {
+    std::fs::remove_file(path).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// QMK's own build: the keymap placed in the tree's keyboard folder, then
+/// `make -j2 <keyboard>:<keymap>` at the root; the firmware it copies there.
+fn qmk_make(tree: &Path, keymap: &Value) -> Vec<u8> {
+    let (keyboard, name) = (keymap["keyboard"].as_str().unwrap(), keymap["keymap"].as_str().unwrap());
+    let folder = tree.join("keyboards").join(keyboard).join("keymaps").join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("keymap.json"), serde_json::to_string_pretty(keymap).unwrap()).unwrap();
+    let output = Command::new("make").arg("-j2").arg(format!("{keyboard}:{name}")).current_dir(tree).output().unwrap();
+    let log = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "QMK's make of {keyboard}:{name} failed:\n{log}");
+    let stem = format!("{}_{name}", keyboard.replace('/', "_"));
+    ["uf2", "hex", "bin"]
+        .iter()
+        .find_map(|format| std::fs::read(tree.join(format!("{stem}.{format}"))).ok())
+        .unwrap_or_else(|| panic!("QMK's make wrote no firmware for {stem}:\n{log}"))
+}
+
+/// A server building from a copy of a tree, with one worker: builds run one at a time.
+struct Serving {
+    server: Server,
+    /// The copy's root.
+    tree: PathBuf,
+    state: tempfile::TempDir,
+    _copy: tempfile::TempDir,
+}
+
+fn serving(tree: &Path) -> Serving {
+    let copy = copy_of(tree);
+    let tree = copy.path().join("qmk");
+    let state = tempfile::tempdir().unwrap();
+    let site = bundled_site(state.path());
+    let home = tree.display().to_string();
+    let server = Server::start(state.path(), &["--qmk-home", &home, "--site", &site, "--workers", "1"], &[]);
+    assert_eq!(server.get("/v1").json()["builder"], "qmk-firmware");
+    Serving { server, tree, state, _copy: copy }
+}
+
+/// Builds `keymap` on `server`: the job's result and its firmware.
+fn build(server: &Server, keymap: &Value) -> (Value, Vec<u8>) {
+    let id = server.submit(keymap);
+    let job = server.wait_within(&id, &["finished", "failed"], BUILD_LIMIT);
+    let output = job["result"]["output"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(job["status"], "finished", "{output}");
+    let firmware = server.get(&format!("/v1/compile/{id}/download"));
+    assert_eq!(firmware.status, 200);
+    (job["result"].clone(), firmware.body)
+}
+
+/// Builds `keymap` on the server, then with QMK's make in the tree, and asserts that
+/// the two firmware files hold the same bytes; returns the job's result and the firmware.
+fn build_as_make_does(serving: &Serving, case: &str, keymap: &Value) -> (Value, Vec<u8>) {
+    let started = std::time::Instant::now();
+    let (result, firmware) = build(&serving.server, keymap);
+    let took = started.elapsed();
+    let reference = qmk_make(&serving.tree, keymap);
+    assert!(firmware == reference, "{case}: qmk-api {} ≠ QMK's make {}", described(&firmware), described(&reference));
+    eprintln!("{case}: identical to QMK's make, {} (built in {took:.1?})", described(&firmware));
+    (result, firmware)
+}
+
+fn described(firmware: &[u8]) -> String {
+    let digest: String = Sha256::digest(firmware).iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{} bytes, sha256 {digest}…", firmware.len())
+}
+
+/// The seed's payload (the API page's example, clueboard/66/rev2), named `name`, with `extra` fields.
+fn seed(name: &str, extra: Value) -> Value {
+    let mut payload = current_seed_payload(&shared().unwrap());
+    payload["keymap"] = json!(name);
+    for (key, value) in extra.as_object().unwrap() {
+        payload[key] = value.clone();
+    }
+    payload
+}
+
+/// One of QMK's own keymap.json files, for `keyboard`, named `name`.
+fn qmk_keymap(tree: &Path, path: &str, keyboard: &str, name: &str) -> Value {
+    let mut keymap: Value = serde_json::from_str(&std::fs::read_to_string(tree.join(path)).unwrap()).unwrap();
+    keymap["keyboard"] = json!(keyboard);
+    keymap["keymap"] = json!(name);
+    keymap
+}
+
+#[test]
+fn each_kind_of_keymap_builds_into_the_firmware_qmks_make_builds() {
+    let Some(shared_tree) = avr_tree() else { return };
+    let serving = serving(&shared_tree);
+    let tree = &serving.tree;
+    let cases = [
+        ("seed payload", seed("my_awesome_keymap", json!({}))),
+        ("config", seed("with_config", json!({"config": {"features": {"caps_word": true}}}))),
+        ("modules", seed("with_modules", json!({"modules": ["qmk/super_alt_tab"]}))),
+        (
+            "encoders",
+            qmk_keymap(
+                tree,
+                "keyboards/tominabox1/le_chiffre/keymaps/default/keymap.json",
+                "tominabox1/le_chiffre/rev2",
+                "with_encoders",
+            ),
+        ),
+    ];
+    let mut built = Vec::new();
+    for (case, keymap) in &cases {
+        let (result, firmware) = build_as_make_does(&serving, case, keymap);
+        let output = result["output"].as_str().unwrap();
+        assert!(!output.contains("not a git repo") && !output.contains("WARNING"), "{case}: {output}");
+        built.push(firmware);
+    }
+    assert_ne!(built[1], built[0], "the keymap's config reaches the build");
+    assert_ne!(built[2], built[0], "the keymap's modules reach the build");
+
+    // A second build of the seed, cold and by another route: `qmk-api compile`.
+    let out = serving.state.path().join("compiled");
+    let keymap_file = serving.state.path().join("seed.json");
+    std::fs::write(&keymap_file, cases[0].1.to_string()).unwrap();
+    let args = ["compile", &keymap_file.display().to_string(), "--qmk-home", &tree.display().to_string()];
+    let compiled = common::run(&[&args[..], &["--out", &out.display().to_string()]].concat());
+    common::expect_exit(&compiled, 0);
+    assert!(std::fs::read(out.join("firmware.hex")).unwrap() == built[0], "two builds of one request are identical");
+}
+
+#[test]
+fn a_keyboard_changed_under_a_running_server_gets_new_firmware() {
+    let Some(shared_tree) = avr_tree() else { return };
+    let serving = serving(&shared_tree);
+    let keymap = seed("my_awesome_keymap", json!({}));
+    let (_, before) = build(&serving.server, &keymap);
+
+    let definition = serving.tree.join("keyboards/clueboard/66/rev2/keyboard.json");
+    let text = std::fs::read_to_string(&definition).unwrap();
+    assert!(text.contains("\"rgblight\": true"));
+    replace_file(&definition, &text.replace("\"rgblight\": true", "\"rgblight\": false"));
+    let (result, after) = build_as_make_does(&serving, "changed keyboard.json", &keymap);
+    assert!(!result["output"].as_str().unwrap().starts_with("Identical to job"), "not served from the cache");
+    assert!(after.len() < before.len(), "without RGB light: {} then {}", described(&before), described(&after));
+}
+
+/// Opt-in: an STM32 and an RP2040 board, from a tree with ChibiOS, ChibiOS-Contrib,
+/// printf and the pico SDK (`QMK_API_ARM_QMK_HOME`, set up as the README says).
+#[test]
+fn arm_boards_build_into_the_firmware_qmks_make_builds() {
+    let Some(home) = std::env::var_os("QMK_API_ARM_QMK_HOME") else {
+        eprintln!("skipped: set QMK_API_ARM_QMK_HOME to a tree with ChibiOS and the pico SDK (see the README)");
+        return;
+    };
+    if !toolchain_ready(&["make", "qmk", "arm-none-eabi-gcc"]) {
+        return;
+    }
+    let serving = serving(Path::new(&home));
+    let boards = [
+        ("STM32F303", "keyboards/zsa/planck_ez/keymaps/default/keymap.json", "zsa/planck_ez/base"),
+        ("RP2040", "keyboards/ez_maker/directpins/rp2040/keymaps/default/keymap.json", "ez_maker/directpins/rp2040"),
+    ];
+    for (chip, path, keyboard) in boards {
+        let keymap = qmk_keymap(&serving.tree, path, keyboard, "qmk_api_test");
+        build_as_make_does(&serving, &format!("{chip} {keyboard}"), &keymap);
+    }
+}
