@@ -115,8 +115,9 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
 
 impl Sources {
     /// A zip of `keymap.json`, `keymap.c` and, after a firmware build, the keymap
-    /// folder it used (which holds the keymap.json, as QMK builds it). Stored, not compressed: the files are a few kilobytes, and
-    /// starting a compressor costs more than it saves.
+    /// folder it used (its keymap.json, which QMK's make built). Stored, not
+    /// compressed: the files are a few kilobytes, and starting a compressor costs
+    /// more than it saves.
     pub fn zip(&self) -> std::io::Result<Vec<u8>> {
         let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
