@@ -226,7 +226,13 @@ impl Parser<'_> {
     /// Operators binding tighter than `min`, left to right.
     fn binary(&mut self, min: u8) -> Result<Expr, ParseError> {
         let mut lhs = self.unary()?;
+        let depth = self.depth;
         while let Some(op) = self.peek().and_then(Binary::from_token).filter(|op| op.precedence() > min) {
+            // Each operator puts the left side one level deeper.
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(self.error("nested too deeply"));
+            }
             let at = self.offset();
             self.at += 1;
             let rhs = self.nested(|p| p.binary(op.precedence()))?;
@@ -236,6 +242,7 @@ impl Parser<'_> {
             let (start, end) = (lhs.start, rhs.end);
             lhs = Expr { kind: Kind::Binary(op, Box::new(lhs), Box::new(rhs)), start, end };
         }
+        self.depth = depth;
         Ok(lhs)
     }
 

@@ -449,6 +449,23 @@ mod tests {
     }
 
     #[test]
+    fn hostile_nesting_is_refused_without_exhausting_the_stack() {
+        let keycodes = keycodes();
+        let deep =
+            |open: &str, middle: &str, close: &str, n: usize| format!("{}{middle}{}", open.repeat(n), close.repeat(n));
+        for text in [
+            deep("LCTL(", "KC_A", ")", 60),
+            deep("(", "KC_A", ")", 100_000),
+            deep("-", "1", "", 100_000),
+            deep("KC_A | ", "KC_B", "", 100_000),
+            deep("1 ? ", "1", " : 0", 10_000),
+            deep("MO(", "1", ")", 10_000),
+        ] {
+            let _ = std::hint::black_box(keycodes.resolve(&text));
+        }
+    }
+
+    #[test]
     fn a_misspelt_function_gets_the_one_meant() {
         let keycodes = keycodes();
         let error = |text: &str| keycodes.resolve(text).unwrap_err().message;
