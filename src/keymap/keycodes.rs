@@ -460,6 +460,8 @@ mod tests {
             deep("KC_A | ", "KC_B", "", 100_000),
             deep("1 ? ", "1", " : 0", 10_000),
             deep("MO(", "1", ")", 10_000),
+            deep("\"", "", "\\\"", 100_000),
+            deep("/* ", "", "* ", 100_000),
         ] {
             let _ = std::hint::black_box(keycodes.resolve(&text));
         }
