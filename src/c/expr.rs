@@ -157,6 +157,7 @@ pub fn parse(text: &str, params: &[&str]) -> Result<Expr, ParseError> {
         Some(Token::RParen) => Err(parser.error("unbalanced `)`")),
         Some(Token::Comma) => Err(parser.error("`,` outside a call: one keycode per key")),
         Some(Token::LineComment) => Err(parser.error("a `//` comment would hide the rest of keymap.c's line")),
+        Some(Token::UnclosedComment) => Err(parser.error("a `/*` comment is never closed with `*/`")),
         Some(_) => Err(parser.error("an operator or the end expected, but more follows")),
     }
 }
@@ -300,6 +301,10 @@ impl Parser<'_> {
             Token::LineComment => {
                 self.at -= 1;
                 return Err(self.error("a `//` comment would hide the rest of keymap.c's line"));
+            }
+            Token::UnclosedComment => {
+                self.at -= 1;
+                return Err(self.error("a `/*` comment is never closed with `*/`"));
             }
             _ => {
                 self.at -= 1;
@@ -483,6 +488,8 @@ mod tests {
         assert!(error("(1, 2)").contains("comma operator"));
         assert!(error("KC_A, KC_B").contains("one keycode per key"));
         assert!(error("KC_A // x").contains("comment"));
+        assert!(error("KC_A /* x").contains("never closed"));
+        assert!(parse("KC_A /* x */", &[]).is_ok());
         assert!(error("\"a\"").contains("string"));
         assert!(error("--1").contains("variable"));
         assert!(error(&"(".repeat(100)).contains("deeply"));

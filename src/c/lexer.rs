@@ -8,8 +8,11 @@ use logos::Logos;
 #[derive(Logos, Debug, Clone, Copy, PartialEq, Eq)]
 #[logos(skip r"[ \t\r\x0C\x0B]+")]
 #[logos(skip r"\\\r?\n")]
-#[logos(skip r"/\*([^*]|\*+[^*/])*\*+/")]
 pub enum Token {
+    /// `/*` with no `*/` after it; a closed comment is skipped. Found with one search
+    /// for `*/`, so that many unclosed `/*` cost linear time, not quadratic.
+    #[token("/*", block_comment)]
+    UnclosedComment,
     #[regex(r"//[^\n]*", allow_greedy = true)]
     LineComment,
     #[token("\n")]
@@ -90,6 +93,19 @@ pub enum Token {
     Other,
 }
 
+fn block_comment(lex: &mut logos::Lexer<Token>) -> logos::FilterResult<(), ()> {
+    match lex.remainder().find("*/") {
+        Some(end) => {
+            lex.bump(end + 2);
+            logos::FilterResult::Skip
+        }
+        None => {
+            lex.bump(lex.remainder().len());
+            logos::FilterResult::Emit(())
+        }
+    }
+}
+
 /// A token and where it lies in the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lexeme {
@@ -143,6 +159,7 @@ mod tests {
         assert_eq!(tokens("a<<=b /* x\n */ || 0x1Fu"), [Ident, Other, Ident, OrOr, Number]);
         assert_eq!(tokens("#define A \\\n 1 // one\n"), [Hash, Ident, Ident, Number, LineComment, Newline]);
         assert_eq!(tokens("'a' \"s\\\"\""), [Char, Str]);
+        assert_eq!(tokens("a /* b */ c /* d"), [Ident, Ident, UnclosedComment]);
         assert_eq!(lex("KC_A é").unwrap_err(), LexError { at: 5, found: "é".into() });
     }
 }
