@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::keyboard::custom_keycodes::{self, FACTS_FILE};
 use crate::keyboard::{ALIASES_PATH, KEYBOARDS_DIR, is_valid_name};
-use crate::keymap::SendStringKeys;
+use crate::keymap::{SendStringKeys, headers};
 use crate::output::Staging;
 use crate::publish::LOCK_PATH;
 use crate::source::DataTree;
@@ -45,6 +46,10 @@ pub enum ImportError {
 pub struct Imported {
     pub spec_files: usize,
     pub keyboard_files: usize,
+    /// Definitions read from QMK's keycode headers (none from a tree without them).
+    pub header_definitions: usize,
+    /// Definitions read from the chosen keyboards' own headers.
+    pub keyboard_definitions: usize,
 }
 
 /// A file to write: its path in the tree, and its normalized text.
@@ -61,7 +66,16 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
         return Err(ImportError::Empty(from.display(Path::new(CONSTANTS_DIR))));
     }
     let spec_files = normalize(from, specs.into_iter().map(|s| s.path), &mut diagnostics)?;
-    let keyboard_files = normalize(from, definition_files(from, keyboards)?.into_iter(), &mut diagnostics)?;
+    let mut keyboard_files = normalize(from, definition_files(from, keyboards)?.into_iter(), &mut diagnostics)?;
+    let mut keyboard_definitions = 0;
+    for keyboard in keyboards {
+        let facts = custom_keycodes::scan(from, keyboard);
+        if !facts.definitions.is_empty() || !facts.unseen.is_empty() {
+            keyboard_definitions += facts.definitions.len();
+            keyboard_files.push((Path::new(KEYBOARDS_DIR).join(keyboard).join(FACTS_FILE), pretty(&facts)));
+        }
+    }
+    let header_facts = headers::scan(from);
     let aliases = normalize(from, [PathBuf::from(ALIASES_PATH)].into_iter(), &mut diagnostics)?;
     if diagnostics.has_errors() {
         return Err(ImportError::Invalid(diagnostics));
@@ -77,7 +91,17 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
     replace(data_dir, "keyboards", Path::new(KEYBOARDS_DIR), &keyboard_files)?;
     replace(data_dir, "mappings", Path::new("data/mappings"), &aliases)?;
     import_send_string_keys(from, data_dir)?;
-    Ok(Imported { spec_files: spec_files.len(), keyboard_files: keyboard_files.len() })
+    let header_definitions = header_facts.as_ref().map_or(0, |f| f.definitions.len());
+    if let Some(facts) = header_facts {
+        let inside = Path::new(headers::FACTS_PATH).strip_prefix("data").expect("the facts live under data/");
+        write_file(&data_dir.join(inside), &pretty(&facts))?;
+    }
+    Ok(Imported {
+        spec_files: spec_files.len(),
+        keyboard_files: keyboard_files.len(),
+        header_definitions,
+        keyboard_definitions,
+    })
 }
 
 /// The key names of macro steps, from QMK's send-string header; a tree without the
@@ -95,15 +119,7 @@ fn import_send_string_keys(from: &DataTree, data_dir: &Path) -> Result<(), Impor
         return Err(ImportError::Invalid(diagnostics));
     }
     let target = data_dir.join(Path::new(SendStringKeys::FACTS_PATH).strip_prefix("data").unwrap_or(header));
-    let mut json = serde_json::to_vec_pretty(&keys).expect("names serialize");
-    json.push(b'\n');
-    let dir = target.parent().unwrap_or(data_dir);
-    let written = std::fs::create_dir_all(dir).and_then(|()| {
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut file, &json)?;
-        file.persist(&target).map(drop).map_err(|e| e.error)
-    });
-    written.map_err(write_failed(&target))
+    write_file(&target, &pretty(&keys))
 }
 
 /// The `keyboard.json` and `info.json` files that define `keyboards`.
@@ -147,6 +163,22 @@ fn normalize(
         }
     }
     Ok(normalized)
+}
+
+fn pretty(value: &impl serde::Serialize) -> Vec<u8> {
+    let mut text = serde_json::to_vec_pretty(value).expect("facts serialize");
+    text.push(b'\n');
+    text
+}
+
+/// Writes one file whole: a temporary file beside it, renamed over it.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ImportError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(write_failed(dir))?;
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(write_failed(path))?;
+    std::io::Write::write_all(&mut file, bytes).map_err(write_failed(path))?;
+    file.persist(path).map_err(|e| e.error).map_err(write_failed(path))?;
+    Ok(())
 }
 
 /// Replaces `data_dir/<folder>` with `files`, whose tree paths lie below `prefix`.

@@ -7,6 +7,7 @@
 //! [`compile`] runs compile jobs, and [`server`] serves them and the site over HTTP.
 
 pub mod build;
+pub mod c;
 pub mod compile;
 pub mod diagnostic;
 pub mod import;

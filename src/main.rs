@@ -71,6 +71,9 @@ enum Command {
         keycodes_version: Option<Version>,
         #[arg(required = true, value_name = "EXPR")]
         expressions: Vec<String>,
+        /// Treat warnings (what C silently changes) as errors
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Check keymap files (QMK configurator JSON, or hjson) against their keyboard and the keycodes
     Validate {
@@ -82,6 +85,9 @@ enum Command {
         format: Format,
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Treat warnings as errors: a keymap with warnings is invalid
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Write the keymap.c of a keymap file, as QMK's json2c does
     Json2c {
@@ -100,6 +106,9 @@ enum Command {
         /// Stop a firmware build that runs longer than this
         #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = humantime::parse_duration)]
         build_time_limit: Duration,
+        /// Refuse a keymap with warnings, before the job runs
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Serve the compile API (api.qmk.fm's /v1/compile) and the built site of one channel
     Serve(ServeOptions),
@@ -145,14 +154,16 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
             constants::lock(&tree, subsystem.as_deref(), version.as_ref(), force, reporter)
         }
         Command::Import { out, keyboards } => constants::import(cli.qmk_home, &out, &keyboards, reporter),
-        Command::Keycode { keycodes_version, expressions } => {
-            keymaps::keycode(&tree, keycodes_version.as_ref(), &expressions)
+        Command::Keycode { keycodes_version, expressions, deny_warnings } => {
+            keymaps::keycode(&tree, keycodes_version.as_ref(), &expressions, deny_warnings)
         }
-        Command::Validate { keycodes_version, format, files } => {
-            keymaps::validate(&tree, keycodes_version.as_ref(), format, &files, reporter)
+        Command::Validate { keycodes_version, format, files, deny_warnings } => {
+            keymaps::validate(&tree, keycodes_version.as_ref(), format, &files, deny_warnings, reporter)
         }
         Command::Json2c { file, output } => keymaps::json2c(&file, output.as_deref()),
-        Command::Compile { file, out, build_time_limit } => keymaps::compile(&tree, &file, &out, build_time_limit),
+        Command::Compile { file, out, build_time_limit, deny_warnings } => {
+            keymaps::compile(&tree, &file, &out, build_time_limit, deny_warnings)
+        }
         Command::Serve(options) => {
             init_logging(reporter);
             serve::serve(&tree, options, reporter)

@@ -26,16 +26,30 @@ fn real_versions_are_byte_identical_to_qmk_in_both_channels() {
     let stderr = expect_exit(&output, 0);
     assert!(stderr.contains("every version counts as locked-in"), "{stderr}");
     let mut compared = 0;
-    for expected in std::fs::read_dir(shared.join("expected/v1/constants")).unwrap() {
-        let expected = expected.unwrap().path();
-        let name = expected.file_name().unwrap().to_str().unwrap();
-        for channel in ["master", "develop"] {
-            let published = std::fs::read(fixture.out().join(channel).join("v1/constants").join(name)).unwrap();
-            assert!(published == std::fs::read(&expected).unwrap(), "{channel}/{name} differs from QMK's");
-            compared += 1;
+    for folder in ["expected/v1/constants", "expected/v1-languages/constants"] {
+        for expected in std::fs::read_dir(shared.join(folder)).unwrap() {
+            let expected = expected.unwrap().path();
+            let name = expected.file_name().unwrap().to_str().unwrap();
+            for channel in ["master", "develop"] {
+                let published = std::fs::read(fixture.out().join(channel).join("v1/constants").join(name)).unwrap();
+                assert!(published == std::fs::read(&expected).unwrap(), "{channel}/{name} differs from QMK's");
+                compared += 1;
+            }
         }
     }
-    assert_eq!(compared, 16);
+    // 8 keycodes versions and the 40 languages QMK's listing finds, in two channels.
+    assert_eq!(compared, 2 * (8 + 40));
+    // The multi-word languages QMK's listing misses are published all the same.
+    let published: Vec<String> = std::fs::read_dir(fixture.out().join("master/v1/constants"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let listed_by_qmk = |name: &str| shared.join("expected/v1-languages/constants").join(name).exists();
+    let languages = published.iter().filter(|n| n.starts_with("keycodes_") && !n.starts_with("keycodes_0"));
+    let missed_by_qmk: Vec<&String> = languages.filter(|n| !listed_by_qmk(n)).collect();
+    assert_eq!(missed_by_qmk.len(), 32, "{missed_by_qmk:?}");
+    assert!(missed_by_qmk.iter().any(|n| *n == "keycodes_brazilian_abnt2_0.0.1.json"));
+    assert!(missed_by_qmk.iter().any(|n| *n == "keycodes_us_international_0.0.1.json"));
 }
 
 #[test]

@@ -23,11 +23,68 @@ fn keycode_prints_values_and_fails_on_any_bad_expression() {
         stdout(&output),
         "LT(1, KC_A)\t0x4104\nLCTL(LSFT(KC_A))\t0x0304\nOSM(MOD_LCTL|MOD_LSFT)\t0x52A3\nKC_TILD\t0x0235\n"
     );
-    let output = run(&["keycode", "KC_A", "LT(16, KC_A)", "RESET"]);
+    let output = run(&["keycode", "KC_A", "LT(1)", "RESET"]);
     let stderr = expect_exit(&output, 1);
     assert_eq!(stdout(&output), "KC_A\t0x0004\n");
-    assert!(stderr.contains("LT(16, KC_A)\terror: LT(): layer 16 is out of range 0–15"), "{stderr}");
+    assert!(stderr.contains("LT(1)\terror: `LT()` takes 2 arguments, not 1"), "{stderr}");
     assert!(stderr.contains("RESET\terror: `RESET` is a retired name: use `QK_BOOT`"), "{stderr}");
+}
+
+#[test]
+fn keycode_prints_what_c_gives_a_lossy_expression_and_warns() {
+    let lossy = ["LT(16, KC_A)", "LT(3, KC_EXLM)", "RALT(S(KC_2))", "MT(KC_LSFT, KC_SPC)", "LCTL(QK_BOOT)"];
+    let output = run(&[&["keycode"][..], &lossy].concat());
+    let stderr = expect_exit(&output, 0);
+    assert_eq!(
+        stdout(&output),
+        "LT(16, KC_A)\t0x4004\nLT(3, KC_EXLM)\t0x431E\nRALT(S(KC_2))\t0x161F\nMT(KC_LSFT, KC_SPC)\t0x212C\nLCTL(QK_BOOT)\t0x7D00\n"
+    );
+    for said in [
+        "LT(16, KC_A)\twarning: `LT(16, KC_A)`: layer 16 does not fit (0–15) and is masked to layer 0",
+        "LT(3, KC_EXLM)\twarning: `LT(3, KC_EXLM)` takes a basic keycode: the shift of `KC_EXLM` is dropped (taps KC_1)",
+        "RALT(S(KC_2))\twarning: `RALT(S(KC_2))`: left and right modifiers mixed: all act as right-hand ones (RSFT+RALT)",
+        "MT(KC_LSFT, KC_SPC)\twarning: `MT(KC_LSFT, KC_SPC)`: `KC_LSFT` is a keycode, not a MOD_* constant: it reads as MOD_LCTL",
+        "LCTL(QK_BOOT)\twarning: `LCTL(QK_BOOT)`: `QK_BOOT` is not a basic keycode (0x7C00)",
+    ] {
+        assert!(stderr.contains(said), "{said:?} not in:\n{stderr}");
+    }
+    let denied = run(&["keycode", "--deny-warnings", "KC_A", "MO(32)"]);
+    let stderr = expect_exit(&denied, 1);
+    assert_eq!(stdout(&denied), "KC_A\t0x0004\nMO(32)\t0x5220\n");
+    assert!(stderr.contains("MO(32)\terror: `MO(32)`: layer 32"), "{stderr}");
+    assert!(
+        stderr.contains("1 of 2 expressions have warnings in keycodes 0.0.8, denied by --deny-warnings"),
+        "{stderr}"
+    );
+    expect_exit(&run(&["keycode", "--deny-warnings", "KC_A", "LT(1, KC_B)"]), 0);
+}
+
+#[test]
+fn keycodes_are_c_expressions_as_qmk_builds_them() {
+    let accepted = ["(KC_A)", "KC_A + 1", "QK_USER + 2", "SAFE_RANGE", "KC_MEH", "OS_LSFT", "MO((1))", "0b101", "'a'"];
+    let output = run(&[&["keycode"][..], &accepted].concat());
+    expect_exit(&output, 0);
+    assert_eq!(
+        stdout(&output),
+        "(KC_A)\t0x0004\nKC_A + 1\t0x0005\nQK_USER + 2\t0x7E42\nSAFE_RANGE\t0x7E40\nKC_MEH\t0x0700\nOS_LSFT\t0x52A2\n\
+         MO((1))\t0x5221\n0b101\t0x0005\n'a'\t0x0061\n"
+    );
+    // What GCC with QMK's -Wall -Werror refuses.
+    for (expression, why) in [
+        ("KC_A | KC_B & KC_C", "-Werror=parentheses"),
+        ("KC_A == QK_BASIC", "-Werror=enum-compare"),
+        ("0x10000", "-Werror=overflow"),
+        ("KC_A / 0", "-Werror=div-by-zero"),
+        ("KC_A << 40", "-Werror=shift-count-overflow"),
+        ("(KC_A, KC_B)", "-Werror=unused-value"),
+        ("KC_A, KC_B", "one keycode per key"),
+        ("1.5", "floating"),
+        ("KC_A // note", "comment"),
+        ("MO", "needs an argument"),
+    ] {
+        let stderr = expect_exit(&run(&["keycode", expression]), 1);
+        assert!(stderr.contains(why), "{expression}: {why:?} not in {stderr}");
+    }
 }
 
 #[test]
@@ -133,7 +190,7 @@ fn a_ten_megabyte_layer_is_reported_briefly() {
     assert!(std::fs::metadata(&file).unwrap().len() > 10_000_000);
     let stderr = expect_exit(&run(&["validate", &file]), 1);
     assert!(stderr.contains("layer 0 has 1000000 keys, but LAYOUT_all has 73"), "{}", &stderr[..500.min(stderr.len())]);
-    assert!(stderr.contains("more problems not shown"));
+    assert!(stderr.contains("more errors and 0 more warnings not shown"));
     assert!(stderr.len() < 20_000, "{} bytes of diagnostics", stderr.len());
 }
 
@@ -434,4 +491,99 @@ fn a_keymap_may_start_with_a_byte_order_mark() {
     )
     .unwrap();
     expect_exit(&run(&["validate", &file]), 0);
+}
+
+#[test]
+fn validate_reports_lossy_keys_as_warnings_and_deny_warnings_refuses_them() {
+    let fixture = Fixture::new();
+    let file = example(&fixture, json!([layer("LT(1, KC_RPRN)"), layer("RALT(S(KC_8))")]));
+    let stderr = expect_exit(&run(&["validate", &file]), 0);
+    assert!(
+        stderr.contains("warning: `LT(1, KC_RPRN)` takes a basic keycode: the shift of `KC_RPRN` is dropped"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("layer 0, key 0"), "{stderr}");
+    assert!(stderr.contains("valid (clueboard/66/rev2, LAYOUT_all, keycodes 0.0.8), 2 warnings"), "{stderr}");
+    let output = run(&["validate", "--deny-warnings", "--format", "json", &file]);
+    expect_exit(&output, 1);
+    let report: Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(report["valid"], false);
+    assert!(report["diagnostics"].as_array().unwrap().iter().all(|d| d["severity"] == "error"));
+    let stderr = expect_exit(&run(&["compile", "--deny-warnings", &file, "--out", &fixture.out_arg()]), 1);
+    assert!(stderr.contains("warnings denied by --deny-warnings"), "{stderr}");
+    assert!(!fixture.out().exists());
+    let output = run(&["compile", &file, "--out", &fixture.out_arg()]);
+    expect_exit(&output, 0);
+    let printed = stdout(&output);
+    assert!(printed.starts_with("warning: `LT(1, KC_RPRN)`"), "the warnings come first:\n{printed}");
+    assert!(fixture.out().join("keymap.c").is_file());
+}
+
+/// A keyboard of its own: keycodes in its header (an enum from QK_KB_0, a `#define`,
+/// a function-like macro), its `config.h`, and one only its `.c` file knows.
+fn own_keyboard(fixture: &Fixture) {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/constants");
+    for entry in walkdir::WalkDir::new(&data).into_iter().map(Result::unwrap).filter(|e| e.file_type().is_file()) {
+        let relative = entry.path().strip_prefix(&data).unwrap().display().to_string();
+        fixture.file(&format!("data/constants/{relative}"), &std::fs::read_to_string(entry.path()).unwrap());
+    }
+    let layout: Vec<Value> = (0..3).map(|x| json!({"matrix": [0, x], "x": x, "y": 0})).collect();
+    let definition = json!({"keyboard_name": "Own", "layouts": {"LAYOUT": {"layout": layout}}});
+    fixture.file("keyboards/own/keyboard.json", &definition.to_string());
+    fixture.file("data/mappings/keyboard_aliases.hjson", "{}");
+    fixture.file("keyboards/own/config.h", "#pragma once\n#define OWN_SPARE 0x7E05\n");
+    fixture.file(
+        "keyboards/own/own.h",
+        "#pragma once\n#include \"quantum.h\"\n#include \"own_keys.h\"\n#define OWN_NAV LT(2, KC_ESC)\n\
+         #define OWN_TAP(kc) MT(MOD_LCTL | MOD_LSFT, kc)\n",
+    );
+    fixture.file(
+        "keyboards/own/own_keys.h",
+        "enum own_keycodes {\n    OWN_FIRST = QK_KB_0, // first\n    OWN_SECOND,\n    OWN_LAST = QK_KB_0 + 9,\n};\n",
+    );
+    fixture.file("keyboards/own/own.c", "enum { OWN_HIDDEN = QK_KB_0 + 20 };\n");
+}
+
+#[test]
+fn a_keyboards_own_c_keycodes_are_known_with_their_values() {
+    let fixture = Fixture::new();
+    own_keyboard(&fixture);
+    let keymap = json!({"keyboard": "own", "layout": "LAYOUT", "layers": [["OWN_FIRST", "OWN_SECOND", "OWN_NAV"], ["OWN_LAST", "OWN_TAP(KC_A)", "OWN_SPARE"]]});
+    fixture.file("keymap.json", &keymap.to_string());
+    let file = fixture.root().join("keymap.json").display().to_string();
+    let root = fixture.root_arg();
+    let stderr = expect_exit(&run(&["validate", "--qmk-home", &root, &file]), 0);
+    assert!(stderr.contains("valid (own, LAYOUT, keycodes 0.0.8), 1 warnings"), "{stderr}");
+    assert!(stderr.contains("`OWN_NAV` refers to layer 2, but the keymap has 2 layers"), "{stderr}");
+    // Their values, as C computes them.
+    let tree = qmk_api::source::DataTree::Checkout(fixture.root().to_owned());
+    let keyboards = qmk_api::keyboard::load(&tree).unwrap();
+    let keycodes = qmk_api::keymap::Keycodes::new(&qmk_api::spec::load(&tree).unwrap().constants, None).unwrap();
+    let names = keycodes.keyboard_names(keyboards.resolve("own").unwrap(), &keyboards);
+    let none = qmk_api::keymap::Names::default();
+    let scope = keycodes.scope(&names, &none, None).unwrap();
+    for (name, value) in [("OWN_FIRST", 0x7E00), ("OWN_SECOND", 0x7E01), ("OWN_LAST", 0x7E09), ("OWN_SPARE", 0x7E05)] {
+        assert_eq!(scope.resolve(name).unwrap().value, value, "{name}");
+    }
+    assert_eq!(scope.resolve("OWN_NAV").unwrap().value, keycodes.resolve("LT(2, KC_ESC)").unwrap().value);
+    assert_eq!(scope.resolve("OWN_TAP(KC_A)").unwrap().value, 0x2304);
+    let generated = stdout(&expect_exit_ok(run(&["json2c", &file])));
+    assert!(generated.contains("LAYOUT(OWN_FIRST, OWN_SECOND, OWN_NAV)"));
+    // What only the keyboard's .c file defines is no keycode for its keymaps, as in C.
+    fixture.file(
+        "keymap.json",
+        &json!({"keyboard": "own", "layout": "LAYOUT", "layers": [["OWN_HIDDEN", "KC_A", "KC_B"]]}).to_string(),
+    );
+    let stderr = expect_exit(&run(&["validate", "--qmk-home", &root, &file]), 1);
+    assert!(stderr.contains("`OWN_HIDDEN` is defined in keyboards/own/own.c, which keymap.c does not see"), "{stderr}");
+    // import carries them into the data: the values come back without the headers.
+    let out = fixture.root().join("imported");
+    expect_exit(&run(&["import", "--qmk-home", &root, "--keyboard", "own", "--out", &out.display().to_string()]), 0);
+    let facts: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("keyboards/own/c_keycodes.json")).unwrap()).unwrap();
+    assert_eq!(facts["headers"], json!(["own/own.h", "own/own_keys.h", "own/config.h"]));
+    let names: Vec<&str> =
+        facts["definitions"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["OWN_NAV", "OWN_TAP", "OWN_FIRST", "OWN_SECOND", "OWN_LAST", "OWN_SPARE"]);
+    assert_eq!(facts["unseen"], json!({"OWN_HIDDEN": "own/own.c"}));
 }

@@ -43,22 +43,23 @@ fn json2c_is_byte_identical_for_every_real_keymap() {
     assert!(differ.is_empty(), "differ: {differ:?}");
 }
 
-/// Keymaps whose keycodes are declared only in their keyboard's C header (an `enum`
-/// or `#define` in `<keyboard>.h`), which a data-only tree does not hold and no
-/// `keyboard.json` declares: real defects of the data, not of the validator.
-const UNDECLARED_KEYCODES: &[(&str, &[&str])] = &[
-    ("binepad/knobx1/keymaps/default/keymap.json", &["X1_LYRU"]),
-    ("clueboard/2x1800/2019/keymaps/default/keymap.json", &["ENC_BTN1", "ENC_BTN2", "ENC_BTN3", "ENC_BTN4"]),
+/// Keycodes that real keymaps take from their keyboard's C header, with the value
+/// QMK's C compiler gives each.
+const C_DEFINED_KEYCODES: &[(&str, &str, &str)] = &[
+    ("binepad/knobx1", "X1_LYRU", "QK_USER"),
+    ("binepad/knobx1", "X1_LYRD", "QK_USER + 1"),
+    ("clueboard/2x1800/2019", "ENC_BTN1", "QK_KB_0"),
+    ("clueboard/2x1800/2019", "ENC_BTN4", "QK_KB_3"),
 ];
 
 #[test]
-fn every_real_keymap_validates_but_those_using_undeclared_keycodes() {
+fn every_real_keymap_validates_with_its_keyboards_c_keycodes() {
     let Some(keymaps) = real_keymaps() else { return };
     let qmk = shared().unwrap().join("qmk");
     let tree = qmk_api::source::DataTree::Checkout(qmk.clone());
     let keyboards = qmk_api::keyboard::load(&tree).unwrap();
     let constants = qmk_api::spec::load(&tree).unwrap().constants;
-    let keycodes = keymap::Keycodes::new(&constants, None).unwrap();
+    let keycodes = keymap::Keycodes::with_headers(&constants, None, &keymap::headers::load(&tree)).unwrap();
     let context = keymap::Context { keyboards: &keyboards, keycodes: &keycodes };
     let mut rejected: Vec<(String, Vec<String>)> = Vec::new();
     for (path, text) in &keymaps {
@@ -72,25 +73,14 @@ fn every_real_keymap_validates_but_those_using_undeclared_keycodes() {
         }
     }
     eprintln!("{} of {} real keymaps accepted", keymaps.len() - rejected.len(), keymaps.len());
-    let expected: Vec<(String, Vec<String>)> = UNDECLARED_KEYCODES
-        .iter()
-        .map(|(file, names)| {
-            let messages = names.iter().map(|n| format!("no keycode `{n}` in keycodes 0.0.8")).collect();
-            ((*file).to_owned(), messages)
-        })
-        .collect();
-    assert_eq!(rejected, expected);
-    // No keyboard definition of the tree declares them.
-    for entry in walkdir::WalkDir::new(qmk.join("keyboards")).into_iter().map(Result::unwrap) {
-        if entry.file_name() == "keyboard.json" || entry.file_name() == "info.json" {
-            let text = std::fs::read_to_string(entry.path()).unwrap();
-            for (_, names) in UNDECLARED_KEYCODES {
-                assert!(
-                    names.iter().all(|n| !text.contains(n)),
-                    "{} declares one of {names:?}",
-                    entry.path().display()
-                );
-            }
-        }
+    assert_eq!(keymaps.len(), 142);
+    assert!(rejected.is_empty(), "{rejected:#?}");
+    let none = keymap::Names::default();
+    for (keyboard, name, value) in C_DEFINED_KEYCODES {
+        let keyboard = keyboards.resolve(keyboard).unwrap();
+        let names = keycodes.keyboard_names(keyboard, &keyboards);
+        let scope = keycodes.scope(&names, &none, None).unwrap();
+        assert_eq!(scope.resolve(name).unwrap().value, keycodes.resolve(value).unwrap().value, "{name}");
+        assert!(keycodes.resolve(name).is_err(), "{name} is known without its keyboard");
     }
 }

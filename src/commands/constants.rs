@@ -129,10 +129,12 @@ pub fn import(qmk_home: Option<PathBuf>, out: &Path, keyboards: &[String], repor
     };
     let imported = import::import(&DataTree::Checkout(root.clone()), out, &keyboards)?;
     reporter.info(format_args!(
-        "imported {} spec files and {} keyboards ({} definition files) from {} into {}",
+        "imported {} spec files, {} C header definitions and {} keyboards ({} definition files, {} C definitions) from {} into {}",
         imported.spec_files,
+        imported.header_definitions,
         keyboards.len(),
         imported.keyboard_files,
+        imported.keyboard_definitions,
         root.display(),
         out.display()
     ));

@@ -13,9 +13,10 @@ use qmk_api::keymap::{self, Context, Keycodes, Source};
 use qmk_api::source::{self, DataTree};
 use qmk_api::spec;
 
+/// The keycodes of `version`, with the keycode headers of `tree` when it has them.
 fn keycodes(tree: &DataTree, version: Option<&Version>) -> Result<Keycodes, Failure> {
     let loaded = spec::load(tree)?;
-    Ok(Keycodes::new(&loaded.constants, version)?)
+    Ok(Keycodes::with_headers(&loaded.constants, version, &keymap::headers::load(tree))?)
 }
 
 /// A keymap file's text. Too large (past 64 MiB, whatever kind of file) or not text is
@@ -28,25 +29,43 @@ fn read_keymap_file(path: &Path) -> Result<String, Failure> {
     String::from_utf8(bytes).map_err(|e| Failure::data(format!("{}: not UTF-8 text: {e}", path.display())))
 }
 
-pub fn keycode(tree: &DataTree, version: Option<&Version>, expressions: &[String]) -> Result<(), Failure> {
+/// Prints each expression's value; what C silently changes is a warning on stderr,
+/// an error with `deny_warnings`.
+pub fn keycode(
+    tree: &DataTree,
+    version: Option<&Version>,
+    expressions: &[String],
+    deny_warnings: bool,
+) -> Result<(), Failure> {
     let keycodes = keycodes(tree, version)?;
-    let mut failed = 0;
+    let (mut failed, mut warned) = (0, 0);
     for expression in expressions {
         match keycodes.resolve(expression) {
-            Ok(resolved) => writing::line(format_args!("{expression}\t0x{:04X}", resolved.value))?,
+            Ok(resolved) => {
+                writing::line(format_args!("{expression}\t0x{:04X}", resolved.value))?;
+                let severity = if deny_warnings { "error" } else { "warning" };
+                for warning in &resolved.warnings {
+                    note(format_args!("{expression}\t{severity}: {}", warning.message));
+                }
+                warned += usize::from(!resolved.warnings.is_empty());
+            }
             Err(error) => {
                 failed += 1;
                 note(format_args!("{expression}\terror: {error}"));
             }
         }
     }
-    match failed {
-        0 => Ok(()),
-        n => Err(Failure::data(format!(
-            "{n} of {} expressions have no value in keycodes {}",
-            expressions.len(),
-            keycodes.version
+    let version = &keycodes.version;
+    match (failed, warned) {
+        (0, 0) => Ok(()),
+        (0, _) if !deny_warnings => Ok(()),
+        (0, n) => Err(Failure::data(format!(
+            "{n} of {} expressions have warnings in keycodes {version}, denied by --deny-warnings",
+            expressions.len()
         ))),
+        (n, _) => {
+            Err(Failure::data(format!("{n} of {} expressions have no value in keycodes {version}", expressions.len())))
+        }
     }
 }
 
@@ -61,6 +80,7 @@ pub fn validate(
     version: Option<&Version>,
     format: Format,
     files: &[PathBuf],
+    deny_warnings: bool,
     reporter: &Reporter,
 ) -> Result<(), Failure> {
     let keycodes = keycodes(tree, version)?;
@@ -84,7 +104,10 @@ pub fn validate(
         let shown = path.display().to_string();
         let source = Source::new(&shown, &text);
         let implied = keymap::keyboard_from_path(path);
-        let (_, report) = keymap::check(&source, implied.as_deref(), context);
+        let (_, mut report) = keymap::check(&source, implied.as_deref(), context);
+        if deny_warnings {
+            report.deny_warnings();
+        }
         if !report.is_valid() {
             invalid += 1;
         }
@@ -167,12 +190,31 @@ pub fn migrate(
     emit(keymap::to_keymap_json(&migrated).as_bytes(), out)
 }
 
-/// Runs a job with the builder of `tree` and writes what it made into `out`.
-pub fn compile(tree: &DataTree, file: &Path, out: &Path, build_time_limit: Duration) -> Result<(), Failure> {
+/// Runs a job with the builder of `tree` and writes what it made into `out`; with
+/// `deny_warnings`, a keymap with warnings fails before the job runs.
+pub fn compile(
+    tree: &DataTree,
+    file: &Path,
+    out: &Path,
+    build_time_limit: Duration,
+    deny_warnings: bool,
+) -> Result<(), Failure> {
     let keycodes = keycodes(tree, None)?;
     let keyboards = keyboard::load(tree)?;
     let request = read_keymap_file(file)?;
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
+    if deny_warnings {
+        let shown = file.display().to_string();
+        let (_, mut report) = keymap::check(&Source::new(&shown, &request), None, context);
+        if report.diagnostics.iter().any(|d| !d.is_error()) {
+            report.deny_warnings();
+            let diagnostics: Vec<String> = report.diagnostics.iter().map(ToString::to_string).collect();
+            return Err(Failure::data(format!(
+                "{}\n{shown}: warnings denied by --deny-warnings",
+                diagnostics.join("\n")
+            )));
+        }
+    }
     let builder = Builder::for_tree(tree, build_time_limit, None);
     let failed = |e: std::io::Error| Failure::usage(format!("cannot write {}: {e}", out.display()));
     let outcome = compile::run(&request, context, &builder, out).map_err(failed)?;

@@ -105,7 +105,8 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
         }
     };
     outcome.sources = Some(sources);
-    outcome.output = [checked, outcome.output.clone(), build_output]
+    // Warnings first: what the keymap author should read before the build's output.
+    outcome.output = [outcome.output.clone(), checked, build_output]
         .into_iter()
         .filter(|part| !part.is_empty())
         .collect::<Vec<_>>()
@@ -173,6 +174,21 @@ mod tests {
         let names: Vec<String> =
             (0..archive.len()).map(|i| archive.by_index(i).unwrap().name().unwrap().into_owned()).collect();
         assert_eq!(names, ["keymap.json", "keymap.c"]);
+    }
+
+    #[test]
+    fn a_keymap_with_warnings_builds_with_the_warnings_at_the_top_of_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let request = serde_json::json!({
+            "keyboard": "clueboard/66/rev2", "keymap": "mine", "layout": "LAYOUT_all", "layers": [layer("LT(2, KC_RPRN)")]
+        });
+        let outcome = keymap_only(request, dir.path());
+        assert_eq!(outcome.returncode, 0, "{}", outcome.output);
+        let lines: Vec<&str> = outcome.output.lines().collect();
+        assert!(lines[0].starts_with("warning: `LT(2, KC_RPRN)` takes a basic keycode"), "{}", outcome.output);
+        assert!(outcome.output.contains("warning: `LT(2, KC_RPRN)` refers to layer 2, but the keymap has 1 layers"));
+        assert!(outcome.output.contains("mine is valid for clueboard/66/rev2"));
+        assert!(outcome.sources.unwrap().keymap_c.contains("LAYOUT_all(LT(2, KC_RPRN), KC_TRNS"));
     }
 
     #[test]

@@ -106,7 +106,7 @@ impl Service {
         let jobs_dir = settings.state.join("jobs");
         std::fs::create_dir_all(&jobs_dir)
             .map_err(|source| ServiceError::State { path: jobs_dir.display().to_string(), source })?;
-        let keycodes = Keycodes::new(constants, None)?;
+        let keycodes = Keycodes::with_headers(constants, None, &crate::keymap::headers::load(tree))?;
         let (store, requeued) = Store::open(&settings.state.join("jobs.sqlite"), settings.queue_limit)?;
         let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
         let revision = tree_revision(tree, &format!("unversioned-{started}"));

@@ -2,6 +2,7 @@
 //! its definition merged from the top folder down, its layouts, and the aliases of
 //! keyboards that moved.
 
+pub mod custom_keycodes;
 mod layout;
 mod name;
 
@@ -97,6 +98,8 @@ pub fn declared_keycodes(declaration: Option<&Value>) -> Vec<String> {
 pub struct Keyboards {
     targets: BTreeMap<String, Keyboard>,
     aliases: BTreeMap<String, String>,
+    /// The keycodes each keyboard defines in C, read when first needed.
+    custom_keycodes: custom_keycodes::CustomKeycodes,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +132,11 @@ impl Keyboards {
     /// Old name → the name it points to now.
     pub fn aliases(&self) -> &BTreeMap<String, String> {
         &self.aliases
+    }
+
+    /// What a keyboard's headers define for its keymaps.
+    pub fn c_keycodes(&self, keyboard: &str) -> std::sync::Arc<custom_keycodes::KeyboardFacts> {
+        self.custom_keycodes.facts(keyboard)
     }
 
     /// A keyboard by name, following aliases of moved keyboards.
@@ -189,7 +197,7 @@ pub fn load(tree: &DataTree) -> Result<Keyboards, KeyboardError> {
         })
         .collect();
     let aliases = read_aliases(tree)?;
-    Ok(Keyboards { targets, aliases })
+    Ok(Keyboards { targets, aliases, custom_keycodes: custom_keycodes::CustomKeycodes::new(tree.clone()) })
 }
 
 /// Parses one definition file; a file that cannot be used becomes a diagnostic of

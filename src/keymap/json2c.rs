@@ -65,17 +65,19 @@ fn is_name(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// A keycode as written into C: checked to be a keycode expression (names may be the
-/// keymap's own C definitions, so only the shape is checked), `ANY(kc)` written as `kc`.
+/// A keycode as written into C: `ANY(kc)` written as `kc`, and what is written checked
+/// to be a keycode expression (names may be the keymap's own C definitions, so only
+/// the shape is checked).
 fn keycode(text: &str, at: impl FnOnce() -> String) -> Result<&str, Json2cError> {
-    match expr::parse(text) {
-        Ok(_) => Ok(strip_any(text)),
+    let written = strip_any(text);
+    match expr::parse(written) {
+        Ok(_) => Ok(written),
         Err(e) => Err(Json2cError::BadKeycode { at: at(), text: text.to_owned(), reason: e.message }),
     }
 }
 
-/// `ANY(kc)` is written as plain `kc`.
-fn strip_any(keycode: &str) -> &str {
+/// `ANY(kc)` is written as plain `kc`: the C compiler sees what is inside.
+pub(super) fn strip_any(keycode: &str) -> &str {
     keycode.strip_prefix("ANY(").and_then(|k| k.strip_suffix(')')).unwrap_or(keycode)
 }
 

@@ -1,83 +1,44 @@
 //! The keycodes of one constants version, and the value of an expression under it.
 //!
-//! Names come from the version's `keycodes` (keys and aliases) and from the US
-//! language aliases every keymap can use (`KC_TILD` = `S(KC_GRAVE)`). The bases
-//! of layer and modifier functions come from the version's `ranges`, so a
-//! function exists only where its range does (`PDF` needs QK_PERSISTENT_DEF_LAYER).
+//! An expression means what QMK's C compiler makes of it: names come from the
+//! version's `keycodes` (keys and aliases, as QMK's generated `keycodes.h` declares
+//! them), its `ranges` (`QK_USER`, `QK_USER_MAX`), the US symbols every keymap has
+//! (`KC_TILD`), the macros and constants of QMK's keycode headers (`LT`, `KC_MEH`,
+//! `OS_LSFT`, `SAFE_RANGE`), and what the keyboard and the keymap define.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use semver::Version;
 
-use super::expr::{self, Arg, ExprError, Term};
+use super::eval::{Evaluator, Origin, Val, Warning, WarningKind, enumeration_tag};
+use super::expand::expand;
+use super::expr::ExprError;
+use super::headers;
+use super::names::{Constant, Function, Names};
 use super::retired::Retired;
+use crate::c::{self, CInt, Definition};
 use crate::diagnostic::suggest;
+use crate::keyboard::{Keyboard, Keyboards};
 use crate::spec::{Constants, Value, entry_names, keycode_entries, parse_range};
 
-/// Modifier wrappers: the keycode with these modifiers held (5-bit mod sets).
-#[rustfmt::skip]
-const WRAPPERS: &[(&str, u8)] = &[
-    ("LCTL", 0x01), ("C", 0x01), ("LSFT", 0x02), ("S", 0x02), ("LALT", 0x04), ("A", 0x04), ("LOPT", 0x04),
-    ("LGUI", 0x08), ("G", 0x08), ("LCMD", 0x08), ("LWIN", 0x08), ("RCTL", 0x11), ("RSFT", 0x12), ("RALT", 0x14),
-    ("ALGR", 0x14), ("ROPT", 0x14), ("RGUI", 0x18), ("RCMD", 0x18), ("RWIN", 0x18), ("HYPR", 0x0F), ("MEH", 0x07),
-    ("LCAG", 0x0D), ("RCAG", 0x1D), ("LSG", 0x0A), ("SGUI", 0x0A), ("SCMD", 0x0A), ("SWIN", 0x0A), ("RSG", 0x1A),
-    ("LSA", 0x06), ("RSA", 0x16), ("LCS", 0x03), ("RCS", 0x13), ("LCA", 0x05), ("RCA", 0x15), ("LAG", 0x0C),
-    ("RAG", 0x1C), ("LCG", 0x09), ("RCG", 0x19),
-];
+/// The enumerations of QMK's generated `keycodes.h`: keycodes and ranges.
+const KEYCODES_ENUMERATION: &str = "qk_keycode_defines";
+const RANGES_ENUMERATION: &str = "qk_keycode_ranges";
 
-/// Mod-tap shorthands: `LCTL_T(kc)` is `MT(MOD_LCTL, kc)`.
-#[rustfmt::skip]
-const MOD_TAPS: &[(&str, u8)] = &[
-    ("LCTL_T", 0x01), ("CTL_T", 0x01), ("RCTL_T", 0x11), ("LSFT_T", 0x02), ("SFT_T", 0x02), ("RSFT_T", 0x12),
-    ("LALT_T", 0x04), ("ALT_T", 0x04), ("LOPT_T", 0x04), ("OPT_T", 0x04), ("RALT_T", 0x14), ("ALGR_T", 0x14),
-    ("ROPT_T", 0x14), ("LGUI_T", 0x08), ("GUI_T", 0x08), ("LCMD_T", 0x08), ("CMD_T", 0x08), ("LWIN_T", 0x08),
-    ("WIN_T", 0x08), ("RGUI_T", 0x18), ("RCMD_T", 0x18), ("RWIN_T", 0x18), ("C_S_T", 0x03), ("MEH_T", 0x07),
-    ("LCAG_T", 0x0D), ("RCAG_T", 0x1D), ("HYPR_T", 0x0F), ("ALL_T", 0x0F), ("LSG_T", 0x0A), ("SGUI_T", 0x0A),
-    ("SCMD_T", 0x0A), ("SWIN_T", 0x0A), ("RSG_T", 0x1A), ("LSA_T", 0x06), ("RSA_T", 0x16), ("LCS_T", 0x03),
-    ("RCS_T", 0x13), ("LCA_T", 0x05), ("RCA_T", 0x15), ("LAG_T", 0x0C), ("RAG_T", 0x1C), ("LCG_T", 0x09),
-    ("RCG_T", 0x19),
-];
-
-/// Modifier-set constants, for `MT`, `OSM` and `LM`.
-#[rustfmt::skip]
-const MODS: &[(&str, u8)] = &[
-    ("MOD_LCTL", 0x01), ("MOD_LSFT", 0x02), ("MOD_LALT", 0x04), ("MOD_LGUI", 0x08), ("MOD_RCTL", 0x11),
-    ("MOD_RSFT", 0x12), ("MOD_RALT", 0x14), ("MOD_RGUI", 0x18), ("MOD_HYPR", 0x0F), ("MOD_MEH", 0x07),
-];
-
-/// The bit that makes a 5-bit mod set right-handed, for all its modifiers at once.
-const RIGHT: u8 = 0x10;
-
-/// Functions of one layer, and the range whose start they add the layer to.
-#[rustfmt::skip]
-const LAYER_FUNCTIONS: &[(&str, &str)] = &[
-    ("TO", "QK_TO"), ("MO", "QK_MOMENTARY"), ("DF", "QK_DEF_LAYER"), ("TG", "QK_TOGGLE_LAYER"),
-    ("OSL", "QK_ONE_SHOT_LAYER"), ("TT", "QK_LAYER_TAP_TOGGLE"), ("PDF", "QK_PERSISTENT_DEF_LAYER"),
-];
-
-/// What an expression means: its 16-bit value and the layers it refers to.
+/// What an expression means: its 16-bit value, the layers it refers to, and what
+/// C silently changes in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
     pub value: u16,
     pub layers: Vec<u32>,
+    pub warnings: Vec<Warning>,
 }
 
-/// The first and the last value of a range.
+/// Where a range starts.
 #[derive(Debug, Clone, Copy)]
 struct Bounds {
     first: u16,
-    last: u16,
-}
-
-impl Bounds {
-    fn contains(&self, value: u16) -> bool {
-        (self.first..=self.last).contains(&value)
-    }
-
-    /// How many values the range holds.
-    fn size(&self) -> u32 {
-        u32::from(self.last - self.first) + 1
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,17 +53,33 @@ pub enum KeycodesError {
 #[derive(Debug, Clone)]
 pub struct Keycodes {
     pub version: Version,
-    names: HashMap<String, u16>,
+    /// Keys and aliases of the spec, with the US symbols.
+    names: HashMap<String, Val>,
     ranges: HashMap<String, Bounds>,
+    /// The headers' macros and constants, evaluated for this version.
+    header: Names,
+    /// The first name of each value, to say what a value is.
+    key_names: HashMap<u16, String>,
     retired: Retired,
     /// The names each host language adds (`keycodes_german` → `DE_Z`...), for keymaps
     /// that set `host_language`.
     languages: HashMap<String, HashMap<String, u16>>,
+    /// Each keyboard's own names under this version, built when first needed.
+    keyboard_names: Arc<Mutex<HashMap<String, Arc<Names>>>>,
 }
 
 impl Keycodes {
-    /// The keycodes of `version` (default: the newest).
+    /// The keycodes of `version` (default: the newest), with the bundled header facts.
     pub fn new(constants: &Constants, version: Option<&Version>) -> Result<Keycodes, KeycodesError> {
+        Keycodes::with_headers(constants, version, headers::bundled())
+    }
+
+    /// The keycodes of `version` with the definitions of QMK's keycode headers.
+    pub fn with_headers(
+        constants: &Constants,
+        version: Option<&Version>,
+        header_definitions: &[Definition],
+    ) -> Result<Keycodes, KeycodesError> {
         let subsystem = constants.subsystem("keycodes").ok_or(KeycodesError::NoKeycodes)?;
         let spec = match version {
             None => subsystem.versions.last().ok_or(KeycodesError::NoKeycodes)?,
@@ -113,25 +90,40 @@ impl Keycodes {
         };
         let mut keycodes = Keycodes {
             version: spec.version.clone(),
-            names: HashMap::new(),
-            ranges: HashMap::new(),
+            names: HashMap::default(),
+            ranges: HashMap::default(),
+            header: Names::default(),
+            key_names: HashMap::default(),
             retired: Retired::new(constants, &spec.version),
-            languages: HashMap::new(),
+            languages: HashMap::default(),
+            keyboard_names: Arc::default(),
         };
+        let ranges_tag = Some(enumeration_tag(RANGES_ENUMERATION));
         for (key, range) in spec.content.get("ranges").and_then(Value::as_object).into_iter().flat_map(|r| r.iter()) {
             if let (Some(span), Some(define)) = (parse_range(key), range.get("define").and_then(Value::as_str)) {
-                keycodes.ranges.insert(define.to_owned(), Bounds { first: span.first, last: span.last });
+                keycodes.ranges.insert(define.to_owned(), Bounds { first: span.first });
+                for (name, value) in [(define.to_owned(), span.first), (format!("{define}_MAX"), span.last)] {
+                    let int = CInt::int(i128::from(value));
+                    keycodes.names.insert(name, Val { int, tag: ranges_tag, origin: Origin::Plain });
+                }
             }
         }
+        let keycodes_tag = Some(enumeration_tag(KEYCODES_ENUMERATION));
         for (value, _, entry) in keycode_entries(&spec.content) {
             for name in entry_names(entry) {
-                keycodes.names.insert(name.to_owned(), value);
+                let int = CInt::int(i128::from(value));
+                keycodes.names.insert(name.to_owned(), Val { int, tag: keycodes_tag, origin: Origin::Keycode });
+            }
+            if let Some(key) = entry_names(entry).next() {
+                keycodes.key_names.entry(value).or_insert_with(|| key.to_owned());
             }
         }
+        keycodes.header =
+            Names::build(header_definitions, &keycodes.scope_with(&NO_NAMES, &NO_NAMES, None), Origin::Plain);
         // Every keymap can use the US symbols (KC_TILD); other languages on request.
-        let us = keycodes.language_names(constants, US);
-        for (name, value) in us {
-            keycodes.names.entry(name).or_insert(value);
+        for (name, value) in keycodes.language_names(constants, US) {
+            let int = CInt::int(i128::from(value));
+            keycodes.names.entry(name).or_insert(Val { int, tag: None, origin: Origin::Keycode });
         }
         for subsystem in &constants.subsystems {
             if let Some(language) = subsystem.name.strip_prefix("keycodes_").filter(|l| *l != US) {
@@ -146,8 +138,8 @@ impl Keycodes {
     fn language_names(&self, constants: &Constants, language: &str) -> HashMap<String, u16> {
         let content = constants.subsystem(&format!("keycodes_{language}")).and_then(|s| s.versions.last());
         let aliases = content.and_then(|c| c.content.get("aliases")).and_then(Value::as_object);
-        let mut names = HashMap::new();
-        let scope = Scope { keycodes: self, custom: &NO_NAMES, language: None };
+        let mut names = HashMap::default();
+        let scope = self.scope_with(&NO_NAMES, &NO_NAMES, None);
         for (expression, entry) in aliases.into_iter().flat_map(|a| a.iter()) {
             if let Ok(resolved) = scope.resolve(expression) {
                 for name in entry_names(entry) {
@@ -172,275 +164,355 @@ impl Keycodes {
         self.ranges.get(define).map(|b| b.first)
     }
 
-    /// Whether `name` is a keycode of this version (not counting custom keycodes).
+    /// Whether `name` is a keycode of this version's spec (not counting C-only names).
     pub fn contains(&self, name: &str) -> bool {
-        self.names.contains_key(name)
+        self.names.get(name).is_some_and(|v| v.origin == Origin::Keycode)
+    }
+
+    /// A keyboard's own names: what its headers define, then the keycodes its
+    /// `info.json` declares (numbered from QK_KB as QMK's generated header does).
+    pub fn keyboard_names(&self, keyboard: &Keyboard, keyboards: &Keyboards) -> Arc<Names> {
+        let lock = || self.keyboard_names.lock().expect("the cache lock is never poisoned");
+        if let Some(names) = lock().get(&keyboard.name) {
+            return names.clone();
+        }
+        let facts = keyboards.c_keycodes(&keyboard.name);
+        let mut names = Names::build(&facts.definitions, &self.scope_with(&NO_NAMES, &NO_NAMES, None), Origin::Keycode);
+        names.unseen = facts.unseen.clone();
+        if let Some(start) = self.range_start("QK_KB") {
+            let declared = keyboard.custom_keycodes().into_iter().enumerate();
+            let values = declared.map(|(offset, name)| (name, start.wrapping_add(offset as u16)));
+            for (name, constant) in Names::from_values(values, "keyboard_keycodes").constants {
+                names.constants.entry(name).or_insert(constant);
+            }
+        }
+        let names = Arc::new(names);
+        lock().insert(keyboard.name.clone(), names.clone());
+        names
     }
 
     /// The value of an expression, or why it has none.
     pub fn resolve(&self, text: &str) -> Result<Resolved, ExprError> {
-        let scope = Scope { keycodes: self, custom: &NO_NAMES, language: None };
+        let scope = self.scope_with(&NO_NAMES, &NO_NAMES, None);
         scope.resolve(text).map_err(|error| scope.suggest(error))
     }
 
-    /// A scope that also knows a keymap's or keyboard's own keycodes and, given a host
-    /// language, its names; `None` for a language this version does not have.
-    pub fn scope<'a>(&'a self, custom: &'a HashMap<String, u16>, language: Option<&str>) -> Option<Scope<'a>> {
+    /// A scope that also knows a keyboard's and a keymap's own names and, given a
+    /// host language, its names; `None` for a language this version does not have.
+    pub fn scope<'a>(&'a self, keyboard: &'a Names, keymap: &'a Names, language: Option<&str>) -> Option<Scope<'a>> {
         let language = match language {
             None | Some(US) => None,
             Some(language) => Some(self.languages.get(language)?),
         };
-        Some(Scope { keycodes: self, custom, language })
+        Some(self.scope_with(keyboard, keymap, language))
+    }
+
+    fn scope_with<'a>(
+        &'a self,
+        keyboard: &'a Names,
+        keymap: &'a Names,
+        language: Option<&'a HashMap<String, u16>>,
+    ) -> Scope<'a> {
+        Scope { keycodes: self, layers: [keymap, keyboard, &NO_NAMES], language }
     }
 }
 
 /// The US language, whose names every keymap has.
 const US: &str = "us";
 
-static NO_NAMES: std::sync::LazyLock<HashMap<String, u16>> = std::sync::LazyLock::new(HashMap::new);
+static NO_NAMES: LazyLock<Names> = LazyLock::new(Names::default);
 
-/// The keycodes of a version, plus custom keycodes and a host language's names.
+/// The keycodes of a version, plus a keyboard's and a keymap's names and a host language's.
 #[derive(Clone, Copy)]
 pub struct Scope<'a> {
     keycodes: &'a Keycodes,
-    custom: &'a HashMap<String, u16>,
+    /// Names defined on top of the version, first match wins: the keymap's, the
+    /// keyboard's, and the ones being defined.
+    layers: [&'a Names; 3],
     language: Option<&'a HashMap<String, u16>>,
 }
 
-/// What a term evaluated to, before its kind is checked against where it stands.
-struct Evaluated {
-    value: u16,
-    layers: Vec<u32>,
+/// A name's value as a scope finds it.
+pub(super) struct Found<'s> {
+    pub val: Val,
+    pub warnings: &'s [Warning],
+    pub layers: &'s [u32],
+    pub unparenthesized: Option<&'s str>,
 }
 
-impl Scope<'_> {
+impl<'a> Scope<'a> {
     /// The value of an expression; errors about unknown names come without the
     /// suggestion `suggest` can add, which costs a search over every name.
     pub fn resolve(&self, text: &str) -> Result<Resolved, ExprError> {
-        let term = expr::parse(text)?;
-        let Evaluated { value, layers } = self.keycode(&term)?;
-        Ok(Resolved { value, layers })
+        // What keymap.c holds, so what C compiles: json2c writes `ANY(kc)` as `kc`.
+        let text = super::json2c::strip_any(text);
+        if is_identifier(text) {
+            let Some(found) = self.constant(text) else { return Err(self.unknown_name(text)) };
+            let (warnings, layers) = (found.warnings.to_vec(), found.layers.to_vec());
+            return finish(text, found.val, Resolved { value: 0, layers, warnings });
+        }
+        let expr = c::parse(text, &[]).map_err(|e| ExprError::new(e.message))?;
+        let mut evaluator = Evaluator::new(self, text);
+        let mut val = evaluator.evaluate(&expr)?;
+        if evaluator.needs_text {
+            // A macro whose text substitution differs from value substitution: C's way.
+            let expanded = expand(text, self)?;
+            let expr = c::parse(&expanded, &[])
+                .map_err(|e| ExprError::new(format!("`{text}` expands to `{expanded}`: {}", e.message)))?;
+            val = Evaluator::new(self, &expanded).evaluate(&expr)?;
+        }
+        let Evaluator { warnings, layers, .. } = evaluator;
+        finish(text, val, Resolved { value: 0, layers, warnings })
     }
 
-    fn range(&self, define: &str, function: &str) -> Result<Bounds, ExprError> {
-        self.keycodes.ranges.get(define).copied().ok_or_else(|| {
-            ExprError::new(format!("`{function}` needs range {define}, which keycodes {} lacks", self.keycodes.version))
+    /// This scope with `names` as the ones being defined.
+    pub(super) fn with_layer<'b>(&self, names: &'b Names) -> Scope<'b>
+    where
+        'a: 'b,
+    {
+        Scope { keycodes: self.keycodes, layers: [self.layers[0], self.layers[1], names], language: self.language }
+    }
+
+    /// A definition's value, as a constant of the names being defined.
+    pub(super) fn evaluate_definition(&self, text: &str) -> Result<Constant, ExprError> {
+        let expr = c::parse(text, &[]).map_err(|e| ExprError::new(e.message))?;
+        let mut evaluator = Evaluator::new(self, text);
+        let val = evaluator.evaluate(&expr)?;
+        let unparenthesized = !crate::keymap::names::is_primary(&expr) || evaluator.needs_text;
+        let Evaluator { warnings, layers, .. } = evaluator;
+        Ok(Constant { val, warnings, layers, unparenthesized: unparenthesized.then(|| text.to_owned()) })
+    }
+
+    pub(super) fn constant(&self, name: &str) -> Option<Found<'_>> {
+        let from = |constant: &'a Constant| Found {
+            val: constant.val,
+            warnings: &constant.warnings,
+            layers: &constant.layers,
+            unparenthesized: constant.unparenthesized.as_deref(),
+        };
+        let plain = |val: Val| Found { val, warnings: &[], layers: &[], unparenthesized: None };
+        if let Some(constant) = self.layers.iter().find_map(|names| names.constants.get(name)) {
+            return Some(from(constant));
+        }
+        if let Some(val) = self.keycodes.names.get(name) {
+            return Some(plain(*val));
+        }
+        if let Some(constant) = self.keycodes.header.constants.get(name) {
+            return Some(from(constant));
+        }
+        let language = self.language.and_then(|names| names.get(name))?;
+        Some(plain(Val { int: CInt::int(i128::from(*language)), tag: None, origin: Origin::Keycode }))
+    }
+
+    pub(super) fn function(&self, name: &str) -> Option<&'a Function> {
+        self.layers
+            .iter()
+            .find_map(|names| names.functions.get(name))
+            .or_else(|| self.keycodes.header.functions.get(name))
+    }
+
+    /// A value as a name where it has one, else in hex.
+    pub(super) fn describe(&self, value: u16) -> String {
+        match self.keycodes.key_names.get(&value) {
+            Some(name) => name.clone(),
+            None => format!("0x{value:04X}"),
+        }
+    }
+
+    pub(super) fn unknown_name(&self, name: &str) -> ExprError {
+        let version = &self.keycodes.version;
+        let unseen = self.layers.iter().find_map(|names| names.unseen.get(name));
+        ExprError::new(if let Some(retirement) = self.keycodes.retired.get(name) {
+            format!("`{name}` is a retired name: {retirement}")
+        } else if let Some(file) = unseen {
+            format!(
+                "`{name}` is defined in keyboards/{file}, which keymap.c does not see: only the keyboard's headers are included"
+            )
+        } else if self.function(name).is_some() {
+            format!("`{name}` needs an argument: {name}(...)")
+        } else {
+            return ExprError {
+                message: format!("no keycode `{name}` in keycodes {version}"),
+                unknown: Some(name.into()),
+            };
         })
     }
 
-    fn keycode(&self, term: &Term) -> Result<Evaluated, ExprError> {
-        match term {
-            Term::Number(n) => Ok(Evaluated { value: *n as u16, layers: Vec::new() }),
-            Term::Name(name) => self.name(name),
-            Term::Call { function, args } => self.call(function, args),
+    /// A call of something that is no function-like macro.
+    pub(super) fn unknown_function(&self, name: &str) -> ExprError {
+        if self.constant(name).is_some() {
+            return ExprError::new(format!("`{name}` is a keycode, not a function: it takes no `(...)`"));
         }
+        let header = [&self.keycodes.header];
+        let functions = self.layers.iter().chain(&header).flat_map(|n| n.functions.keys());
+        // A mod-tap shorthand is most likely meant for another one; sorted, so that
+        // equally near names are suggested the same way every time.
+        let tap = name.ends_with("_T");
+        let mut functions: Vec<&str> = functions.map(String::as_str).filter(|f| f.ends_with("_T") == tap).collect();
+        functions.sort_unstable();
+        let near = functions.iter().find(|f| f.eq_ignore_ascii_case(name)).map(|f| (*f).to_owned());
+        let near = near.or_else(|| self.mod_tap_of(name));
+        ExprError::new(match near.or_else(|| suggest(name, functions.iter().copied())) {
+            Some(known) => format!("no function `{name}` (did you mean `{known}`?)"),
+            None => format!("no function `{name}`"),
+        })
     }
 
-    fn name(&self, name: &str) -> Result<Evaluated, ExprError> {
-        let found = self.custom.get(name).or_else(|| self.keycodes.names.get(name));
-        if let Some(&value) = found.or_else(|| self.language.and_then(|names| names.get(name))) {
-            return Ok(Evaluated { value, layers: Vec::new() });
-        }
-        let version = &self.keycodes.version;
-        Err(ExprError::new(if let Some(retirement) = self.keycodes.retired.get(name) {
-            format!("`{name}` is a retired name: {retirement}")
-        } else if MODS.iter().any(|(m, _)| *m == name) {
-            format!("`{name}` is a modifier set, not a keycode: use it inside OSM(), MT() or LM()")
-        } else if is_function(name) {
-            format!("`{name}` needs an argument: {name}(...)")
-        } else {
-            return Err(ExprError {
-                message: format!("no keycode `{name}` in keycodes {version}"),
-                unknown: Some(name.into()),
-            });
-        }))
+    /// `S_T` → `LSFT_T`: the mod-tap of the wrapper `S` stands for (`S(kc)` is `LSFT(kc)`).
+    fn mod_tap_of(&self, name: &str) -> Option<String> {
+        let function = self.function(name.strip_suffix("_T")?)?;
+        let crate::c::Kind::Call { name_end, .. } = function.body.kind else { return None };
+        let mod_tap = format!("{}_T", &function.body_text[function.body.start as usize..name_end as usize]);
+        self.function(&mod_tap).is_some().then_some(mod_tap)
     }
 
     /// Adds the nearest known name to an error about an unknown one.
     pub fn suggest(&self, mut error: ExprError) -> ExprError {
         let language = self.language.into_iter().flat_map(|names| names.keys());
-        let known = self.custom.keys().chain(self.keycodes.names.keys()).chain(language).map(String::as_str);
+        let layers = self.layers.iter().flat_map(|names| names.constants.keys());
+        let known = layers
+            .chain(self.keycodes.names.keys())
+            .chain(self.keycodes.header.constants.keys())
+            .chain(language)
+            .map(String::as_str);
         if let Some(near) = error.unknown.as_deref().and_then(|name| suggest(name, known)) {
             error.message = format!("{} (did you mean `{near}`?)", error.message);
         }
         error
     }
+}
 
-    fn call(&self, function: &str, args: &[Arg]) -> Result<Evaluated, ExprError> {
-        if let Some((_, define)) = LAYER_FUNCTIONS.iter().find(|(f, _)| *f == function) {
-            let [layer] = arity(function, args)?;
-            let range = self.range(define, function)?;
-            let layer = layer_number(function, layer, range.size())?;
-            return Ok(Evaluated { value: range.first + layer as u16, layers: vec![layer] });
-        }
-        if let Some((_, mods)) = WRAPPERS.iter().find(|(f, _)| *f == function) {
-            let [arg] = arity(function, args)?;
-            let inner = self.keycode(single(function, arg)?)?;
-            let (inner_mods, basic) = self.split_modified(function, inner.value)?;
-            let mods = combine(function, *mods, inner_mods)?;
-            return Ok(Evaluated { value: (u16::from(mods) << 8) | u16::from(basic), layers: inner.layers });
-        }
-        if let Some((_, mods)) = MOD_TAPS.iter().find(|(f, _)| *f == function) {
-            let [arg] = arity(function, args)?;
-            return self.mod_tap(function, *mods, arg);
-        }
-        match function {
-            "MT" => {
-                let [mods, arg] = arity(function, args)?;
-                self.mod_tap(function, mod_set(function, mods)?, arg)
-            }
-            "OSM" => {
-                let [mods] = arity(function, args)?;
-                let range = self.range("QK_ONE_SHOT_MOD", function)?;
-                Ok(Evaluated { value: range.first | u16::from(mod_set(function, mods)?), layers: Vec::new() })
-            }
-            "LT" => {
-                let [layer, arg] = arity(function, args)?;
-                let range = self.range("QK_LAYER_TAP", function)?;
-                let layer = layer_number(function, layer, range.size() >> 8)?;
-                let basic = self.basic(function, arg)?;
-                Ok(Evaluated { value: range.first | (layer as u16) << 8 | basic, layers: vec![layer] })
-            }
-            "LM" => {
-                let [layer, mods] = arity(function, args)?;
-                let range = self.range("QK_LAYER_MOD", function)?;
-                let layer = layer_number(function, layer, range.size() >> 5)?;
-                let mods = u16::from(mod_set(function, mods)?);
-                Ok(Evaluated { value: range.first | (layer as u16) << 5 | mods, layers: vec![layer] })
-            }
-            "TD" => {
-                let [index] = arity(function, args)?;
-                let range = self.range("QK_TAP_DANCE", function)?;
-                let index = number_in(function, "tap dance", index, range.size())?;
-                Ok(Evaluated { value: range.first + index as u16, layers: Vec::new() })
-            }
-            "ANY" => {
-                let [arg] = arity(function, args)?;
-                self.keycode(single(function, arg)?)
-            }
-            _ => Err(ExprError::new(match suggest_function(function) {
-                Some(known) => format!("no function `{function}` (did you mean `{known}`?)"),
-                None => format!("no function `{function}`"),
-            })),
-        }
+fn is_identifier(text: &str) -> bool {
+    text.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The 16-bit value stored in the keymap, and a warning for a mod set used as a key.
+fn finish(text: &str, val: Val, mut resolved: Resolved) -> Result<Resolved, ExprError> {
+    resolved.value = val.int.to_keycode().ok_or_else(|| {
+        ExprError::new(format!(
+            "`{text}` is {} ({}), which a 16-bit keycode cannot hold: QMK's build refuses it (-Werror=overflow)",
+            val.int.value, val.int.ty
+        ))
+    })?;
+    if val.origin == Origin::ModSet {
+        resolved.warnings.push(Warning {
+            kind: WarningKind::ModSetAsKeycode,
+            message: format!(
+                "`{text}` is a modifier set (0x{:02X}), not a keycode: use it inside OSM(), MT() or LM()",
+                resolved.value
+            ),
+        });
+    }
+    Ok(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::DataTree;
+
+    fn keycodes() -> Keycodes {
+        Keycodes::new(&crate::spec::load(&DataTree::Bundled).unwrap().constants, None).unwrap()
     }
 
-    fn mod_tap(&self, function: &str, mods: u8, arg: &Arg) -> Result<Evaluated, ExprError> {
-        let range = self.range("QK_MOD_TAP", function)?;
-        let basic = self.basic(function, arg)?;
-        Ok(Evaluated { value: range.first | u16::from(mods) << 8 | basic, layers: Vec::new() })
+    /// The value and the kinds of warning of an expression.
+    fn resolve(keycodes: &Keycodes, text: &str) -> (u16, Vec<WarningKind>) {
+        let resolved = keycodes.resolve(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        (resolved.value, resolved.warnings.iter().map(|w| w.kind).collect())
     }
 
-    /// An argument that must be a basic keycode (QK_BASIC, 0x00–0xFF).
-    fn basic(&self, function: &str, arg: &Arg) -> Result<u16, ExprError> {
-        let term = single(function, arg)?;
-        let value = self.keycode(term)?.value;
-        let basic = self.range("QK_BASIC", function)?;
-        if basic.contains(value) {
-            Ok(value)
-        } else {
-            Err(ExprError::new(format!(
-                "{function}() takes a basic keycode (0x00–0xFF), but `{}` is 0x{value:04X}",
-                describe(term)
-            )))
+    #[test]
+    fn each_silent_change_gets_its_warning_and_cs_value() {
+        use WarningKind::*;
+        let keycodes = keycodes();
+        let cases: &[(&str, u16, &[WarningKind])] = &[
+            ("MO(32)", 0x5220, &[MaskedLayer]),
+            ("LM(16, MOD_LCTL)", 0x5001, &[MaskedLayer]),
+            ("TD(256)", 0x5700, &[MaskedArgument]),
+            ("UP(128, 1)", 0x0080 | 0xC000, &[MaskedArgument]),
+            ("LT(3, KC_EXLM)", 0x431E, &[TapNotBasic]),
+            ("SH_T(KC_AT)", 0x561F, &[TapNotBasic]),
+            ("LCTL(RSFT(KC_A))", 0x1304, &[MixedSides]),
+            ("OSM(MOD_LCTL | MOD_RSFT)", 0x52B3, &[MixedSides]),
+            ("OSM(KC_A)", 0x52A4, &[KeycodeAsModSet]),
+            ("LCTL(QK_BOOT)", 0x7D00, &[WrappedNotBasic]),
+            ("MOD_MEH", 0x0007, &[ModSetAsKeycode]),
+            ("LT(1, MO(40))", 0x4128, &[MaskedLayer, TapNotBasic]),
+        ];
+        for (text, value, kinds) in cases {
+            assert_eq!(resolve(&keycodes, text), (*value, kinds.to_vec()), "{text}");
+        }
+        for clean in ["LT(15, KC_A)", "RCTL(RSFT(KC_A))", "OSM(MOD_HYPR)", "MEH_T(KC_ESC)", "KC_HYPR", "OS_RCAG"] {
+            assert_eq!(resolve(&keycodes, clean).1, [], "{clean}");
         }
     }
 
-    /// A wrapper's argument: a basic keycode, or one already wrapped in modifiers.
-    fn split_modified(&self, function: &str, value: u16) -> Result<(u8, u8), ExprError> {
-        let basic = self.range("QK_BASIC", function)?;
-        let mods = self.range("QK_MODS", function)?;
-        if basic.contains(value) || mods.contains(value) {
-            Ok(((value >> 8) as u8 & 0x1F, value as u8))
-        } else {
-            Err(ExprError::new(format!(
-                "{function}() takes a basic keycode or a modified one (0x0000–0x{:04X}), not 0x{value:04X}",
-                mods.last
-            )))
+    #[test]
+    fn hostile_nesting_is_refused_without_exhausting_the_stack() {
+        let keycodes = keycodes();
+        let deep =
+            |open: &str, middle: &str, close: &str, n: usize| format!("{}{middle}{}", open.repeat(n), close.repeat(n));
+        for text in [
+            deep("LCTL(", "KC_A", ")", 60),
+            deep("(", "KC_A", ")", 100_000),
+            deep("-", "1", "", 100_000),
+            deep("KC_A | ", "KC_B", "", 100_000),
+            deep("1 ? ", "1", " : 0", 10_000),
+            deep("MO(", "1", ")", 10_000),
+            deep("\"", "", "\\\"", 100_000),
+            deep("/* ", "", "* ", 100_000),
+        ] {
+            let _ = std::hint::black_box(keycodes.resolve(&text));
         }
     }
-}
 
-const OTHER_FUNCTIONS: &[&str] = &["MT", "OSM", "LT", "LM", "TD", "ANY"];
-
-fn function_names() -> impl Iterator<Item = &'static str> {
-    let tables = LAYER_FUNCTIONS.iter().map(|(f, _)| *f).chain(WRAPPERS.iter().chain(MOD_TAPS).map(|(f, _)| *f));
-    tables.chain(OTHER_FUNCTIONS.iter().copied())
-}
-
-fn is_function(name: &str) -> bool {
-    function_names().any(|f| f == name)
-}
-
-/// A known function for a misspelt one: the same name in other case, else the nearest.
-fn suggest_function(name: &str) -> Option<String> {
-    function_names()
-        .find(|f| f.eq_ignore_ascii_case(name))
-        .map(str::to_owned)
-        .or_else(|| suggest(name, function_names()))
-}
-
-fn arity<'t, 'a, const N: usize>(function: &str, args: &'t [Arg<'a>]) -> Result<&'t [Arg<'a>; N], ExprError> {
-    args.try_into().map_err(|_| {
-        let wanted = if N == 1 { "one argument".to_owned() } else { format!("{N} arguments") };
-        ExprError::new(format!("{function}() takes {wanted}, not {}", args.len()))
-    })
-}
-
-fn single<'t, 'a>(function: &str, arg: &'t Arg<'a>) -> Result<&'t Term<'a>, ExprError> {
-    match arg.terms.as_slice() {
-        [term] => Ok(term),
-        _ => Err(ExprError::new(format!("{function}() takes a keycode here, not a `|` list"))),
+    #[test]
+    fn a_misspelt_function_gets_the_one_meant() {
+        let keycodes = keycodes();
+        let error = |text: &str| keycodes.resolve(text).unwrap_err().message;
+        assert!(error("S_T(KC_A)").ends_with("(did you mean `LSFT_T`?)"), "{}", error("S_T(KC_A)"));
+        assert!(error("lctl(KC_A)").ends_with("(did you mean `LCTL`?)"));
+        assert!(error("KC_A(1)").contains("not a function"));
+        assert!(error("MO").contains("needs an argument"));
     }
-}
 
-fn describe(term: &Term) -> String {
-    match term {
-        Term::Name(name) => (*name).to_owned(),
-        Term::Number(n) => format!("0x{n:04X}"),
-        Term::Call { function, .. } => format!("{function}(...)"),
+    #[test]
+    fn layers_referred_to_are_the_ones_c_keeps() {
+        let keycodes = keycodes();
+        for (text, layers) in
+            [("MO(3)", vec![3]), ("LT(17, KC_A)", vec![1]), ("LM(2, MOD_LSFT)", vec![2]), ("KC_A", vec![])]
+        {
+            assert_eq!(keycodes.resolve(text).unwrap().layers, layers, "{text}");
+        }
     }
-}
 
-fn number_in(function: &str, what: &str, arg: &Arg, count: u32) -> Result<u32, ExprError> {
-    match single(function, arg)? {
-        Term::Number(n) if *n < count => Ok(*n),
-        Term::Number(n) => Err(ExprError::new(format!("{function}(): {what} {n} is out of range 0–{}", count - 1))),
-        other => Err(ExprError::new(format!("{function}() takes a {what} number, not `{}`", describe(other)))),
+    #[test]
+    fn macros_that_leave_a_parameter_bare_are_expanded_as_text() {
+        let keycodes = keycodes();
+        // SQ_S(n) is `(n < SEQUENCER_STEPS ? SEQUENCER_STEP_MIN + n : KC_NO)`.
+        assert_eq!(keycodes.resolve("SQ_S(1)").unwrap().value, 0x7210);
+        assert_eq!(keycodes.resolve("SQ_S(2 * 1)").unwrap().value, 0x7211);
+        // As text, `0 ? 5 : 1 < 16 ? 0x720F + 0 ? 5 : 1 : KC_NO` is 5, not step 1.
+        assert_eq!(keycodes.resolve("SQ_S(0 ? 5 : 1)").unwrap().value, 5);
+        let error = keycodes.resolve("SQ_S(1 | 2)").unwrap_err().message;
+        assert!(error.contains("expands to") && error.contains("-Werror=parentheses"), "{error}");
     }
-}
 
-fn layer_number(function: &str, arg: &Arg, count: u32) -> Result<u32, ExprError> {
-    number_in(function, "layer", arg, count)
-}
-
-/// A `MOD_*` constant or several joined by `|`.
-fn mod_set(function: &str, arg: &Arg) -> Result<u8, ExprError> {
-    let mut mods = 0;
-    for term in &arg.terms {
-        let found = match term {
-            Term::Name(name) => MODS.iter().find(|(m, _)| m == name).map(|(_, bits)| *bits),
-            _ => None,
-        };
-        let bits = found.ok_or_else(|| {
-            ExprError::new(format!("{function}() takes MOD_* constants joined by `|`, not `{}`", describe(term)))
-        })?;
-        mods = combine(function, mods, bits)?;
+    #[test]
+    fn every_version_knows_the_header_names_its_ranges_allow() {
+        let constants = crate::spec::load(&DataTree::Bundled).unwrap().constants;
+        let first = Keycodes::new(&constants, Some(&Version::new(0, 0, 1))).unwrap();
+        let newest = keycodes();
+        for keycodes in [&first, &newest] {
+            let one_shot = keycodes.range_start("QK_ONE_SHOT_MOD").unwrap();
+            assert_eq!(keycodes.resolve("OS_LSFT").unwrap().value, one_shot | 0x02);
+        }
+        // 0.0.1 named SAFE_RANGE in its spec; later the header defines it as QK_USER.
+        assert_eq!(first.resolve("SAFE_RANGE").unwrap().value, 0x7E00);
+        assert_eq!(newest.resolve("SAFE_RANGE").unwrap().value, newest.range_start("QK_USER").unwrap());
+        // PDF() needs a range 0.0.1 lacks: its macro names an unknown constant there.
+        assert!(first.resolve("PDF(1)").unwrap_err().message.contains("QK_PERSISTENT_DEF_LAYER"));
+        assert_eq!(newest.resolve("PDF(1)").unwrap().value, 0x52E1);
     }
-    Ok(mods)
-}
-
-/// Joins two 5-bit mod sets. Left and right cannot mix: the right-hand bit
-/// applies to every modifier of the set, so MOD_LCTL | MOD_RALT would silently
-/// mean right Ctrl and right Alt.
-fn combine(function: &str, a: u8, b: u8) -> Result<u8, ExprError> {
-    let sides = [a, b].map(|m| (m != 0).then_some(m & RIGHT != 0));
-    if let [Some(left_or_right), Some(other)] = sides
-        && left_or_right != other
-    {
-        return Err(ExprError::new(format!(
-            "{function}(): left and right modifiers cannot be mixed in one keycode (a mod set is all left or all right)"
-        )));
-    }
-    Ok(a | b)
 }

@@ -3,9 +3,10 @@
 //! (`LT(1, KC_SLCK)` → `LT(1, KC_SCRL)`), everything else is kept as written.
 
 use super::document::Keymap;
-use super::expr::{self, Term};
+use super::expr;
 use super::keycodes::Keycodes;
 use super::retired::retired_layout;
+use crate::c::{Expr, Kind};
 use crate::keyboard::Keyboards;
 use crate::publish::pyjson;
 use crate::spec::{Object, Value};
@@ -94,19 +95,18 @@ fn rewrite(value: &mut Value, at: &str, keycodes: &Keycodes, changes: &mut Vec<C
 
 /// The expression with retired names replaced, if it had any.
 fn rename_in(text: &str, keycodes: &Keycodes) -> Option<(String, Vec<Change>)> {
-    let term = expr::parse(text).ok()?;
+    let parsed = expr::parse(text).ok()?;
     let mut names = Vec::new();
-    collect_names(&term, &mut names);
+    collect_names(&parsed, &mut names);
     let mut renamed = String::with_capacity(text.len());
     let mut copied = 0;
     let mut changes = Vec::new();
-    for name in names {
+    for (at, end) in names {
+        let name = &text[at..end];
         if keycodes.contains(name) {
             continue;
         }
         let Some(retirement) = keycodes.retired().get(name) else { continue };
-        // `name` borrows from `text`, so its offset is where it is written.
-        let at = name.as_ptr() as usize - text.as_ptr() as usize;
         renamed.push_str(&text[copied..at]);
         renamed.push_str(&retirement.replacement);
         copied = at + name.len();
@@ -124,11 +124,15 @@ fn rename_in(text: &str, keycodes: &Keycodes) -> Option<(String, Vec<Change>)> {
     Some((renamed, changes))
 }
 
-fn collect_names<'a>(term: &Term<'a>, names: &mut Vec<&'a str>) {
-    match term {
-        Term::Name(name) => names.push(name),
-        Term::Number(_) => {}
-        Term::Call { args, .. } => args.iter().flat_map(|a| &a.terms).for_each(|t| collect_names(t, names)),
+/// Where each name of an expression lies, in order.
+fn collect_names(expr: &Expr, names: &mut Vec<(usize, usize)>) {
+    match &expr.kind {
+        Kind::Name => names.push((expr.start as usize, expr.end as usize)),
+        Kind::Number(_) | Kind::Param(_) => {}
+        Kind::Call { args, .. } => args.iter().for_each(|a| collect_names(a, names)),
+        Kind::Paren(inner) | Kind::Unary(_, inner) => collect_names(inner, names),
+        Kind::Binary(_, lhs, rhs) => [lhs, rhs].iter().for_each(|e| collect_names(e, names)),
+        Kind::Conditional(a, b, c) => [a, b, c].iter().for_each(|e| collect_names(e, names)),
     }
 }
 

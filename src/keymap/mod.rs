@@ -2,19 +2,25 @@
 //! version, `keymap.c` generation and migration of retired names.
 
 mod document;
+mod eval;
+mod expand;
 mod expr;
+pub mod headers;
 mod json2c;
 mod keycodes;
 mod migrate;
+mod names;
 mod retired;
 mod send_string;
 mod validate;
 
 pub use document::{DipSwitch, Encoder, Keymap, MacroStep, Source, is_layout_macro, read};
+pub use eval::{Warning, WarningKind};
 pub use expr::ExprError;
 pub use json2c::{Json2cError, generate as json2c};
 pub use keycodes::{Keycodes, KeycodesError, Resolved, Scope};
 pub use migrate::{Change, migrate, to_keymap_json};
+pub use names::Names;
 pub use retired::{Retired, Retirement, retired_layout};
 pub use send_string::SendStringKeys;
 pub use validate::{Context, Report, check, keyboard_from_path, validate};

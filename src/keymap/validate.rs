@@ -2,15 +2,18 @@
 //! and the layout exist, every layer has as many keys as the layout, every keycode
 //! resolves, layer references stay within the keymap.
 
-use std::cell::Cell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
 use std::path::Path;
 
+use rustc_hash::FxHashMap as HashMap;
+
 use super::document::{Keymap, MacroStep, Source};
-use super::keycodes::Keycodes;
+use super::expr::ExprError;
+use super::keycodes::{Keycodes, Resolved};
+use super::names::Names;
 use super::retired::retired_layout;
 use super::send_string;
-use crate::diagnostic::{Diagnostic, KeyPosition, excerpt};
+use crate::diagnostic::{Diagnostic, KeyPosition, Severity, excerpt};
 use crate::keyboard::{Keyboard, Keyboards, Layout};
 
 /// Findings reported for one layer before the rest are only counted.
@@ -40,6 +43,13 @@ impl Report {
     /// Valid when nothing is an error; warnings are allowed.
     pub fn is_valid(&self) -> bool {
         !self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// Every warning becomes an error, for those who want no silent changes.
+    pub fn deny_warnings(&mut self) {
+        for diagnostic in &mut self.diagnostics {
+            diagnostic.severity = Severity::Error;
+        }
     }
 
     /// The report for tools: `file`, `valid`, `keyboard`, `layout` and `diagnostics`,
@@ -115,9 +125,10 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
         report.diagnostics.push(finding(Diagnostic::warning(moved), &["keyboard"]));
     }
     report.keyboard = Some(keyboard.name.clone());
-    let custom = custom_keycodes(keymap, keyboard, context.keycodes);
+    let keyboard_names = context.keycodes.keyboard_names(keyboard, context.keyboards);
+    let keymap_names = keymap_keycodes(keymap, context.keycodes);
     let language = keymap.host_language.as_deref();
-    let scope = match context.keycodes.scope(&custom, language) {
+    let scope = match context.keycodes.scope(&keyboard_names, &keymap_names, language) {
         Some(scope) => scope,
         None => {
             let mut known: Vec<&str> = context.keycodes.languages().collect();
@@ -128,7 +139,7 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
             return report;
         }
     };
-    let checker = Checker { scope, source, suggestions: Cell::new(0) };
+    let checker = Checker { scope, source, suggestions: Cell::new(0), resolved: RefCell::default() };
 
     if let Some(layers) = &keymap.layers {
         let layout = resolve_layout(keymap, keyboard, &mut report, source);
@@ -171,16 +182,14 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
     report
 }
 
-/// The keymap's and the keyboard's own keycodes, numbered from QK_USER and QK_KB as QMK does.
-fn custom_keycodes(keymap: &Keymap, keyboard: &Keyboard, keycodes: &Keycodes) -> HashMap<String, u16> {
-    let mut custom = HashMap::new();
-    for (names, range) in [(keyboard.custom_keycodes(), "QK_KB"), (keymap.custom_keycodes.clone(), "QK_USER")] {
-        let Some(start) = keycodes.range_start(range) else { continue };
-        for (offset, name) in names.into_iter().enumerate() {
-            custom.insert(name, start.wrapping_add(offset as u16));
-        }
-    }
-    custom
+/// The keymap's own keycodes, numbered from QK_USER as QMK does.
+fn keymap_keycodes(keymap: &Keymap, keycodes: &Keycodes) -> Names {
+    let Some(start) = keycodes.range_start("QK_USER") else { return Names::default() };
+    let declared = keymap.custom_keycodes.iter().enumerate();
+    Names::from_values(
+        declared.map(|(offset, name)| (name.clone(), start.wrapping_add(offset as u16))),
+        "keymap_keycodes",
+    )
 }
 
 fn resolve_layout<'k>(
@@ -213,9 +222,20 @@ struct Checker<'a> {
     source: &'a Source<'a>,
     /// Suggestions made so far: each searches every name, so a file gets a bounded number.
     suggestions: Cell<usize>,
+    /// Each distinct keycode resolved once: keymaps repeat theirs (`KC_TRNS`...).
+    resolved: RefCell<HashMap<&'a str, Result<Resolved, ExprError>>>,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    fn resolve(&self, keycode: &'a str) -> Result<Resolved, ExprError> {
+        if let Some(found) = self.resolved.borrow().get(keycode) {
+            return found.clone();
+        }
+        let result = self.scope.resolve(keycode);
+        self.resolved.borrow_mut().insert(keycode, result.clone());
+        result
+    }
+
     /// Each macro needs its `QK_MACRO_<n>` keycode, a `delay` its duration, and every key
     /// of a step a send-string name: json2c writes them as C that names these.
     fn macros(&self, macros: &[Vec<MacroStep>], keycodes: &Keycodes, findings: &mut Vec<Diagnostic>) {
@@ -253,7 +273,7 @@ impl Checker<'_> {
     fn layer(
         &self,
         index: usize,
-        keys: &[String],
+        keys: &'a [String],
         layer_count: usize,
         layout: Option<(&str, &Layout)>,
         findings: &mut Vec<Diagnostic>,
@@ -269,34 +289,37 @@ impl Checker<'_> {
             findings.push(self.source.finding(Diagnostic::error(message), &["layers"]));
         }
         let before = findings.len();
-        let mut unreported = 0;
+        let (mut errors, mut warnings) = (0, 0);
         for (key, keycode) in keys.iter().enumerate() {
             let reported = findings.len() - before < FINDINGS_PER_LAYER;
             if !reported {
-                unreported += self.problems(keycode, layer_count);
+                match self.resolve(keycode) {
+                    Ok(resolved) => {
+                        let beyond = resolved.layers.iter().filter(|l| **l as usize >= layer_count && layer_count > 0);
+                        warnings += beyond.count() + resolved.warnings.len();
+                    }
+                    Err(_) => errors += 1,
+                }
                 continue;
             }
             let label = layout.and_then(|(_, l)| l.keys.get(key)).and_then(|k| k.label()).map(str::to_owned);
             let position = KeyPosition { layer: index, index: key, label };
             self.keycode(keycode, layer_count, Some(position), &["layers"], findings);
         }
-        if unreported > 0 {
-            let more = format!("layer {index}: {unreported} more problems not shown");
-            findings.push(self.source.finding(Diagnostic::error(more), &["layers"]));
-        }
-    }
-
-    /// How many findings a keycode has, without writing them.
-    fn problems(&self, keycode: &str, layer_count: usize) -> usize {
-        match self.scope.resolve(keycode) {
-            Ok(resolved) => resolved.layers.iter().filter(|l| **l as usize >= layer_count).count(),
-            Err(_) => 1,
-        }
+        // The summary is an error only when errors are among what it counts.
+        let more = match (errors, warnings) {
+            (0, 0) => None,
+            (0, warnings) => Some(Diagnostic::warning(format!("layer {index}: {warnings} more warnings not shown"))),
+            (errors, warnings) => Some(Diagnostic::error(format!(
+                "layer {index}: {errors} more errors and {warnings} more warnings not shown"
+            ))),
+        };
+        findings.extend(more.map(|d| self.source.finding(d, &["layers"])));
     }
 
     fn keycode(
         &self,
-        keycode: &str,
+        keycode: &'a str,
         layer_count: usize,
         position: Option<KeyPosition>,
         path: &[&str],
@@ -309,8 +332,11 @@ impl Checker<'_> {
                 None => diagnostic,
             }
         };
-        match self.scope.resolve(keycode) {
+        match self.resolve(keycode) {
             Ok(resolved) => {
+                for warning in resolved.warnings {
+                    findings.push(at(Diagnostic::warning(warning.message)));
+                }
                 for layer in resolved.layers.iter().filter(|l| **l as usize >= layer_count && layer_count > 0) {
                     findings.push(at(Diagnostic::warning(format!(
                         "`{keycode}` refers to layer {layer}, but the keymap has {layer_count} layers"

@@ -246,8 +246,11 @@ fn compose(documents: &[Document], version: &Version) -> Object {
     content
 }
 
-/// Published shape: `keycodes` and `ranges` sorted by key, then the version.
+/// Published shape, as QMK's loader makes it: the version after what the files hold,
+/// then `keycodes` and `ranges` sorted by key, where they are or after the version
+/// (a language's spec holds only `aliases`).
 fn finish(content: &mut Object, version: &Version) {
+    content.insert("version".into(), Value::String(version.to_string().into()));
     for section in ["keycodes", "ranges"] {
         match content.get_mut(section) {
             Some(Value::Object(entries)) => entries.sort_keys(),
@@ -257,7 +260,6 @@ fn finish(content: &mut Object, version: &Version) {
             }
         }
     }
-    content.insert("version".into(), Value::String(version.to_string().into()));
 }
 
 /// Attributes a finding about merged content to the last file that wrote its entry.
