@@ -88,7 +88,7 @@ fn two_api_nodes_and_a_worker_end_5000_jobs_once_each_through_a_kill_9() {
     let (first, second, worker) = std::thread::scope(|scope| {
         let first = scope.spawn(|| start(&states[0]));
         let second = scope.spawn(|| start(&states[1]));
-        let worker = scope.spawn(|| Worker::start(&states[2], &["--database", &url, "--lease", "2s"]));
+        let worker = scope.spawn(|| Worker::start(&states[2], &["--database", &url, "--lease", "2s"], &[]));
         (first.join().unwrap(), second.join().unwrap(), worker.join().unwrap())
     });
     assert_eq!(postgres.query("SELECT count(*) FROM qmk_api_schema"), "1", "each migration applied once");
@@ -229,7 +229,7 @@ fn the_queue_limit_and_length_hold_over_api_nodes_until_a_worker_runs_the_jobs()
         let about = node.get("/v1").json();
         assert_eq!((about["queue_length"].as_u64(), about["job_store"].as_str()), (Some(3), Some("postgresql")));
     }
-    let _worker = Worker::start(&dir.path().join("w"), &["--database", &url]);
+    let _worker = Worker::start(&dir.path().join("w"), &["--database", &url], &[]);
     for id in &ids {
         assert_eq!(nodes[1].wait_for(id, &["finished", "failed"])["status"], "finished");
     }
@@ -242,7 +242,7 @@ fn while_the_database_is_down_submissions_get_503_and_every_node_recovers_with_i
     let dir = tempfile::tempdir().unwrap();
     let (site, url) = (bundled_site(dir.path()), postgres.url());
     let api = Server::start(&dir.path().join("a"), &node_args(&url, &site, &["--workers", "0"]), &[]);
-    let _worker = Worker::start(&dir.path().join("w"), &["--database", &url]);
+    let _worker = Worker::start(&dir.path().join("w"), &["--database", &url], &[]);
     let before = api.submit(&payload("before", "KC_A"));
     assert_eq!(api.wait_for(&before, &["finished", "failed"])["status"], "finished");
     postgres.stop();
@@ -260,4 +260,23 @@ fn while_the_database_is_down_submissions_get_503_and_every_node_recovers_with_i
     let after = api.submit(&payload("after", "KC_A"));
     assert_eq!(api.wait_for(&after, &["finished", "failed"])["status"], "finished", "the worker took it");
     assert_eq!(api.get("/v1/healthcheck").status, 200);
+}
+
+#[test]
+fn a_worker_stopped_with_sigterm_hands_its_job_to_another_node_at_once() {
+    let Some(postgres) = Postgres::start() else { return };
+    let (tree, dir) = (fake_qmk_tree(), tempfile::tempdir().unwrap());
+    let (site, url, home) = (bundled_site(dir.path()), postgres.url(), tree.path().display().to_string());
+    let api = Server::start(&dir.path().join("a"), &node_args(&url, &site, &["--workers", "0"]), &[]);
+    // The default lease, 30 s: the job moves on well before it would run out.
+    let worker_args = ["--database", url.as_str(), "--qmk-home", home.as_str(), "--workers", "1"];
+    let slow = Worker::start(&dir.path().join("slow"), &worker_args, &[("FAKE_BUILD_SECONDS", "60")]);
+    let id = api.submit(&payload("handed_on", "KC_A"));
+    api.wait_for(&id, &["running"]);
+    let _fast = Worker::start(&dir.path().join("fast"), &worker_args, &[("FAKE_BUILD_SECONDS", "0.1")]);
+    let stopped = Instant::now();
+    slow.terminate();
+    assert_eq!(api.wait_for(&id, &["finished", "failed"])["status"], "finished");
+    assert!(stopped.elapsed() < Duration::from_secs(10), "taken over in {:?}", stopped.elapsed());
+    assert_eq!(postgres.query(&format!("SELECT attempts FROM jobs WHERE id = '{id}'")), "2");
 }

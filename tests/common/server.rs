@@ -172,15 +172,22 @@ pub struct Worker {
 
 impl Worker {
     /// Starts `qmk-api worker` with `args` and waits until its workers run.
-    pub fn start(state: &Path, args: &[&str]) -> Worker {
+    pub fn start(state: &Path, args: &[&str], env: &[(&str, &str)]) -> Worker {
         let worker: Vec<&str> = ["worker"].into_iter().chain(args.iter().copied()).collect();
-        let (child, line) = start_process(state, &worker, &[], None);
+        let (child, line) = start_process(state, &worker, env, None);
         assert!(line.starts_with("working with "), "{line:?}");
         Worker { child, state: state.to_owned() }
     }
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.state.join("server.log")).unwrap()
+    }
+
+    /// Stops the worker as a service manager does, with SIGTERM, and waits for it.
+    pub fn terminate(mut self) {
+        // SAFETY: kill sends a signal to our own child, which has not been waited for.
+        assert_eq!(unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+        assert!(self.child.wait().unwrap().success(), "a worker stops cleanly on SIGTERM");
     }
 }
 
