@@ -8,6 +8,7 @@
 //! with the server's default durability (each commit waits for the disk), and with
 //! `synchronous_commit=off` for new jobs and ends too, which like SQLite's WAL mode
 //! loses no commit when a process dies, only the last few on a crash of the machine.
+//! `cargo bench --bench serve -- TEXT` runs only the loads whose name holds TEXT.
 
 #[path = "../tests/common/postgres.rs"]
 #[allow(dead_code)]
@@ -28,6 +29,13 @@ const CLIENTS: usize = 50;
 const JOBS_PER_CLIENT: usize = 100;
 const POLL_EVERY: Duration = Duration::from_millis(5);
 
+/// Whether the load called `name` is to run: the arguments (past cargo's `--bench`) hold
+/// part of its name, or there are none.
+fn wanted(name: &str) -> bool {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|arg| !arg.starts_with("--")).collect();
+    filters.is_empty() || filters.iter().any(|filter| name.contains(filter.as_str()))
+}
+
 fn main() {
     println!(
         "Load on loopback: {CLIENTS} clients × {JOBS_PER_CLIENT} keymap-only jobs, each client on one node in turn; \
@@ -39,7 +47,7 @@ fn main() {
     for (what, parent) in
         [("SQLite, state on this disk", env!("CARGO_TARGET_TMPDIR")), ("SQLite, state on /dev/shm", "/dev/shm")]
     {
-        if Path::new(parent).is_dir() {
+        if Path::new(parent).is_dir() && wanted(what) {
             let state = tempfile::tempdir_in(parent).unwrap();
             let node = Server::start(state.path(), &["--site", &site], &[]);
             let total = run(what, std::slice::from_ref(&node));
@@ -51,18 +59,25 @@ fn main() {
     }
     // The server's own durability: on this disk, with fsync.
     let Some(postgres) = Postgres::start_with(&[]) else { return };
-    let relaxed = format!("{}?options=-c%20synchronous_commit%3Doff", postgres.url());
-    for (durability, url) in [("commits wait for the disk", postgres.url()), ("synchronous_commit=off", relaxed)] {
+    for (durability, options) in
+        [("commits wait for the disk", ""), ("synchronous_commit=off", "?options=-c%20synchronous_commit%3Doff")]
+    {
         for count in 1..=3 {
-            postgres.query("TRUNCATE jobs, firmware");
+            let what = format!("PostgreSQL, {count} node{}, {durability}", if count > 1 { "s" } else { "" });
+            if !wanted(&what) {
+                continue;
+            }
+            // A database of its own for each run, migrated by its nodes as they start.
+            let database = format!("bench_{}_{count}", if options.is_empty() { "durable" } else { "relaxed" });
+            postgres.query(&format!("CREATE DATABASE {database}"));
+            let url = format!("{}{options}", postgres.database_url(&database));
             let states: Vec<_> = (0..count).map(|_| tempfile::tempdir_in(&disk).unwrap()).collect();
             let nodes: Vec<Server> = states
                 .iter()
                 .map(|state| Server::start(state.path(), &["--database", &url, "--site", &site], &[]))
                 .collect();
-            let total =
-                run(&format!("PostgreSQL, {count} node{}, {durability}", if count > 1 { "s" } else { "" }), &nodes);
-            let stored = postgres.query("SELECT count(*) FROM jobs WHERE status = 'finished'");
+            let total = run(&what, &nodes);
+            let stored = postgres.query_in(&database, "SELECT count(*) FROM jobs WHERE status = 'finished'");
             assert_eq!(stored, total.to_string(), "the store holds each job once, finished");
         }
     }

@@ -73,7 +73,12 @@ impl Postgres {
 
     /// The URL of database `postgres` on this server.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        self.database_url("postgres")
+    }
+
+    /// The URL of database `name` on this server.
+    pub fn database_url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }
 
     /// The server's log.
@@ -91,25 +96,18 @@ impl Postgres {
         assert!(self.pg_ctl("start").status.success(), "pg_ctl start:\n{}", self.log());
     }
 
-    /// Runs `sql` with psql; returns its output, unaligned, one row a line.
+    /// Runs `sql` with psql in database `postgres`; returns its output, unaligned, one
+    /// row a line.
     pub fn query(&self, sql: &str) -> String {
+        self.query_in("postgres", sql)
+    }
+
+    /// Runs `sql` with psql in database `name`.
+    pub fn query_in(&self, name: &str, sql: &str) -> String {
         let port = self.port.to_string();
         let output = Command::new(self.bin.join("psql"))
-            .args([
-                "-X",
-                "-q",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-U",
-                "postgres",
-                "-c",
-                sql,
-            ])
+            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &port, "-U", "postgres"])
+            .args(["-d", name, "-c", sql])
             .output()
             .expect("psql runs");
         assert!(output.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&output.stderr));

@@ -23,7 +23,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime as PoolRuntime};
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime as PoolRuntime,
+};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Config, NoTls, Row};
@@ -97,7 +99,7 @@ impl PgStore {
             config.connect_timeout(Duration::from_secs(10));
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(2)
             .thread_name("postgres")
             .enable_all()
             .build()
@@ -173,12 +175,15 @@ impl PgStore {
         Ok(Ok(()))
     }
 
-    /// Announces `jobs` new queued jobs to every node. A lost wake-up only delays a job
-    /// until the workers look again.
-    async fn announce(&self, jobs: u64) {
-        if let Err(error) = notify(&self.relaxed, jobs).await {
-            tracing::warn!(%error, "cannot wake the workers of other nodes; they will look for work within a second");
-        }
+    /// Announces `jobs` new queued jobs to every node, without waiting: a lost wake-up
+    /// only delays a job until the workers look again.
+    fn announce(&self, jobs: u64) {
+        let relaxed = self.relaxed.clone();
+        self.runtime.as_ref().expect("the runtime lives as long as the store").spawn(async move {
+            if let Err(error) = notify(&relaxed, jobs).await {
+                tracing::warn!(%error, "cannot wake the workers; they will look for work within a second");
+            }
+        });
     }
 }
 
@@ -281,6 +286,20 @@ async fn keep_leases(relaxed: Pool, holdings: Holdings, lease: Duration) {
     }
 }
 
+/// Records a job's end with the parameters of [`JobStore::finish`], if the claim's token
+/// is still the job's: only the latest claim ends a job, once.
+async fn end(client: &impl GenericClient, parameters: &[&(dyn ToSql + Sync); 8]) -> Result<Recorded, StoreError> {
+    let statement = client
+        .prepare_cached(
+            "UPDATE jobs SET status = $3, result = $4, sources = $5, cache_key = $6, \
+             firmware_digest = COALESCE($7, (SELECT e.firmware_digest FROM jobs AS e WHERE e.id = $8)), \
+             lease_token = NULL, lease_until = NULL \
+             WHERE id = $1 AND lease_token = $2 AND status IN ('queued', 'running')",
+        )
+        .await?;
+    Ok(if client.execute(&statement, parameters).await? == 1 { Recorded::Ended } else { Recorded::NotHeld })
+}
+
 /// The lease as PostgreSQL's interval, in seconds.
 fn seconds(lease: Duration) -> f64 {
     lease.as_secs_f64()
@@ -345,9 +364,10 @@ impl JobStore for PgStore {
             if far_below == 0 || self.insert_below(true, far_below, job).await?.is_err() {
                 self.insert_below(false, self.queue_limit, job).await?.map_err(StoreError::QueueFull)?;
             }
-            self.announce(1).await;
-            Ok(id.to_string())
-        })
+            Ok(())
+        })?;
+        self.announce(1);
+        Ok(id.to_string())
     }
 
     fn wait_for_work(&self) {
@@ -399,35 +419,26 @@ impl JobStore for PgStore {
         };
         let digest = built.as_ref().map(|(digest, _)| digest.as_str());
         let result = ending.result.to_string();
+        let status = ending.status.as_str();
+        let parameters: [&(dyn ToSql + Sync); 8] =
+            [&id, &token, &status, &result, &ending.sources, &ending.cache_key, &digest, &reused_from];
         self.run(async {
             let mut client = self.durable.get().await?;
+            let Some((digest, bytes)) = &built else {
+                return end(&client, &parameters).await;
+            };
+            // The firmware is kept only with the end of the job it belongs to.
             let transaction = client.transaction().await?;
-            if let Some((digest, bytes)) = &built {
-                let keep = transaction
-                    .prepare_cached(
-                        "INSERT INTO firmware (digest, bytes) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
-                    )
-                    .await?;
-                transaction.execute(&keep, &[digest, bytes]).await?;
-            }
-            // Only the latest claim's token ends the job, once.
-            let end = transaction
-                .prepare_cached(
-                    "UPDATE jobs SET status = $3, result = $4, sources = $5, cache_key = $6, \
-                     firmware_digest = COALESCE($7, (SELECT e.firmware_digest FROM jobs AS e WHERE e.id = $8)), \
-                     lease_token = NULL, lease_until = NULL \
-                     WHERE id = $1 AND lease_token = $2 AND status IN ('queued', 'running')",
-                )
+            let keep = transaction
+                .prepare_cached("INSERT INTO firmware (digest, bytes) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING")
                 .await?;
-            let status = ending.status.as_str();
-            let parameters: [&(dyn ToSql + Sync); 8] =
-                [&id, &token, &status, &result, &ending.sources, &ending.cache_key, &digest, &reused_from];
-            if transaction.execute(&end, &parameters).await? == 0 {
-                transaction.rollback().await?;
-                return Ok(Recorded::NotHeld);
+            transaction.execute(&keep, &[digest, bytes]).await?;
+            let recorded = end(&transaction, &parameters).await?;
+            match recorded {
+                Recorded::Ended => transaction.commit().await?,
+                Recorded::NotHeld => transaction.rollback().await?,
             }
-            transaction.commit().await?;
-            Ok(Recorded::Ended)
+            Ok(recorded)
         })
     }
 
@@ -446,11 +457,10 @@ impl JobStore for PgStore {
                     &[&ids, &tokens],
                 )
                 .await?;
-            if released > 0 {
-                self.announce(released).await;
-            }
-            Ok(usize::try_from(released).unwrap_or(usize::MAX))
+            Ok(released)
         })
+        .inspect(|&released| self.announce(released))
+        .map(|released| usize::try_from(released).unwrap_or(usize::MAX))
     }
 
     fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
