@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use semver::Version;
 
 use commands::keymaps::Format;
-use commands::serve::ServeOptions;
+use commands::serve::{JobOptions, ServeOptions};
 use commands::{Failure, Reporter, constants, keymaps, serve};
 use qmk_api::source::DataTree;
 
@@ -112,6 +112,8 @@ enum Command {
     },
     /// Serve the compile API (api.qmk.fm's /v1/compile) and the built site of one channel
     Serve(ServeOptions),
+    /// Run compile jobs from a job store shared with `serve` nodes (--database postgres://…), without HTTP
+    Worker(JobOptions),
     /// Rewrite retired keycode and layout names in a keymap file to current ones
     Migrate {
         file: PathBuf,
@@ -167,6 +169,10 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
         Command::Serve(options) => {
             init_logging(reporter);
             serve::serve(&tree, options, reporter)
+        }
+        Command::Worker(options) => {
+            init_logging(reporter);
+            serve::worker(&tree, options, reporter)
         }
         Command::Migrate { file, to, output } => {
             keymaps::migrate(&tree, &file, to.as_ref(), output.as_deref(), reporter)

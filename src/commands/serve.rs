@@ -1,4 +1,5 @@
-//! `serve`: the compile API and a built site, from one process.
+//! `serve`: the compile API and a built site, from one process, with workers; and
+//! `worker`: workers alone, on a job store shared with `serve` nodes.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,10 +8,39 @@ use std::time::{Duration, Instant};
 
 use super::constants::{self, TreeData};
 use super::{Failure, Reporter, writing};
-use qmk_api::compile::{Builder, Service, Settings, Warm};
+use qmk_api::compile::{Builder, Database, Service, Settings, Warm};
 use qmk_api::publish::Channel;
 use qmk_api::server;
 use qmk_api::source::DataTree;
+
+/// What `qmk-api serve` and `qmk-api worker` share: where jobs are and how they run.
+#[derive(clap::Args)]
+pub struct JobOptions {
+    /// The job store shared by several nodes: a postgres:// URL (libpq's form) [default: SQLite in --state]
+    #[arg(long, env = "QMK_API_DATABASE", value_name = "URL", hide_env_values = true)]
+    database: Option<String>,
+    /// Where firmware builds run and warm builds keep their cache (cache/), the site is built, and with SQLite jobs (jobs.sqlite) and their firmware are kept
+    #[arg(long, default_value = "qmk-api-state", value_name = "DIR")]
+    state: PathBuf,
+    /// Threads that run compile jobs; 0 (with --database) for a node that only queues [default: one per core]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(0..=256))]
+    workers: Option<u16>,
+    /// Remove ended jobs and their files after this long
+    #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    keep: Duration,
+    /// Stop a firmware build that runs longer than this
+    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    build_time_limit: Duration,
+    /// With --database: a job stays with a node that stops renewing its lease (killed, cut off) this long before another node takes it
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_lease)]
+    lease: Duration,
+}
+
+/// A lease of at least a second: it is renewed three times per lease.
+fn parse_lease(text: &str) -> Result<Duration, String> {
+    let lease = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if lease < Duration::from_secs(1) { Err("a lease lasts at least 1s".to_owned()) } else { Ok(lease) }
+}
 
 /// What `qmk-api serve` is asked for.
 #[derive(clap::Args)]
@@ -18,23 +48,15 @@ pub struct ServeOptions {
     /// Address to listen on; port 0 picks a free one
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
-    /// Where jobs (jobs.sqlite) and their firmware are kept, the site is built, and
-    /// what warm builds reuse is cached (cache/)
-    #[arg(long, default_value = "qmk-api-state", value_name = "DIR")]
-    state: PathBuf,
-    /// Threads that run compile jobs [default: one per core]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
-    workers: Option<u16>,
+    #[command(flatten)]
+    jobs: JobOptions,
     /// The channel served at /
     #[arg(long, value_enum, default_value = "master")]
     channel: ChannelArg,
     /// Serve this already built site (the output of `build`) instead of building one
     #[arg(long, value_name = "DIR")]
     site: Option<PathBuf>,
-    /// Remove ended jobs and their files after this long
-    #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    keep: Duration,
-    /// Refuse new jobs while this many wait
+    /// Refuse new jobs while this many wait (over every node: give them all the same limit)
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     queue_limit: u64,
     /// Refuse request bodies larger than this many bytes
@@ -43,9 +65,6 @@ pub struct ServeOptions {
     /// Disconnect a client that takes longer than this to send a request's headers
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = humantime::parse_duration)]
     header_time_limit: Duration,
-    /// Stop a firmware build that runs longer than this
-    #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    build_time_limit: Duration,
     /// The server's public address, for the URLs in job results [default: from each request's Host]
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
@@ -70,22 +89,13 @@ pub fn serve(tree: &DataTree, options: ServeOptions, reporter: &Reporter) -> Res
     let started = Instant::now();
     let data = constants::load(tree, reporter)?;
     let site = site(tree, &data, &options, reporter, started)?;
-    let warm = Warm::in_folder(options.state.join("cache"))
-        .map_err(|e| Failure::usage(format!("cannot find this program's own path: {e}")))?;
-    let builder = Builder::for_tree(tree, options.build_time_limit, Some(warm));
-    let settings = Settings { state: options.state.clone(), queue_limit: options.queue_limit, builder };
-    let (service, requeued) = Service::open(tree, &data.constants, data.keyboards, settings)?;
-    if requeued > 0 {
-        tracing::info!(jobs = requeued, "queued again the jobs that were running when the last process stopped");
-    }
-    tracing::info!(builder = service.builder().name(), state = %options.state.display(), "compile service ready");
-    let workers =
-        options.workers.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
+    let jobs = &options.jobs;
+    let (service, workers) = open_service(tree, data, jobs, options.queue_limit)?;
     let settings = server::Settings {
         listen: options.listen,
         site,
         workers,
-        keep: options.keep,
+        keep: jobs.keep,
         body_limit: options.body_limit,
         header_time_limit: options.header_time_limit,
         public_url: options.public_url,
@@ -95,6 +105,55 @@ pub fn serve(tree: &DataTree, options: ServeOptions, reporter: &Reporter) -> Res
         let _ = writing::line(format_args!("listening on http://{address}"));
     })
     .map_err(|e| Failure::usage(format!("cannot serve on {}: {e}", options.listen)))
+}
+
+/// `qmk-api worker`: runs jobs from a shared job store, without HTTP.
+pub fn worker(tree: &DataTree, options: JobOptions, reporter: &Reporter) -> Result<(), Failure> {
+    if options.database.is_none() {
+        return Err(Failure::usage(
+            "a worker needs --database postgres://…: SQLite serves one process, which `qmk-api serve` runs with its workers",
+        ));
+    }
+    let data = constants::load(tree, reporter)?;
+    let (service, workers) = open_service(tree, data, &options, u64::MAX)?;
+    if workers == 0 {
+        return Err(Failure::usage("a worker needs at least one thread: --workers 1 or more"));
+    }
+    server::run_workers(Arc::new(service), workers, options.keep, || {
+        // On stdout, for scripts and tests; nobody may be reading.
+        let _ = writing::line(format_args!("working with {workers} threads"));
+    })
+    .map_err(|e| Failure::usage(format!("cannot run the workers: {e}")))
+}
+
+/// The compile service over the chosen job store, and how many workers it gets.
+fn open_service(
+    tree: &DataTree,
+    data: TreeData,
+    options: &JobOptions,
+    queue_limit: u64,
+) -> Result<(Service, usize), Failure> {
+    let database = Database::from_option(options.database.clone(), options.lease).map_err(Failure::usage)?;
+    let workers =
+        options.workers.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
+    if workers == 0 && matches!(database, Database::Sqlite) {
+        return Err(Failure::usage("--workers 0 needs --database: with SQLite no other process runs the jobs"));
+    }
+    let warm = Warm::in_folder(options.state.join("cache"))
+        .map_err(|e| Failure::usage(format!("cannot find this program's own path: {e}")))?;
+    let builder = Builder::for_tree(tree, options.build_time_limit, Some(warm));
+    let settings = Settings { state: options.state.clone(), database, queue_limit, builder, workers };
+    let (service, requeued) = Service::open(tree, &data.constants, data.keyboards, settings)?;
+    if requeued > 0 {
+        tracing::info!(jobs = requeued, "queued again the jobs that were running when the last process stopped");
+    }
+    tracing::info!(
+        builder = service.builder().name(),
+        job_store = service.backend(),
+        state = %options.state.display(),
+        "compile service ready"
+    );
+    Ok((service, workers))
 }
 
 /// The channel's folder of `--site`, or of a site built now into the state folder.
@@ -108,7 +167,7 @@ fn site(
     let root = match &options.site {
         Some(root) => root.clone(),
         None => {
-            let root = options.state.join("site");
+            let root = options.jobs.state.join("site");
             constants::publish(tree, data, &root, false, reporter, started)?;
             root
         }

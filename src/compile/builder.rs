@@ -305,7 +305,7 @@ fn tail(bytes: &[u8]) -> String {
 }
 
 /// A rename, or a copy where the two paths are on different file systems.
-fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
+pub(super) fn move_file(from: &Path, to: &Path) -> std::io::Result<()> {
     if std::fs::rename(from, to).is_ok() {
         return Ok(());
     }

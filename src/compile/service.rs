@@ -4,7 +4,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::builder::{Builder, tree_revision};
 use super::pipeline::{self, Artifact, Sources};
 use super::request::{RequestError, Submission};
-use super::store::{Job, Status, Store, StoreError};
+use super::store::{self, Claim, Database, Ending, Firmware, Job, JobStore, Recorded, Status, StoreError};
 use crate::keyboard::Keyboards;
 use crate::keymap::{Context, Keycodes, KeycodesError};
 use crate::source::DataTree;
@@ -21,12 +21,16 @@ use crate::spec::Constants;
 /// How the service is set up.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Holds the job store (`jobs.sqlite`, with each job's generated sources) and the
-    /// firmware each job built (`jobs/<id>/`).
+    /// Holds the firmware builds in progress (`work/<id>/`) and, with SQLite, the job
+    /// store (`jobs.sqlite`, with each job's generated sources) and the firmware each
+    /// job built (`jobs/<id>/`).
     pub state: PathBuf,
+    pub database: Database,
     /// Jobs that may wait at once.
     pub queue_limit: u64,
     pub builder: Builder,
+    /// Threads that will run jobs in this process (0 for a node that only queues).
+    pub workers: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +64,8 @@ pub enum Unavailable {
     NotMade { id: String, what: &'static str, because: String },
     #[error("cannot read {0}: {1}")]
     Unreadable(String, std::io::Error),
+    #[error("the firmware of job {0} is missing from the job store")]
+    Missing(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -70,18 +76,36 @@ const STORE_RETRY: Duration = Duration::from_secs(1);
 /// Attempts to record how a job ended, a second apart, before it is left to a restart.
 const RECORD_ATTEMPTS: u32 = 120;
 
-/// How a job ended: its result, and its sources as stored.
-type Ended = (Value, Option<String>);
+/// Connections to the job store beside one per worker, for requests.
+const REQUEST_CONNECTIONS: usize = 8;
+
+/// How a job ended: its result, its sources as stored, and its firmware.
+struct Ended {
+    result: Value,
+    sources: Option<String>,
+    firmware: Made,
+}
+
+/// The firmware a job made.
+enum Made {
+    None,
+    Built(PathBuf),
+    /// An identical earlier job's (its id), called `name`.
+    Reused {
+        from: String,
+        name: String,
+    },
+}
 
 pub struct Service {
-    store: Store,
+    store: Box<dyn JobStore>,
     builder: Builder,
     /// What keymap-only results depend on beside the request: the data loaded at start.
     revision: String,
     keyboards: Keyboards,
     keycodes: Keycodes,
-    jobs_dir: PathBuf,
-    wakeups: Wakeups,
+    /// Firmware builds in progress, `<id>/` each; removed when the job ends.
+    work_dir: PathBuf,
 }
 
 /// A file of a finished job, ready to be sent.
@@ -103,11 +127,12 @@ impl Service {
         keyboards: Keyboards,
         settings: Settings,
     ) -> Result<(Service, usize), ServiceError> {
-        let jobs_dir = settings.state.join("jobs");
-        std::fs::create_dir_all(&jobs_dir)
-            .map_err(|source| ServiceError::State { path: jobs_dir.display().to_string(), source })?;
+        let work_dir = settings.state.join("work");
+        std::fs::create_dir_all(&work_dir)
+            .map_err(|source| ServiceError::State { path: work_dir.display().to_string(), source })?;
         let keycodes = Keycodes::with_headers(constants, None, &crate::keymap::headers::load(tree))?;
-        let (store, requeued) = Store::open(&settings.state.join("jobs.sqlite"), settings.queue_limit)?;
+        let connections = settings.workers + REQUEST_CONNECTIONS;
+        let (store, requeued) = store::open(&settings.database, &settings.state, settings.queue_limit, connections)?;
         let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
         let revision = tree_revision(tree, &format!("unversioned-{started}"));
         if let Builder::Firmware(firmware) = &settings.builder {
@@ -115,13 +140,17 @@ impl Service {
             let firmware = firmware.clone();
             std::thread::spawn(move || firmware.tree_digest());
         }
-        let wakeups = Wakeups { pending: Mutex::new(store.queued()), condvar: Condvar::new() };
-        let service = Service { store, builder: settings.builder, revision, keyboards, keycodes, jobs_dir, wakeups };
+        let service = Service { store, builder: settings.builder, revision, keyboards, keycodes, work_dir };
         Ok((service, requeued))
     }
 
     pub fn builder(&self) -> &Builder {
         &self.builder
+    }
+
+    /// The job store's backend: `sqlite` or `postgresql`.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
     }
 
     /// Checks a request and queues it; the job is stored before its id is returned.
@@ -137,7 +166,6 @@ impl Service {
             }
         })?;
         tracing::info!(job = %id, keyboard = %submission.keyboard, keymap = %submission.keymap, "queued");
-        self.wakeups.signal();
         Ok(id)
     }
 
@@ -164,80 +192,112 @@ impl Service {
         self.store.get(id)
     }
 
-    /// How many jobs wait.
-    pub fn queue_length(&self) -> u64 {
+    /// How many jobs wait, over every node sharing the store.
+    pub fn queue_length(&self) -> Result<u64, StoreError> {
         self.store.queued()
     }
 
     /// Claims and runs jobs, waiting when there are none; never returns.
     pub fn work(&self) -> ! {
         loop {
-            self.wakeups.wait();
+            self.store.wait_for_work();
             match self.store.claim() {
-                Ok(Some(job)) => self.run(job),
+                Ok(Some(claim)) => self.run(&claim),
                 Ok(None) => {}
                 Err(error) => {
                     tracing::error!(%error, "cannot claim a job");
                     // The job stays queued; let the store recover before trying again.
                     std::thread::sleep(STORE_RETRY);
-                    self.wakeups.signal();
                 }
             }
         }
     }
 
-    fn run(&self, job: Job) {
+    /// Hands the jobs this process runs back to the queue, for other nodes to take at
+    /// once rather than when their leases run out (at shutdown).
+    pub fn release(&self) {
+        match self.store.release() {
+            Ok(0) => {}
+            Ok(jobs) => tracing::info!(jobs, "handed the running jobs back to the queue"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot hand the running jobs back: they run again when their leases end")
+            }
+        }
+    }
+
+    fn run(&self, claim: &Claim) {
+        let job = &claim.job;
         tracing::info!(job = %job.id, "running");
-        let dir = self.jobs_dir.join(&job.id);
+        let dir = self.work_dir.join(&job.id);
         let mut cache_key = job.cache_key.clone();
         let ended = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let (builder, state) = self.builder_now()?;
             cache_key = self.cache_key(&job.request, &state);
-            match self.reuse(&job.id, &cache_key, &dir) {
+            match self.reuse(&job.id, &cache_key) {
                 Some(ended) => Ok(ended),
-                None => self.build(&job, &builder, &dir),
+                None => self.build(job, &builder, &dir),
             }
         }))
         .unwrap_or_else(|_| Err("the job stopped on an internal error (a panic)".to_owned()));
-        let (status, (result, sources)) = match ended {
-            Ok(ended) if ended.0["returncode"] == 0 => (Status::Finished, ended),
+        let (status, ended) = match ended {
+            Ok(ended) if ended.result["returncode"] == 0 => (Status::Finished, ended),
             Ok(ended) => (Status::Failed, ended),
-            Err(problem) => (Status::Failed, (json!({"returncode": -1, "output": problem, "sources": false}), None)),
+            Err(problem) => {
+                let result = json!({"returncode": -1, "output": problem, "sources": false});
+                (Status::Failed, Ended { result, sources: None, firmware: Made::None })
+            }
         };
+        let firmware = match &ended.firmware {
+            Made::None => Firmware::None,
+            Made::Built(path) => Firmware::Built(path),
+            Made::Reused { from, name } => Firmware::Reused { from, name },
+        };
+        let (result, sources) = (&ended.result, ended.sources.as_deref());
+        let ending = Ending { status, result, sources, cache_key: &cache_key, firmware };
         for attempt in 1..=RECORD_ATTEMPTS {
-            match self.store.finish(&job.id, status, &result, sources.as_deref(), &cache_key) {
-                Ok(()) => {
-                    return tracing::info!(job = %job.id, status = status.as_str(), returncode = %result["returncode"], "ended");
+            match self.store.finish(claim, &ending) {
+                Ok(Recorded::Ended) => {
+                    tracing::info!(job = %job.id, status = status.as_str(), returncode = %result["returncode"], "ended");
+                    break;
+                }
+                Ok(Recorded::NotHeld) => {
+                    tracing::warn!(job = %job.id, "another worker has taken this job over: this run's result is dropped");
+                    break;
                 }
                 // A full disk may be freed: try again for a while.
                 Err(error) if attempt < RECORD_ATTEMPTS => {
                     tracing::warn!(job = %job.id, %error, "cannot record the end of a job yet");
                     std::thread::sleep(STORE_RETRY);
                 }
-                // It stays `running` in the store and runs again after a restart.
+                // It stays `running` in the store and runs again: after a restart, or
+                // on another node when its lease runs out.
                 Err(error) => tracing::error!(job = %job.id, %error, "cannot record the end of a job"),
             }
         }
+        if let Err(error) = std::fs::remove_dir_all(&dir)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(job = %job.id, %error, "cannot remove the job's build folder");
+        }
     }
 
-    /// The result and sources of an identical finished job, its firmware linked into `dir`.
-    fn reuse(&self, id: &str, cache_key: &str, dir: &Path) -> Option<Ended> {
+    /// The result, sources and firmware of an identical finished job, if its firmware
+    /// can still be had.
+    fn reuse(&self, id: &str, cache_key: &str) -> Option<Ended> {
         let earlier = self.store.finished_with(cache_key).ok()??;
         let sources = self.store.sources(&earlier.id).ok()?;
         let mut result = earlier.result?;
-        if let Some(name) = result["firmware"].as_str() {
-            let from = self.jobs_dir.join(&earlier.id).join(name);
-            let linked = fresh_dir(dir).and_then(|()| {
-                std::fs::hard_link(&from, dir.join(name)).or_else(|_| std::fs::copy(&from, dir.join(name)).map(drop))
-            });
-            if linked.is_err() {
-                return None;
+        let firmware = match result["firmware"].as_str() {
+            Some(name) => {
+                self.store.firmware(&earlier.id, name).ok()??;
+                Made::Reused { from: earlier.id.clone(), name: name.to_owned() }
             }
-        }
+            None => Made::None,
+        };
         let output = format!("Identical to job {}: its files are reused.\n{}", earlier.id, result["output"].as_str()?);
         result["output"] = Value::String(output);
         tracing::info!(job = %id, from = %earlier.id, "reused");
-        Some((result, sources))
+        Some(Ended { result, sources, firmware })
     }
 
     fn build(&self, job: &Job, builder: &Builder, dir: &Path) -> Result<Ended, String> {
@@ -248,6 +308,7 @@ impl Service {
         let context = Context { keyboards: &self.keyboards, keycodes: &self.keycodes };
         let outcome = pipeline::run(&job.request, context, builder, dir).map_err(internal)?;
         let sources = outcome.sources.as_ref().map(|sources| json!(sources).to_string());
+        let firmware = outcome.firmware.clone().map_or(Made::None, Made::Built);
         let result = json!({
             "returncode": outcome.returncode,
             "output": outcome.output,
@@ -257,7 +318,7 @@ impl Service {
             "sources": sources.is_some(),
             "firmware": outcome.firmware.as_deref().and_then(Path::file_name).and_then(|n| n.to_str()),
         });
-        Ok((result, sources))
+        Ok(Ended { result, sources, firmware })
     }
 
     /// One of a job's files, under the name QMK's API gives it.
@@ -282,10 +343,8 @@ impl Service {
             Artifact::Firmware => {
                 let name = result["firmware"].as_str().ok_or_else(not_made)?;
                 let extension = Path::new(name).extension().and_then(|e| e.to_str()).unwrap_or("bin");
-                let path = self.jobs_dir.join(&job.id).join(name);
-                let bytes =
-                    std::fs::read(&path).map_err(|error| Unavailable::Unreadable(path.display().to_string(), error))?;
-                (bytes, format!("{stem}.{extension}"))
+                let bytes = self.store.firmware(&job.id, name).map_err(Unavailable::Store)?;
+                (bytes.ok_or_else(|| Unavailable::Missing(job.id.clone()))?, format!("{stem}.{extension}"))
             }
             Artifact::KeymapC => {
                 (self.sources(job)?.ok_or_else(not_made)?.keymap_c.into_bytes(), format!("{stem}_keymap.c"))
@@ -307,27 +366,42 @@ impl Service {
         serde_json::from_str(&text).map(Some).map_err(damaged)
     }
 
-    /// Forgets jobs that ended more than `keep` ago and removes their files.
+    /// Forgets jobs that ended more than `keep` ago, with their files.
     pub fn prune(&self, keep: Duration) -> Result<usize, StoreError> {
         let cutoff = now() - i64::try_from(keep.as_secs()).unwrap_or(i64::MAX);
-        let ids = self.store.prune(cutoff)?;
+        let pruned = self.store.prune(cutoff)?;
         if let Builder::Firmware(firmware) = &self.builder {
             let cutoff = UNIX_EPOCH + Duration::from_secs(cutoff.max(0).unsigned_abs());
             if let Err(error) = firmware.prune_cache(cutoff) {
                 tracing::warn!(%error, "cannot prune the build cache");
             }
         }
-        for id in &ids {
-            let dir = self.jobs_dir.join(id);
-            if let Err(error) = std::fs::remove_dir_all(&dir)
-                && error.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!(job = %id, %error, "cannot remove the files of a pruned job");
-            }
-        }
-        Ok(ids.len())
+        Ok(pruned)
     }
 }
+
+/// Starts `workers` threads that run jobs, and one that prunes jobs older than `keep`.
+pub fn start_workers(service: &Arc<Service>, workers: usize, keep: Duration) -> std::io::Result<()> {
+    for n in 0..workers {
+        let service = service.clone();
+        std::thread::Builder::new().name(format!("worker-{n}")).spawn(move || service.work())?;
+    }
+    let pruned = service.clone();
+    std::thread::Builder::new().name("pruner".into()).spawn(move || {
+        loop {
+            match pruned.prune(keep) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(jobs = n, "pruned ended jobs and their files"),
+                Err(error) => tracing::error!(%error, "cannot prune old jobs"),
+            }
+            std::thread::sleep(PRUNE_EVERY);
+        }
+    })?;
+    Ok(())
+}
+
+/// How often ended jobs are looked at for pruning.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// An empty folder for a job: what an interrupted run left there is removed.
 fn fresh_dir(dir: &Path) -> std::io::Result<()> {
@@ -340,26 +414,4 @@ fn fresh_dir(dir: &Path) -> std::io::Result<()> {
 
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// A counting wake-up: one count per queued job, so no worker sleeps while a job it
-/// could run waits.
-struct Wakeups {
-    pending: Mutex<u64>,
-    condvar: Condvar,
-}
-
-impl Wakeups {
-    fn signal(&self) {
-        *self.pending.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        self.condvar.notify_one();
-    }
-
-    fn wait(&self) {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        while *pending == 0 {
-            pending = self.condvar.wait(pending).unwrap_or_else(|p| p.into_inner());
-        }
-        *pending -= 1;
-    }
 }

@@ -87,18 +87,30 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
     tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)
 }
 
-async fn about(State(state): Shared) -> Json<Value> {
-    Json(json!({
+async fn about(State(state): Shared) -> Result<Json<Value>, ApiError> {
+    let queue_length = queue_length(&state).await?;
+    Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "status": "running",
-        "queue_length": state.service.queue_length(),
+        "queue_length": queue_length,
         "workers": state.workers,
         "builder": state.service.builder().name(),
-    }))
+        "job_store": state.service.backend(),
+    })))
 }
 
-async fn healthcheck(State(state): Shared) -> Json<Value> {
-    Json(json!({"status": "ok", "queue_length": state.service.queue_length()}))
+/// 503 while the job store cannot answer, so that a load balancer sends requests elsewhere.
+async fn healthcheck(State(state): Shared) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"status": "ok", "queue_length": queue_length(&state).await?})))
+}
+
+/// The number of queued jobs over every node; 503 when the store cannot say.
+async fn queue_length(state: &AppState) -> Result<u64, ApiError> {
+    let service = state.service.clone();
+    blocking(move || service.queue_length()).await?.map_err(|error| {
+        tracing::error!(%error, "cannot count the queued jobs");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the job store cannot be reached: {error}"))
+    })
 }
 
 async fn submit(State(state): Shared, body: Body) -> Result<Json<Value>, ApiError> {
@@ -169,7 +181,7 @@ async fn download(
         Unavailable::NotEnded(..) | Unavailable::NotMade { .. } => {
             ApiError::new(StatusCode::NOT_FOUND, error.to_string())
         }
-        Unavailable::Unreadable(..) | Unavailable::Store(_) => ApiError::internal(error),
+        Unavailable::Unreadable(..) | Unavailable::Missing(_) | Unavailable::Store(_) => ApiError::internal(error),
     })?;
     let disposition = format!("attachment; filename={}", found.filename);
     Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], found.bytes))

@@ -1,5 +1,6 @@
-//! The HTTP service: api.qmk.fm's compile API over [`compile::Service`], and a built
-//! site served beside it. Handlers are in [`api`]; this module wires the router, the
+//! The long-running processes: the HTTP service (api.qmk.fm's compile API over
+//! [`compile::Service`], and a built site served beside it) with its workers, and a
+//! node of workers alone. Handlers are in [`api`]; this module wires the router, the
 //! worker threads and the pruner, and runs until Ctrl-C or SIGTERM.
 
 mod api;
@@ -27,7 +28,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::compile::Service;
+use crate::compile::{Service, start_workers};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -58,9 +59,6 @@ const HTTP2_PING_EVERY: Duration = Duration::from_secs(20);
 
 /// How long an idle connection has to say goodbye (an HTTP/2 GOAWAY) before it is dropped.
 const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
-
-/// How often ended jobs are looked at for pruning.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// What every handler can reach.
 struct AppState {
@@ -93,32 +91,32 @@ fn router(settings: &Settings, service: Arc<Service>) -> Router {
 
 /// Starts the workers and the pruner, then serves until Ctrl-C or SIGTERM. `ready`
 /// is called with the bound address (useful with port 0) before the first request.
+/// At shutdown the jobs this process runs are handed back to the queue.
 pub fn run(settings: Settings, service: Arc<Service>, ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
-    for n in 0..settings.workers {
-        let service = service.clone();
-        std::thread::Builder::new().name(format!("worker-{n}")).spawn(move || service.work())?;
-    }
-    let pruned = service.clone();
-    let keep = settings.keep;
-    std::thread::Builder::new().name("pruner".into()).spawn(move || {
-        loop {
-            match pruned.prune(keep) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(jobs = n, "pruned ended jobs and their files"),
-                Err(error) => tracing::error!(%error, "cannot prune old jobs"),
-            }
-            std::thread::sleep(PRUNE_EVERY);
-        }
-    })?;
+    start_workers(&service, settings.workers, settings.keep)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(settings.listen).await?;
         let address = listener.local_addr()?;
         tracing::info!(%address, site = %settings.site.display(), workers = settings.workers, "listening");
         ready(address);
-        serve_connections(listener, router(&settings, service), settings.header_time_limit).await;
-        Ok(())
-    })
+        serve_connections(listener, router(&settings, service.clone()), settings.header_time_limit).await;
+        Ok::<_, std::io::Error>(())
+    })?;
+    let released = service.clone();
+    runtime.block_on(tokio::task::spawn_blocking(move || released.release())).map_err(std::io::Error::other)
+}
+
+/// A node without HTTP: `workers` threads run jobs from the shared store, and ended
+/// jobs older than `keep` are pruned, until Ctrl-C or SIGTERM; then the jobs it runs
+/// are handed back to the queue. `ready` is called once the workers run.
+pub fn run_workers(service: Arc<Service>, workers: usize, keep: Duration, ready: impl FnOnce()) -> std::io::Result<()> {
+    start_workers(&service, workers, keep)?;
+    tracing::info!(workers, backend = service.backend(), "working");
+    ready();
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(shutdown());
+    service.release();
+    Ok(())
 }
 
 /// Accepts connections until shutdown, then lets the open ones finish for a while.
@@ -232,8 +230,8 @@ async fn idle_for(mut requests: watch::Receiver<usize>, limit: Duration) {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM. Running jobs are not waited for: the store queues
-/// them again at the next start.
+/// Resolves on Ctrl-C or SIGTERM. Running jobs are not waited for: they are handed
+/// back to the queue (PostgreSQL), or queued again at the next start (SQLite).
 async fn shutdown() {
     let interrupt = tokio::signal::ctrl_c();
     let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

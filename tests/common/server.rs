@@ -1,5 +1,6 @@
 //! A `qmk-api serve` process on 127.0.0.1 and an ephemeral port, an HTTP client
-//! for it, and a stand-in qmk_firmware tree whose "toolchain" is a make file of ours.
+//! for it, a `qmk-api worker` process, and a stand-in qmk_firmware tree whose
+//! "toolchain" is a make file of ours.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -47,35 +48,8 @@ impl Server {
     }
 
     fn spawn(state: &Path, args: &[&str], env: &[(&str, &str)], file_size_limit: Option<u64>) -> Server {
-        std::fs::create_dir_all(state).unwrap();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(state.join("server.log")).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_qmk-api"));
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--state"])
-            .arg(state)
-            .args(args)
-            .env_remove("QMK_HOME")
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(log);
-        if let Some(bytes) = file_size_limit {
-            let limit = libc::rlimit { rlim_cur: bytes, rlim_max: libc::RLIM_INFINITY };
-            // SAFETY: between fork and exec only async-signal-safe calls are made.
-            unsafe {
-                std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
-                    // A write past the limit then fails with EFBIG instead of killing the process.
-                    libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-                    if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-        }
-        let mut child = command.spawn().expect("the binary runs");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let serve: Vec<&str> = ["serve", "--listen", "127.0.0.1:0"].into_iter().chain(args.iter().copied()).collect();
+        let (child, line) = start_process(state, &serve, env, file_size_limit);
         let base =
             line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("no address in {line:?}")).to_owned();
         let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
@@ -148,7 +122,76 @@ impl Server {
     }
 }
 
+/// Starts `qmk-api` with `args` and its state in `state`, its log in `state/server.log`;
+/// returns the process and the first line it printed on stdout, once it has.
+fn start_process(state: &Path, args: &[&str], env: &[(&str, &str)], file_size_limit: Option<u64>) -> (Child, String) {
+    std::fs::create_dir_all(state).unwrap();
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(state.join("server.log")).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_qmk-api"));
+    command
+        .args(args)
+        .arg("--state")
+        .arg(state)
+        .env_remove("QMK_HOME")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    if let Some(bytes) = file_size_limit {
+        let limit = libc::rlimit { rlim_cur: bytes, rlim_max: libc::RLIM_INFINITY };
+        // SAFETY: between fork and exec only async-signal-safe calls are made.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                // A write past the limit then fails with EFBIG instead of killing the process.
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = command.spawn().expect("the binary runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (child, line)
+}
+
 impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `qmk-api worker` process: workers on a shared job store, no HTTP.
+pub struct Worker {
+    child: Child,
+    pub state: PathBuf,
+}
+
+impl Worker {
+    /// Starts `qmk-api worker` with `args` and waits until its workers run.
+    pub fn start(state: &Path, args: &[&str], env: &[(&str, &str)]) -> Worker {
+        let worker: Vec<&str> = ["worker"].into_iter().chain(args.iter().copied()).collect();
+        let (child, line) = start_process(state, &worker, env, None);
+        assert!(line.starts_with("working with "), "{line:?}");
+        Worker { child, state: state.to_owned() }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state.join("server.log")).unwrap()
+    }
+
+    /// Stops the worker as a service manager does, with SIGTERM, and waits for it.
+    pub fn terminate(mut self) {
+        // SAFETY: kill sends a signal to our own child, which has not been waited for.
+        assert_eq!(unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+        assert!(self.child.wait().unwrap().success(), "a worker stops cleanly on SIGTERM");
+    }
+}
+
+impl Drop for Worker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

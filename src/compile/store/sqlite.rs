@@ -1,0 +1,307 @@
+//! The job store in SQLite, for one process on one machine: a job is written before
+//! its id is handed out, so a crash or `kill -9` loses none. Jobs that were running
+//! when the process died are queued again when the store is opened. Firmware is kept
+//! in files, `jobs/<id>/<name>` beside the database.
+//!
+//! The database runs in WAL mode with `synchronous = NORMAL`: a committed job
+//! survives the process dying at any point; only a power loss may lose the last
+//! few commits, which this service accepts for its throughput.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::wakeups::Wakeups;
+use super::{Claim, Ending, Firmware, Job, JobStore, Recorded, StoreError};
+use crate::compile::builder::move_file;
+
+pub struct SqliteStore {
+    inner: Mutex<Inner>,
+    /// Jobs that may wait at once; more are refused.
+    queue_limit: u64,
+    /// Holds each job's firmware, in `<id>/`.
+    jobs_dir: PathBuf,
+    wakeups: Wakeups,
+}
+
+/// The connection, and how many jobs wait: this process is the store's only writer,
+/// so the count is kept here rather than counted on every submission.
+struct Inner {
+    connection: Connection,
+    queued: u64,
+}
+
+impl Inner {
+    /// Passes on the outcome of a write. After an error the count is taken again from
+    /// the jobs themselves, so that it never drifts from what the store holds.
+    fn after<T, E: Into<StoreError>>(&mut self, outcome: Result<T, E>) -> Result<T, StoreError> {
+        outcome.map_err(|error| {
+            if let Ok(queued) = count_queued(&self.connection) {
+                self.queued = queued;
+            }
+            error.into()
+        })
+    }
+}
+
+fn count_queued(connection: &Connection) -> rusqlite::Result<u64> {
+    connection
+        .query_row("SELECT COUNT(*) FROM jobs WHERE status = 'queued'", [], |r| r.get::<_, i64>(0))
+        .map(i64::unsigned_abs)
+}
+
+/// The columns a [`Job`] is read from, in the order [`Job::from_columns`] takes them.
+const JOB_COLUMNS: &str = "id, created_at, enqueued_at, status, request, cache_key, result";
+
+const SCHEMA: &str = "
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = NORMAL;
+    CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        enqueued_at INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'finished', 'failed')),
+        request TEXT NOT NULL,
+        cache_key TEXT NOT NULL,
+        result TEXT,
+        sources TEXT
+    );
+    CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, enqueued_at);
+    CREATE INDEX IF NOT EXISTS jobs_by_cache_key ON jobs (cache_key, status, enqueued_at);
+";
+
+impl SqliteStore {
+    /// Opens (or creates) the store in the folder `state`; jobs left running are
+    /// queued again. Returns the store and how many jobs were requeued.
+    pub fn open(state: &Path, queue_limit: u64) -> Result<(SqliteStore, usize), StoreError> {
+        let jobs_dir = state.join("jobs");
+        std::fs::create_dir_all(&jobs_dir).map_err(|source| io_error(&jobs_dir, source))?;
+        let path = state.join("jobs.sqlite");
+        let failed = |source| StoreError::Open { path: path.display().to_string(), source };
+        let connection = Connection::open(&path).map_err(failed)?;
+        connection.execute_batch(SCHEMA).map_err(failed)?;
+        let requeued = connection.execute("UPDATE jobs SET status = 'queued' WHERE status = 'running'", [])?;
+        let queued = count_queued(&connection)?;
+        let store = SqliteStore {
+            inner: Mutex::new(Inner { connection, queued }),
+            queue_limit,
+            jobs_dir,
+            // This process queues every job itself, so its own wake-ups are all there are.
+            wakeups: Wakeups::new(queued, None),
+        };
+        Ok((store, requeued))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves SQLite consistent (its transaction rolled
+        // back) and the count is only changed after a commit.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Puts a job's firmware in its folder. Safe to repeat after an error: what an
+    /// earlier attempt moved is found in place.
+    fn keep_firmware(&self, id: &str, firmware: Firmware<'_>) -> Result<(), StoreError> {
+        let dir = self.jobs_dir.join(id);
+        let (from, name, reused) = match firmware {
+            Firmware::None => return Ok(()),
+            Firmware::Built(path) => (path.to_owned(), path.file_name().unwrap_or_default(), false),
+            Firmware::Reused { from, name } => (self.jobs_dir.join(from).join(name), name.as_ref(), true),
+        };
+        let to = dir.join(name);
+        if to.is_file() && (reused || !from.exists()) {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&dir).map_err(|source| io_error(&dir, source))?;
+        let kept = if reused {
+            // The earlier job's file, shared: the two jobs are pruned apart.
+            std::fs::hard_link(&from, &to).or_else(|_| std::fs::copy(&from, &to).map(drop))
+        } else {
+            move_file(&from, &to)
+        };
+        kept.map_err(|source| io_error(&to, source))
+    }
+
+    /// The one job `sql` yields (its columns are [`JOB_COLUMNS`]), if any.
+    /// The statement runs to its end, so that the commit of a write (`UPDATE … RETURNING`)
+    /// has happened, or failed with an error, when this returns: reading one row alone
+    /// would leave the commit to the statement's reset, whose errors go unseen.
+    fn query_job(connection: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<Job>, StoreError> {
+        let mut statement = connection.prepare_cached(sql)?;
+        let mut rows = statement.query(params)?;
+        let columns = match rows.next()? {
+            Some(r) => Some((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+            None => None,
+        };
+        while rows.next()?.is_some() {}
+        columns.map(Job::from_columns).transpose()
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io { path: path.display().to_string(), source }
+}
+
+impl JobStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn enqueue(&self, request: &str, cache_key: &str, now: i64) -> Result<String, StoreError> {
+        let mut inner = self.lock();
+        if inner.queued >= self.queue_limit {
+            return Err(StoreError::QueueFull(inner.queued));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let inserted = inner
+            .connection
+            .prepare_cached(
+                "INSERT INTO jobs (id, created_at, enqueued_at, status, request, cache_key) VALUES (?1, ?2, ?2, 'queued', ?3, ?4)",
+            )
+            .and_then(|mut statement| statement.execute(params![id, now, request, cache_key]));
+        inner.after(inserted)?;
+        inner.queued += 1;
+        drop(inner);
+        self.wakeups.signal(1);
+        Ok(id)
+    }
+
+    fn wait_for_work(&self) {
+        self.wakeups.wait();
+    }
+
+    fn claim(&self) -> Result<Option<Claim>, StoreError> {
+        let mut inner = self.lock();
+        let sql = format!(
+            "UPDATE jobs SET status = 'running' WHERE id = \
+             (SELECT id FROM jobs WHERE status = 'queued' ORDER BY enqueued_at, rowid LIMIT 1) RETURNING {JOB_COLUMNS}"
+        );
+        let claimed = Self::query_job(&inner.connection, &sql, []);
+        let job = match inner.after(claimed) {
+            Ok(job) => job,
+            Err(error) => {
+                // The job is still queued: its wake-up is owed to the next attempt.
+                drop(inner);
+                self.wakeups.signal(1);
+                return Err(error);
+            }
+        };
+        if job.is_some() {
+            inner.queued = inner.queued.saturating_sub(1);
+        }
+        Ok(job.map(|job| Claim { job, token: String::new(), _hold: None }))
+    }
+
+    fn finish(&self, claim: &Claim, ending: &Ending<'_>) -> Result<Recorded, StoreError> {
+        self.keep_firmware(&claim.job.id, ending.firmware)?;
+        let mut inner = self.lock();
+        let updated = inner
+            .connection
+            .prepare_cached(
+                "UPDATE jobs SET status = ?2, result = ?3, sources = ?4, cache_key = ?5 WHERE id = ?1 AND status = 'running'",
+            )
+            .and_then(|mut statement| {
+                let result = ending.result.to_string();
+                statement.execute(params![claim.job.id, ending.status.as_str(), result, ending.sources, ending.cache_key])
+            });
+        let updated = inner.after(updated)?;
+        Ok(if updated == 1 { Recorded::Ended } else { Recorded::NotHeld })
+    }
+
+    fn release(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");
+        Self::query_job(&self.lock().connection, &sql, params![id])
+    }
+
+    fn sources(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let inner = self.lock();
+        let sources = inner
+            .connection
+            .prepare_cached("SELECT sources FROM jobs WHERE id = ?1")?
+            .query_row(params![id], |r| r.get::<_, Option<String>>(0))
+            .optional()?;
+        Ok(sources.flatten())
+    }
+
+    fn firmware(&self, id: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if Path::new(name).file_name() != Some(name.as_ref()) {
+            return Ok(None);
+        }
+        let path = self.jobs_dir.join(id).join(name);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(io_error(&path, error)),
+        }
+    }
+
+    fn finished_with(&self, cache_key: &str) -> Result<Option<Job>, StoreError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE cache_key = ?1 AND status = 'finished' ORDER BY enqueued_at DESC LIMIT 1"
+        );
+        Self::query_job(&self.lock().connection, &sql, params![cache_key])
+    }
+
+    fn queued(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().queued)
+    }
+
+    fn prune(&self, cutoff: i64) -> Result<usize, StoreError> {
+        let ids: Vec<String> = self
+            .lock()
+            .connection
+            .prepare("DELETE FROM jobs WHERE status IN ('finished', 'failed') AND enqueued_at < ?1 RETURNING id")?
+            .query_map(params![cutoff], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for id in &ids {
+            let dir = self.jobs_dir.join(id);
+            if let Err(error) = std::fs::remove_dir_all(&dir)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(job = %id, %error, "cannot remove the files of a pruned job");
+            }
+        }
+        Ok(ids.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ending(result: &serde_json::Value) -> Ending<'_> {
+        Ending {
+            status: super::super::Status::Finished,
+            result,
+            sources: None,
+            cache_key: "k",
+            firmware: Firmware::None,
+        }
+    }
+
+    #[test]
+    fn reopening_requeues_what_was_running_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (running, queued, finished) = {
+            let store = SqliteStore::open(dir.path(), 10).unwrap().0;
+            let ids: Vec<String> = (0..3).map(|i| store.enqueue("{}", "k", i).unwrap()).collect();
+            store.claim().unwrap();
+            let second = store.claim().unwrap().unwrap();
+            assert_eq!(store.finish(&second, &ending(&json!({}))).unwrap(), Recorded::Ended);
+            (ids[0].clone(), ids[2].clone(), ids[1].clone())
+        };
+        let (store, requeued) = SqliteStore::open(dir.path(), 10).unwrap();
+        assert_eq!((requeued, store.queued().unwrap()), (1, 2));
+        let status = |id: &str| store.get(id).unwrap().unwrap().status;
+        assert_eq!(
+            [status(&running), status(&queued), status(&finished)],
+            [super::super::Status::Queued, super::super::Status::Queued, super::super::Status::Finished]
+        );
+        assert_eq!(store.claim().unwrap().unwrap().job.id, running, "the interrupted job runs first");
+    }
+}

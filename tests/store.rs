@@ -1,0 +1,271 @@
+//! The job store's contract, held by both backends: SQLite in a temporary folder, and
+//! PostgreSQL on a server the test starts (skipped where PostgreSQL is not installed).
+//! Then what only PostgreSQL does: leases that run out and are renewed, the queue
+//! limit over several nodes, migrations racing at start, an outage.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::postgres::Postgres;
+use qmk_api::compile::store::{
+    Claim, Ending, Firmware, JobStore, PgSettings, PgStore, Recorded, SqliteStore, Status, StoreError,
+};
+use serde_json::{Value, json};
+
+/// A store of each backend, with room for `limit` queued jobs; the PostgreSQL server
+/// (when there is one) lives as long as its store.
+fn each_backend(limit: u64, test: impl Fn(&dyn JobStore)) {
+    let dir = tempfile::tempdir().unwrap();
+    test(&SqliteStore::open(dir.path(), limit).unwrap().0);
+    if let Some(server) = Postgres::start() {
+        test(&pg_store(&server, limit, Duration::from_secs(30)));
+    }
+}
+
+fn pg_store(server: &Postgres, queue_limit: u64, lease: Duration) -> PgStore {
+    PgStore::open(&PgSettings { url: server.url(), queue_limit, lease, connections: 4 }).unwrap()
+}
+
+fn ending<'a>(result: &'a Value, cache_key: &'a str, firmware: Firmware<'a>) -> Ending<'a> {
+    let status = if result["returncode"] == 0 { Status::Finished } else { Status::Failed };
+    Ending { status, result, sources: Some("{\"keymap_c\": \"…\"}"), cache_key, firmware }
+}
+
+fn claim(store: &dyn JobStore) -> Claim {
+    store.claim().unwrap().expect("a job waits")
+}
+
+#[test]
+fn a_job_goes_from_queued_to_running_to_finished_once() {
+    each_backend(10, |store| {
+        let id = store.enqueue(r#"{"keyboard": "planck/rev6"}"#, "submitted", 100).unwrap();
+        let job = store.get(&id).unwrap().unwrap();
+        assert_eq!(
+            (job.status, job.request.as_str(), job.created_at),
+            (Status::Queued, r#"{"keyboard": "planck/rev6"}"#, 100)
+        );
+        let claimed = claim(store);
+        assert_eq!(
+            (claimed.job.id.as_str(), claimed.job.status, claimed.job.enqueued_at),
+            (id.as_str(), Status::Running, 100)
+        );
+        assert_eq!(store.get(&id).unwrap().unwrap().status, Status::Running, "{}", store.backend());
+        assert!(store.claim().unwrap().is_none(), "nothing else waits");
+        let result = json!({"returncode": 0});
+        assert_eq!(store.finish(&claimed, &ending(&result, "built", Firmware::None)).unwrap(), Recorded::Ended);
+        let done = store.get(&id).unwrap().unwrap();
+        assert_eq!((done.status, done.result.as_ref()), (Status::Finished, Some(&result)));
+        assert_eq!(done.cache_key, "built", "the key as built replaces the key as submitted");
+        assert_eq!(store.sources(&id).unwrap().as_deref(), Some("{\"keymap_c\": \"…\"}"));
+        let other = json!({"returncode": 1});
+        assert_eq!(store.finish(&claimed, &ending(&other, "built", Firmware::None)).unwrap(), Recorded::NotHeld);
+        assert_eq!(store.get(&id).unwrap().unwrap().result, Some(result), "the first end stands");
+        assert!(store.get("0b7e3e1c-0000-4000-8000-000000000000").unwrap().is_none());
+        assert!(store.get("not-a-job").unwrap().is_none());
+        assert!(store.firmware(&id, "firmware.hex").unwrap().is_none());
+    });
+}
+
+#[test]
+fn jobs_are_claimed_oldest_first_and_each_once() {
+    let dir = tempfile::tempdir().unwrap();
+    claimed_oldest_first_and_each_once(Arc::new(SqliteStore::open(dir.path(), 1000).unwrap().0));
+    if let Some(server) = Postgres::start() {
+        claimed_oldest_first_and_each_once(Arc::new(pg_store(&server, 1000, Duration::from_secs(30))));
+    }
+}
+
+fn claimed_oldest_first_and_each_once(store: Arc<dyn JobStore>) {
+    let ids: Vec<String> = (0..200).map(|i| store.enqueue("{}", "k", i).unwrap()).collect();
+    assert_eq!(claim(&*store).job.id, ids[0]);
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                std::iter::from_fn(|| store.claim().unwrap()).map(|c| c.job.id).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut claimed: Vec<String> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    claimed.sort();
+    let mut expected = ids[1..].to_vec();
+    expected.sort();
+    assert_eq!(claimed, expected, "{}: every job claimed exactly once", store.backend());
+}
+
+#[test]
+fn a_full_queue_refuses_new_jobs() {
+    each_backend(2, |store| {
+        store.enqueue("{}", "k", 1).unwrap();
+        store.enqueue("{}", "k", 2).unwrap();
+        assert!(matches!(store.enqueue("{}", "k", 3), Err(StoreError::QueueFull(2))), "{}", store.backend());
+        assert_eq!(store.queued().unwrap(), 2);
+        let _running = claim(store);
+        assert_eq!(store.queued().unwrap(), 1);
+        store.enqueue("{}", "k", 4).unwrap();
+    });
+}
+
+#[test]
+fn firmware_is_kept_reused_and_pruned_with_its_jobs() {
+    each_backend(10, |store| {
+        let work = tempfile::tempdir().unwrap();
+        let old = store.enqueue("{}", "same", 10).unwrap();
+        let new = store.enqueue("{}", "same", 20).unwrap();
+        assert!(store.finished_with("same").unwrap().is_none(), "nothing finished yet");
+        let built = work.path().join("firmware.hex");
+        std::fs::write(&built, ":00000001FF\n").unwrap();
+        let result = json!({"returncode": 0, "firmware": "firmware.hex"});
+        let first = claim(store);
+        assert_eq!(store.finish(&first, &ending(&result, "same", Firmware::Built(&built))).unwrap(), Recorded::Ended);
+        let second = claim(store);
+        let reused = Firmware::Reused { from: &old, name: "firmware.hex" };
+        assert_eq!(store.finish(&second, &ending(&result, "same", reused)).unwrap(), Recorded::Ended);
+        assert_eq!(store.finished_with("same").unwrap().unwrap().id, new, "the newest");
+        assert!(store.finished_with("other").unwrap().is_none());
+        for id in [&old, &new] {
+            assert_eq!(store.firmware(id, "firmware.hex").unwrap().as_deref(), Some(&b":00000001FF\n"[..]), "{id}");
+        }
+        assert_eq!(store.prune(15).unwrap(), 1, "{}", store.backend());
+        assert!(store.get(&old).unwrap().is_none() && store.firmware(&old, "firmware.hex").unwrap().is_none());
+        assert!(store.firmware(&new, "firmware.hex").unwrap().is_some(), "the newer job keeps the shared firmware");
+        assert_eq!(store.prune(25).unwrap(), 1);
+        assert!(store.firmware(&new, "firmware.hex").unwrap().is_none());
+    });
+}
+
+#[test]
+fn a_job_whose_lease_runs_out_is_taken_again_and_ends_once() {
+    let Some(server) = Postgres::start() else { return };
+    let lease = Duration::from_secs(1);
+    let gone = pg_store(&server, 10, lease);
+    let id = gone.enqueue("{}", "k", 1).unwrap();
+    let stale = claim(&gone);
+    // The node stops: nothing renews the lease any more.
+    drop(gone);
+    let other = pg_store(&server, 10, lease);
+    let started = Instant::now();
+    let taken = loop {
+        if let Some(claim) = other.claim().unwrap() {
+            break claim;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the job is taken again once its lease runs out");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(started.elapsed() >= Duration::from_millis(500), "not before its lease ran out");
+    assert_eq!(taken.job.id, id);
+    let late = json!({"returncode": 1, "output": "the first node's late result"});
+    let result = json!({"returncode": 0});
+    assert_eq!(other.finish(&taken, &ending(&result, "k", Firmware::None)).unwrap(), Recorded::Ended);
+    assert_eq!(other.finish(&stale, &ending(&late, "k", Firmware::None)).unwrap(), Recorded::NotHeld);
+    assert_eq!(other.get(&id).unwrap().unwrap().result, Some(result));
+    assert_eq!(server.query(&format!("SELECT attempts FROM jobs WHERE id = '{id}'")), "2");
+}
+
+#[test]
+fn a_lease_is_renewed_while_its_job_runs_and_handed_back_at_shutdown() {
+    let Some(server) = Postgres::start() else { return };
+    let lease = Duration::from_secs(1);
+    let (running, other) = (pg_store(&server, 10, lease), pg_store(&server, 10, lease));
+    let id = running.enqueue("{}", "k", 1).unwrap();
+    let held = claim(&running);
+    std::thread::sleep(lease * 3);
+    assert!(other.claim().unwrap().is_none(), "a renewed lease keeps the job with its node");
+    assert_eq!(running.release().unwrap(), 1);
+    let taken = claim(&other);
+    assert_eq!(taken.job.id, id, "a released job is taken at once");
+    drop(held);
+}
+
+#[test]
+fn the_queue_limit_holds_over_nodes_submitting_at_once() {
+    // 30 connections at most: below 60 - 30 queued jobs, submissions run side by side;
+    // past it, one at a time. Either way no more than 60 wait.
+    let Some(server) = Postgres::start_with(&[("fsync", "off"), ("max_connections", "30")]) else { return };
+    let nodes: Vec<Arc<PgStore>> = (0..2).map(|_| Arc::new(pg_store(&server, 60, Duration::from_secs(30)))).collect();
+    let clients: Vec<_> = (0..8)
+        .map(|n| {
+            let node = nodes[n % 2].clone();
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|i| match node.enqueue("{}", "k", i) {
+                        Ok(_) => 1,
+                        Err(StoreError::QueueFull(waiting)) => {
+                            assert!(waiting >= 60, "refused while only {waiting} waited");
+                            0
+                        }
+                        Err(error) => panic!("{error}"),
+                    })
+                    .sum::<u32>()
+            })
+        })
+        .collect();
+    let accepted: u32 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(accepted, 60, "of 200 submissions");
+    for node in &nodes {
+        assert_eq!(node.queued().unwrap(), 60, "every node counts every node's jobs");
+    }
+}
+
+#[test]
+fn nodes_starting_at_once_apply_each_migration_once() {
+    let Some(server) = Postgres::start() else { return };
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let url = server.url();
+            std::thread::spawn(move || {
+                PgStore::open(&PgSettings { url, queue_limit: 10, lease: Duration::from_secs(30), connections: 2 })
+                    .map(drop)
+            })
+        })
+        .collect();
+    for start in starts {
+        start.join().unwrap().unwrap();
+    }
+    assert_eq!(server.query("SELECT version FROM qmk_api_schema ORDER BY version"), "1");
+    server.query("INSERT INTO qmk_api_schema (version, description) VALUES (99, 'from the future')");
+    let refused = PgStore::open(&PgSettings {
+        url: server.url(),
+        queue_limit: 10,
+        lease: Duration::from_secs(30),
+        connections: 2,
+    });
+    let message = refused.err().expect("a newer schema is refused").to_string();
+    assert!(message.contains("schema is version 99, newer than this program's 1"), "{message}");
+}
+
+#[test]
+fn an_outage_fails_calls_without_losing_jobs_and_ends_with_the_server_back() {
+    let Some(server) = Postgres::start() else { return };
+    let store = pg_store(&server, 10, Duration::from_secs(30));
+    let id = store.enqueue("{}", "k", 1).unwrap();
+    server.stop();
+    let refused = store.enqueue("{}", "k", 2);
+    assert!(matches!(refused, Err(StoreError::Postgres(_) | StoreError::Pool(_))), "{refused:?}");
+    assert!(store.claim().is_err() && store.queued().is_err());
+    server.restart();
+    let started = Instant::now();
+    let claimed = loop {
+        match store.claim() {
+            Ok(Some(claim)) => break claim,
+            _ if started.elapsed() < Duration::from_secs(20) => std::thread::sleep(Duration::from_millis(100)),
+            other => panic!("the store did not come back: {:?}", other.map(|c| c.map(|c| c.job.id))),
+        }
+    };
+    assert_eq!(claimed.job.id, id, "the job queued before the outage");
+    assert_eq!(
+        store.finish(&claimed, &ending(&json!({"returncode": 0}), "k", Firmware::None)).unwrap(),
+        Recorded::Ended
+    );
+    assert_eq!(store.queued().unwrap(), 0);
+}
+
+#[test]
+fn a_database_url_that_is_not_postgresql_is_refused_with_its_reason() {
+    let settings =
+        PgSettings { url: "postgres://[::1".into(), queue_limit: 1, lease: Duration::from_secs(1), connections: 1 };
+    let message = PgStore::open(&settings).err().expect("refused").to_string();
+    assert!(message.contains("not a PostgreSQL URL"), "{message}");
+}
