@@ -137,12 +137,10 @@ mod tests {
     #[test]
     fn a_layout_has_one_shape_per_key_and_escapes_labels() {
         let key = |json| Key::read(Value::from(json).as_object().unwrap());
-        let board = Layout {
-            keys: vec![
-                key(serde_json::json!({"matrix": [0, 0], "x": 0, "y": 0, "label": "<Esc>"})),
-                key(serde_json::json!({"matrix": [0, 1], "x": 1, "y": 0, "w": 2})),
-            ],
-        };
+        let board = Layout::new(vec![
+            key(serde_json::json!({"matrix": [0, 0], "x": 0, "y": 0, "label": "<Esc>"})),
+            key(serde_json::json!({"matrix": [0, 1], "x": 1, "y": 0, "w": 2})),
+        ]);
         let svg = layout("LAYOUT", &board);
         assert_eq!(svg.matches(r#"<rect class="key""#).count(), 2);
         assert!(svg.contains("&lt;Esc&gt;") && !svg.contains("<Esc>"));

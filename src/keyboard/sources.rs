@@ -1,0 +1,178 @@
+//! The files of a tree that keyboards are built from, each read and parsed once:
+//! definitions (`info.json`, `keyboard.json`), `config.h` defines, `rules.mk`
+//! text, `<folder>/<folder>.h` layout macros, and an index of every file below
+//! `keyboards/` for the lookups QMK makes by existence (C sources, readmes, keymaps).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::mappings::Mappings;
+use super::{INFO_FILE, KEYBOARDS_DIR, TARGET_FILE};
+use crate::c_source::{Defines, MacroLayouts, find_layout_macros, parse_defines};
+use crate::diagnostic::Diagnostic;
+use crate::source::DataTree;
+use crate::spec::{Object, Value, hjson};
+
+/// Where QMK looks for a community layout: `layouts/default/<name>`.
+pub const COMMUNITY_LAYOUTS_DIR: &str = "layouts/default";
+
+/// A definition file as read: an object, or why it is unusable (`Err` with
+/// `Some` message for a root that is not an object, which QMK reports as a parse
+/// error; `None` message with a diagnostic for text that does not parse).
+#[derive(Debug, Clone)]
+pub enum Definition {
+    Object(Object),
+    NotAnObject,
+    Unreadable(Diagnostic),
+}
+
+pub struct Sources<'t> {
+    pub tree: &'t DataTree,
+    pub mappings: Mappings,
+    files: HashSet<PathBuf>,
+    definitions: HashMap<PathBuf, Definition>,
+    config_h: HashMap<PathBuf, Defines>,
+    rules_mk: HashMap<PathBuf, String>,
+    headers: HashMap<PathBuf, MacroLayouts>,
+    community_layouts: HashSet<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Definition,
+    ConfigH,
+    RulesMk,
+    Header,
+}
+
+impl<'t> Sources<'t> {
+    /// Reads every file below `keyboards/` that a keyboard may be built from.
+    pub fn read(tree: &'t DataTree, mappings: Mappings) -> std::io::Result<Sources<'t>> {
+        let all = tree.files_below(Path::new(KEYBOARDS_DIR))?;
+        let wanted: Vec<(&PathBuf, Kind)> = all
+            .iter()
+            .filter(|f| !f.components().any(|c| c.as_os_str() == "keymaps"))
+            .filter_map(|f| kind(f).map(|k| (f, k)))
+            .collect();
+        let read: Vec<(PathBuf, Kind, String)> = wanted
+            .par_iter()
+            .map(|(path, kind)| {
+                let bytes = tree.read(path)?;
+                Ok(((*path).clone(), *kind, String::from_utf8_lossy(&bytes).into_owned()))
+            })
+            .collect::<std::io::Result<_>>()?;
+        let parsed: Vec<(PathBuf, Parsed)> = read
+            .into_par_iter()
+            .map(|(path, kind, text)| {
+                let parsed = match kind {
+                    Kind::Definition => Parsed::Definition(parse_definition(tree, &path, &text)),
+                    Kind::ConfigH => Parsed::Defines(parse_defines(&text)),
+                    Kind::RulesMk => Parsed::Rules(text),
+                    Kind::Header => Parsed::Header(find_layout_macros(&text)),
+                };
+                (path, parsed)
+            })
+            .collect();
+        let mut sources = Sources {
+            tree,
+            mappings,
+            files: all.into_iter().collect(),
+            definitions: HashMap::new(),
+            config_h: HashMap::new(),
+            rules_mk: HashMap::new(),
+            headers: HashMap::new(),
+            community_layouts: HashSet::new(),
+        };
+        for (path, parsed) in parsed {
+            match parsed {
+                Parsed::Definition(d) => drop(sources.definitions.insert(path, d)),
+                Parsed::Defines(d) => drop(sources.config_h.insert(path, d)),
+                Parsed::Rules(r) => drop(sources.rules_mk.insert(path, r)),
+                Parsed::Header(h) => drop(sources.headers.insert(path, h)),
+            }
+        }
+        sources.community_layouts =
+            tree.list(Path::new(COMMUNITY_LAYOUTS_DIR))?.into_iter().filter(|e| e.is_dir).map(|e| e.name).collect();
+        Ok(sources)
+    }
+
+    /// The build targets: folders holding a `keyboard.json`, as names.
+    pub fn targets(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .definitions
+            .keys()
+            .filter(|p| p.file_name().is_some_and(|n| n == TARGET_FILE))
+            .filter_map(|p| p.parent()?.strip_prefix(KEYBOARDS_DIR).ok())
+            .map(|folder| folder.to_string_lossy().replace('\\', "/"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    pub fn exists(&self, path: &Path) -> bool {
+        self.files.contains(path)
+    }
+
+    /// Every file below `keyboards/`.
+    pub fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        self.files.iter()
+    }
+
+    pub fn definition(&self, path: &Path) -> Option<&Definition> {
+        self.definitions.get(path)
+    }
+
+    pub fn defines(&self, path: &Path) -> Option<&Defines> {
+        self.config_h.get(path)
+    }
+
+    pub fn rules_text(&self, path: &Path) -> Option<&str> {
+        self.rules_mk.get(path).map(String::as_str)
+    }
+
+    pub fn header(&self, path: &Path) -> Option<&MacroLayouts> {
+        self.headers.get(path)
+    }
+
+    pub fn has_community_layout(&self, name: &str) -> bool {
+        self.community_layouts.contains(name)
+    }
+
+    /// A C source, read when asked for (few keyboards need theirs).
+    pub fn read_text(&self, path: &Path) -> Option<String> {
+        self.exists(path).then(|| self.tree.read(path).ok()).flatten().map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+}
+
+enum Parsed {
+    Definition(Definition),
+    Defines(Defines),
+    Rules(String),
+    Header(MacroLayouts),
+}
+
+/// What a file below `keyboards/` is to the builder, if anything.
+fn kind(path: &Path) -> Option<Kind> {
+    let name = path.file_name()?.to_str()?;
+    match name {
+        TARGET_FILE | INFO_FILE => Some(Kind::Definition),
+        "config.h" => Some(Kind::ConfigH),
+        "rules.mk" => Some(Kind::RulesMk),
+        _ => {
+            let folder = path.parent()?.file_name()?.to_str()?;
+            (name.strip_suffix(".h") == Some(folder)).then_some(Kind::Header)
+        }
+    }
+}
+
+fn parse_definition(tree: &DataTree, path: &Path, text: &str) -> Definition {
+    match hjson::parse(text) {
+        Ok(Value::Object(object)) => Definition::Object(object),
+        Ok(_) => Definition::NotAnObject,
+        Err(e) => Definition::Unreadable(
+            Diagnostic::error(e.message).in_file(tree.display(path)).at_line(e.line).at_column(e.column),
+        ),
+    }
+}
