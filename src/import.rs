@@ -1,12 +1,17 @@
 //! `qmk-api import`: the bundled `data/` is written from a QMK tree by this code,
-//! never copied by hand. Files keep QMK's names and layout; their content is
-//! normalized (comments and formatting dropped, order kept) and checked on the way.
+//! never copied by hand. Files keep QMK's names and layout; JSON and hjson content
+//! is normalized (comments and formatting dropped, order kept) and checked on the
+//! way; the other files a keyboard's info.json is built from (`config.h`,
+//! `rules.mk`, its readme) are copied as they are.
 
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::keyboard::custom_keycodes::{self, FACTS_FILE};
-use crate::keyboard::{ALIASES_PATH, KEYBOARDS_DIR, is_valid_name};
+use crate::keyboard::mappings::{BUNDLED_CONSTANTS_PATH, PYTHON_CONSTANTS_PATH, QmkConstants};
+use crate::keyboard::{
+    COMMUNITY_LAYOUTS_DIR, INFO_FILE, KEYBOARDS_DIR, KEYMAP_JSON, KEYMAPS_DIR, README_FILE, TARGET_FILE, is_valid_name,
+};
 use crate::keymap::{SendStringKeys, headers};
 use crate::output::Staging;
 use crate::publish::LOCK_PATH;
@@ -52,13 +57,21 @@ pub struct Imported {
     pub keyboard_definitions: usize,
 }
 
+/// QMK's data files bundled whole, as `(folder, extension)` under `data/`:
+/// the mapping files info.json is built with, and the schemas QMK's API publishes.
+const DATA_FOLDERS: [(&str, &str); 2] = [("mappings", "hjson"), ("schemas", "jsonschema")];
+/// The readme at the root of QMK's API tree.
+pub const API_README_PATH: &str = "data/templates/api/readme.md";
+
 /// A file to write: its path in the tree, and its normalized text.
 type Normalized = (PathBuf, Vec<u8>);
 
-/// Replaces `data_dir`'s `constants/`, `keyboards/` and `mappings/` with the
-/// normalized files of `from`: every spec file, the definitions of `keyboards`
-/// (their own folders and the folders above them) and the keyboard aliases.
-/// The destination's lock file is kept. Nothing is written unless every file parses.
+/// Replaces `data_dir`'s `constants/`, `keyboards/`, `mappings/`, `schemas/`,
+/// `layouts/`, `templates/` and `keyboard/` with what `from` has: every spec file;
+/// the files `keyboards` are built from (their own folders and the folders
+/// above them), their readmes and JSON keymaps; QMK's mapping files and schemas;
+/// the community layouts the keyboards claim; and the facts QMK keeps in its
+/// Python constants. The destination's lock file is kept. Nothing is written unless every file parses.
 pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Imported, ImportError> {
     let mut diagnostics = Diagnostics::default();
     let specs = spec::discover(from, &mut diagnostics).map_err(read_failed(from, Path::new(CONSTANTS_DIR)))?;
@@ -66,7 +79,9 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
         return Err(ImportError::Empty(from.display(Path::new(CONSTANTS_DIR))));
     }
     let spec_files = normalize(from, specs.into_iter().map(|s| s.path), &mut diagnostics)?;
-    let mut keyboard_files = normalize(from, definition_files(from, keyboards)?.into_iter(), &mut diagnostics)?;
+    let sources = keyboard_sources(from, keyboards)?;
+    let mut keyboard_files = normalize(from, sources.definitions.into_iter(), &mut diagnostics)?;
+    keyboard_files.extend(copy(from, sources.copied)?);
     let mut keyboard_definitions = 0;
     for keyboard in keyboards {
         let facts = custom_keycodes::scan(from, keyboard);
@@ -76,10 +91,25 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
         }
     }
     let header_facts = headers::scan(from);
-    let aliases = normalize(from, [PathBuf::from(ALIASES_PATH)].into_iter(), &mut diagnostics)?;
+    let mut data_files = Vec::new();
+    for (folder, extension) in DATA_FOLDERS {
+        let folder = Path::new("data").join(folder);
+        let files = from.files_below(&folder).map_err(read_failed(from, &folder))?;
+        let files = files.into_iter().filter(|f| f.extension().is_some_and(|e| e == extension));
+        data_files.push(normalize(from, files, &mut diagnostics)?);
+    }
+    let layouts = copy(from, sources.community_layouts)?;
+    let templates = copy(from, [PathBuf::from(API_README_PATH)].into_iter().filter(|p| from.exists(p)).collect())?;
     if diagnostics.has_errors() {
         return Err(ImportError::Invalid(diagnostics));
     }
+    let constants_py = Path::new(PYTHON_CONSTANTS_PATH);
+    let text = from.read(constants_py).map_err(read_failed(from, constants_py))?;
+    let facts = QmkConstants::from_python(&String::from_utf8_lossy(&text)).map_err(|message| {
+        let mut diagnostics = Diagnostics::default();
+        diagnostics.push(Diagnostic::error(message).in_file(from.display(constants_py)));
+        ImportError::Invalid(diagnostics)
+    })?;
 
     let mut constants = spec_files.clone();
     let lock = data_dir.join(Path::new(LOCK_PATH).strip_prefix("data").unwrap_or(Path::new(LOCK_PATH)));
@@ -89,7 +119,13 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
     }
     replace(data_dir, "constants", Path::new(CONSTANTS_DIR), &constants)?;
     replace(data_dir, "keyboards", Path::new(KEYBOARDS_DIR), &keyboard_files)?;
-    replace(data_dir, "mappings", Path::new("data/mappings"), &aliases)?;
+    let [mappings, schemas] = <[_; 2]>::try_from(data_files).expect("one list per data folder");
+    replace(data_dir, "mappings", Path::new("data/mappings"), &mappings)?;
+    replace(data_dir, "schemas", Path::new("data/schemas"), &schemas)?;
+    replace(data_dir, "layouts", Path::new("layouts"), &layouts)?;
+    replace(data_dir, "templates", Path::new("data/templates"), &templates)?;
+    let facts = [(PathBuf::from(BUNDLED_CONSTANTS_PATH), pretty(&facts))];
+    replace(data_dir, "keyboard", Path::new("data/keyboard"), &facts)?;
     import_send_string_keys(from, data_dir)?;
     let header_definitions = header_facts.as_ref().map_or(0, |f| f.definitions.len());
     if let Some(facts) = header_facts {
@@ -122,25 +158,96 @@ fn import_send_string_keys(from: &DataTree, data_dir: &Path) -> Result<(), Impor
     write_file(&target, &pretty(&keys))
 }
 
-/// The `keyboard.json` and `info.json` files that define `keyboards`.
-fn definition_files(from: &DataTree, keyboards: &[&str]) -> Result<Vec<PathBuf>, ImportError> {
-    let mut files = Vec::new();
+/// The files a set of keyboards is built from, by how they are bundled.
+#[derive(Debug, Default)]
+struct KeyboardSources {
+    /// JSON and hjson: definitions, JSON keymaps.
+    definitions: Vec<PathBuf>,
+    /// Copied as they are: `config.h`, `rules.mk`, readmes, and the C sources
+    /// QMK reads layouts or LED tables from.
+    copied: Vec<PathBuf>,
+    /// A file of each community layout claimed (its readme), so that the layout
+    /// is known to exist, as QMK checks.
+    community_layouts: Vec<PathBuf>,
+}
+
+fn keyboard_sources(from: &DataTree, keyboards: &[&str]) -> Result<KeyboardSources, ImportError> {
+    let mut sources = KeyboardSources::default();
+    let add = |list: &mut Vec<PathBuf>, file: PathBuf| {
+        if from.exists(&file) && !list.contains(&file) {
+            list.push(file);
+        }
+    };
     for keyboard in keyboards {
         let target = Path::new(KEYBOARDS_DIR).join(keyboard);
-        if !is_valid_name(keyboard) || !from.exists(&target.join("keyboard.json")) {
+        if !is_valid_name(keyboard) || !from.exists(&target.join(TARGET_FILE)) {
             return Err(ImportError::UnknownKeyboard((*keyboard).to_owned()));
         }
-        for folder in target.ancestors().take_while(|f| *f != Path::new(KEYBOARDS_DIR)) {
-            for name in ["keyboard.json", "info.json"] {
-                let file = folder.join(name);
-                if from.exists(&file) && !files.contains(&file) {
-                    files.push(file);
+        let folders: Vec<&Path> = target.ancestors().take_while(|f| *f != Path::new(KEYBOARDS_DIR)).collect();
+        for folder in &folders {
+            for name in [TARGET_FILE, INFO_FILE] {
+                add(&mut sources.definitions, folder.join(name));
+            }
+            for name in ["config.h", "rules.mk"] {
+                add(&mut sources.copied, folder.join(name));
+            }
+            let own = folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            for (extension, marker) in [("h", "LAYOUT"), ("c", "g_led_config")] {
+                let file = folder.join(format!("{own}.{extension}"));
+                if mentions(from, &file, marker) {
+                    add(&mut sources.copied, file);
+                }
+            }
+            for keymap in from.list(&folder.join(KEYMAPS_DIR)).map_err(read_failed(from, folder))? {
+                let keymap = folder.join(KEYMAPS_DIR).join(&keymap.name);
+                if !from.exists(&keymap.join("keymap.c")) {
+                    add(&mut sources.definitions, keymap.join(KEYMAP_JSON));
                 }
             }
         }
+        let top = Path::new(KEYBOARDS_DIR).join(README_FILE);
+        if let Some(readme) = folders.iter().map(|f| f.join(README_FILE)).chain([top]).find(|r| from.exists(r)) {
+            add(&mut sources.copied, readme);
+        }
+        for layout in claimed_community_layouts(from, &sources.definitions) {
+            let folder = Path::new(COMMUNITY_LAYOUTS_DIR).join(layout);
+            if let Some(file) = [README_FILE, INFO_FILE].iter().map(|n| folder.join(n)).find(|f| from.exists(f)) {
+                add(&mut sources.community_layouts, file);
+            }
+        }
     }
-    files.sort();
-    Ok(files)
+    sources.definitions.sort();
+    sources.copied.sort();
+    sources.community_layouts.sort();
+    Ok(sources)
+}
+
+/// Whether a file exists and holds `marker`.
+fn mentions(from: &DataTree, file: &Path, marker: &str) -> bool {
+    from.exists(file) && from.read(file).is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(marker))
+}
+
+/// The `community_layouts` the definition files name.
+fn claimed_community_layouts(from: &DataTree, definitions: &[PathBuf]) -> Vec<String> {
+    let mut names = Vec::new();
+    for file in definitions.iter().filter(|f| f.file_name().is_some_and(|n| n != KEYMAP_JSON)) {
+        let Ok(bytes) = from.read(file) else { continue };
+        let Ok(value) = hjson::parse(&String::from_utf8_lossy(&bytes)) else { continue };
+        let claimed = value.get("community_layouts").and_then(spec::Value::as_array).unwrap_or_default();
+        names.extend(claimed.iter().filter_map(spec::Value::as_str).map(str::to_owned));
+    }
+    names
+}
+
+/// Files copied as they are.
+fn copy(from: &DataTree, paths: Vec<PathBuf>) -> Result<Vec<Normalized>, ImportError> {
+    paths
+        .into_iter()
+        .map(|path| {
+            let bytes = from.read(&path).map_err(read_failed(from, &path))?;
+            Ok((path, bytes.into_owned()))
+        })
+        .collect()
 }
 
 /// Parses each file strictly and writes it back as plain JSON, order kept.

@@ -23,6 +23,14 @@ fn normalize(value: &Value) -> Value {
     }
 }
 
+/// Where two renderings first part, with some context.
+fn first_difference(name: &str, ours: &[u8], theirs: &[u8]) {
+    let at = ours.iter().zip(theirs).position(|(a, b)| a != b).unwrap_or(ours.len().min(theirs.len()));
+    let excerpt =
+        |bytes: &[u8]| String::from_utf8_lossy(&bytes[at.saturating_sub(80)..(at + 80).min(bytes.len())]).into_owned();
+    eprintln!("{name} differs in its bytes:\n  ours:   {}\n  theirs: {}", excerpt(ours), excerpt(theirs));
+}
+
 #[test]
 fn info_json_equals_qmks_for_every_keyboard() {
     let Some(shared) = shared() else { return };
@@ -31,7 +39,7 @@ fn info_json_equals_qmks_for_every_keyboard() {
     let keyboards = keyboard::load(&DataTree::Checkout(shared.join("qmk"))).unwrap();
     assert_eq!(keyboards.len(), expected.len(), "as many keyboards as QMK lists");
 
-    let (mut value_equal, mut byte_equal) = (0, 0);
+    let (mut value_equal, mut byte_equal, mut shown) = (0, 0, 0);
     let mut fields: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for (name, theirs) in &expected {
         let keyboard = keyboards.resolve(name).unwrap();
@@ -51,8 +59,12 @@ fn info_json_equals_qmks_for_every_keyboard() {
                 }
             }
         }
-        if pyjson::to_compact(&ours) == pyjson::to_compact(theirs) {
+        let (ours, theirs) = (pyjson::to_compact(&ours), pyjson::to_compact(theirs));
+        if ours == theirs {
             byte_equal += 1;
+        } else if shown < 3 {
+            shown += 1;
+            first_difference(name, &ours, &theirs);
         }
     }
     eprintln!(
