@@ -62,7 +62,10 @@ impl From<PublishError> for Failure {
         match error {
             PublishError::Spec(e) => e.into(),
             PublishError::Lock(e) => e.into(),
-            PublishError::Write { .. } | PublishError::Timestamp(_) => Failure::usage(error),
+            PublishError::Write { .. } | PublishError::Read { .. } | PublishError::Timestamp(_) => {
+                Failure::usage(error)
+            }
+            PublishError::Unreadable { .. } => Failure::data(error),
         }
     }
 }

@@ -130,6 +130,8 @@ pub struct Keyboards {
     aliases: BTreeMap<String, String>,
     /// The keycodes each keyboard defines in C, read when first needed.
     custom_keycodes: custom_keycodes::CustomKeycodes,
+    /// The aliases file as read, in its order, as QMK's API publishes it.
+    alias_definitions: Object,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +169,11 @@ impl Keyboards {
     /// What a keyboard's headers define for its keymaps.
     pub fn c_keycodes(&self, keyboard: &str) -> std::sync::Arc<custom_keycodes::KeyboardFacts> {
         self.custom_keycodes.facts(keyboard)
+    }
+
+    /// The aliases file's entries (`{"target": ...}`) in the file's order.
+    pub fn alias_definitions(&self) -> &Object {
+        &self.alias_definitions
     }
 
     /// A keyboard by name, following aliases of moved keyboards.
@@ -208,8 +215,13 @@ pub fn load(tree: &DataTree) -> Result<Keyboards, KeyboardError> {
             (name, keyboard)
         })
         .collect();
-    let aliases = read_aliases(tree)?;
-    Ok(Keyboards { targets, aliases, custom_keycodes: custom_keycodes::CustomKeycodes::new(tree.clone()) })
+    let alias_definitions = read_aliases(tree)?;
+    let aliases = alias_definitions
+        .iter()
+        .filter_map(|(alias, entry)| Some((alias.to_owned(), entry.get("target")?.as_str()?.to_owned())))
+        .collect();
+    let custom_keycodes = custom_keycodes::CustomKeycodes::new(tree.clone());
+    Ok(Keyboards { targets, aliases, custom_keycodes, alias_definitions })
 }
 
 fn build_keyboard(sources: &sources::Sources, keymaps: &keymaps::KeymapIndex, name: &str) -> Keyboard {
@@ -272,10 +284,11 @@ impl serde::Serialize for LayoutsView<'_> {
     }
 }
 
-fn read_aliases(tree: &DataTree) -> Result<BTreeMap<String, String>, KeyboardError> {
+/// The aliases file, each entry checked to name its `target`.
+fn read_aliases(tree: &DataTree) -> Result<Object, KeyboardError> {
     let path = Path::new(ALIASES_PATH);
     if !tree.exists(path) {
-        return Ok(BTreeMap::new());
+        return Ok(Object::new());
     }
     let shown = tree.display(path);
     let bytes = tree.read(path).map_err(|source| KeyboardError::Io { path: shown.clone(), source })?;
@@ -289,12 +302,8 @@ fn read_aliases(tree: &DataTree) -> Result<BTreeMap<String, String>, KeyboardErr
     let Value::Object(entries) = value else {
         return Err(invalid(Diagnostic::error("keyboard aliases must be an object")));
     };
-    let mut aliases = BTreeMap::new();
-    for (alias, entry) in entries {
-        let Some(target) = entry.get("target").and_then(Value::as_str) else {
-            return Err(invalid(Diagnostic::error("an alias needs a `target` string").at_key(alias.to_string())));
-        };
-        aliases.insert(alias.to_string(), target.to_owned());
+    if let Some((alias, _)) = entries.iter().find(|(_, entry)| entry.get("target").and_then(Value::as_str).is_none()) {
+        return Err(invalid(Diagnostic::error("an alias needs a `target` string").at_key(alias.to_owned())));
     }
-    Ok(aliases)
+    Ok(entries)
 }
