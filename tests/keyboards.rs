@@ -111,7 +111,7 @@ fn the_bundled_keyboards_are_what_import_writes_and_equal_qmks() {
     let Some(shared) = shared() else { return };
     let (_fixture, data) = import_shared(&shared);
     let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-    for folder in ["keyboards", "mappings"] {
+    for folder in ["keyboards", "mappings", "schemas", "layouts", "templates", "keyboard"] {
         assert!(
             snapshot(&data.join(folder)) == snapshot(&committed.join(folder)),
             "data/{folder} is stale: run import"
