@@ -143,30 +143,9 @@ fn the_search_index_covers_names_and_aliases_across_versions() {
     assert!(script.starts_with("window.QMK_SEARCH_INDEX = {"), "the search page works from file://");
 }
 
-/// Why the browser test cannot run here, if it cannot.
-fn browser_missing(browser_dir: &Path) -> Option<String> {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if !Path::new(&chromium).is_file() {
-        return Some(format!("no Chromium at {chromium}"));
-    }
-    if std::process::Command::new("node").arg("--version").output().is_err() {
-        return Some("no node".into());
-    }
-    if !browser_dir.join("node_modules/playwright-core").is_dir() {
-        return Some(format!("playwright-core is not installed (npm ci --prefix {})", browser_dir.display()));
-    }
-    None
-}
-
 #[test]
 fn the_search_finds_qk_boot_when_it_is_typed_in_a_real_browser() {
-    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if let Some(reason) = browser_missing(&browser_dir) {
-        // CI installs all three (.ci/run): there a missing one is a failure, not a skip.
-        assert!(std::env::var_os("CI").is_none(), "the browser test cannot run in CI: {reason}");
-        eprintln!("skipped: {reason}");
-        return;
-    }
+    let Some(browser_dir) = browser_dir() else { return };
     let fixture = built();
     let output = std::process::Command::new("node")
         .arg(browser_dir.join("search.mjs"))

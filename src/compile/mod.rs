@@ -13,5 +13,5 @@ mod tree_state;
 pub use builder::{Builder, FirmwareBuilder, Warm};
 pub use pipeline::{Artifact, NO_TOOLCHAIN, Outcome, Sources, run};
 pub use request::{RequestError, Submission};
-pub use service::{Download, Service, ServiceError, Settings, SubmitError, Unavailable};
+pub use service::{Download, Service, ServiceError, Settings, SubmitError, Unavailable, firmware_filename};
 pub use store::{Job, Status, Store, StoreError};
