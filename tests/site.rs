@@ -96,6 +96,46 @@ fn a_keyboard_page_draws_one_shape_per_key_of_each_layout() {
 }
 
 #[test]
+fn a_keyboard_page_shows_its_readme_facts_and_labels_that_fit() {
+    let fixture = built();
+    let page = read(&fixture.out(), "master/keyboards/clueboard.66.rev2.html");
+    let html = scraper::Html::parse_document(&page);
+    let select = |css: &str| scraper::Selector::parse(css).unwrap();
+    let readme: String = html.select(&select("section.readme")).flat_map(|s| s.text()).collect();
+    assert!(readme.contains("Clueboard"), "the readme is rendered: {readme}");
+    assert!(
+        html.select(&select("section.readme img")).next().is_none(),
+        "images are links, nothing loads from elsewhere"
+    );
+    for link in html.select(&select("section.readme a")) {
+        let href = link.value().attr("href").unwrap();
+        assert!(href.starts_with("https://") || href.starts_with("http://") || href.starts_with('#'), "{href}");
+    }
+    for fact in [
+        "<code>atmega32u4</code>",
+        "<code>atmel-dfu</code>",
+        "<code>0xC1ED</code>",
+        "<code>0x2320</code>",
+        "<code>rgblight</code>",
+    ] {
+        assert!(page.contains(fact), "{fact} is shown");
+    }
+    // Long labels are drawn smaller (or squeezed) to fit their keys.
+    for text in html.select(&select("svg.layout text")) {
+        let label: String = text.text().collect();
+        let size: f64 = text.value().attr("font-size").unwrap().parse().unwrap();
+        let width = match text.value().attr("textLength") {
+            Some(squeezed) => squeezed.parse().unwrap(),
+            None => label.chars().count() as f64 * 0.62 * size,
+        };
+        let key = text.parent().unwrap().children().find_map(|c| c.value().as_element().filter(|e| e.name() == "rect"));
+        let key_width: f64 = key.unwrap().attr("width").unwrap().parse().unwrap();
+        assert!(width <= key_width, "{label}: {width} wide on a {key_width} key");
+    }
+    assert!(page.contains(">ISOBACKSLASH</text>") && page.contains(">JPBACKSLASH</text>"), "whole labels are kept");
+}
+
+#[test]
 fn version_pages_show_ranges_to_scale_and_keycodes_by_group() {
     let fixture = built();
     let page = read(&fixture.out(), "master/constants/keycodes_0.0.8.html");
