@@ -2,8 +2,9 @@
 //! makers: raw HTML in them is shown as text, links go only to the web or mail,
 //! relative links point at the file in QMK's repository (where they were written
 //! to work), and images become links, so that pages load nothing from elsewhere.
+//! Its headings go two levels down, below the page's own.
 
-use pulldown_cmark::{CowStr, Event, LinkType, Options, Parser, Tag, TagEnd, html};
+use pulldown_cmark::{CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd, html};
 
 /// Where a relative link of a readme in the tree leads.
 const REPOSITORY: &str = "https://github.com/qmk/qmk_firmware/blob/master";
@@ -26,11 +27,25 @@ pub fn render(markdown: &str, folder: &str) -> String {
             Some(Event::End(TagEnd::Link))
         }
         Event::Text(text) if in_image && text.is_empty() => Some(Event::Text("image".into())),
+        Event::Start(Tag::Heading { level, id, classes, attrs }) => {
+            Some(Event::Start(Tag::Heading { level: lower(level), id, classes, attrs }))
+        }
+        Event::End(TagEnd::Heading(level)) => Some(Event::End(TagEnd::Heading(lower(level)))),
         other => Some(other),
     });
     let mut out = String::with_capacity(markdown.len() * 3 / 2);
     html::push_html(&mut out, events);
     out
+}
+
+/// A heading two levels further down (a readme's `#` sits below the page's `h2`).
+fn lower(level: HeadingLevel) -> HeadingLevel {
+    match level {
+        HeadingLevel::H1 => HeadingLevel::H3,
+        HeadingLevel::H2 => HeadingLevel::H4,
+        HeadingLevel::H3 => HeadingLevel::H5,
+        _ => HeadingLevel::H6,
+    }
 }
 
 fn link<'a>(link_type: LinkType, url: CowStr<'a>, title: CowStr<'a>, id: CowStr<'a>, folder: &str) -> Event<'a> {
@@ -74,7 +89,7 @@ mod tests {
              [top](#board) [bad](javascript:alert(1)) [rooted](/docs/x.md)\n\n<script>alert(1)</script>\n",
             "keyboards/clueboard/66",
         );
-        assert!(html.contains("<h1>Board</h1>"), "{html}");
+        assert!(html.contains("<h3>Board</h3>"), "{html}");
         assert!(html.contains(r#"<a href="https://i.imgur.com/x.jpg">Photo</a>"#) && !html.contains("<img"), "{html}");
         assert!(
             html.contains(r#"href="https://github.com/qmk/qmk_firmware/blob/master/keyboards/docs/build.md""#),
