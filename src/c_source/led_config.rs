@@ -172,7 +172,7 @@ impl Table {
         if indexes.iter().any(|n| !n.is_i64() && !n.is_u64()) {
             return fail("matrix indexes are not all ints".into());
         }
-        if self.positions.len() % 2 != 0 {
+        if !self.positions.len().is_multiple_of(2) {
             return fail("Malformed g_led_config position data".into());
         }
         Ok(())

@@ -264,8 +264,8 @@ impl Builder<'_, '_> {
     /// A development board brings its processor, bootloader and board where the
     /// keyboard gives none.
     fn development_board_defaults(&mut self) {
-        let defaults = self.sources.mappings.defaults.clone();
-        for (kind, boards) in defaults.iter() {
+        let sources = self.sources;
+        for (kind, boards) in sources.mappings.defaults.iter() {
             let Some(chosen) = self.info.get(kind).and_then(Value::as_str) else { continue };
             let Some(values) = boards.get(chosen).and_then(Value::as_object) else { continue };
             let mut merged = 0;
@@ -315,8 +315,8 @@ impl Builder<'_, '_> {
         };
         self.info.insert("processor".into(), processor.clone());
         self.processor_family(processor.as_str().unwrap_or(""), rules);
-        let mappings = self.sources.mappings.rules_mk.clone();
-        for mapping in &mappings {
+        let sources = self.sources;
+        for mapping in &sources.mappings.rules_mk {
             if let Some(value) = rules.get(&mapping.name) {
                 self.apply_mapping(mapping, Raw::Text(value), "rules.mk");
             }
@@ -412,7 +412,7 @@ impl Builder<'_, '_> {
             } else {
                 Value::from(value)
             };
-            let features = self.member("features");
+            let features = self.info.object_at("features");
             let already = features.contains_key(&feature);
             let shown = pyrepr::repr(&Value::Object(features.clone()));
             features.insert(feature.as_str().into(), value.clone());
@@ -425,23 +425,18 @@ impl Builder<'_, '_> {
         }
     }
 
-    /// An object member of the info, created empty where missing (or not an object).
-    fn member(&mut self, key: &str) -> &mut Object {
-        member(&mut self.info, key)
-    }
-
     fn custom_matrix(&mut self, rules: &Rules) {
         let Some(custom) = rules.get("CUSTOM_MATRIX").filter(|c| *c != "no") else { return };
         if self.info.get("matrix_pins").is_some_and(|p| p.get("custom").is_some()) {
             self.warning("Custom Matrix is specified in both info.json and rules.mk, the rules.mk values win.".into());
         }
         let key = if custom == "lite" { "custom_lite" } else { "custom" };
-        self.member("matrix_pins").insert(key.into(), Value::Bool(true));
+        self.info.object_at("matrix_pins").insert(key.into(), Value::Bool(true));
     }
 
     fn apply_config(&mut self, defines: &Defines) {
-        let mappings = self.sources.mappings.config_h.clone();
-        for mapping in &mappings {
+        let sources = self.sources;
+        for mapping in &sources.mappings.config_h {
             if let Some(define) = defines.get(&mapping.name) {
                 self.apply_mapping(mapping, Raw::from_define(define), "config.h");
             }
@@ -479,7 +474,7 @@ impl Builder<'_, '_> {
                     "Matrix pins are specified in both info.json and config.h, the config.h values win.".into(),
                 );
             }
-            let pins = self.member("matrix_pins");
+            let pins = self.info.object_at("matrix_pins");
             pins.insert("cols".into(), pin_list(&cols));
             pins.insert("rows".into(), pin_list(&rows));
         }
@@ -490,7 +485,7 @@ impl Builder<'_, '_> {
                 );
             }
             let grid = direct_grid(&direct);
-            self.member("matrix_pins").insert("direct".into(), grid);
+            self.info.object_at("matrix_pins").insert("direct".into(), grid);
         }
     }
 
@@ -512,7 +507,7 @@ impl Builder<'_, '_> {
             let shown = pyrepr::repr(existing);
             self.warning(format!("Secure unlock sequence is specified in both config.h (SECURE_UNLOCK_SEQUENCE) and info.json (secure.unlock_sequence) (Value: {shown}), the config.h value wins."));
         }
-        self.member("secure").insert("unlock_sequence".into(), Value::Array(rows));
+        self.info.object_at("secure").insert("unlock_sequence".into(), Value::Array(rows));
     }
 
     /// Older split keys moved to where QMK now keeps them.
@@ -525,14 +520,14 @@ impl Builder<'_, '_> {
 
     fn split_transport(&mut self, defines: &Defines) {
         if defines.get("USE_I2C") == Some(&Define::Flag) {
-            let transport = member(self.member("split"), "transport");
+            let transport = self.info.object_at("split").object_at("transport");
             let existing = transport.contains_key("protocol").then(|| pyrepr::repr(&Value::Object(transport.clone())));
             transport.insert("protocol".into(), Value::from("i2c"));
             if let Some(shown) = existing {
                 self.warning(format!("Split transport is specified in both config.h (USE_I2C) and info.json (split.transport.protocol) (Value: {shown}), the config.h value wins."));
             }
         } else if self.info.get("split").and_then(Value::as_object).is_some_and(|s| s.contains_key("enabled")) {
-            let transport = member(self.member("split"), "transport");
+            let transport = self.info.object_at("split").object_at("transport");
             if !transport.contains_key("protocol") {
                 transport.insert("protocol".into(), Value::from("serial"));
             }
@@ -557,7 +552,7 @@ impl Builder<'_, '_> {
                 "Right hand matrix data is specified in both info.json and config.h, the config.h values win.".into(),
             );
         }
-        let right = member(member(self.member("split"), "matrix_pins"), "right");
+        let right = self.info.object_at("split").object_at("matrix_pins").object_at("right");
         if !cols.is_empty() {
             right.insert("cols".into(), pin_list(&cols));
         }
@@ -572,7 +567,7 @@ impl Builder<'_, '_> {
     fn encoders(&mut self, defines: &Defines) {
         match encoder_list(defines, "") {
             Ok(Some(encoders)) => {
-                let encoder = self.member("encoder");
+                let encoder = self.info.object_at("encoder");
                 let existing = encoder.get("rotary").map(pyrepr::repr);
                 encoder.insert("rotary".into(), encoders.clone());
                 if let Some(existing) = existing {
@@ -583,11 +578,11 @@ impl Builder<'_, '_> {
             Err(problem) => self.warning(format!("encoder: {problem}")),
         }
         if self.info.get("features").and_then(|f| f.get("encoder")).is_some_and(dotted::is_truthy) {
-            self.member("encoder").insert("enabled".into(), Value::Bool(true));
+            self.info.object_at("encoder").insert("enabled".into(), Value::Bool(true));
         }
         match encoder_list(defines, "_RIGHT") {
             Ok(Some(encoders)) => {
-                let right = member(member(self.member("split"), "encoder"), "right");
+                let right = self.info.object_at("split").object_at("encoder").object_at("right");
                 let existing = right.get("rotary").map(pyrepr::repr);
                 right.insert("rotary".into(), encoders);
                 if let Some(existing) = existing {
@@ -638,7 +633,7 @@ impl Builder<'_, '_> {
         if !(grid_in("dip_switch") || grid_in("split.handedness")) {
             return;
         }
-        let pins = self.member("matrix_pins");
+        let pins = self.info.object_at("matrix_pins");
         if !pins.contains_key("masked") {
             pins.insert("masked".into(), Value::Bool(true));
         }
@@ -688,7 +683,7 @@ impl Builder<'_, '_> {
             match find_led_config(&text, cols, rows) {
                 Ok(Some(leds)) if !leds.is_empty() => {
                     let layout = Value::Array(leds.iter().map(led_value).collect());
-                    member(&mut self.info, feature).insert("layout".into(), layout);
+                    self.info.object_at(feature).insert("layout".into(), layout);
                 }
                 Ok(_) => {}
                 Err(problem) => self.warning(format!("led_config: {file_name}: {problem}")),
@@ -703,7 +698,7 @@ pub fn deep_update(target: &mut Object, newer: Object) {
     for (key, value) in newer {
         match value {
             Value::Object(members) => {
-                let slot = member(target, &key);
+                let slot = target.object_at(&key);
                 deep_update(slot, members);
             }
             other => {
@@ -713,25 +708,14 @@ pub fn deep_update(target: &mut Object, newer: Object) {
     }
 }
 
-/// `target[key]` as an object, created empty where missing or of another kind.
-fn member<'a>(target: &'a mut Object, key: &str) -> &'a mut Object {
-    if !matches!(target.get(key), Some(Value::Object(_))) {
-        target.insert(key.into(), Value::Object(Object::new()));
-    }
-    match target.get_mut(key) {
-        Some(Value::Object(members)) => members,
-        _ => unreachable!("just made an object"),
-    }
-}
-
 /// Moves `object[from]` to `object[group][to]`.
 fn move_into(object: &mut Object, from: &str, group: &str, to: &str) {
     if !object.contains_key(from) {
         return;
     }
-    member(object, group);
+    object.object_at(group);
     let value = object.shift_remove(from).unwrap_or(Value::Null);
-    member(object, group).insert(to.into(), value);
+    object.object_at(group).insert(to.into(), value);
 }
 
 /// A define's text with its braces removed, trimmed (`{ B1, B2 }` → `B1, B2`).

@@ -113,24 +113,13 @@ fn usb_index(keyboards: &Keyboards) -> Object {
         let id = |key| usb.get(key).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned));
         let (Some(vid), Some(pid)) = (id("vid"), id("pid")) else {
             if let Some(vid) = id("vid") {
-                object(&mut index, &vid);
+                index.object_at(&vid);
             }
             continue;
         };
-        let products = object(&mut index, &vid);
-        object(products, &pid).insert(Str::from(keyboard.name.as_str()), Value::Object(usb.clone()));
+        index.object_at(&vid).object_at(&pid).insert(Str::from(keyboard.name.as_str()), Value::Object(usb.clone()));
     }
     index
-}
-
-fn object<'a>(parent: &'a mut Object, key: &str) -> &'a mut Object {
-    if !matches!(parent.get(key), Some(Value::Object(_))) {
-        parent.insert(key.into(), Value::Object(Object::new()));
-    }
-    match parent.get_mut(key) {
-        Some(Value::Object(members)) => members,
-        _ => unreachable!("just made an object"),
-    }
 }
 
 /// A JSON keymap at `v1/<path>`, as JSON whatever it was written in.

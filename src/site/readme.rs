@@ -13,25 +13,23 @@ const REPOSITORY: &str = "https://github.com/qmk/qmk_firmware/blob/master";
 pub fn render(markdown: &str, folder: &str) -> String {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
     let mut in_image = false;
-    let events = Parser::new_ext(markdown, options).filter_map(|event| match event {
-        Event::Html(raw) | Event::InlineHtml(raw) => Some(Event::Text(raw)),
-        Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
-            Some(link(link_type, dest_url, title, id, folder))
-        }
+    let events = Parser::new_ext(markdown, options).map(|event| match event {
+        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+        Event::Start(Tag::Link { link_type, dest_url, title, id }) => link(link_type, dest_url, title, id, folder),
         Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
             in_image = true;
-            Some(link(link_type, dest_url, title, id, folder))
+            link(link_type, dest_url, title, id, folder)
         }
         Event::End(TagEnd::Image) => {
             in_image = false;
-            Some(Event::End(TagEnd::Link))
+            Event::End(TagEnd::Link)
         }
-        Event::Text(text) if in_image && text.is_empty() => Some(Event::Text("image".into())),
+        Event::Text(text) if in_image && text.is_empty() => Event::Text("image".into()),
         Event::Start(Tag::Heading { level, id, classes, attrs }) => {
-            Some(Event::Start(Tag::Heading { level: lower(level), id, classes, attrs }))
+            Event::Start(Tag::Heading { level: lower(level), id, classes, attrs })
         }
-        Event::End(TagEnd::Heading(level)) => Some(Event::End(TagEnd::Heading(lower(level)))),
-        other => Some(other),
+        Event::End(TagEnd::Heading(level)) => Event::End(TagEnd::Heading(lower(level))),
+        other => other,
     });
     let mut out = String::with_capacity(markdown.len() * 3 / 2);
     html::push_html(&mut out, events);

@@ -162,7 +162,7 @@ mod tests {
             let (size, squeeze) = label_fit(label, one_unit);
             let drawn = squeeze.unwrap_or(label.chars().count() as f64 * GLYPH_WIDTH * size);
             assert!(drawn <= one_unit - LABEL_MARGIN + 0.01, "{label}: {drawn} wide in a {one_unit} key");
-            assert!(size <= LABEL_SIZE && size >= SMALLEST_LABEL);
+            assert!((SMALLEST_LABEL..=LABEL_SIZE).contains(&size));
         }
         assert_eq!(label_fit("A", one_unit), (LABEL_SIZE, None), "short labels keep the full size");
     }
