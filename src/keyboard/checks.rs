@@ -134,17 +134,14 @@ fn layouts(target: &mut CheckTarget) {
                 _ => Some(v),
             })
         };
-        let integer = |key: &super::Key, field: &str| {
-            key.to_value().get(field).is_some_and(|v| matches!(v, Value::Number(n) if n.is_i64() || n.is_u64()))
-        };
         let offset_x = min_by(&|k| {
             let shifted = k.h() == 2.0 && k.w() == 1.25;
-            (left(k), !shifted && integer(k, "x"))
+            (left(k), !shifted && k.is_integer("x"))
         });
         if let Some((x, int)) = offset_x.filter(|(x, _)| *x > 0.0) {
             target.warnings.push(format!("Layout \"{name}\" is offset on X axis by {}", Num(x, int)));
         }
-        if let Some((y, int)) = min_by(&|k| (k.y(), integer(k, "y"))).filter(|(y, _)| *y > 0.0) {
+        if let Some((y, int)) = min_by(&|k| (k.y(), k.is_integer("y"))).filter(|(y, _)| *y > 0.0) {
             target.warnings.push(format!("Layout \"{name}\" is offset on Y axis by {}", Num(y, int)));
         }
     }
@@ -233,7 +230,7 @@ fn encoders(target: &mut CheckTarget) {
     let total = (count(left) + count(right)) as f64;
     for (name, layout) in target.layouts {
         let mut found: Vec<f64> = Vec::new();
-        for key in &layout.keys {
+        for key in layout.keys.iter() {
             let Some(encoder) = key.other("encoder") else { continue };
             let index = Num::of(Some(encoder)).map_or(f64::NAN, |n| n.0);
             let reason = if total == 0.0 {

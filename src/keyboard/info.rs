@@ -184,9 +184,10 @@ impl Builder<'_, '_> {
     }
 
     fn merge_definitions(&mut self) {
-        for path in definition_files(self.sources, self.name) {
-            let mut definition = match self.sources.definition(&path) {
-                Some(Definition::Object(object)) => object.clone(),
+        let sources = self.sources;
+        for path in definition_files(sources, self.name) {
+            let definition = match sources.definition(&path) {
+                Some(Definition::Parsed(parsed)) => parsed,
                 Some(Definition::NotAnObject) => {
                     self.error(format!("Invalid file {}, root object should be a dictionary.", path.display()));
                     continue;
@@ -197,35 +198,33 @@ impl Builder<'_, '_> {
                 }
                 None => continue,
             };
-            if let Some(added) = definition.shift_remove("layout_aliases") {
+            if let Some(added) = &definition.layout_aliases {
                 let mut aliases = self.layout_aliases().cloned().unwrap_or_default();
-                if let Value::Object(added) = added {
-                    for (alias, target) in added {
-                        aliases.insert(alias, target);
-                    }
+                for (alias, target) in added.as_object().into_iter().flat_map(Object::iter) {
+                    aliases.insert(alias.into(), target.clone());
                 }
                 self.info.insert("layout_aliases".into(), Value::Object(aliases));
             }
-            if let Some(layouts) = definition.shift_remove(LAYOUTS) {
-                self.merge_layouts(&layouts, &path);
+            match &definition.layouts {
+                Some(Ok(layouts)) => self.merge_layouts(layouts, &path),
+                Some(Err(problem)) => {
+                    let shown = sources.tree.display(&path);
+                    self.diagnostics.push(Diagnostic::error(problem.clone()).in_file(shown));
+                }
+                None => {}
             }
-            deep_update(&mut self.info, definition);
+            deep_update(&mut self.info, definition.info.clone());
         }
     }
 
-    fn merge_layouts(&mut self, layouts: &Value, path: &Path) {
-        let Some(layouts) = layouts.as_object() else {
-            let message = format!("`layouts` must be an object, not {}", layouts.kind());
-            self.diagnostics.push(Diagnostic::error(message).in_file(self.sources.tree.display(path)));
-            return;
-        };
-        for (name, definition) in layouts.iter() {
-            let mut name = name.to_owned();
+    fn merge_layouts(&mut self, layouts: &[(String, Result<Layout, String>)], path: &Path) {
+        for (name, layout) in layouts {
+            let mut name = name.clone();
             if let Some(target) = self.layout_aliases().and_then(|a| a.get(&name)).map(pyrepr::str) {
                 self.warning(format!("info.json uses alias name {name} instead of {target}"));
                 name = target;
             }
-            let layout = match Layout::read(definition) {
+            let layout = match layout {
                 Ok(layout) => layout,
                 Err(problem) => {
                     let message = format!("layout {name} {problem}");
@@ -244,7 +243,7 @@ impl Builder<'_, '_> {
                 }
                 Some((_, existing)) => {
                     existing.set("json_layout", Value::Bool(true));
-                    for (old, new) in existing.keys.iter_mut().zip(&layout.keys) {
+                    for (old, new) in existing.keys_mut().iter_mut().zip(layout.keys.iter()) {
                         old.update(new);
                     }
                 }
@@ -252,7 +251,7 @@ impl Builder<'_, '_> {
                     "Layout \"{name}\" has no \"matrix\" definition in either \"info.json\" or \"<keyboard>.h\"!"
                 )),
                 None => {
-                    let mut layout = layout;
+                    let mut layout = layout.clone();
                     layout.set("c_macro", Value::Bool(false));
                     layout.set("json_layout", Value::Bool(true));
                     self.layouts.push((name, layout));

@@ -5,6 +5,8 @@
 //! (`r`, `rx`, `encoder`, `hand`...) kept as written, and the order the fields
 //! were written in packed into one integer, because QMK publishes them in that order.
 
+use std::sync::Arc;
+
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Number;
 
@@ -41,18 +43,26 @@ const MAX_FIELDS: usize = (u64::BITS / SLOT_BITS) as usize;
 /// Slot codes past the typed fields name `other` entries.
 const MAX_OTHER: usize = (1 << SLOT_BITS) - 1 - TYPED.len();
 
-/// One key of a layout.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// One key of a layout (72 bytes: there are a million of them while a tree loads).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Key {
     label: Option<Str>,
-    matrix: Option<[u16; 2]>,
-    /// `x`, `y`, `w`, `h`.
-    geometry: [Option<Unit>; 4],
-    /// Every other field, as written.
-    other: Vec<(Str, Value)>,
+    /// `x`, `y`, `w`, `h`; NaN where not given (JSON has no NaN).
+    geometry: [f64; 4],
+    /// Every other field, as written; most keys have none.
+    other: Option<Box<Vec<(Str, Value)>>>,
     /// The fields in the order written, one slot code per 4 bits from the lowest;
     /// `u64::MAX` when a key has too many fields to record (then typed fields come first).
     order: u64,
+    matrix: Option<[u16; 2]>,
+    /// One bit per geometry slot: the value was written as an integer.
+    integers: u8,
+}
+
+impl Default for Key {
+    fn default() -> Key {
+        Key { label: None, geometry: [f64::NAN; 4], other: None, order: 0, matrix: None, integers: 0 }
+    }
 }
 
 impl Key {
@@ -93,13 +103,13 @@ impl Key {
                 true
             }
             (Some(slot @ 2..), value) if Unit::read(value).is_some() => {
-                self.geometry[slot - 2] = Unit::read(value);
+                self.set_unit(slot - 2, Unit::read(value));
                 true
             }
             _ => false,
         };
         if stored {
-            if let Some(at) = self.other.iter().position(|(f, _)| &**f == field) {
+            if let Some(at) = self.others().iter().position(|(f, _)| &**f == field) {
                 // It was odd-shaped before: the typed value takes its place in the order.
                 self.replace_code(other_code(at), typed_code(typed.unwrap_or(0)));
                 self.remove_other(at);
@@ -108,17 +118,17 @@ impl Key {
             }
             return;
         }
-        match self.other.iter_mut().position(|(f, _)| &**f == field) {
-            Some(at) => self.other[at].1 = value.clone(),
+        match self.others().iter().position(|(f, _)| &**f == field) {
+            Some(at) => self.others_mut()[at].1 = value.clone(),
             None => {
+                self.others_mut().push((field.into(), value.clone()));
+                let code = other_code(self.others().len() - 1);
                 if let Some(slot) = typed.filter(|&slot| had_typed && slot < TYPED.len()) {
                     // A typed field replaced by an odd-shaped value keeps its place.
                     self.clear_typed(slot);
-                    self.other.push((field.into(), value.clone()));
-                    self.replace_code(typed_code(slot), other_code(self.other.len() - 1));
+                    self.replace_code(typed_code(slot), code);
                 } else {
-                    self.other.push((field.into(), value.clone()));
-                    self.push_code(other_code(self.other.len() - 1));
+                    self.push_code(code);
                 }
             }
         }
@@ -128,7 +138,7 @@ impl Key {
         match slot {
             0 => self.label.is_some(),
             1 => self.matrix.is_some(),
-            _ => self.geometry[slot - 2].is_some(),
+            _ => self.unit_at(slot - 2).is_some(),
         }
     }
 
@@ -136,8 +146,29 @@ impl Key {
         match slot {
             0 => self.label = None,
             1 => self.matrix = None,
-            _ => self.geometry[slot - 2] = None,
+            _ => self.set_unit(slot - 2, None),
         }
+    }
+
+    fn unit_at(&self, index: usize) -> Option<Unit> {
+        let value = self.geometry[index];
+        (!value.is_nan()).then(|| Unit { value, integer: self.integers & (1 << index) != 0 })
+    }
+
+    fn set_unit(&mut self, index: usize, unit: Option<Unit>) {
+        self.geometry[index] = unit.map_or(f64::NAN, |u| u.value);
+        self.integers &= !(1 << index);
+        if unit.is_some_and(|u| u.integer) {
+            self.integers |= 1 << index;
+        }
+    }
+
+    fn others(&self) -> &[(Str, Value)] {
+        self.other.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    fn others_mut(&mut self) -> &mut Vec<(Str, Value)> {
+        self.other.get_or_insert_with(Box::default)
     }
 
     fn codes(&self) -> impl Iterator<Item = u64> + '_ {
@@ -164,7 +195,7 @@ impl Key {
 
     /// Drops `other[at]`, renumbering the codes of the entries after it.
     fn remove_other(&mut self, at: usize) {
-        self.other.remove(at);
+        self.others_mut().remove(at);
         if self.order == u64::MAX {
             return;
         }
@@ -194,13 +225,13 @@ impl Key {
                 1 => self
                     .matrix
                     .map(|[r, c]| ("matrix", Value::Array(vec![Value::Number(r.into()), Value::Number(c.into())]))),
-                2..=5 => self.geometry[slot - 2].map(|u| (TYPED[slot], Value::Number(u.number()))),
-                _ => self.other.get(slot - TYPED.len()).map(|(f, v)| (&**f, v.clone())),
+                2..=5 => self.unit_at(slot - 2).map(|u| (TYPED[slot], Value::Number(u.number()))),
+                _ => self.others().get(slot - TYPED.len()).map(|(f, v)| (&**f, v.clone())),
             }
         };
         if self.order == u64::MAX {
             let typed = (1..=TYPED.len() as u64).filter_map(field);
-            let other = self.other.iter().map(|(f, v)| (&**f, v.clone()));
+            let other = self.others().iter().map(|(f, v)| (&**f, v.clone()));
             return typed.chain(other).collect();
         }
         self.codes().filter_map(field).collect()
@@ -217,7 +248,7 @@ impl Key {
 
     /// A field that is not typed (`encoder`, `r`...).
     pub fn other(&self, field: &str) -> Option<&Value> {
-        self.other.iter().find(|(f, _)| &**f == field).map(|(_, v)| v)
+        self.others().iter().find(|(f, _)| &**f == field).map(|(_, v)| v)
     }
 
     /// Whether the key has a field at all, whatever its shape.
@@ -226,7 +257,12 @@ impl Key {
     }
 
     fn unit(&self, slot: usize, default: f64) -> f64 {
-        self.geometry[slot].map_or(default, |u| u.value)
+        self.unit_at(slot).map_or(default, |u| u.value)
+    }
+
+    /// Whether a geometry field (`x`, `y`, `w`, `h`) was written as an integer.
+    pub fn is_integer(&self, field: &str) -> bool {
+        TYPED[2..].iter().position(|t| *t == field).and_then(|slot| self.unit_at(slot)).is_some_and(|u| u.integer)
     }
 
     pub fn x(&self) -> f64 {
@@ -290,10 +326,12 @@ fn matrix(pair: &[Value]) -> Option<[u16; 2]> {
 pub const KEYS_MEMBER: &str = "layout";
 
 /// One layout: its keys, and the other members of its object as written
-/// (`c_macro`, `json_layout`, `filename`...), in order.
+/// (`c_macro`, `json_layout`, `filename`...), in order. The keys are shared:
+/// every keyboard that takes a layout from the same file holds the same keys until
+/// one of them changes its copy ([`Layout::keys_mut`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Layout {
-    pub keys: Vec<Key>,
+    pub keys: Arc<Vec<Key>>,
     /// Every member; the keys' place is held by a `layout` member set to null.
     members: Object,
 }
@@ -302,7 +340,12 @@ impl Layout {
     pub fn new(keys: Vec<Key>) -> Layout {
         let mut members = Object::new();
         members.insert(KEYS_MEMBER.into(), Value::Null);
-        Layout { keys, members }
+        Layout { keys: Arc::new(keys), members }
+    }
+
+    /// The keys to change, copied first if another layout shares them.
+    pub fn keys_mut(&mut self) -> &mut Vec<Key> {
+        Arc::make_mut(&mut self.keys)
     }
 
     /// A layout object as a file gives it: its keys, or why they are unusable.
@@ -310,13 +353,13 @@ impl Layout {
         let object = definition.as_object().ok_or_else(|| "a layout must be an object".to_owned())?;
         let keys = match object.get(KEYS_MEMBER).and_then(Value::as_array) {
             Some(items) if items.iter().all(|k| k.as_object().is_some()) => {
-                items.iter().filter_map(Value::as_object).map(Key::read).collect()
+                items.iter().filter_map(Value::as_object).map(Key::read).collect::<Vec<_>>()
             }
             _ => return Err("needs a `layout` array of key objects".to_owned()),
         };
         let members =
             object.iter().map(|(k, v)| (Str::from(k), if k == KEYS_MEMBER { Value::Null } else { v.clone() }));
-        Ok(Layout { keys, members: members.collect() })
+        Ok(Layout { keys: Arc::new(keys), members: members.collect() })
     }
 
     /// Sets a member other than the keys, in place or last.
@@ -346,7 +389,7 @@ impl Serialize for Layout {
         let mut map = serializer.serialize_map(Some(self.members.len()))?;
         for (name, value) in self.members.iter() {
             match name == KEYS_MEMBER {
-                true => map.serialize_entry(name, &self.keys)?,
+                true => map.serialize_entry(name, self.keys.as_slice())?,
                 false => map.serialize_entry(name, value)?,
             }
         }
@@ -360,6 +403,11 @@ mod tests {
 
     fn key(json: serde_json::Value) -> Key {
         Key::read(Value::from(json).as_object().unwrap())
+    }
+
+    #[test]
+    fn keys_stay_small() {
+        assert!(std::mem::size_of::<Key>() <= 72, "{} bytes", std::mem::size_of::<Key>());
     }
 
     #[test]

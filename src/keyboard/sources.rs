@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::layout::Layout;
 use super::mappings::Mappings;
 use super::{INFO_FILE, KEYBOARDS_DIR, TARGET_FILE};
 use crate::c_source::{Defines, MacroLayouts, find_layout_macros, parse_defines};
@@ -18,14 +19,25 @@ use crate::spec::{Object, Value, hjson};
 /// Where QMK looks for a community layout: `layouts/default/<name>`.
 pub const COMMUNITY_LAYOUTS_DIR: &str = "layouts/default";
 
-/// A definition file as read: an object, or why it is unusable (`Err` with
-/// `Some` message for a root that is not an object, which QMK reports as a parse
-/// error; `None` message with a diagnostic for text that does not parse).
+/// A definition file as read.
 #[derive(Debug, Clone)]
 pub enum Definition {
-    Object(Object),
+    Parsed(Parsed),
+    /// Valid JSON whose root is not an object (QMK reports it as a parse error).
     NotAnObject,
+    /// Text that does not parse (QMK stops there).
     Unreadable(Diagnostic),
+}
+
+/// A definition object, its layouts read into compact keys at once (they are
+/// most of the data, and every keyboard below the file takes them again) and
+/// set apart with the layout aliases, which merge differently from the rest.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub info: Object,
+    pub layout_aliases: Option<Value>,
+    /// Each layout, or why it is unusable; `Err` when `layouts` is not an object.
+    pub layouts: Option<Result<Vec<(String, Result<Layout, String>)>, String>>,
 }
 
 pub struct Sources<'t> {
@@ -56,25 +68,21 @@ impl<'t> Sources<'t> {
             .filter(|f| !f.components().any(|c| c.as_os_str() == "keymaps"))
             .filter_map(|f| kind(f).map(|k| (f, k)))
             .collect();
-        let read: Vec<(PathBuf, Kind, String)> = wanted
+        // Each file is parsed as soon as it is read, so that the texts are not all held at once.
+        let parsed: Vec<(PathBuf, Read)> = wanted
             .par_iter()
             .map(|(path, kind)| {
                 let bytes = tree.read(path)?;
-                Ok(((*path).clone(), *kind, String::from_utf8_lossy(&bytes).into_owned()))
+                let text = String::from_utf8_lossy(&bytes);
+                let parsed = match kind {
+                    Kind::Definition => Read::Definition(parse_definition(tree, path, &text)),
+                    Kind::ConfigH => Read::Defines(parse_defines(&text)),
+                    Kind::RulesMk => Read::Rules(text.into_owned()),
+                    Kind::Header => Read::Header(find_layout_macros(&text)),
+                };
+                Ok(((*path).clone(), parsed))
             })
             .collect::<std::io::Result<_>>()?;
-        let parsed: Vec<(PathBuf, Parsed)> = read
-            .into_par_iter()
-            .map(|(path, kind, text)| {
-                let parsed = match kind {
-                    Kind::Definition => Parsed::Definition(parse_definition(tree, &path, &text)),
-                    Kind::ConfigH => Parsed::Defines(parse_defines(&text)),
-                    Kind::RulesMk => Parsed::Rules(text),
-                    Kind::Header => Parsed::Header(find_layout_macros(&text)),
-                };
-                (path, parsed)
-            })
-            .collect();
         let mut sources = Sources {
             tree,
             mappings,
@@ -87,10 +95,10 @@ impl<'t> Sources<'t> {
         };
         for (path, parsed) in parsed {
             match parsed {
-                Parsed::Definition(d) => drop(sources.definitions.insert(path, d)),
-                Parsed::Defines(d) => drop(sources.config_h.insert(path, d)),
-                Parsed::Rules(r) => drop(sources.rules_mk.insert(path, r)),
-                Parsed::Header(h) => drop(sources.headers.insert(path, h)),
+                Read::Definition(d) => drop(sources.definitions.insert(path, d)),
+                Read::Defines(d) => drop(sources.config_h.insert(path, d)),
+                Read::Rules(r) => drop(sources.rules_mk.insert(path, r)),
+                Read::Header(h) => drop(sources.headers.insert(path, h)),
             }
         }
         sources.community_layouts =
@@ -146,7 +154,7 @@ impl<'t> Sources<'t> {
     }
 }
 
-enum Parsed {
+enum Read {
     Definition(Definition),
     Defines(Defines),
     Rules(String),
@@ -169,7 +177,16 @@ fn kind(path: &Path) -> Option<Kind> {
 
 fn parse_definition(tree: &DataTree, path: &Path, text: &str) -> Definition {
     match hjson::parse(text) {
-        Ok(Value::Object(object)) => Definition::Object(object),
+        Ok(Value::Object(mut info)) => {
+            let layout_aliases = info.shift_remove("layout_aliases");
+            let layouts = info.shift_remove("layouts").map(|layouts| match layouts {
+                Value::Object(layouts) => {
+                    Ok(layouts.into_iter().map(|(name, layout)| (name.to_string(), Layout::read(&layout))).collect())
+                }
+                other => Err(format!("`layouts` must be an object, not {}", other.kind())),
+            });
+            Definition::Parsed(Parsed { info, layout_aliases, layouts })
+        }
         Ok(_) => Definition::NotAnObject,
         Err(e) => Definition::Unreadable(
             Diagnostic::error(e.message).in_file(tree.display(path)).at_line(e.line).at_column(e.column),
