@@ -36,9 +36,12 @@ pub enum Definition {
 pub struct Parsed {
     pub info: Object,
     pub layout_aliases: Option<Value>,
-    /// Each layout, or why it is unusable; `Err` when `layouts` is not an object.
-    pub layouts: Option<Result<Vec<(String, Result<Layout, String>)>, String>>,
+    /// `Err` when `layouts` is not an object.
+    pub layouts: Option<Result<NamedLayouts, String>>,
 }
+
+/// Each layout of a file by name, or why it is unusable.
+pub type NamedLayouts = Vec<(String, Result<Layout, String>)>;
 
 pub struct Sources<'t> {
     pub tree: &'t DataTree,
