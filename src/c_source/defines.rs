@@ -1,6 +1,8 @@
 //! The `#define`s of a `config.h`, read line by line as QMK's info.json builder
 //! reads them: no preprocessing, so a define inside any `#if` counts.
 
+use std::collections::HashMap;
+
 /// A define's value as QMK keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Define {
@@ -17,11 +19,13 @@ pub enum Define {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Defines {
     entries: Vec<(String, Define)>,
+    /// Where each name is in `entries`.
+    index: HashMap<String, usize>,
 }
 
 impl Defines {
     pub fn get(&self, name: &str) -> Option<&Define> {
-        self.entries.iter().find(|(n, _)| n == name).map(|(_, d)| d)
+        self.index.get(name).map(|&at| &self.entries[at].1)
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -37,14 +41,18 @@ impl Defines {
     }
 
     pub fn set(&mut self, name: &str, value: Define) {
-        match self.entries.iter_mut().find(|(n, _)| n == name) {
-            Some((_, existing)) => *existing = value,
-            None => self.entries.push((name.to_owned(), value)),
+        match self.index.get(name) {
+            Some(&at) => self.entries[at].1 = value,
+            None => {
+                self.index.insert(name.to_owned(), self.entries.len());
+                self.entries.push((name.to_owned(), value));
+            }
         }
     }
 
     fn remove(&mut self, name: &str) {
         self.entries.retain(|(n, _)| n != name);
+        self.index = self.entries.iter().enumerate().map(|(at, (n, _))| (n.clone(), at)).collect();
     }
 
     /// Lays `later` over these: its names win.

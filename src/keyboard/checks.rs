@@ -5,6 +5,9 @@
 //! `parse_warnings`.
 
 use std::path::Path;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use super::dotted::{self, is_truthy};
 use super::info::{CheckTarget, definition_files};
@@ -206,8 +209,9 @@ fn names_keyboard(keyboard: &str, layout: &str) -> bool {
 
 /// Removes `_split_<n>x<n>_<n>` (with `split`) or `_<n>x<n>` parts.
 fn remove_sizes(text: &str, split: bool) -> String {
-    let pattern = if split { r"_split_\d+x\d+_\d+" } else { r"_\d+x\d+" };
-    let regex = regex::Regex::new(pattern).expect("a valid pattern");
+    static SPLIT: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"_split_\d+x\d+_\d+").expect("a valid pattern"));
+    static SIZE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"_\d+x\d+").expect("a valid pattern"));
+    let regex = if split { &SPLIT } else { &SIZE };
     regex.replace_all(text, "").into_owned()
 }
 
