@@ -12,17 +12,32 @@ const REPOSITORY: &str = "https://github.com/qmk/qmk_firmware/blob/master";
 /// Renders `markdown`, written at `folder` of the tree (`keyboards/clueboard/66`).
 pub fn render(markdown: &str, folder: &str) -> String {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
-    let mut in_image = false;
+    // Images become links; inside a link (a linked picture) only their text is kept.
+    let (mut in_image, mut link_depth, mut image_link) = (false, 0usize, Vec::new());
     let events = Parser::new_ext(markdown, options).map(|event| match event {
         Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
-        Event::Start(Tag::Link { link_type, dest_url, title, id }) => link(link_type, dest_url, title, id, folder),
+        Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
+            link_depth += 1;
+            link(link_type, dest_url, title, id, folder)
+        }
+        Event::End(TagEnd::Link) => {
+            link_depth = link_depth.saturating_sub(1);
+            Event::End(TagEnd::Link)
+        }
         Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
             in_image = true;
-            link(link_type, dest_url, title, id, folder)
+            image_link.push(link_depth == 0);
+            match link_depth {
+                0 => link(link_type, dest_url, title, id, folder),
+                _ => Event::Text("".into()),
+            }
         }
         Event::End(TagEnd::Image) => {
             in_image = false;
-            Event::End(TagEnd::Link)
+            match image_link.pop() {
+                Some(true) => Event::End(TagEnd::Link),
+                _ => Event::Text("".into()),
+            }
         }
         Event::Text(text) if in_image && text.is_empty() => Event::Text("image".into()),
         Event::Start(Tag::Heading { level, id, classes, attrs }) => {
@@ -87,6 +102,9 @@ mod tests {
              [top](#board) [bad](javascript:alert(1)) [rooted](/docs/x.md)\n\n<script>alert(1)</script>\n",
             "keyboards/clueboard/66",
         );
+        let linked = render("[![Front](https://x/a.jpg)](https://x/a.png)", "keyboards/x");
+        assert_eq!(linked.matches("<a ").count(), 1, "no link inside a link: {linked}");
+        assert!(linked.contains(r#"<a href="https://x/a.png">Front</a>"#), "{linked}");
         assert!(html.contains("<h3>Board</h3>"), "{html}");
         assert!(html.contains(r#"<a href="https://i.imgur.com/x.jpg">Photo</a>"#) && !html.contains("<img"), "{html}");
         assert!(
