@@ -1,8 +1,10 @@
 //! `qmk-api import`: the bundled `data/` is written from a QMK tree by this code,
-//! never copied by hand. Files keep QMK's names and layout; JSON and hjson content
-//! is normalized (comments and formatting dropped, order kept) and checked on the
-//! way; the other files a keyboard's info.json is built from (`config.h`,
-//! `rules.mk`, its readme) are copied as they are.
+//! never copied by hand, and holds facts only, no QMK code, comments or prose.
+//! Files keep QMK's names and layout; JSON and hjson content is normalized
+//! (comments and formatting dropped, order kept) and checked on the way; a
+//! keyboard's `config.h` and `rules.mk` are reduced to their defines and
+//! assignments (and the conditionals around them); readmes are left out, and the
+//! community layouts are recorded by name.
 
 use std::path::{Path, PathBuf};
 
@@ -10,13 +12,14 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::keyboard::custom_keycodes::{self, FACTS_FILE};
 use crate::keyboard::mappings::{BUNDLED_CONSTANTS_PATH, PYTHON_CONSTANTS_PATH, QmkConstants};
 use crate::keyboard::{
-    COMMUNITY_LAYOUTS_DIR, INFO_FILE, KEYBOARDS_DIR, KEYMAP_JSON, KEYMAPS_DIR, README_FILE, TARGET_FILE, is_valid_name,
+    COMMUNITY_LAYOUTS_DIR, COMMUNITY_LAYOUTS_FACTS, INFO_FILE, KEYBOARDS_DIR, KEYMAP_JSON, KEYMAPS_DIR, TARGET_FILE,
+    community_layouts, is_valid_name, reduce_settings,
 };
 use crate::keymap::{SendStringKeys, headers};
 use crate::output::Staging;
 use crate::publish::LOCK_PATH;
 use crate::source::DataTree;
-use crate::spec::{self, CONSTANTS_DIR, hjson};
+use crate::spec::{self, CONSTANTS_DIR, Value, hjson};
 
 /// The keyboards bundled by default: the API documents' example and popular boards.
 pub const DEFAULT_KEYBOARDS: &[&str] = &[
@@ -42,6 +45,11 @@ pub enum ImportError {
     Empty(String),
     #[error("no keyboard `{0}` in the tree (a folder under keyboards/ with a keyboard.json)")]
     UnknownKeyboard(String),
+    #[error(
+        "keyboard `{keyboard}` takes its layouts or LED table from C source ({file}), which is not bundled: \
+         use it from the tree (--qmk-home)"
+    )]
+    NeedsCSource { keyboard: String, file: String },
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
 }
@@ -60,18 +68,16 @@ pub struct Imported {
 /// QMK's data files bundled whole, as `(folder, extension)` under `data/`:
 /// the mapping files info.json is built with, and the schemas QMK's API publishes.
 const DATA_FOLDERS: [(&str, &str); 2] = [("mappings", "hjson"), ("schemas", "jsonschema")];
-/// The readme at the root of QMK's API tree.
-pub const API_README_PATH: &str = "data/templates/api/readme.md";
 
 /// A file to write: its path in the tree, and its normalized text.
 type Normalized = (PathBuf, Vec<u8>);
 
-/// Replaces `data_dir`'s `constants/`, `keyboards/`, `mappings/`, `schemas/`,
-/// `layouts/`, `templates/` and `keyboard/` with what `from` has: every spec file;
-/// the files `keyboards` are built from (their own folders and the folders
-/// above them), their readmes and JSON keymaps; QMK's mapping files and schemas;
-/// the community layouts the keyboards claim; and the facts QMK keeps in its
-/// Python constants. The destination's lock file is kept. Nothing is written unless every file parses.
+/// Replaces `data_dir`'s `constants/`, `keyboards/`, `mappings/`, `schemas/` and
+/// `keyboard/` with what `from` has: every spec file; the files `keyboards` are
+/// built from (their own folders and the folders above them) and their JSON
+/// keymaps; QMK's mapping files and schemas; and the facts QMK keeps in its Python
+/// constants and its `layouts/` folder (the community layouts' names). The
+/// destination's lock file is kept. Nothing is written unless every file parses.
 pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Imported, ImportError> {
     let mut diagnostics = Diagnostics::default();
     let specs = spec::discover(from, &mut diagnostics).map_err(read_failed(from, Path::new(CONSTANTS_DIR)))?;
@@ -81,7 +87,7 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
     let spec_files = normalize(from, specs.into_iter().map(|s| s.path), &mut diagnostics)?;
     let sources = keyboard_sources(from, keyboards)?;
     let mut keyboard_files = normalize(from, sources.definitions.into_iter(), &mut diagnostics)?;
-    keyboard_files.extend(copy(from, sources.copied)?);
+    keyboard_files.extend(reduce(from, sources.settings, &mut diagnostics)?);
     let mut keyboard_definitions = 0;
     for keyboard in keyboards {
         let facts = custom_keycodes::scan(from, keyboard);
@@ -98,8 +104,6 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
         let files = files.into_iter().filter(|f| f.extension().is_some_and(|e| e == extension));
         data_files.push(normalize(from, files, &mut diagnostics)?);
     }
-    let layouts = copy(from, sources.community_layouts)?;
-    let templates = copy(from, [PathBuf::from(API_README_PATH)].into_iter().filter(|p| from.exists(p)).collect())?;
     if diagnostics.has_errors() {
         return Err(ImportError::Invalid(diagnostics));
     }
@@ -110,6 +114,7 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
         diagnostics.push(Diagnostic::error(message).in_file(from.display(constants_py)));
         ImportError::Invalid(diagnostics)
     })?;
+    let layouts = community_layouts(from).map_err(read_failed(from, Path::new(COMMUNITY_LAYOUTS_DIR)))?;
 
     let mut constants = spec_files.clone();
     let lock = data_dir.join(Path::new(LOCK_PATH).strip_prefix("data").unwrap_or(Path::new(LOCK_PATH)));
@@ -122,9 +127,10 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
     let [mappings, schemas] = <[_; 2]>::try_from(data_files).expect("one list per data folder");
     replace(data_dir, "mappings", Path::new("data/mappings"), &mappings)?;
     replace(data_dir, "schemas", Path::new("data/schemas"), &schemas)?;
-    replace(data_dir, "layouts", Path::new("layouts"), &layouts)?;
-    replace(data_dir, "templates", Path::new("data/templates"), &templates)?;
-    let facts = [(PathBuf::from(BUNDLED_CONSTANTS_PATH), pretty(&facts))];
+    let facts = [
+        (PathBuf::from(BUNDLED_CONSTANTS_PATH), pretty(&facts)),
+        (PathBuf::from(COMMUNITY_LAYOUTS_FACTS), pretty(&layouts)),
+    ];
     replace(data_dir, "keyboard", Path::new("data/keyboard"), &facts)?;
     import_send_string_keys(from, data_dir)?;
     let header_definitions = header_facts.as_ref().map_or(0, |f| f.definitions.len());
@@ -163,12 +169,8 @@ fn import_send_string_keys(from: &DataTree, data_dir: &Path) -> Result<(), Impor
 struct KeyboardSources {
     /// JSON and hjson: definitions, JSON keymaps.
     definitions: Vec<PathBuf>,
-    /// Copied as they are: `config.h`, `rules.mk`, readmes, and the C sources
-    /// QMK reads layouts or LED tables from.
-    copied: Vec<PathBuf>,
-    /// A file of each community layout claimed (its readme), so that the layout
-    /// is known to exist, as QMK checks.
-    community_layouts: Vec<PathBuf>,
+    /// `config.h` and `rules.mk`, bundled reduced.
+    settings: Vec<PathBuf>,
 }
 
 fn keyboard_sources(from: &DataTree, keyboards: &[&str]) -> Result<KeyboardSources, ImportError> {
@@ -189,13 +191,16 @@ fn keyboard_sources(from: &DataTree, keyboards: &[&str]) -> Result<KeyboardSourc
                 add(&mut sources.definitions, folder.join(name));
             }
             for name in ["config.h", "rules.mk"] {
-                add(&mut sources.copied, folder.join(name));
+                add(&mut sources.settings, folder.join(name));
             }
             let own = folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             for (extension, marker) in [("h", "LAYOUT"), ("c", "g_led_config")] {
                 let file = folder.join(format!("{own}.{extension}"));
                 if mentions(from, &file, marker) {
-                    add(&mut sources.copied, file);
+                    return Err(ImportError::NeedsCSource {
+                        keyboard: (*keyboard).to_owned(),
+                        file: from.display(&file),
+                    });
                 }
             }
             for keymap in from.list(&folder.join(KEYMAPS_DIR)).map_err(read_failed(from, folder))? {
@@ -205,20 +210,9 @@ fn keyboard_sources(from: &DataTree, keyboards: &[&str]) -> Result<KeyboardSourc
                 }
             }
         }
-        let top = Path::new(KEYBOARDS_DIR).join(README_FILE);
-        if let Some(readme) = folders.iter().map(|f| f.join(README_FILE)).chain([top]).find(|r| from.exists(r)) {
-            add(&mut sources.copied, readme);
-        }
-        for layout in claimed_community_layouts(from, &sources.definitions) {
-            let folder = Path::new(COMMUNITY_LAYOUTS_DIR).join(layout);
-            if let Some(file) = [README_FILE, INFO_FILE].iter().map(|n| folder.join(n)).find(|f| from.exists(f)) {
-                add(&mut sources.community_layouts, file);
-            }
-        }
     }
     sources.definitions.sort();
-    sources.copied.sort();
-    sources.community_layouts.sort();
+    sources.settings.sort();
     Ok(sources)
 }
 
@@ -227,30 +221,21 @@ fn mentions(from: &DataTree, file: &Path, marker: &str) -> bool {
     from.exists(file) && from.read(file).is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(marker))
 }
 
-/// The `community_layouts` the definition files name.
-fn claimed_community_layouts(from: &DataTree, definitions: &[PathBuf]) -> Vec<String> {
-    let mut names = Vec::new();
-    for file in definitions.iter().filter(|f| f.file_name().is_some_and(|n| n != KEYMAP_JSON)) {
-        let Ok(bytes) = from.read(file) else { continue };
-        let Ok(value) = hjson::parse(&String::from_utf8_lossy(&bytes)) else { continue };
-        let claimed = value.get("community_layouts").and_then(spec::Value::as_array).unwrap_or_default();
-        names.extend(claimed.iter().filter_map(spec::Value::as_str).map(str::to_owned));
+/// Each `config.h` and `rules.mk` reduced to what info.json is built from.
+fn reduce(from: &DataTree, paths: Vec<PathBuf>, diagnostics: &mut Diagnostics) -> Result<Vec<Normalized>, ImportError> {
+    let mut reduced = Vec::new();
+    for path in paths {
+        let bytes = from.read(&path).map_err(read_failed(from, &path))?;
+        match reduce_settings(&path, &String::from_utf8_lossy(&bytes)) {
+            Ok(text) => reduced.push((path, text.into_bytes())),
+            Err(why) => diagnostics.push(Diagnostic::error(why).in_file(from.display(&path))),
+        }
     }
-    names
+    Ok(reduced)
 }
 
-/// Files copied as they are.
-fn copy(from: &DataTree, paths: Vec<PathBuf>) -> Result<Vec<Normalized>, ImportError> {
-    paths
-        .into_iter()
-        .map(|path| {
-            let bytes = from.read(&path).map_err(read_failed(from, &path))?;
-            Ok((path, bytes.into_owned()))
-        })
-        .collect()
-}
-
-/// Parses each file strictly and writes it back as plain JSON, order kept.
+/// Parses each file strictly and writes it back as plain JSON, order kept, its
+/// prose left out.
 fn normalize(
     from: &DataTree,
     paths: impl Iterator<Item = PathBuf>,
@@ -260,10 +245,9 @@ fn normalize(
     for path in paths {
         let bytes = from.read(&path).map_err(read_failed(from, &path))?;
         match hjson::parse(&String::from_utf8_lossy(&bytes)) {
-            Ok(value) => {
-                let mut text = serde_json::to_vec_pretty(&value).expect("a JSON value serializes");
-                text.push(b'\n');
-                normalized.push((path, text));
+            Ok(mut value) => {
+                drop_prose(&path, &mut value);
+                normalized.push((path, pretty(&value)));
             }
             Err(e) => diagnostics
                 .push(Diagnostic::error(e.message).in_file(from.display(&path)).at_line(e.line).at_column(e.column)),
@@ -286,6 +270,37 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ImportError> {
     std::io::Write::write_all(&mut file, bytes).map_err(write_failed(path))?;
     file.persist(path).map_err(|e| e.error).map_err(write_failed(path))?;
     Ok(())
+}
+
+/// The annotations of a JSON schema: text for people, no part of what it checks.
+const SCHEMA_ANNOTATIONS: [&str; 3] = ["title", "description", "$comment"];
+/// The members of a JSON keymap written for people.
+const KEYMAP_PROSE: [&str; 2] = ["documentation", "notes"];
+
+/// Leaves out the prose a file carries beside its facts: a schema's annotations,
+/// a keymap's notes and documentation.
+fn drop_prose(path: &Path, value: &mut Value) {
+    if path.extension().is_some_and(|e| e == "jsonschema") {
+        drop_schema_annotations(value);
+    } else if path.file_name().is_some_and(|n| n == KEYMAP_JSON)
+        && let Value::Object(keymap) = value
+    {
+        keymap.retain(|key, _| !KEYMAP_PROSE.contains(&key));
+    }
+}
+
+/// Annotations are text; a member of the same name holding a schema (a property
+/// called `description`) is kept.
+fn drop_schema_annotations(value: &mut Value) {
+    match value {
+        Value::Object(object) => object.retain(|key, member| {
+            let annotation = SCHEMA_ANNOTATIONS.contains(&key) && matches!(member, Value::String(_));
+            drop_schema_annotations(member);
+            !annotation
+        }),
+        Value::Array(items) => items.iter_mut().for_each(drop_schema_annotations),
+        _ => {}
+    }
 }
 
 /// Replaces `data_dir/<folder>` with `files`, whose tree paths lie below `prefix`.

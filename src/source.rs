@@ -173,10 +173,9 @@ fn list_bundled(relative: &Path) -> Vec<Entry> {
 }
 
 /// The bundle is our `data/` folder: it stands for the tree's `data/`, and its
-/// `keyboards/` and `layouts/` for the tree's. Other paths are not in it.
+/// `keyboards/` for the tree's. Other paths are not in it.
 fn bundled_path(relative: &Path) -> Option<&Path> {
-    let kept = |top| relative.starts_with(top).then_some(relative);
-    relative.strip_prefix("data").ok().or_else(|| kept("keyboards")).or_else(|| kept("layouts"))
+    relative.strip_prefix("data").ok().or_else(|| relative.starts_with("keyboards").then_some(relative))
 }
 
 fn bundled_file(relative: &Path) -> Option<&'static include_dir::File<'static>> {

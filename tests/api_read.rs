@@ -30,12 +30,14 @@ fn keyboards_are_listed_and_served_with_aliases_followed() {
     let moved = server.get("/v1/keyboards/_test_c").json();
     assert_eq!(moved["keyboards"]["planck/rev6"]["keyboard_folder"], "planck/rev6");
 
-    let readme = server.get("/v1/keyboards/clueboard/66/rev2/readme");
-    assert_eq!((readme.status, readme.header("content-type")), (200, "text/markdown; charset=utf-8"));
-    assert!(String::from_utf8(readme.body).unwrap().contains("Clueboard"));
+    // Readmes are QMK's prose, which the bundled data leaves out.
+    for readme in ["/v1/keyboards/clueboard/66/rev2/readme", "/v1/keyboards/clueboard/66/rev2/readme.md"] {
+        let reply = server.get(readme);
+        assert_eq!(reply.status, 404, "{readme}");
+        let message = reply.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("no readme") && message.contains("--qmk-home"), "{message}");
+    }
     // The static files stay where QMK Configurator asks for them.
-    let static_readme = server.get("/v1/keyboards/clueboard/66/rev2/readme.md");
-    assert_eq!(static_readme.status, 200);
     assert_eq!(server.get("/v1/keyboards/clueboard/66/rev2/info.json").json(), one.json());
 
     let keymap = server.get("/v1/keyboards/ferris/0_1/keymaps/default").json();
@@ -52,6 +54,28 @@ fn keyboards_are_listed_and_served_with_aliases_followed() {
 
     let usb = server.get("/v1/usb").json();
     assert_eq!(usb["usb"]["0xC1ED"]["0x2320"]["clueboard/66/rev2"]["pid"], "0x2320");
+}
+
+#[test]
+fn readmes_are_served_from_a_tree_with_moved_keyboards_followed() {
+    let tree = Fixture::new();
+    tree.keycodes("keycodes_0.0.1.hjson", r#"{"keycodes": {"0x0004": {"group": "basic", "key": "KC_A"}}}"#)
+        .file("data/mappings/keyboard_aliases.hjson", r#"{"acme/old": {"target": "acme/pad"}}"#)
+        .file("keyboards/readme.md", "# Keyboards\n")
+        .file("keyboards/acme/readme.md", "# Acme pads\n")
+        .file(
+            "keyboards/acme/pad/keyboard.json",
+            r#"{"keyboard_name": "Pad", "manufacturer": "Acme", "maintainer": "someone",
+                "usb": {"vid": "0xFEED", "pid": "0x0001", "device_version": "1.0.0"},
+                "matrix_pins": {"direct": [["B0"]]}, "layouts": {"LAYOUT": {"layout": [{"matrix": [0, 0], "x": 0, "y": 0}]}}}"#,
+        );
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &["--qmk-home", &tree.root_arg()], &[]);
+    for path in ["/v1/keyboards/acme/pad/readme", "/v1/keyboards/acme/pad/readme.md", "/v1/keyboards/acme/old/readme"] {
+        let readme = server.get(path);
+        assert_eq!((readme.status, readme.header("content-type")), (200, "text/markdown; charset=utf-8"), "{path}");
+        assert_eq!(readme.body, b"# Acme pads\n", "{path}: the nearest readme above the keyboard");
+    }
 }
 
 #[test]
@@ -107,7 +131,8 @@ fn qmk_configurators_requests_all_succeed_in_a_real_browser() {
         "GET /v1/keyboard_list.json 200",
         "GET /v1/skeletons/keymap 200",
         "GET /v1/keyboards/clueboard/66/rev2/info.json 200",
-        "GET /v1/keyboards/clueboard/66/rev2/readme.md 200",
+        // The bundled data has no readmes; QMK Configurator shows none when it gets a 404.
+        "GET /v1/keyboards/clueboard/66/rev2/readme.md 404",
         "POST /v1/compile 200 enqueued=true",
         "GET source 200 bytes",
     ] {

@@ -140,8 +140,10 @@ fn the_bundled_keyboards_publish_every_file() {
         );
         assert_eq!(clueboard["parse_errors"], serde_json::json!([]), "every claimed community layout is bundled");
         assert_eq!(clueboard["community_layouts"], serde_json::json!(["66_ansi", "66_iso"]));
-        let readme = std::fs::read_to_string(v1.join("keyboards/clueboard/66/rev2/readme.md")).unwrap();
-        assert!(readme.contains("Clueboard"), "{readme}");
+        // Readmes are QMK's prose: the bundled data has none, and the API's own is ours.
+        assert!(!v1.join("keyboards/clueboard/66/rev2/readme.md").exists());
+        let readme = std::fs::read_to_string(fixture.out().join(channel).join("readme.md")).unwrap();
+        assert!(readme.contains("`qmk-api build`") && readme.contains("--qmk-home"), "{readme}");
         let usb = read_json(&v1.join("usb.json"));
         assert_eq!(usb["usb"]["0xC1ED"]["0x2320"]["clueboard/66/rev2"]["vid"], "0xC1ED");
         assert!(read_json(&v1.join("mappings/info_rules.json"))["MCU"].is_object());

@@ -71,22 +71,48 @@ impl Defines {
 /// protected), then a line comment that follows whitespace; `#undef` removes a
 /// bare define and marks a valued one [`Define::Undefined`].
 pub fn parse_defines(text: &str) -> Defines {
-    let text = strip_block_comments(&super::join_continued_lines(text));
     let mut defines = Defines::default();
+    for_each_line(text, |words| match words {
+        ["#define", name] => defines.set(name, Define::Flag),
+        ["#define", name, value @ ..] if !value.is_empty() => defines.set(name, Define::Text(value.join(" "))),
+        ["#undef", name] => match defines.get(name) {
+            Some(Define::Flag) => defines.remove(name),
+            Some(_) => defines.set(name, Define::Undefined),
+            None => {}
+        },
+        _ => {}
+    });
+    defines
+}
+
+/// The directives a reduced `config.h` keeps: the ones [`parse_defines`] reads,
+/// and the conditionals around them, so that a reader still sees which apply when.
+const KEPT_DIRECTIVES: &[&str] =
+    &["#define", "#undef", "#if", "#ifdef", "#ifndef", "#elif", "#elifdef", "#elifndef", "#else", "#endif"];
+
+/// A `config.h` reduced to its defines and conditionals, one a line, words
+/// separated by one space: comments, blank lines and every other line dropped.
+/// [`parse_defines`] reads the same from it as from the whole file, bar comment
+/// tricks that make a new comment marker out of two (the caller checks).
+pub fn reduce_config_h(text: &str) -> String {
+    let mut reduced = String::new();
+    for_each_line(text, |words| {
+        if words.first().is_some_and(|first| KEPT_DIRECTIVES.contains(first)) {
+            reduced.push_str(&words.join(" "));
+            reduced.push('\n');
+        }
+    });
+    reduced
+}
+
+/// Each line's words as QMK's reader sees them: continued lines joined, block
+/// comments and a trailing line comment dropped.
+fn for_each_line(text: &str, mut visit: impl FnMut(&[&str])) {
+    let text = strip_block_comments(&super::join_continued_lines(text));
     for line in text.split('\n') {
         let words: Vec<&str> = strip_trailing_comment(line).split_whitespace().collect();
-        match words.as_slice() {
-            ["#define", name] => defines.set(name, Define::Flag),
-            ["#define", name, value @ ..] if !value.is_empty() => defines.set(name, Define::Text(value.join(" "))),
-            ["#undef", name] => match defines.get(name) {
-                Some(Define::Flag) => defines.remove(name),
-                Some(_) => defines.set(name, Define::Undefined),
-                None => {}
-            },
-            _ => {}
-        }
+        visit(&words);
     }
-    defines
 }
 
 /// Drops every `/* ... */`, markers inside strings included.
@@ -138,6 +164,16 @@ mod tests {
         assert_eq!(defines.get("KEPT"), Some(&Define::Undefined));
         assert_eq!(defines.text("LONG"), "2");
         assert_eq!(defines.text("X"), "1// no space, kept");
+    }
+
+    #[test]
+    fn a_reduced_file_keeps_defines_and_conditionals_only() {
+        let text = "/* Copyright someone\n * licence text\n */\n#pragma once\n\n#include \"config_common.h\"\n\
+                    // the matrix\n#define MATRIX_ROWS 5   // rows\n#ifndef  SPLIT\n#  define SPACED 1\n#define LONG \\\n  2\n\
+                    #undef LONG\n#endif /* SPLIT */\n";
+        let reduced = reduce_config_h(text);
+        assert_eq!(reduced, "#define MATRIX_ROWS 5\n#ifndef SPLIT\n#define LONG 2\n#undef LONG\n#endif\n");
+        assert_eq!(parse_defines(&reduced), parse_defines(text));
     }
 
     #[test]

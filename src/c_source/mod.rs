@@ -13,7 +13,7 @@ mod led_config;
 mod tokens;
 
 pub use comments::{join_continued_lines, strip_comments};
-pub use defines::{Define, Defines, parse_defines};
+pub use defines::{Define, Defines, parse_defines, reduce_config_h};
 pub use layout_macros::{MacroKey, MacroLayout, MacroLayouts, find_layout_macros};
 pub use led_config::{LedConfigError, LedPoint, find_led_config};
 pub use tokens::{Token, TokenKind, tokenize};

@@ -83,7 +83,10 @@ impl From<BuildError> for Failure {
 impl From<ImportError> for Failure {
     fn from(error: ImportError) -> Self {
         match error {
-            ImportError::Invalid(_) | ImportError::Empty(_) | ImportError::UnknownKeyboard(_) => Failure::data(error),
+            ImportError::Invalid(_)
+            | ImportError::Empty(_)
+            | ImportError::UnknownKeyboard(_)
+            | ImportError::NeedsCSource { .. } => Failure::data(error),
             ImportError::Read { .. } | ImportError::Write { .. } => Failure::usage(error),
         }
     }

@@ -29,7 +29,7 @@ pub use keymaps::{JsonKeymap, KEYMAP_JSON, KEYMAPS_DIR};
 pub use layout::{Key, Layout};
 pub use mappings::{Mappings, QmkConstants};
 pub use name::is_valid_name;
-pub use sources::COMMUNITY_LAYOUTS_DIR;
+pub use sources::{COMMUNITY_LAYOUTS_DIR, COMMUNITY_LAYOUTS_FACTS, community_layouts, reduce_settings};
 
 pub const KEYBOARDS_DIR: &str = "keyboards";
 pub const ALIASES_PATH: &str = "data/mappings/keyboard_aliases.hjson";

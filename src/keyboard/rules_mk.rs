@@ -10,6 +10,13 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// The settings of one file alone.
+    pub fn of(text: &str) -> Rules {
+        let mut rules = Rules::default();
+        rules.apply(text);
+        rules
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.entries.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
@@ -35,14 +42,7 @@ impl Rules {
 
     /// Applies one file's assignments over these.
     pub fn apply(&mut self, text: &str) {
-        for line in text.split('\n') {
-            if line.trim().starts_with('#') {
-                continue;
-            }
-            let line = match line.find('#') {
-                Some(at) => line[..at].trim(),
-                None => line,
-            };
+        for line in text.split('\n').filter_map(uncommented) {
             if let Some((name, value)) = line.split_once("+=") {
                 let (name, value) = (name.trim(), value.trim());
                 match self.slot(name) {
@@ -63,6 +63,36 @@ impl Rules {
     }
 }
 
+/// The make conditionals a reduced `rules.mk` keeps around its assignments, for the reader.
+const CONDITIONALS: &[&str] = &["ifeq", "ifneq", "ifdef", "ifndef", "else", "endif"];
+
+/// A `rules.mk` reduced to its assignments and the conditionals around them, one
+/// a line, trimmed: comments, blank lines and every other line dropped.
+/// [`Rules::apply`] reads the same from it as from the whole file, line for line.
+pub fn reduce_rules_mk(text: &str) -> String {
+    let mut reduced = String::new();
+    for line in text.split('\n').filter_map(uncommented) {
+        let first = line.split_whitespace().next().unwrap_or_default();
+        if line.contains('=') || CONDITIONALS.contains(&first) {
+            reduced.push_str(line.trim());
+            reduced.push('\n');
+        }
+    }
+    reduced
+}
+
+/// A line as QMK's reader sees it: `None` for a comment line, else the text
+/// before any `#`.
+fn uncommented(line: &str) -> Option<&str> {
+    if line.trim().starts_with('#') {
+        return None;
+    }
+    Some(match line.find('#') {
+        Some(at) => line[..at].trim(),
+        None => line,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +107,17 @@ mod tests {
         assert_eq!(rules.get("BOOTLOADER"), Some("caterina"));
         assert_eq!(rules.get("LTO_ENABLE :"), Some("yes"));
         assert_eq!(rules.get("RGB_MATRIX_ENABLE"), Some("yes"));
+    }
+
+    #[test]
+    fn a_reduced_file_keeps_assignments_and_conditionals_only() {
+        let text = "# Copyright someone\n\n# Build Options\nMCU = atmega32u4  # the MCU\n  # indented comment\n\
+                    ifeq ($(strip $(X)), yes) # why\n    SRC += a.c\nendif\ninclude other.mk\n$(info hello)\nA := b\n";
+        let reduced = reduce_rules_mk(text);
+        assert_eq!(reduced, "MCU = atmega32u4\nifeq ($(strip $(X)), yes)\nSRC += a.c\nendif\nA := b\n");
+        assert_eq!(Rules::of(&reduced), Rules::of(text));
+        let mut before = Rules::of("SRC = z.c\n");
+        before.apply(&reduced);
+        assert_eq!(before.get("SRC"), Some("z.c a.c"));
     }
 }

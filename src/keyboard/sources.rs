@@ -1,7 +1,9 @@
 //! The files of a tree that keyboards are built from, each read and parsed once:
 //! definitions (`info.json`, `keyboard.json`), `config.h` defines, `rules.mk`
-//! text, `<folder>/<folder>.h` layout macros, and an index of every file below
-//! `keyboards/` for the lookups QMK makes by existence (C sources, readmes, keymaps).
+//! text, `<folder>/<folder>.h` layout macros, the community layouts' names, and an
+//! index of every file below `keyboards/` for the lookups QMK makes by existence
+//! (C sources, readmes, keymaps). Also the reduced form in which `qmk-api import`
+//! bundles `config.h` and `rules.mk`.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -10,14 +12,17 @@ use rayon::prelude::*;
 
 use super::layout::Layout;
 use super::mappings::Mappings;
+use super::rules_mk::{Rules, reduce_rules_mk};
 use super::{INFO_FILE, KEYBOARDS_DIR, TARGET_FILE};
-use crate::c_source::{Defines, MacroLayouts, find_layout_macros, parse_defines};
+use crate::c_source::{Defines, MacroLayouts, find_layout_macros, parse_defines, reduce_config_h};
 use crate::diagnostic::Diagnostic;
 use crate::source::DataTree;
 use crate::spec::{Object, Value, hjson};
 
 /// Where QMK looks for a community layout: `layouts/default/<name>`.
 pub const COMMUNITY_LAYOUTS_DIR: &str = "layouts/default";
+/// Where the bundle, which has no `layouts/`, lists the community layouts' names.
+pub const COMMUNITY_LAYOUTS_FACTS: &str = "data/keyboard/community_layouts.json";
 
 /// A definition file as read.
 #[derive(Debug, Clone)]
@@ -104,8 +109,7 @@ impl<'t> Sources<'t> {
                 Read::Header(h) => drop(sources.headers.insert(path, h)),
             }
         }
-        sources.community_layouts =
-            tree.list(Path::new(COMMUNITY_LAYOUTS_DIR))?.into_iter().filter(|e| e.is_dir).map(|e| e.name).collect();
+        sources.community_layouts = community_layouts(tree)?.into_iter().collect();
         Ok(sources)
     }
 
@@ -154,6 +158,47 @@ impl<'t> Sources<'t> {
     /// A C source, read when asked for (few keyboards need theirs).
     pub fn read_text(&self, path: &Path) -> Option<String> {
         self.exists(path).then(|| self.tree.read(path).ok()).flatten().map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+}
+
+/// The community layouts' names, sorted: the folders of a tree's `layouts/default`,
+/// or the list `qmk-api import` recorded in the bundle.
+pub fn community_layouts(tree: &DataTree) -> std::io::Result<Vec<String>> {
+    match tree {
+        DataTree::Checkout(_) => {
+            let entries = tree.list(Path::new(COMMUNITY_LAYOUTS_DIR))?;
+            Ok(entries.into_iter().filter(|e| e.is_dir).map(|e| e.name).collect())
+        }
+        DataTree::Bundled => {
+            let facts = Path::new(COMMUNITY_LAYOUTS_FACTS);
+            serde_json::from_slice(&tree.read(facts)?).map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", tree.display(facts)))
+            })
+        }
+    }
+}
+
+/// A `config.h` or `rules.mk` reduced to what the builder reads from it (comments,
+/// licence headers, blank lines and other lines dropped), checked to read the same
+/// as the whole file. `Err` says why it cannot be.
+pub fn reduce_settings(path: &Path, text: &str) -> Result<String, String> {
+    let (reduced, same) = match kind(path) {
+        Some(Kind::ConfigH) => {
+            let reduced = reduce_config_h(text);
+            let same = parse_defines(&reduced) == parse_defines(text);
+            (reduced, same)
+        }
+        Some(Kind::RulesMk) => {
+            let reduced = reduce_rules_mk(text);
+            let same = Rules::of(&reduced) == Rules::of(text);
+            (reduced, same)
+        }
+        _ => return Err("only a config.h or a rules.mk is bundled reduced".into()),
+    };
+    if same {
+        Ok(reduced)
+    } else {
+        Err("its comments hide or make up settings: reduced, it would read differently".into())
     }
 }
 

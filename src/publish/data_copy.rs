@@ -1,8 +1,9 @@
 //! The copy of QMK's `data/` that `qmk generate-api` puts in `v1/`: hjson files as
 //! compact JSON (renamed `.json`), schemas as JSON with Python's default
 //! separators, anything else as it is; and the API's own readme at the channel
-//! root. The keycode spec files are left out (the API publishes them merged), and
-//! so is what this project keeps in its own `data/` beside QMK's.
+//! root: a tree's, or with the bundled data (which holds no prose of QMK's) a short
+//! one of this project's. The keycode spec files are left out (the API publishes
+//! them merged), and so is what this project keeps in its own `data/` beside QMK's.
 
 use std::path::{Path, PathBuf};
 
@@ -10,9 +11,13 @@ use rayon::prelude::*;
 
 use super::keyboards::File;
 use super::{PublishError, pyjson};
-use crate::import::API_README_PATH;
 use crate::source::DataTree;
 use crate::spec::hjson;
+
+/// The readme at the root of QMK's API tree.
+const API_README_PATH: &str = "data/templates/api/readme.md";
+/// The readme of an API built from the bundled data.
+const BUNDLED_API_README: &str = include_str!("bundled_api_readme.md");
 
 /// Paths below `data/` that are not part of the copy: the spec files, and the
 /// project's own files (the lock, the bundled keyboards and facts, this README).
@@ -22,7 +27,6 @@ const LEFT_OUT: &[&str] = &[
     "keyboards",
     "keyboard",
     "keymap",
-    "layouts",
     "README.md",
     crate::output::MARKER,
 ];
@@ -39,10 +43,15 @@ pub fn render(tree: &DataTree) -> Result<Vec<File>, PublishError> {
         })
         .collect();
     let mut out: Vec<File> = copied.into_par_iter().map(|file| copy(tree, file)).collect::<Result<_, _>>()?;
-    if tree.exists(Path::new(API_README_PATH)) {
-        let readme = Path::new(API_README_PATH);
-        let bytes = tree.read(readme).map_err(|source| PublishError::Read { path: tree.display(readme), source })?;
-        out.push((PathBuf::from("readme.md"), bytes.into_owned()));
+    let readme = Path::new(API_README_PATH);
+    match tree {
+        DataTree::Bundled => out.push((PathBuf::from("readme.md"), BUNDLED_API_README.as_bytes().to_vec())),
+        DataTree::Checkout(_) if tree.exists(readme) => {
+            let bytes =
+                tree.read(readme).map_err(|source| PublishError::Read { path: tree.display(readme), source })?;
+            out.push((PathBuf::from("readme.md"), bytes.into_owned()));
+        }
+        DataTree::Checkout(_) => {}
     }
     Ok(out)
 }

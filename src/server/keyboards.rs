@@ -83,6 +83,15 @@ fn not_found(message: String) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, message)
 }
 
+/// Readmes are QMK's prose: the bundled data holds none, so they are published
+/// only from a QMK tree.
+fn no_readme(name: &str) -> ApiError {
+    not_found(format!(
+        "keyboard `{name}` has no readme here: readmes are published from a QMK tree (build or serve with \
+         --qmk-home), not from the bundled data"
+    ))
+}
+
 fn json_bytes(bytes: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
@@ -102,8 +111,8 @@ async fn list(State(catalog): Shared) -> Json<Value> {
     Json(json!(names))
 }
 
-/// `/v1/keyboards/all`, `/v1/keyboards/<kb>`, `/v1/keyboards/<kb>/readme`,
-/// `/v1/keyboards/<kb>/keymaps/<km>`.
+/// `/v1/keyboards/all`, `/v1/keyboards/<kb>`, `/v1/keyboards/<kb>/readme` (and
+/// the static `readme.md`, moved keyboards followed), `/v1/keyboards/<kb>/keymaps/<km>`.
 async fn keyboard(State(catalog): Shared, Path(path): Path<String>) -> Result<Response, ApiError> {
     let path = path.trim_end_matches('/');
     if path == "all" {
@@ -113,10 +122,9 @@ async fn keyboard(State(catalog): Shared, Path(path): Path<String>) -> Result<Re
     if let Some(name) = catalog.resolve(path) {
         return published(&catalog, &format!("keyboards/{name}/info.json"));
     }
-    if let Some(name) = path.strip_suffix("/readme") {
+    if let Some(name) = path.strip_suffix("/readme").or_else(|| path.strip_suffix("/readme.md")) {
         let name = catalog.resolve(name).ok_or_else(|| unknown(name))?;
-        let readme = catalog.file(&format!("keyboards/{name}/readme.md"));
-        let readme = readme.ok_or_else(|| not_found(format!("keyboard `{name}` has no readme")))?;
+        let readme = catalog.file(&format!("keyboards/{name}/readme.md")).ok_or_else(|| no_readme(&name))?;
         return Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], readme).into_response());
     }
     if let Some((name, keymap)) = path.rsplit_once("/keymaps/") {

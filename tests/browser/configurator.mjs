@@ -1,7 +1,7 @@
 // Plays QMK Configurator's requests against a running `qmk-api serve`, from a page
 // of another origin in headless Chromium (so CORS applies as it does for the
 // Configurator): the API status, the keyboard list, the keymap skeleton, a
-// keyboard's info.json and readme.md, then a compile job, its status until it
+// keyboard's info.json and readme.md (if any), then a compile job, its status until it
 // ends, and its source download.
 // Usage: node configurator.mjs BASE_URL KEYBOARD LAYOUT KEYCODES_JSON
 import { chromium } from "playwright-core";
@@ -31,8 +31,11 @@ try {
       if (skeleton.version !== 1 || typeof skeleton.documentation !== "string") throw new Error("bad skeleton");
       const info = await get(`/v1/keyboards/${keyboard}/info.json`);
       if (!info.keyboards[keyboard].layouts[layout]) throw new Error(`no ${layout}`);
-      const readme = await get(`/v1/keyboards/${keyboard}/readme.md`, "text");
-      if (!readme.length) throw new Error("empty readme");
+      // As QMK Configurator does: a readme is shown when there is one, and a 404 is no error.
+      const readme = await fetch(`${base}/v1/keyboards/${keyboard}/readme.md`);
+      if (!readme.ok && readme.status !== 404) throw new Error(`GET readme.md: ${readme.status}`);
+      if (readme.ok && !(await readme.text()).length) throw new Error("empty readme");
+      lines.push(`GET /v1/keyboards/${keyboard}/readme.md ${readme.status}`);
       const template = { ...skeleton };
       for (const key of ["keyboard", "keymap", "layout", "layers"]) delete template[key];
       const keymap = { ...template, keyboard, keymap: "configurator_test", layout, layers: [JSON.parse(layer)] };
