@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::keyboard::custom_keycodes::{self, FACTS_FILE};
-use crate::keyboard::mappings::{BUNDLED_CONSTANTS_PATH, PYTHON_CONSTANTS_PATH, QmkConstants};
+use crate::keyboard::mappings::{BUNDLED_CONSTANTS_PATH, MappingError, QmkConstants};
 use crate::keyboard::{
     COMMUNITY_LAYOUTS_DIR, COMMUNITY_LAYOUTS_FACTS, INFO_FILE, KEYBOARDS_DIR, KEYMAP_JSON, KEYMAPS_DIR, TARGET_FILE,
     community_layouts, is_valid_name, reduce_settings,
@@ -76,7 +76,8 @@ type Normalized = (PathBuf, Vec<u8>);
 /// `keyboard/` with what `from` has: every spec file; the files `keyboards` are
 /// built from (their own folders and the folders above them) and their JSON
 /// keymaps; QMK's mapping files and schemas; and the facts QMK keeps in its Python
-/// constants and its `layouts/` folder (the community layouts' names). The
+/// constants (the bundled ones from a tree without them) and its `layouts/` folder
+/// (the community layouts' names). The
 /// destination's lock file is kept. Nothing is written unless every file parses.
 pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Imported, ImportError> {
     let mut diagnostics = Diagnostics::default();
@@ -107,12 +108,10 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
     if diagnostics.has_errors() {
         return Err(ImportError::Invalid(diagnostics));
     }
-    let constants_py = Path::new(PYTHON_CONSTANTS_PATH);
-    let text = from.read(constants_py).map_err(read_failed(from, constants_py))?;
-    let facts = QmkConstants::from_python(&String::from_utf8_lossy(&text)).map_err(|message| {
-        let mut diagnostics = Diagnostics::default();
-        diagnostics.push(Diagnostic::error(message).in_file(from.display(constants_py)));
-        ImportError::Invalid(diagnostics)
+    // A data-only tree has no Python: the facts already bundled are kept.
+    let facts = QmkConstants::load(from).map_err(|error| match error {
+        MappingError::Io { path, source } => ImportError::Read { path, source },
+        MappingError::Invalid(diagnostics) => ImportError::Invalid(diagnostics),
     })?;
     let layouts = community_layouts(from).map_err(read_failed(from, Path::new(COMMUNITY_LAYOUTS_DIR)))?;
 
