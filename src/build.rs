@@ -63,7 +63,7 @@ pub fn build(
     let pages = match outputs {
         Outputs::Everything => {
             progress.set_message("rendering pages");
-            site::render(&staging, &publication, keyboards, last_updated, progress)?
+            site::render(&staging, &publication, keyboards, tree, last_updated, progress)?
         }
         Outputs::JsonOnly => 0,
     };

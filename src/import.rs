@@ -1,17 +1,25 @@
 //! `qmk-api import`: the bundled `data/` is written from a QMK tree by this code,
-//! never copied by hand. Files keep QMK's names and layout; their content is
-//! normalized (comments and formatting dropped, order kept) and checked on the way.
+//! never copied by hand, and holds facts only, no QMK code, comments or prose.
+//! Files keep QMK's names and layout; JSON and hjson content is normalized
+//! (comments and formatting dropped, order kept) and checked on the way; a
+//! keyboard's `config.h` and `rules.mk` are reduced to their defines and
+//! assignments (and the conditionals around them); readmes are left out, and the
+//! community layouts are recorded by name.
 
 use std::path::{Path, PathBuf};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::keyboard::custom_keycodes::{self, FACTS_FILE};
-use crate::keyboard::{ALIASES_PATH, KEYBOARDS_DIR, is_valid_name};
+use crate::keyboard::mappings::{BUNDLED_CONSTANTS_PATH, MappingError, QmkConstants};
+use crate::keyboard::{
+    COMMUNITY_LAYOUTS_DIR, COMMUNITY_LAYOUTS_FACTS, INFO_FILE, KEYBOARDS_DIR, KEYMAP_JSON, KEYMAPS_DIR, TARGET_FILE,
+    community_layouts, is_valid_name, reduce_settings,
+};
 use crate::keymap::{SendStringKeys, headers};
 use crate::output::Staging;
 use crate::publish::LOCK_PATH;
 use crate::source::DataTree;
-use crate::spec::{self, CONSTANTS_DIR, hjson};
+use crate::spec::{self, CONSTANTS_DIR, Value, hjson};
 
 /// The keyboards bundled by default: the API documents' example and popular boards.
 pub const DEFAULT_KEYBOARDS: &[&str] = &[
@@ -37,6 +45,11 @@ pub enum ImportError {
     Empty(String),
     #[error("no keyboard `{0}` in the tree (a folder under keyboards/ with a keyboard.json)")]
     UnknownKeyboard(String),
+    #[error(
+        "keyboard `{keyboard}` takes its layouts or LED table from C source ({file}), which is not bundled: \
+         use it from the tree (--qmk-home)"
+    )]
+    NeedsCSource { keyboard: String, file: String },
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
 }
@@ -52,13 +65,20 @@ pub struct Imported {
     pub keyboard_definitions: usize,
 }
 
+/// QMK's data files bundled whole, as `(folder, extension)` under `data/`:
+/// the mapping files info.json is built with, and the schemas QMK's API publishes.
+const DATA_FOLDERS: [(&str, &str); 2] = [("mappings", "hjson"), ("schemas", "jsonschema")];
+
 /// A file to write: its path in the tree, and its normalized text.
 type Normalized = (PathBuf, Vec<u8>);
 
-/// Replaces `data_dir`'s `constants/`, `keyboards/` and `mappings/` with the
-/// normalized files of `from`: every spec file, the definitions of `keyboards`
-/// (their own folders and the folders above them) and the keyboard aliases.
-/// The destination's lock file is kept. Nothing is written unless every file parses.
+/// Replaces `data_dir`'s `constants/`, `keyboards/`, `mappings/`, `schemas/` and
+/// `keyboard/` with what `from` has: every spec file; the files `keyboards` are
+/// built from (their own folders and the folders above them) and their JSON
+/// keymaps; QMK's mapping files and schemas; and the facts QMK keeps in its Python
+/// constants (the bundled ones from a tree without them) and its `layouts/` folder
+/// (the community layouts' names). The
+/// destination's lock file is kept. Nothing is written unless every file parses.
 pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Imported, ImportError> {
     let mut diagnostics = Diagnostics::default();
     let specs = spec::discover(from, &mut diagnostics).map_err(read_failed(from, Path::new(CONSTANTS_DIR)))?;
@@ -66,7 +86,9 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
         return Err(ImportError::Empty(from.display(Path::new(CONSTANTS_DIR))));
     }
     let spec_files = normalize(from, specs.into_iter().map(|s| s.path), &mut diagnostics)?;
-    let mut keyboard_files = normalize(from, definition_files(from, keyboards)?.into_iter(), &mut diagnostics)?;
+    let sources = keyboard_sources(from, keyboards)?;
+    let mut keyboard_files = normalize(from, sources.definitions.into_iter(), &mut diagnostics)?;
+    keyboard_files.extend(reduce(from, sources.settings, &mut diagnostics)?);
     let mut keyboard_definitions = 0;
     for keyboard in keyboards {
         let facts = custom_keycodes::scan(from, keyboard);
@@ -76,10 +98,22 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
         }
     }
     let header_facts = headers::scan(from);
-    let aliases = normalize(from, [PathBuf::from(ALIASES_PATH)].into_iter(), &mut diagnostics)?;
+    let mut data_files = Vec::new();
+    for (folder, extension) in DATA_FOLDERS {
+        let folder = Path::new("data").join(folder);
+        let files = from.files_below(&folder).map_err(read_failed(from, &folder))?;
+        let files = files.into_iter().filter(|f| f.extension().is_some_and(|e| e == extension));
+        data_files.push(normalize(from, files, &mut diagnostics)?);
+    }
     if diagnostics.has_errors() {
         return Err(ImportError::Invalid(diagnostics));
     }
+    // A data-only tree has no Python: the facts already bundled are kept.
+    let facts = QmkConstants::load(from).map_err(|error| match error {
+        MappingError::Io { path, source } => ImportError::Read { path, source },
+        MappingError::Invalid(diagnostics) => ImportError::Invalid(diagnostics),
+    })?;
+    let layouts = community_layouts(from).map_err(read_failed(from, Path::new(COMMUNITY_LAYOUTS_DIR)))?;
 
     let mut constants = spec_files.clone();
     let lock = data_dir.join(Path::new(LOCK_PATH).strip_prefix("data").unwrap_or(Path::new(LOCK_PATH)));
@@ -89,7 +123,14 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
     }
     replace(data_dir, "constants", Path::new(CONSTANTS_DIR), &constants)?;
     replace(data_dir, "keyboards", Path::new(KEYBOARDS_DIR), &keyboard_files)?;
-    replace(data_dir, "mappings", Path::new("data/mappings"), &aliases)?;
+    let [mappings, schemas] = <[_; 2]>::try_from(data_files).expect("one list per data folder");
+    replace(data_dir, "mappings", Path::new("data/mappings"), &mappings)?;
+    replace(data_dir, "schemas", Path::new("data/schemas"), &schemas)?;
+    let facts = [
+        (PathBuf::from(BUNDLED_CONSTANTS_PATH), pretty(&facts)),
+        (PathBuf::from(COMMUNITY_LAYOUTS_FACTS), pretty(&layouts)),
+    ];
+    replace(data_dir, "keyboard", Path::new("data/keyboard"), &facts)?;
     import_send_string_keys(from, data_dir)?;
     let header_definitions = header_facts.as_ref().map_or(0, |f| f.definitions.len());
     if let Some(facts) = header_facts {
@@ -122,28 +163,78 @@ fn import_send_string_keys(from: &DataTree, data_dir: &Path) -> Result<(), Impor
     write_file(&target, &pretty(&keys))
 }
 
-/// The `keyboard.json` and `info.json` files that define `keyboards`.
-fn definition_files(from: &DataTree, keyboards: &[&str]) -> Result<Vec<PathBuf>, ImportError> {
-    let mut files = Vec::new();
+/// The files a set of keyboards is built from, by how they are bundled.
+#[derive(Debug, Default)]
+struct KeyboardSources {
+    /// JSON and hjson: definitions, JSON keymaps.
+    definitions: Vec<PathBuf>,
+    /// `config.h` and `rules.mk`, bundled reduced.
+    settings: Vec<PathBuf>,
+}
+
+fn keyboard_sources(from: &DataTree, keyboards: &[&str]) -> Result<KeyboardSources, ImportError> {
+    let mut sources = KeyboardSources::default();
+    let add = |list: &mut Vec<PathBuf>, file: PathBuf| {
+        if from.exists(&file) && !list.contains(&file) {
+            list.push(file);
+        }
+    };
     for keyboard in keyboards {
         let target = Path::new(KEYBOARDS_DIR).join(keyboard);
-        if !is_valid_name(keyboard) || !from.exists(&target.join("keyboard.json")) {
+        if !is_valid_name(keyboard) || !from.exists(&target.join(TARGET_FILE)) {
             return Err(ImportError::UnknownKeyboard((*keyboard).to_owned()));
         }
-        for folder in target.ancestors().take_while(|f| *f != Path::new(KEYBOARDS_DIR)) {
-            for name in ["keyboard.json", "info.json"] {
-                let file = folder.join(name);
-                if from.exists(&file) && !files.contains(&file) {
-                    files.push(file);
+        let folders: Vec<&Path> = target.ancestors().take_while(|f| *f != Path::new(KEYBOARDS_DIR)).collect();
+        for folder in &folders {
+            for name in [TARGET_FILE, INFO_FILE] {
+                add(&mut sources.definitions, folder.join(name));
+            }
+            for name in ["config.h", "rules.mk"] {
+                add(&mut sources.settings, folder.join(name));
+            }
+            let own = folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            for (extension, marker) in [("h", "LAYOUT"), ("c", "g_led_config")] {
+                let file = folder.join(format!("{own}.{extension}"));
+                if mentions(from, &file, marker) {
+                    return Err(ImportError::NeedsCSource {
+                        keyboard: (*keyboard).to_owned(),
+                        file: from.display(&file),
+                    });
+                }
+            }
+            for keymap in from.list(&folder.join(KEYMAPS_DIR)).map_err(read_failed(from, folder))? {
+                let keymap = folder.join(KEYMAPS_DIR).join(&keymap.name);
+                if !from.exists(&keymap.join("keymap.c")) {
+                    add(&mut sources.definitions, keymap.join(KEYMAP_JSON));
                 }
             }
         }
     }
-    files.sort();
-    Ok(files)
+    sources.definitions.sort();
+    sources.settings.sort();
+    Ok(sources)
 }
 
-/// Parses each file strictly and writes it back as plain JSON, order kept.
+/// Whether a file exists and holds `marker`.
+fn mentions(from: &DataTree, file: &Path, marker: &str) -> bool {
+    from.exists(file) && from.read(file).is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(marker))
+}
+
+/// Each `config.h` and `rules.mk` reduced to what info.json is built from.
+fn reduce(from: &DataTree, paths: Vec<PathBuf>, diagnostics: &mut Diagnostics) -> Result<Vec<Normalized>, ImportError> {
+    let mut reduced = Vec::new();
+    for path in paths {
+        let bytes = from.read(&path).map_err(read_failed(from, &path))?;
+        match reduce_settings(&path, &String::from_utf8_lossy(&bytes)) {
+            Ok(text) => reduced.push((path, text.into_bytes())),
+            Err(why) => diagnostics.push(Diagnostic::error(why).in_file(from.display(&path))),
+        }
+    }
+    Ok(reduced)
+}
+
+/// Parses each file strictly and writes it back as plain JSON, order kept, its
+/// prose left out.
 fn normalize(
     from: &DataTree,
     paths: impl Iterator<Item = PathBuf>,
@@ -153,10 +244,9 @@ fn normalize(
     for path in paths {
         let bytes = from.read(&path).map_err(read_failed(from, &path))?;
         match hjson::parse(&String::from_utf8_lossy(&bytes)) {
-            Ok(value) => {
-                let mut text = serde_json::to_vec_pretty(&value).expect("a JSON value serializes");
-                text.push(b'\n');
-                normalized.push((path, text));
+            Ok(mut value) => {
+                drop_prose(&path, &mut value);
+                normalized.push((path, pretty(&value)));
             }
             Err(e) => diagnostics
                 .push(Diagnostic::error(e.message).in_file(from.display(&path)).at_line(e.line).at_column(e.column)),
@@ -179,6 +269,37 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ImportError> {
     std::io::Write::write_all(&mut file, bytes).map_err(write_failed(path))?;
     file.persist(path).map_err(|e| e.error).map_err(write_failed(path))?;
     Ok(())
+}
+
+/// The annotations of a JSON schema: text for people, no part of what it checks.
+const SCHEMA_ANNOTATIONS: [&str; 3] = ["title", "description", "$comment"];
+/// The members of a JSON keymap written for people.
+const KEYMAP_PROSE: [&str; 2] = ["documentation", "notes"];
+
+/// Leaves out the prose a file carries beside its facts: a schema's annotations,
+/// a keymap's notes and documentation.
+fn drop_prose(path: &Path, value: &mut Value) {
+    if path.extension().is_some_and(|e| e == "jsonschema") {
+        drop_schema_annotations(value);
+    } else if path.file_name().is_some_and(|n| n == KEYMAP_JSON)
+        && let Value::Object(keymap) = value
+    {
+        keymap.retain(|key, _| !KEYMAP_PROSE.contains(&key));
+    }
+}
+
+/// Annotations are text; a member of the same name holding a schema (a property
+/// called `description`) is kept.
+fn drop_schema_annotations(value: &mut Value) {
+    match value {
+        Value::Object(object) => object.retain(|key, member| {
+            let annotation = SCHEMA_ANNOTATIONS.contains(&key) && matches!(member, Value::String(_));
+            drop_schema_annotations(member);
+            !annotation
+        }),
+        Value::Array(items) => items.iter_mut().for_each(drop_schema_annotations),
+        _ => {}
+    }
 }
 
 /// Replaces `data_dir/<folder>` with `files`, whose tree paths lie below `prefix`.

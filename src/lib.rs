@@ -8,6 +8,7 @@
 
 pub mod build;
 pub mod c;
+pub mod c_source;
 pub mod compile;
 pub mod diagnostic;
 pub mod import;

@@ -173,7 +173,7 @@ fn list_bundled(relative: &Path) -> Vec<Entry> {
 }
 
 /// The bundle is our `data/` folder: it stands for the tree's `data/`, and its
-/// `keyboards/` for the tree's `keyboards/`. Other paths are not in it.
+/// `keyboards/` for the tree's. Other paths are not in it.
 fn bundled_path(relative: &Path) -> Option<&Path> {
     relative.strip_prefix("data").ok().or_else(|| relative.starts_with("keyboards").then_some(relative))
 }

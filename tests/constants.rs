@@ -75,13 +75,15 @@ fn metadata_has_qmks_shape_on_one_line() {
     }
 }
 
-/// The constants part of an output tree: every file under `<channel>/v1/constants*`.
+/// The constants part of an output tree: `<channel>/v1/constants_metadata.json` and the files
+/// right in `<channel>/v1/constants/` (its folders are the copy of QMK's other constants data).
 fn constants_files(out: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     snapshot(out)
         .into_iter()
         .filter(|(path, _)| {
             path.iter().nth(1).is_some_and(|p| p.to_string_lossy() == "v1")
                 && path.iter().nth(2).is_some_and(|p| p.to_string_lossy().starts_with("constants"))
+                && path.iter().count() <= 4
         })
         .collect()
 }

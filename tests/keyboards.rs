@@ -111,7 +111,7 @@ fn the_bundled_keyboards_are_what_import_writes_and_equal_qmks() {
     let Some(shared) = shared() else { return };
     let (_fixture, data) = import_shared(&shared);
     let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-    for folder in ["keyboards", "mappings"] {
+    for folder in ["keyboards", "mappings", "schemas", "keyboard"] {
         assert!(
             snapshot(&data.join(folder)) == snapshot(&committed.join(folder)),
             "data/{folder} is stale: run import"
@@ -124,4 +124,46 @@ fn the_bundled_keyboards_are_what_import_writes_and_equal_qmks() {
         let reference = full.resolve(&keyboard.name).unwrap();
         assert_eq!(keyboard.published_info(), reference.published_info(), "{}", keyboard.name);
     }
+}
+
+/// Every `config.h` and `rules.mk` of QMK's tree reduces to a file that reads the
+/// same (`reduce_settings` checks that) and holds no comment.
+#[test]
+fn every_settings_file_of_qmk_reduces_to_its_settings_alone() {
+    let Some(shared) = shared() else { return };
+    let keyboards = shared.join("qmk/keyboards");
+    let (mut files, mut lines_before, mut lines_after) = (0, 0, 0);
+    for entry in walkdir::WalkDir::new(&keyboards).into_iter().map(Result::unwrap) {
+        let name = entry.file_name().to_string_lossy();
+        if name != "config.h" && name != "rules.mk" {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap()).into_owned();
+        let relative = entry.path().strip_prefix(shared.join("qmk")).unwrap();
+        let reduced =
+            keyboard::reduce_settings(relative, &text).unwrap_or_else(|e| panic!("{}: {e}", relative.display()));
+        let comment = if name == "rules.mk" { "#" } else { "/*" };
+        assert!(!reduced.contains(comment) && !reduced.contains(" //"), "{}: {reduced}", relative.display());
+        assert!(reduced.lines().all(|line| !line.is_empty()), "{}: a blank line", relative.display());
+        files += 1;
+        lines_before += text.lines().count();
+        lines_after += reduced.lines().count();
+    }
+    eprintln!("{files} settings files reduced from {lines_before} to {lines_after} lines");
+    assert!(files > 2000, "{files}");
+}
+
+/// A keyboard whose layouts come from a C header cannot be bundled without
+/// copying C code: import refuses it, naming the file, and writes nothing.
+#[test]
+fn import_refuses_a_keyboard_that_needs_c_source() {
+    let tree = Fixture::new();
+    tree.keycodes("keycodes_0.0.1.hjson", r#"{"keycodes": {"0x0004": {"group": "basic", "key": "KC_A"}}}"#)
+        .file("keyboards/acme/pad/keyboard.json", r#"{"keyboard_name": "Pad"}"#)
+        .file("keyboards/acme/pad/pad.h", "#pragma once\n#define LAYOUT(k00) { { k00 } }\n");
+    let out = tree.root().join("out");
+    let args = ["import", "--qmk-home", &tree.root_arg(), "--keyboard", "acme/pad", "--out", out.to_str().unwrap()];
+    let message = expect_exit(&run(&args), 1);
+    assert!(message.contains("acme/pad") && message.contains("pad.h") && message.contains("C source"), "{message}");
+    assert!(!out.exists(), "nothing written");
 }

@@ -81,7 +81,7 @@ fn compiles_keymap_only_with_every_field(server: &Server, payload: &Value) {
     let result = &job["result"];
     let keys: Vec<&str> = result.as_object().unwrap().keys().map(String::as_str).collect();
     for key in [
-        "firmware_binary_url",
+        "firmware_filename",
         "firmware_keymap_url",
         "firmware_source_url",
         "output",
@@ -92,7 +92,9 @@ fn compiles_keymap_only_with_every_field(server: &Server, payload: &Value) {
     ] {
         assert!(keys.contains(&key), "{key} in {keys:?}");
     }
-    assert_eq!(result["firmware_binary_url"], json!([]));
+    // A keymap-only job: no binary, so QMK Configurator's Firmware button is disabled.
+    assert!(!keys.contains(&"firmware_binary_url"), "{keys:?}");
+    assert_eq!(result["firmware_filename"], "");
     assert_eq!(result["firmware_keymap_url"], json!([format!("{}/v1/compile/{id}/keymap", server.base)]));
     assert_eq!(result["firmware_source_url"], json!([format!("{}/v1/compile/{id}/source", server.base)]));
     assert_eq!(
@@ -285,6 +287,7 @@ fn builds_in_folders_of_its_own_and_reuses(args: &[&str]) {
         let result = &job["result"];
         assert!(result["output"].as_str().unwrap().contains("building clueboard/66/rev2:same_name"));
         assert_eq!(result["firmware_binary_url"], json!([format!("{}/v1/compile/{id}/download", server.base)]));
+        assert_eq!(result["firmware_filename"], "clueboard_66_rev2_same_name.hex");
         let firmware = server.get(&format!("/v1/compile/{id}/download"));
         assert_eq!(firmware.status, 200);
         assert_eq!(firmware.header("content-disposition"), "attachment; filename=clueboard_66_rev2_same_name.hex");

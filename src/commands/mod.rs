@@ -62,7 +62,10 @@ impl From<PublishError> for Failure {
         match error {
             PublishError::Spec(e) => e.into(),
             PublishError::Lock(e) => e.into(),
-            PublishError::Write { .. } | PublishError::Timestamp(_) => Failure::usage(error),
+            PublishError::Write { .. } | PublishError::Read { .. } | PublishError::Timestamp(_) => {
+                Failure::usage(error)
+            }
+            PublishError::Unreadable { .. } => Failure::data(error),
         }
     }
 }
@@ -80,7 +83,10 @@ impl From<BuildError> for Failure {
 impl From<ImportError> for Failure {
     fn from(error: ImportError) -> Self {
         match error {
-            ImportError::Invalid(_) | ImportError::Empty(_) | ImportError::UnknownKeyboard(_) => Failure::data(error),
+            ImportError::Invalid(_)
+            | ImportError::Empty(_)
+            | ImportError::UnknownKeyboard(_)
+            | ImportError::NeedsCSource { .. } => Failure::data(error),
             ImportError::Read { .. } | ImportError::Write { .. } => Failure::usage(error),
         }
     }

@@ -334,17 +334,12 @@ impl Service {
             };
             Unavailable::NotMade { id: job.id.clone(), what: artifact.describe(), because }
         };
-        let stem = format!(
-            "{}_{}",
-            result["keyboard"].as_str().unwrap_or("keyboard").replace('/', "_"),
-            result["keymap"].as_str().unwrap_or("keymap")
-        );
+        let stem = download_stem(result);
         let (bytes, filename) = match artifact {
             Artifact::Firmware => {
                 let name = result["firmware"].as_str().ok_or_else(not_made)?;
-                let extension = Path::new(name).extension().and_then(|e| e.to_str()).unwrap_or("bin");
                 let bytes = self.store.firmware(&job.id, name).map_err(Unavailable::Store)?;
-                (bytes.ok_or_else(|| Unavailable::Missing(job.id.clone()))?, format!("{stem}.{extension}"))
+                (bytes.ok_or_else(|| Unavailable::Missing(job.id.clone()))?, firmware_filename(result).ok_or_else(not_made)?)
             }
             Artifact::KeymapC => {
                 (self.sources(job)?.ok_or_else(not_made)?.keymap_c.into_bytes(), format!("{stem}_keymap.c"))
@@ -414,4 +409,19 @@ fn fresh_dir(dir: &Path) -> std::io::Result<()> {
 
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+/// `<keyboard with _ for />_<keymap>`: the start of every download's name.
+fn download_stem(result: &Value) -> String {
+    format!(
+        "{}_{}",
+        result["keyboard"].as_str().unwrap_or("keyboard").replace('/', "_"),
+        result["keymap"].as_str().unwrap_or("keymap")
+    )
+}
+
+/// The name a job's firmware downloads as (`clueboard_66_rev2_default.hex`), if it built one.
+pub fn firmware_filename(result: &Value) -> Option<String> {
+    let name = result["firmware"].as_str()?;
+    let extension = Path::new(name).extension().and_then(|e| e.to_str()).unwrap_or("bin");
+    Some(format!("{}.{extension}", download_stem(result)))
 }

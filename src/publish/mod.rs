@@ -1,9 +1,11 @@
 //! The static JSON API of keyboards.qmk.fm, one tree per channel:
-//! `<channel>/v1/constants_metadata.json` and `<channel>/v1/constants/<subsystem>_<version>.json`.
+//! `<channel>/v1/constants_metadata.json` and `<channel>/v1/constants/<subsystem>_<version>.json`,
+//! the keyboards (see [`keyboards`]) and the copy of QMK's `data/` (see [`data_copy`]).
 //!
 //! **master** publishes the locked-in versions, **develop** every version.
 
-mod keyboards;
+mod data_copy;
+pub mod keyboards;
 pub mod lock;
 pub mod pyjson;
 
@@ -86,6 +88,10 @@ pub enum PublishError {
     Lock(#[from] LockError),
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Unreadable { path: String, message: String },
     #[error("{SOURCE_DATE_EPOCH} must be whole seconds since 1970 within the calendar: `{0}`")]
     Timestamp(String),
 }
@@ -122,7 +128,8 @@ pub fn write<'c>(
     last_updated: OffsetDateTime,
 ) -> Result<Publication<'c>, PublishError> {
     let published = render(constants);
-    let keyboard_files = keyboards::render(keyboards, &format_timestamp(last_updated));
+    let keyboard_files = keyboards::render(keyboards, tree, &format_timestamp(last_updated))?;
+    let data_files = data_copy::render(tree)?;
     let lock = LockFile::read_verified(tree, &published)?;
     let mut channels = Vec::new();
     let mut files: Vec<(PathBuf, Cow<[u8]>)> = Vec::new();
@@ -137,7 +144,8 @@ pub fn write<'c>(
         let items: Vec<&Published> = in_channel.iter().map(|&i| &published[i]).collect();
         files.extend(items.iter().map(|item| (root.join(item.path()), Cow::Borrowed(item.bytes.as_slice()))));
         files.push((root.join("v1/constants_metadata.json"), Cow::Owned(metadata(&items, last_updated))));
-        files.extend(keyboard_files.iter().map(|(path, bytes)| (root.join(path), Cow::Borrowed(bytes.as_slice()))));
+        let shared = keyboard_files.iter().chain(&data_files);
+        files.extend(shared.map(|(path, bytes)| (root.join(path), Cow::Borrowed(bytes.as_slice()))));
         channels.push((channel, in_channel));
     }
     files.par_iter().try_for_each(|(path, bytes)| {

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::AppState;
-use crate::compile::{Artifact, Job, RequestError, Status, SubmitError, Unavailable};
+use crate::compile::{Artifact, Job, RequestError, Status, SubmitError, Unavailable, firmware_filename};
 
 type Shared = State<Arc<AppState>>;
 
@@ -48,7 +48,7 @@ pub(super) struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError { status, message: message.into(), retry_after: None }
     }
 
@@ -194,8 +194,13 @@ fn describe(job: &Job, base: &str) -> Value {
             if made { vec![format!("{base}/v1/compile/{}/{path}", job.id)] } else { Vec::new() }
         };
         let sources = result["sources"] == true;
-        json!({
-            "firmware_binary_url": url(result["firmware"].is_string(), "download"),
+        let firmware = firmware_filename(result);
+        // Without firmware (a keymap-only job) there is no binary URL at all: QMK
+        // Configurator disables its Firmware button only when the field is missing.
+        let binary = firmware.as_ref().map(|_| url(true, "download"));
+        let mut described = json!({
+            "firmware_binary_url": binary,
+            "firmware_filename": firmware.unwrap_or_default(),
             "firmware_keymap_url": url(sources, "keymap"),
             "firmware_source_url": url(sources, "source"),
             "output": result["output"],
@@ -204,7 +209,11 @@ fn describe(job: &Job, base: &str) -> Value {
             "layout": result["layout"],
             "returncode": result["returncode"],
             "id": job.id,
-        })
+        });
+        if described["firmware_binary_url"].is_null() {
+            described.as_object_mut().map(|fields| fields.shift_remove("firmware_binary_url"));
+        }
+        described
     });
     json!({
         "created_at": http_date(job.created_at),
@@ -258,10 +267,22 @@ mod tests {
                 "layout": "LAYOUT", "sources": true, "firmware": null})),
         };
         let described = describe(&job, "http://h:1");
-        assert_eq!(described["result"]["firmware_binary_url"], json!([]));
+        let fields = described["result"].as_object().unwrap();
+        assert!(!fields.contains_key("firmware_binary_url"), "no firmware, no binary URL: {fields:?}");
+        assert_eq!(fields["firmware_filename"], "");
         assert_eq!(
             described["result"]["firmware_keymap_url"],
             json!(["http://h:1/v1/compile/f5f9b992-73b4-479b-8236-df1deb37c163/keymap"])
+        );
+        let built = Job {
+            result: Some(json!({"keyboard": "planck/rev6", "keymap": "mine", "firmware": "f.bin"})),
+            ..job.clone()
+        };
+        let built = describe(&built, "http://h:1");
+        assert_eq!(built["result"]["firmware_filename"], "planck_rev6_mine.bin");
+        assert_eq!(
+            built["result"]["firmware_binary_url"],
+            json!(["http://h:1/v1/compile/f5f9b992-73b4-479b-8236-df1deb37c163/download"])
         );
         let queued = Job { status: Status::Queued, result: None, ..job };
         assert_eq!(describe(&queued, "http://h:1")["result"], Value::Null);

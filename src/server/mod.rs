@@ -4,6 +4,7 @@
 //! worker threads and the pruner, and runs until Ctrl-C or SIGTERM.
 
 mod api;
+mod keyboards;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -79,6 +80,7 @@ fn router(settings: &Settings, service: Arc<Service>) -> Router {
     Router::new()
         .merge(api::routes())
         .with_state(state)
+        .merge(keyboards::routes(&settings.site))
         .fallback_service(ServeDir::new(&settings.site))
         .layer(CorsLayer::permissive())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIME_LIMIT))

@@ -6,6 +6,7 @@
 //! Each channel directory is a whole site; `index.html` at the root joins them.
 
 mod changelog;
+mod readme;
 mod search;
 mod svg;
 
@@ -23,6 +24,7 @@ use time::OffsetDateTime;
 use crate::keyboard::{Keyboard, Keyboards};
 use crate::output::Staging;
 use crate::publish::{Channel, Publication, Published, format_timestamp};
+use crate::source::DataTree;
 
 pub use changelog::{Changes, compare};
 
@@ -106,6 +108,7 @@ pub fn render(
     staging: &Staging,
     publication: &Publication,
     keyboards: &Keyboards,
+    tree: &DataTree,
     last_updated: OffsetDateTime,
     progress: &ProgressBar,
 ) -> Result<usize, SiteError> {
@@ -120,11 +123,11 @@ pub fn render(
     for (channel, summary) in Channel::ALL.into_iter().zip(&channels) {
         pages += render_channel(&renderer, channel, summary, publication, keyboards)?;
     }
-    Ok(pages + render_keyboards(&renderer, keyboards)?)
+    Ok(pages + render_keyboards(&renderer, keyboards, tree)?)
 }
 
 /// Keyboard pages, the same in every channel: each is rendered once and written to all.
-fn render_keyboards(renderer: &Renderer, keyboards: &Keyboards) -> Result<usize, SiteError> {
+fn render_keyboards(renderer: &Renderer, keyboards: &Keyboards, tree: &DataTree) -> Result<usize, SiteError> {
     let mut aliases_of: HashMap<&str, Vec<&str>> = HashMap::new();
     for (alias, target) in keyboards.aliases() {
         aliases_of.entry(target.as_str()).or_default().push(alias.as_str());
@@ -135,7 +138,7 @@ fn render_keyboards(renderer: &Renderer, keyboards: &Keyboards) -> Result<usize,
         let paths: Vec<_> = Channel::ALL.iter().map(|c| Path::new(c.name()).join(&page)).collect();
         let paths: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
         let aliases = aliases_of.get(keyboard.name.as_str()).map_or(&[][..], Vec::as_slice);
-        renderer.pages("keyboard.html", &paths, true, keyboard_context(keyboard, aliases))
+        renderer.pages("keyboard.html", &paths, true, keyboard_context(keyboard, aliases, tree))
     })?;
     Ok(all.len() * Channel::ALL.len())
 }
@@ -345,7 +348,7 @@ impl KeyboardSummary {
     }
 }
 
-fn keyboard_context(keyboard: &Keyboard, aliases: &[&str]) -> Context {
+fn keyboard_context(keyboard: &Keyboard, aliases: &[&str], tree: &DataTree) -> Context {
     let text = |field: &str| keyboard.info.get(field).and_then(crate::spec::Value::as_str).map(str::to_owned);
     let layouts: Vec<Context> = keyboard
         .layouts
@@ -361,15 +364,34 @@ fn keyboard_context(keyboard: &Keyboard, aliases: &[&str]) -> Context {
             }
         })
         .collect();
+    let readme = keyboard.readme.as_ref().and_then(|path| {
+        let bytes = tree.read(path).ok()?;
+        let folder = path.parent().map(|p| p.to_string_lossy().replace('\\', "/")).unwrap_or_default();
+        Some(Context::from_safe_string(readme::render(&String::from_utf8_lossy(&bytes), &folder)))
+    });
+    let usb = keyboard.info.get("usb");
+    let usb_text = |field| usb.and_then(|u| u.get(field)).and_then(crate::spec::Value::as_str).map(str::to_owned);
+    let features: Vec<&str> = keyboard
+        .info
+        .get("features")
+        .and_then(crate::spec::Value::as_object)
+        .map(|f| f.iter().filter(|(_, on)| **on == crate::spec::Value::Bool(true)).map(|(name, _)| name).collect())
+        .unwrap_or_default();
     context! {
         name => keyboard.name.as_str(),
         keyboard_name => keyboard.keyboard_name(),
         manufacturer => text("manufacturer"),
         maintainer => text("maintainer"),
         url => text("url").map(|url| website(&url)),
+        processor => text("processor"),
+        bootloader => text("bootloader"),
+        platform => text("platform_key"),
+        usb => usb_text("vid").zip(usb_text("pid")).map(|(vid, pid)| context! { vid => vid, pid => pid, version => usb_text("device_version") }),
+        features => data(&features),
         matrix => keyboard.matrix_size().map(|m| context! { rows => m.rows, cols => m.cols }),
         aliases => data(aliases),
         layouts => layouts,
+        readme => readme,
         json => format!("../v1/keyboards/{}/info.json", keyboard.name),
     }
 }

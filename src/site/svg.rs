@@ -88,6 +88,23 @@ pub fn ranges(ranges: &[Range]) -> String {
 const KEY: f64 = 54.0;
 const GAP: f64 = 4.0;
 
+/// A glyph's width as a share of the font size, for the sans-serif labels (a
+/// generous average, so that estimates err on the side of fitting).
+const GLYPH_WIDTH: f64 = 0.62;
+const LABEL_SIZE: f64 = 13.0;
+const SMALLEST_LABEL: f64 = 7.0;
+/// Room kept between a label and its key's edges.
+const LABEL_MARGIN: f64 = 6.0;
+
+/// The font size that fits `label` into a key `width` wide, and, when even the
+/// smallest size would not fit, the width to squeeze the text to.
+fn label_fit(label: &str, width: f64) -> (f64, Option<f64>) {
+    let room = (width - LABEL_MARGIN).max(1.0);
+    let glyphs = label.chars().count().max(1) as f64;
+    let size = (room / (glyphs * GLYPH_WIDTH)).min(LABEL_SIZE);
+    if size >= SMALLEST_LABEL { (size, None) } else { (SMALLEST_LABEL, Some(room)) }
+}
+
 /// A layout drawn from its keys: one rectangle per key, with its label.
 pub fn layout(name: &str, layout: &Layout) -> String {
     let width = layout.keys.iter().map(|k| k.x() + k.w()).fold(1.0, f64::max) * KEY;
@@ -114,13 +131,17 @@ pub fn layout(name: &str, layout: &Layout) -> String {
             Tenths(h)
         );
         if !label.is_empty() {
-            let size = if label.chars().count() > 4 { 9 } else { 13 };
+            let (size, squeeze) = label_fit(label, w);
+            let squeeze =
+                squeeze.map(|width| format!(r#" textLength="{}" lengthAdjust="spacingAndGlyphs""#, Tenths(width)));
             let _ = write!(
                 svg,
-                r#"<text x="{}" y="{}" font-size="{size}">{}</text>"#,
+                r#"<text x="{}" y="{}" font-size="{}"{}>{}</text>"#,
                 Tenths(x + w / 2.0),
                 Tenths(y + h / 2.0 + 4.0),
-                escape(&label.chars().take(10).collect::<String>())
+                Tenths(size),
+                squeeze.unwrap_or_default(),
+                escape(label)
             );
         }
         svg.push_str("</g>");
@@ -135,14 +156,24 @@ mod tests {
     use crate::spec::Value;
 
     #[test]
+    fn labels_fit_their_keys() {
+        let one_unit = KEY - GAP;
+        for label in ["A", "Esc", "Backspace", "ISOBACKSLASH", "JPBACKSLASH", "A very long label indeed"] {
+            let (size, squeeze) = label_fit(label, one_unit);
+            let drawn = squeeze.unwrap_or(label.chars().count() as f64 * GLYPH_WIDTH * size);
+            assert!(drawn <= one_unit - LABEL_MARGIN + 0.01, "{label}: {drawn} wide in a {one_unit} key");
+            assert!((SMALLEST_LABEL..=LABEL_SIZE).contains(&size));
+        }
+        assert_eq!(label_fit("A", one_unit), (LABEL_SIZE, None), "short labels keep the full size");
+    }
+
+    #[test]
     fn a_layout_has_one_shape_per_key_and_escapes_labels() {
         let key = |json| Key::read(Value::from(json).as_object().unwrap());
-        let board = Layout {
-            keys: vec![
-                key(serde_json::json!({"matrix": [0, 0], "x": 0, "y": 0, "label": "<Esc>"})),
-                key(serde_json::json!({"matrix": [0, 1], "x": 1, "y": 0, "w": 2})),
-            ],
-        };
+        let board = Layout::new(vec![
+            key(serde_json::json!({"matrix": [0, 0], "x": 0, "y": 0, "label": "<Esc>"})),
+            key(serde_json::json!({"matrix": [0, 1], "x": 1, "y": 0, "w": 2})),
+        ]);
         let svg = layout("LAYOUT", &board);
         assert_eq!(svg.matches(r#"<rect class="key""#).count(), 2);
         assert!(svg.contains("&lt;Esc&gt;") && !svg.contains("<Esc>"));

@@ -174,7 +174,12 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::Number(v.into()))
     }
 
+    /// A whole number written with a fraction or an exponent (`1.0`, `1e2`) is read
+    /// as an integer below 1e10, as QMK's hjson reader does: it publishes `1`, not `1.0`.
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        if v.fract() == 0.0 && v.abs() < 1e10 {
+            return Ok(Value::Number((v as i64).into()));
+        }
         Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom(format!("number {v} is not finite")))
     }
 
@@ -286,6 +291,13 @@ fn key_before(text: &str, colon: usize) -> Option<(usize, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_with_a_fraction_read_as_integers_below_1e10() {
+        let value = parse(r#"{"a": 1.0, "b": 2.5, "c": 1e2, "d": 1e12, "e": -0.0}"#).unwrap();
+        assert_eq!(value.to_string(), r#"{"a":1,"b":2.5,"c":100,"d":1000000000000.0,"e":0}"#);
+        assert_eq!(parse("{\na: 1.0\nb: 3\n}").unwrap().to_string(), r#"{"a":1,"b":3}"#);
+    }
 
     #[test]
     fn keeps_order_and_accepts_hjson_syntax() {

@@ -162,6 +162,18 @@ impl Object {
         None
     }
 
+    /// The object at `key`, made an empty one first where `key` is missing or holds
+    /// something else (as QMK's merge makes room for nested settings).
+    pub fn object_at(&mut self, key: &str) -> &mut Object {
+        if !matches!(self.get(key), Some(Value::Object(_))) {
+            self.insert(key.into(), Value::Object(Object::new()));
+        }
+        match self.get_mut(key) {
+            Some(Value::Object(members)) => members,
+            _ => unreachable!("an object was just put at {key}"),
+        }
+    }
+
     /// Removes `key`, keeping the order of the rest.
     pub fn shift_remove(&mut self, key: &str) -> Option<Value> {
         let at = self.position(key)?;

@@ -159,3 +159,31 @@ pub fn import_shared(shared: &Path) -> (Fixture, PathBuf) {
     expect_exit(&run(&["import", "--qmk-home", &qmk, "--out", &data.display().to_string()]), 0);
     (fixture, data)
 }
+
+/// Why a browser test cannot run here, if it cannot: Chromium, node and
+/// playwright-core (in `tests/browser`) are needed.
+pub fn browser_missing(browser_dir: &Path) -> Option<String> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).is_file() {
+        return Some(format!("no Chromium at {chromium}"));
+    }
+    if std::process::Command::new("node").arg("--version").output().is_err() {
+        return Some("no node".into());
+    }
+    if !browser_dir.join("node_modules/playwright-core").is_dir() {
+        return Some(format!("playwright-core is not installed (npm ci --prefix {})", browser_dir.display()));
+    }
+    None
+}
+
+/// `tests/browser`, when a browser test can run; `None` (after saying why) when it
+/// cannot here. CI installs everything (.ci/run): there a missing piece is a failure.
+pub fn browser_dir() -> Option<PathBuf> {
+    let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    if let Some(reason) = browser_missing(&browser_dir) {
+        assert!(std::env::var_os("CI").is_none(), "the browser test cannot run in CI: {reason}");
+        eprintln!("skipped: {reason}");
+        return None;
+    }
+    Some(browser_dir)
+}

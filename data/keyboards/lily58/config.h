@@ -1,0 +1,1 @@
+#define OLED_FONT_H "lib/glcdfont_lily.c"

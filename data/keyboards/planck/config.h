@@ -1,0 +1,3 @@
+#define AUDIO_VOICES
+#define AUDIO_PIN C6
+#define AUDIO_INIT_DELAY

@@ -1,0 +1,1 @@
+#define OLED_DISPLAY_128X64

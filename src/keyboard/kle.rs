@@ -1,0 +1,184 @@
+//! Keyboard Layout Editor ("KLE") raw data → a QMK keyboard definition with one
+//! `LAYOUT`, as api.qmk.fm's converter answers: each key's position and size in
+//! key units, its first legend as `label`, decals left out.
+//!
+//! The raw data is KLE's "Raw data" text: rows as arrays, without the outer
+//! brackets; an object before a key changes the keys that follow (`x`/`y` move,
+//! `w`/`h` size the next key, `d` makes it a decal, `r`/`rx`/`ry` rotate); an
+//! object as the first row holds metadata such as the keyboard's `name`.
+
+use crate::publish::pyjson;
+use crate::spec::{Value, hjson};
+
+/// One key as QMK lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KleKey {
+    pub label: Option<String>,
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+}
+
+/// A converted layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KleLayout {
+    pub name: String,
+    pub keys: Vec<KleKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Could not parse KLE raw data: {0}")]
+pub struct KleError(pub String);
+
+/// Where the next key goes and what it looks like.
+struct Cursor {
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+    decal: bool,
+    /// The rotation origin: a new row starts at its `x`.
+    rx: f64,
+}
+
+/// Reads KLE raw data.
+pub fn parse(raw: &str) -> Result<KleLayout, KleError> {
+    let wrapped = format!("{{\"layout\": [{raw}]}}");
+    let document = hjson::parse(&wrapped).map_err(|e| KleError(e.to_string()))?;
+    let rows = document.get("layout").and_then(Value::as_array).unwrap_or_default();
+    let mut layout = KleLayout { name: String::new(), keys: Vec::new() };
+    let mut cursor = Cursor { x: 0.0, y: 0.0, w: 1.0, h: 1.0, decal: false, rx: 0.0 };
+    for (index, row) in rows.iter().enumerate() {
+        let items = match row {
+            Value::Array(items) => items,
+            Value::Object(metadata) if index == 0 => {
+                layout.name = metadata.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                continue;
+            }
+            other => return Err(KleError(format!("row {index} is {}, not a list of keys", other.kind()))),
+        };
+        for item in items {
+            match item {
+                Value::Object(changes) => {
+                    let number = |key| {
+                        changes.get(key).and_then(|v| match v {
+                            Value::Number(n) => n.as_f64(),
+                            _ => None,
+                        })
+                    };
+                    if let Some(rx) = number("rx") {
+                        cursor.rx = rx;
+                        cursor.x = rx;
+                    }
+                    if let Some(ry) = number("ry") {
+                        cursor.y = ry;
+                    }
+                    cursor.x += number("x").unwrap_or(0.0);
+                    cursor.y += number("y").unwrap_or(0.0);
+                    cursor.w = number("w").unwrap_or(cursor.w);
+                    cursor.h = number("h").unwrap_or(cursor.h);
+                    if let Some(decal) = changes.get("d") {
+                        cursor.decal = *decal == Value::Bool(true);
+                    }
+                }
+                Value::String(legends) => {
+                    if !cursor.decal {
+                        let label = legends.split('\n').next().filter(|l| !l.is_empty()).map(str::to_owned);
+                        layout.keys.push(KleKey { label, x: cursor.x, y: cursor.y, w: cursor.w, h: cursor.h });
+                    }
+                    cursor.x += cursor.w;
+                    cursor.w = 1.0;
+                    cursor.h = 1.0;
+                    cursor.decal = false;
+                }
+                other => {
+                    return Err(KleError(format!("a key must be a legend text or an object, not {}", other.kind())));
+                }
+            }
+        }
+        cursor.y += 1.0;
+        cursor.x = cursor.rx;
+    }
+    Ok(layout)
+}
+
+/// A number as QMK writes a key unit: whole numbers without a fraction.
+fn unit(value: f64) -> String {
+    let rounded = (value * 1e6).round() / 1e6;
+    match rounded.fract() == 0.0 && rounded.abs() < 1e15 {
+        true => format!("{}", rounded as i64),
+        false => pyjson::python_float(rounded),
+    }
+}
+
+/// The keyboard definition api.qmk.fm answers with: four-space indentation,
+/// `", "` after items, and the layout's keys on one line.
+pub fn to_info_json(layout: &KleLayout) -> String {
+    let text = |s: &str| String::from_utf8(pyjson::to_line(s)).expect("JSON is UTF-8");
+    let keys: Vec<String> = layout
+        .keys
+        .iter()
+        .map(|key| {
+            let mut fields = Vec::new();
+            if let Some(label) = &key.label {
+                fields.push(format!("\"label\":{}", text(label)));
+            }
+            fields.push(format!("\"x\":{}", unit(key.x)));
+            fields.push(format!("\"y\":{}", unit(key.y)));
+            if key.w != 1.0 {
+                fields.push(format!("\"w\":{}", unit(key.w)));
+            }
+            if key.h != 1.0 {
+                fields.push(format!("\"h\":{}", unit(key.h)));
+            }
+            format!("{{{}}}", fields.join(", "))
+        })
+        .collect();
+    format!(
+        "{{\n    \"keyboard_name\": {}, \n    \"url\": \"\", \n    \"maintainer\": \"qmk\", \n    \"layouts\": {{\n        \"LAYOUT\": {{\n            \"layout\": [{}]\n        }}\n    }}\n}}",
+        text(&layout.name),
+        keys.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_take_their_places_and_sizes() {
+        let raw = r#"{name: "Pad"},
+            ["Num\n", "/", "*"],
+            [{w: 2}, "0", {x: 0.5, d: true}, "logo", ".", {h: 2}, "Enter"],
+            [{y: 0.25}, "A"]"#;
+        let layout = parse(raw).unwrap();
+        assert_eq!(layout.name, "Pad");
+        let places: Vec<_> = layout.keys.iter().map(|k| (k.label.as_deref(), k.x, k.y, k.w, k.h)).collect();
+        assert_eq!(
+            places,
+            [
+                (Some("Num"), 0.0, 0.0, 1.0, 1.0),
+                (Some("/"), 1.0, 0.0, 1.0, 1.0),
+                (Some("*"), 2.0, 0.0, 1.0, 1.0),
+                (Some("0"), 0.0, 1.0, 2.0, 1.0),
+                (Some("."), 3.5, 1.0, 1.0, 1.0),
+                (Some("Enter"), 4.5, 1.0, 1.0, 2.0),
+                (Some("A"), 0.0, 2.25, 1.0, 1.0),
+            ]
+        );
+        let info = to_info_json(&layout);
+        assert!(info.starts_with("{\n    \"keyboard_name\": \"Pad\", \n    \"url\": \"\", \n"), "{info}");
+        assert!(info.contains(r#""layout": [{"label":"Num", "x":0, "y":0}, "#), "{info}");
+        assert!(info.contains(r#"{"label":"Enter", "x":4.5, "y":1, "h":2}"#), "{info}");
+        let reparsed: serde_json::Value = serde_json::from_str(&info).unwrap();
+        assert_eq!(reparsed["layouts"]["LAYOUT"]["layout"].as_array().unwrap().len(), 7);
+    }
+
+    #[test]
+    fn bad_raw_data_is_refused_with_a_reason() {
+        assert!(parse("[\"a\"").is_err());
+        assert!(parse("[1, 2]").unwrap_err().to_string().contains("legend text or an object"));
+        assert!(parse("\"a\", [\"b\"]").is_err());
+    }
+}

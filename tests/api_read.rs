@@ -1,0 +1,143 @@
+//! api.qmk.fm's read endpoints over `qmk-api serve` with the bundled data, and QMK
+//! Configurator's request sequence played in a real browser.
+
+mod common;
+
+use common::server::Server;
+use common::*;
+use serde_json::{Value, json};
+
+fn server() -> (tempfile::TempDir, Server) {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &[], &[]);
+    (state, server)
+}
+
+#[test]
+fn keyboards_are_listed_and_served_with_aliases_followed() {
+    let (_state, server) = server();
+    let list = server.get("/v1/keyboards").json();
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    assert_eq!(names.len(), qmk_api::import::DEFAULT_KEYBOARDS.len());
+    assert!(names.windows(2).all(|w| w[0] < w[1]) && names.contains(&"clueboard/66/rev2"), "{names:?}");
+
+    let all = server.get("/v1/keyboards/all").json();
+    assert_eq!(all["keyboards"].as_object().unwrap().len(), names.len());
+    let one = server.get("/v1/keyboards/clueboard/66/rev2");
+    assert_eq!((one.status, one.header("content-type")), (200, "application/json"));
+    assert_eq!(one.json()["keyboards"]["clueboard/66/rev2"], all["keyboards"]["clueboard/66/rev2"]);
+    // `_test_c` is an alias of planck/rev6 in QMK's aliases file.
+    let moved = server.get("/v1/keyboards/_test_c").json();
+    assert_eq!(moved["keyboards"]["planck/rev6"]["keyboard_folder"], "planck/rev6");
+
+    // Readmes are QMK's prose, which the bundled data leaves out.
+    for readme in ["/v1/keyboards/clueboard/66/rev2/readme", "/v1/keyboards/clueboard/66/rev2/readme.md"] {
+        let reply = server.get(readme);
+        assert_eq!(reply.status, 404, "{readme}");
+        let message = reply.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("no readme") && message.contains("--qmk-home"), "{message}");
+    }
+    // The static files stay where QMK Configurator asks for them.
+    assert_eq!(server.get("/v1/keyboards/clueboard/66/rev2/info.json").json(), one.json());
+
+    let keymap = server.get("/v1/keyboards/ferris/0_1/keymaps/default").json();
+    assert_eq!((&keymap["keyboard"], &keymap["keymap"]), (&json!("ferris/0_1"), &json!("default")));
+    let missing = server.get("/v1/keyboards/ferris/0_1/keymaps/nope");
+    assert_eq!((missing.status, missing.json()["message"].as_str()), (404, Some("No such keymap: nope")));
+
+    for unknown in ["/v1/keyboards/nope", "/v1/keyboards/nope/readme", "/v1/keyboards/..%2f..%2fetc/passwd"] {
+        let reply = server.get(unknown);
+        assert_eq!(reply.status, 404, "{unknown}");
+        assert_eq!(reply.json()["code"], 404, "{unknown}: a JSON message");
+        assert!(reply.json()["message"].as_str().unwrap().starts_with("no keyboard"), "{unknown}");
+    }
+
+    let usb = server.get("/v1/usb").json();
+    assert_eq!(usb["usb"]["0xC1ED"]["0x2320"]["clueboard/66/rev2"]["pid"], "0x2320");
+}
+
+#[test]
+fn readmes_are_served_from_a_tree_with_moved_keyboards_followed() {
+    let tree = Fixture::new();
+    tree.keycodes("keycodes_0.0.1.hjson", r#"{"keycodes": {"0x0004": {"group": "basic", "key": "KC_A"}}}"#)
+        .file("data/mappings/keyboard_aliases.hjson", r#"{"acme/old": {"target": "acme/pad"}}"#)
+        .file("keyboards/readme.md", "# Keyboards\n")
+        .file("keyboards/acme/readme.md", "# Acme pads\n")
+        .file(
+            "keyboards/acme/pad/keyboard.json",
+            r#"{"keyboard_name": "Pad", "manufacturer": "Acme", "maintainer": "someone",
+                "usb": {"vid": "0xFEED", "pid": "0x0001", "device_version": "1.0.0"},
+                "matrix_pins": {"direct": [["B0"]]}, "layouts": {"LAYOUT": {"layout": [{"matrix": [0, 0], "x": 0, "y": 0}]}}}"#,
+        );
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &["--qmk-home", &tree.root_arg()], &[]);
+    for path in ["/v1/keyboards/acme/pad/readme", "/v1/keyboards/acme/pad/readme.md", "/v1/keyboards/acme/old/readme"] {
+        let readme = server.get(path);
+        assert_eq!((readme.status, readme.header("content-type")), (200, "text/markdown; charset=utf-8"), "{path}");
+        assert_eq!(readme.body, b"# Acme pads\n", "{path}: the nearest readme above the keyboard");
+    }
+}
+
+#[test]
+fn skeletons_and_converters_answer_as_api_qmk_fm() {
+    let (_state, server) = server();
+    assert_eq!(server.get("/v1/skeletons").json(), json!({"children": ["keymap"]}));
+    let skeleton = server.get("/v1/skeletons/keymap").json();
+    assert_eq!(skeleton["version"], 1);
+    assert!(skeleton["documentation"].as_str().unwrap().contains("qmk json2c"));
+    for key in ["keyboard", "keymap", "layout"] {
+        assert_eq!(skeleton[key], Value::Null, "{key}");
+    }
+    assert_eq!(skeleton["layers"], json!([]));
+    assert_eq!(server.get("/v1/converters").json(), json!({"children": ["kle"]}));
+
+    let raw = r#"{name: "Macro pad"}, ["Esc", {w: 2}, "Space"], [{y: 0.5, h: 2}, "Enter"]"#;
+    let converted = server.post("/v1/converters/kle", json!({"raw": raw}).to_string().as_bytes());
+    assert_eq!((converted.status, converted.header("content-type")), (200, "application/json"));
+    let info = converted.json();
+    assert_eq!(info["keyboard_name"], "Macro pad");
+    assert_eq!(
+        info["layouts"]["LAYOUT"]["layout"],
+        json!([{"label": "Esc", "x": 0, "y": 0}, {"label": "Space", "x": 1, "y": 0, "w": 2}, {"label": "Enter", "x": 0, "y": 1.5, "h": 2}])
+    );
+    for (body, why) in [
+        (&b"not json"[..], "Invalid JSON data!"),
+        (br#"{"nothing": 1}"#, "You must supply either"),
+        (br#"{"raw": "[\"a\""}"#, "Could not parse KLE raw data"),
+        (br#"{"raw": 5}"#, "`raw` must be"),
+        (br#"{"id": "abc"}"#, "does not fetch"),
+    ] {
+        let reply = server.post("/v1/converters/kle", body);
+        assert_eq!(reply.status, 400, "{}", String::from_utf8_lossy(body));
+        assert!(reply.json()["message"].as_str().unwrap().contains(why), "{}", reply.json());
+    }
+    assert_eq!(server.get("/v1/converters/kle").status, 405);
+}
+
+#[test]
+fn qmk_configurators_requests_all_succeed_in_a_real_browser() {
+    let Some(browser_dir) = browser_dir() else { return };
+    let (_state, server) = server();
+    let layer = serde_json::to_string(&layer("KC_A")).unwrap();
+    let output = std::process::Command::new("node")
+        .arg(browser_dir.join("configurator.mjs"))
+        .args([&server.base, "clueboard/66/rev2", "LAYOUT_all", &layer])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (stdout(&output), stderr(&output));
+    assert!(output.status.success(), "{stdout}{stderr}");
+    for request in [
+        "GET /v1 200",
+        "GET /v1/keyboard_list.json 200",
+        "GET /v1/skeletons/keymap 200",
+        "GET /v1/keyboards/clueboard/66/rev2/info.json 200",
+        // The bundled data has no readmes; QMK Configurator shows none when it gets a 404.
+        "GET /v1/keyboards/clueboard/66/rev2/readme.md 404",
+        "POST /v1/compile 200 enqueued=true",
+        "GET source 200 bytes",
+    ] {
+        assert!(stdout.contains(request), "{request} in:\n{stdout}");
+    }
+    // A keymap-only job: no binary URL, so the Configurator disables its Firmware button.
+    assert!(stdout.contains("finished: firmware_filename=\"\" firmware_binary_url=undefined"), "{stdout}");
+}
