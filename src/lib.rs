@@ -4,7 +4,8 @@
 //! merges and checks the constants, [`keyboard`] loads the keyboards, [`publish`]
 //! writes the JSON API per channel, [`site`] the pages beside it, and [`build`]
 //! runs those steps into one output; [`keymap`] resolves, checks and converts keymaps,
-//! [`compile`] runs compile jobs, and [`server`] serves them and the site over HTTP.
+//! [`compile`] runs compile jobs, and [`server`] serves them and the site over HTTP;
+//! [`picture`] draws keyboards and keymaps as SVG for the site, the CLI and the server.
 
 pub mod build;
 pub mod c;
@@ -15,6 +16,7 @@ pub mod import;
 pub mod keyboard;
 pub mod keymap;
 pub mod output;
+pub mod picture;
 pub mod publish;
 pub mod server;
 pub mod site;

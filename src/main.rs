@@ -89,6 +89,16 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Draw every layer of a keymap file on its keyboard's layout, as SVG
+    Draw {
+        file: PathBuf,
+        /// The constants version to check and label against [default: the newest]
+        #[arg(long, value_name = "V")]
+        keycodes_version: Option<Version>,
+        /// Write here instead of to stdout
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
     /// Write the keymap.c of a keymap file, as QMK's json2c does
     Json2c {
         file: PathBuf,
@@ -161,6 +171,9 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
         }
         Command::Validate { keycodes_version, format, files, deny_warnings } => {
             keymaps::validate(&tree, keycodes_version.as_ref(), format, &files, deny_warnings, reporter)
+        }
+        Command::Draw { file, keycodes_version, output } => {
+            keymaps::draw(&tree, keycodes_version.as_ref(), &file, output.as_deref(), reporter)
         }
         Command::Json2c { file, output } => keymaps::json2c(&file, output.as_deref()),
         Command::Compile { file, out, build_time_limit, deny_warnings } => {

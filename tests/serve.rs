@@ -25,14 +25,6 @@ fn payload(keymap: &str, first: &str) -> Value {
     json!({"keyboard": "clueboard/66/rev2", "keymap": keymap, "layout": "LAYOUT_all", "layers": [layer(first)]})
 }
 
-/// A stand-in for the current seed's payload, with the same keys (QK_BOOT among them),
-/// so that the contract is checked with nothing beside the checkout too.
-fn stand_in_payload() -> Value {
-    let mut payload = payload("my_awesome_keymap", "KC_GRV");
-    payload["layers"].as_array_mut().unwrap().push(json!(layer("QK_BOOT")));
-    payload
-}
-
 /// The current seed's payload (the one using QK_BOOT), when ../shared is there.
 fn seed_payload_with_qk_boot() -> Option<Value> {
     shared().map(|shared| current_seed_payload(&shared))
@@ -53,7 +45,7 @@ fn unzip_file(bytes: &[u8], name: &str) -> String {
 #[test]
 fn the_seed_payload_is_compiled_keymap_only_with_every_field() {
     // The stand-in always runs: it is what a fresh clone without ../shared checks.
-    for payload in seed_payload_with_qk_boot().into_iter().chain([stand_in_payload()]) {
+    for payload in seed_payload_with_qk_boot().into_iter().chain([stand_in_seed_payload()]) {
         let state = tempfile::tempdir().unwrap();
         compiles_keymap_only_with_every_field(&Server::start(state.path(), &[], &[]), &payload);
     }
@@ -117,6 +109,17 @@ fn compiles_keymap_only_with_every_field(server: &Server, payload: &Value) {
         keymap_c.contains("[0] = LAYOUT_all(") && keys.all(|k| keymap_c.contains(k.as_str().unwrap())),
         "{keymap_c}"
     );
+    assert_eq!(result["keymap_svg_url"], json!([format!("{}/v1/compile/{id}/svg", server.base)]));
+    let picture = server.get(&format!("/v1/compile/{id}/svg"));
+    assert_eq!((picture.status, picture.header("content-type")), (200, "image/svg+xml; charset=utf-8"));
+    assert!(picture.header("content-disposition").starts_with("inline; filename=clueboard_66_rev2_"));
+    assert_eq!(picture.header("content-security-policy"), "default-src 'none'; style-src 'unsafe-inline'");
+    let svg = String::from_utf8(picture.body.clone()).unwrap();
+    common::picture::check_seed_picture(&svg, payload);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), payload.to_string()).unwrap();
+    let drawn = run(&["draw", &file.path().display().to_string()]);
+    assert_eq!(stdout(&drawn), svg, "the API draws the picture `qmk-api draw` draws");
     let source = server.get(&format!("/v1/compile/{id}/source"));
     assert_eq!((source.status, source.header("content-type")), (200, "application/zip"));
     assert_eq!(unzip_names(&source.body), ["keymap.json", "keymap.c"]);
@@ -180,6 +183,7 @@ fn bad_requests_get_their_status_and_a_json_message() {
         ("/v1/compile/0b7e3e1c-0000-4000-8000-000000000000", 404),
         ("/v1/compile/not-a-uuid", 404),
         ("/v1/compile/0b7e3e1c-0000-4000-8000-000000000000/keymap", 404),
+        ("/v1/compile/0b7e3e1c-0000-4000-8000-000000000000/svg", 404),
         ("/v1/compile/0b7e3e1c-0000-4000-8000-000000000000/etc", 404),
     ] {
         let reply = server.get(path);
@@ -233,6 +237,11 @@ fn an_invalid_keymap_fails_with_the_validators_diagnostics() {
     let keymap = server.get(&format!("/v1/compile/{id}/keymap"));
     assert_eq!(keymap.status, 404);
     assert!(keymap.json()["message"].as_str().unwrap().contains("the job failed"));
+    assert_eq!(job["result"]["keymap_svg_url"], json!([]));
+    let picture = server.get(&format!("/v1/compile/{id}/svg"));
+    assert_eq!((picture.status, picture.header("content-type")), (404, "application/json"));
+    let message = picture.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("made no keymap picture: the job failed"), "{message}");
 
     let unknown = server.submit(
         &json!({"keyboard": "clueboard/66/rev9", "keymap": "x", "layout": "LAYOUT_all", "layers": [layer("KC_A")]}),

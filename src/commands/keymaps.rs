@@ -1,4 +1,4 @@
-//! `keycode`, `validate`, `json2c`, `migrate` and `compile`.
+//! `keycode`, `validate`, `draw`, `json2c`, `migrate` and `compile`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,6 +10,7 @@ use super::{Failure, Reporter};
 use qmk_api::compile::{self, Builder};
 use qmk_api::keyboard::{self, Keyboards};
 use qmk_api::keymap::{self, Context, Keycodes, Source};
+use qmk_api::picture;
 use qmk_api::source::{self, DataTree};
 use qmk_api::spec;
 
@@ -113,22 +114,7 @@ pub fn validate(
         }
         match format {
             Format::Json => writing::line(report.to_json(&shown))?,
-            Format::Text => {
-                for diagnostic in &report.diagnostics {
-                    note(diagnostic);
-                }
-                let warnings = report.diagnostics.iter().filter(|d| !d.is_error()).count();
-                let errors = report.diagnostics.len() - warnings;
-                let against = match (&report.keyboard, &report.layout) {
-                    (Some(keyboard), Some(layout)) => format!(" ({keyboard}, {layout}, keycodes {})", keycodes.version),
-                    (Some(keyboard), None) => format!(" ({keyboard}, keycodes {})", keycodes.version),
-                    _ => String::new(),
-                };
-                match errors {
-                    0 => reporter.info(format_args!("{shown}: valid{against}, {warnings} warnings")),
-                    _ => note(format_args!("{shown}: invalid{against}: {errors} errors, {warnings} warnings")),
-                }
-            }
+            Format::Text => print_report(&shown, &report, &keycodes, reporter),
         }
     }
     if !unreadable.is_empty() {
@@ -138,6 +124,50 @@ pub fn validate(
         0 => Ok(()),
         n => Err(Failure::data(format!("{n} of {} keymaps are invalid", files.len()))),
     }
+}
+
+/// A keymap's diagnostics on stderr as rustc prints them, then a line saying
+/// whether it is valid and what it was checked against.
+fn print_report(shown: &str, report: &keymap::Report, keycodes: &Keycodes, reporter: &Reporter) {
+    for diagnostic in &report.diagnostics {
+        note(diagnostic);
+    }
+    let warnings = report.diagnostics.iter().filter(|d| !d.is_error()).count();
+    let errors = report.diagnostics.len() - warnings;
+    let against = match (&report.keyboard, &report.layout) {
+        (Some(keyboard), Some(layout)) => format!(" ({keyboard}, {layout}, keycodes {})", keycodes.version),
+        (Some(keyboard), None) => format!(" ({keyboard}, keycodes {})", keycodes.version),
+        _ => String::new(),
+    };
+    match errors {
+        0 => reporter.info(format_args!("{shown}: valid{against}, {warnings} warnings")),
+        _ => note(format_args!("{shown}: invalid{against}: {errors} errors, {warnings} warnings")),
+    }
+}
+
+/// Draws every layer of a keymap file on its keyboard as SVG, into `out` or onto
+/// stdout; an invalid keymap gets its diagnostics, as `validate` prints them, and no picture.
+pub fn draw(
+    tree: &DataTree,
+    version: Option<&Version>,
+    file: &Path,
+    out: Option<&Path>,
+    reporter: &Reporter,
+) -> Result<(), Failure> {
+    let keycodes = keycodes(tree, version)?;
+    let keyboards = keyboard::load(tree)?;
+    let context = Context { keyboards: &keyboards, keycodes: &keycodes };
+    let text = read_keymap_file(file)?;
+    let shown = file.display().to_string();
+    let implied = keymap::keyboard_from_path(file);
+    let (svg, report) = picture::draw(&Source::new(&shown, &text), implied.as_deref(), context);
+    print_report(&shown, &report, &keycodes, reporter);
+    let svg = svg.ok_or_else(|| Failure::data(format!("{shown}: not drawn: the keymap is invalid")))?;
+    emit(svg.as_bytes(), out)?;
+    if let Some(out) = out {
+        reporter.info(format_args!("wrote {}", out.display()));
+    }
+    Ok(())
 }
 
 fn report_unusable(path: &Path, message: &str, format: Format) -> Result<(), Failure> {

@@ -41,6 +41,8 @@ pub enum Artifact {
     Firmware,
     KeymapC,
     Sources,
+    /// The keymap drawn as SVG, from the keymap the job stored.
+    Picture,
 }
 
 impl Artifact {
@@ -50,6 +52,7 @@ impl Artifact {
             Artifact::Firmware => "firmware",
             Artifact::KeymapC => "keymap.c",
             Artifact::Sources => "source archive",
+            Artifact::Picture => "keymap picture",
         }
     }
 }

@@ -14,7 +14,7 @@ use super::pipeline::{self, Artifact, Sources};
 use super::request::{RequestError, Submission};
 use super::store::{self, Claim, Database, Ending, Firmware, Job, JobStore, Recorded, Status, StoreError};
 use crate::keyboard::Keyboards;
-use crate::keymap::{Context, Keycodes, KeycodesError};
+use crate::keymap::{Context, Keycodes, KeycodesError, Source};
 use crate::source::DataTree;
 use crate::spec::Constants;
 
@@ -350,8 +350,24 @@ impl Service {
                     sources.zip().map_err(|error| Unavailable::Unreadable("the source archive".into(), error))?;
                 (bytes, format!("{stem}_source.zip"))
             }
+            Artifact::Picture => {
+                let sources = self.sources(job)?.ok_or_else(not_made)?;
+                (self.picture(job, &sources)?.into_bytes(), format!("{stem}.svg"))
+            }
         };
         Ok(Download { bytes, filename })
+    }
+
+    /// The keymap a job stored, checked and drawn again: the data loaded at start
+    /// decides, as it did for the job.
+    fn picture(&self, job: &Job, sources: &Sources) -> Result<String, Unavailable> {
+        let context = Context { keyboards: &self.keyboards, keycodes: &self.keycodes };
+        let (svg, report) = crate::picture::draw(&Source::new("keymap.json", &sources.keymap_json), None, context);
+        svg.ok_or_else(|| {
+            let first = report.diagnostics.iter().find(|d| d.is_error()).map(ToString::to_string).unwrap_or_default();
+            let because = format!(": its keymap no longer validates: {first}");
+            Unavailable::NotMade { id: job.id.clone(), what: Artifact::Picture.describe(), because }
+        })
     }
 
     fn sources(&self, job: &Job) -> Result<Option<Sources>, Unavailable> {

@@ -35,10 +35,11 @@ pub struct Resolved {
     pub warnings: Vec<Warning>,
 }
 
-/// Where a range starts.
+/// Where a range starts and ends.
 #[derive(Debug, Clone, Copy)]
 struct Bounds {
     first: u16,
+    last: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,10 +61,13 @@ pub struct Keycodes {
     header: Names,
     /// The first name of each value, to say what a value is.
     key_names: HashMap<u16, String>,
+    /// What a key with each value is labelled (`Esc`, and `!` for the US `LSFT(KC_1)`),
+    /// to draw it.
+    labels: HashMap<u16, String>,
     retired: Retired,
     /// The names each host language adds (`keycodes_german` → `DE_Z`...), for keymaps
     /// that set `host_language`.
-    languages: HashMap<String, HashMap<String, u16>>,
+    languages: HashMap<String, Language>,
     /// Each keyboard's own names under this version, built when first needed.
     keyboard_names: Arc<Mutex<HashMap<String, Arc<Names>>>>,
 }
@@ -94,6 +98,7 @@ impl Keycodes {
             ranges: HashMap::default(),
             header: Names::default(),
             key_names: HashMap::default(),
+            labels: HashMap::default(),
             retired: Retired::new(constants, &spec.version),
             languages: HashMap::default(),
             keyboard_names: Arc::default(),
@@ -101,7 +106,7 @@ impl Keycodes {
         let ranges_tag = Some(enumeration_tag(RANGES_ENUMERATION));
         for (key, range) in spec.content.get("ranges").and_then(Value::as_object).into_iter().flat_map(|r| r.iter()) {
             if let (Some(span), Some(define)) = (parse_range(key), range.get("define").and_then(Value::as_str)) {
-                keycodes.ranges.insert(define.to_owned(), Bounds { first: span.first });
+                keycodes.ranges.insert(define.to_owned(), Bounds { first: span.first, last: span.last });
                 for (name, value) in [(define.to_owned(), span.first), (format!("{define}_MAX"), span.last)] {
                     let int = CInt::int(i128::from(value));
                     keycodes.names.insert(name, Val { int, tag: ranges_tag, origin: Origin::Plain });
@@ -117,37 +122,47 @@ impl Keycodes {
             if let Some(key) = entry_names(entry).next() {
                 keycodes.key_names.entry(value).or_insert_with(|| key.to_owned());
             }
+            if let Some(label) = entry.get("label").and_then(Value::as_str) {
+                keycodes.labels.entry(value).or_insert_with(|| label.to_owned());
+            }
         }
         keycodes.header =
             Names::build(header_definitions, &keycodes.scope_with(&NO_NAMES, &NO_NAMES, None), Origin::Plain);
         // Every keymap can use the US symbols (KC_TILD); other languages on request.
-        for (name, value) in keycodes.language_names(constants, US) {
+        let us = keycodes.language(constants, US);
+        for (name, value) in us.names {
             let int = CInt::int(i128::from(value));
             keycodes.names.entry(name).or_insert(Val { int, tag: None, origin: Origin::Keycode });
         }
+        for (value, label) in us.labels {
+            keycodes.labels.entry(value).or_insert(label);
+        }
         for subsystem in &constants.subsystems {
             if let Some(language) = subsystem.name.strip_prefix("keycodes_").filter(|l| *l != US) {
-                let names = keycodes.language_names(constants, language);
-                keycodes.languages.insert(language.to_owned(), names);
+                let defined = keycodes.language(constants, language);
+                keycodes.languages.insert(language.to_owned(), defined);
             }
         }
         Ok(keycodes)
     }
 
-    /// The names a language defines, as expressions over the base keycodes.
-    fn language_names(&self, constants: &Constants, language: &str) -> HashMap<String, u16> {
+    /// The names and labels a language defines, as expressions over the base keycodes.
+    fn language(&self, constants: &Constants, language: &str) -> Language {
         let content = constants.subsystem(&format!("keycodes_{language}")).and_then(|s| s.versions.last());
         let aliases = content.and_then(|c| c.content.get("aliases")).and_then(Value::as_object);
-        let mut names = HashMap::default();
+        let mut defined = Language::default();
         let scope = self.scope_with(&NO_NAMES, &NO_NAMES, None);
         for (expression, entry) in aliases.into_iter().flat_map(|a| a.iter()) {
             if let Ok(resolved) = scope.resolve(expression) {
                 for name in entry_names(entry) {
-                    names.insert(name.to_owned(), resolved.value);
+                    defined.names.insert(name.to_owned(), resolved.value);
+                }
+                if let Some(label) = entry.get("label").and_then(Value::as_str) {
+                    defined.labels.entry(resolved.value).or_insert_with(|| label.to_owned());
                 }
             }
         }
-        names
+        defined
     }
 
     /// The host languages a keymap may name.
@@ -207,18 +222,20 @@ impl Keycodes {
         Some(self.scope_with(keyboard, keymap, language))
     }
 
-    fn scope_with<'a>(
-        &'a self,
-        keyboard: &'a Names,
-        keymap: &'a Names,
-        language: Option<&'a HashMap<String, u16>>,
-    ) -> Scope<'a> {
+    fn scope_with<'a>(&'a self, keyboard: &'a Names, keymap: &'a Names, language: Option<&'a Language>) -> Scope<'a> {
         Scope { keycodes: self, layers: [keymap, keyboard, &NO_NAMES], language }
     }
 }
 
 /// The US language, whose names every keymap has.
 const US: &str = "us";
+
+/// What a host language adds: its names (`DE_Z`) and what its keys print (`Z` on `KC_Y`).
+#[derive(Debug, Clone, Default)]
+struct Language {
+    names: HashMap<String, u16>,
+    labels: HashMap<u16, String>,
+}
 
 static NO_NAMES: LazyLock<Names> = LazyLock::new(Names::default);
 
@@ -229,7 +246,7 @@ pub struct Scope<'a> {
     /// Names defined on top of the version, first match wins: the keymap's, the
     /// keyboard's, and the ones being defined.
     layers: [&'a Names; 3],
-    language: Option<&'a HashMap<String, u16>>,
+    language: Option<&'a Language>,
 }
 
 /// A name's value as a scope finds it.
@@ -300,7 +317,7 @@ impl<'a> Scope<'a> {
         if let Some(constant) = self.keycodes.header.constants.get(name) {
             return Some(from(constant));
         }
-        let language = self.language.and_then(|names| names.get(name))?;
+        let language = self.language.and_then(|language| language.names.get(name))?;
         Some(plain(Val { int: CInt::int(i128::from(*language)), tag: None, origin: Origin::Keycode }))
     }
 
@@ -309,6 +326,27 @@ impl<'a> Scope<'a> {
             .iter()
             .find_map(|names| names.functions.get(name))
             .or_else(|| self.keycodes.header.functions.get(name))
+    }
+
+    /// What a key with `value` is labelled, in the host language where it says.
+    pub(super) fn label(&self, value: u16) -> Option<&'a str> {
+        let language = self.language.and_then(|language| language.labels.get(&value));
+        language.or_else(|| self.keycodes.labels.get(&value)).map(String::as_str)
+    }
+
+    /// The first name of a value in the version's keycodes.
+    pub(super) fn key_name(&self, value: u16) -> Option<&'a str> {
+        self.keycodes.key_names.get(&value).map(String::as_str)
+    }
+
+    /// Whether `name` is a keycode of the version's spec.
+    pub(super) fn is_spec_name(&self, name: &str) -> bool {
+        self.keycodes.contains(name)
+    }
+
+    /// Whether `value` lies in the range `define` (`QK_LAYER_TAP`...).
+    pub(super) fn in_range(&self, define: &str, value: u16) -> bool {
+        self.keycodes.ranges.get(define).is_some_and(|b| (b.first..=b.last).contains(&value))
     }
 
     /// A value as a name where it has one, else in hex.
@@ -368,7 +406,7 @@ impl<'a> Scope<'a> {
 
     /// Adds the nearest known name to an error about an unknown one.
     pub fn suggest(&self, mut error: ExprError) -> ExprError {
-        let language = self.language.into_iter().flat_map(|names| names.keys());
+        let language = self.language.into_iter().flat_map(|language| language.names.keys());
         let layers = self.layers.iter().flat_map(|names| names.constants.keys());
         let known = layers
             .chain(self.keycodes.names.keys())

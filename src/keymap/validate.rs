@@ -4,12 +4,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::path::Path;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
 
 use super::document::{Keymap, MacroStep, Source};
 use super::expr::ExprError;
-use super::keycodes::{Keycodes, Resolved};
+use super::keycodes::{Keycodes, Resolved, Scope};
 use super::names::Names;
 use super::retired::retired_layout;
 use super::send_string;
@@ -125,16 +126,14 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
         report.diagnostics.push(finding(Diagnostic::warning(moved), &["keyboard"]));
     }
     report.keyboard = Some(keyboard.name.clone());
-    let keyboard_names = context.keycodes.keyboard_names(keyboard, context.keyboards);
-    let keymap_names = keymap_keycodes(keymap, context.keycodes);
-    let language = keymap.host_language.as_deref();
-    let scope = match context.keycodes.scope(&keyboard_names, &keymap_names, language) {
+    let names = KeymapNames::new(keymap, keyboard, context);
+    let scope = match names.scope(keymap, context.keycodes) {
         Some(scope) => scope,
         None => {
             let mut known: Vec<&str> = context.keycodes.languages().collect();
             known.sort();
-            let message =
-                format!("no host language `{}`; known: us, {}", language.unwrap_or_default(), known.join(", "));
+            let language = keymap.host_language.as_deref().unwrap_or_default();
+            let message = format!("no host language `{language}`; known: us, {}", known.join(", "));
             report.diagnostics.push(finding(Diagnostic::error(message), &["host_language"]));
             return report;
         }
@@ -182,6 +181,35 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
     report
 }
 
+/// The names a keymap's keycodes may use beyond the version's: its keyboard's and its own.
+pub(super) struct KeymapNames {
+    keyboard: Arc<Names>,
+    keymap: Names,
+}
+
+impl KeymapNames {
+    pub(super) fn new(keymap: &Keymap, keyboard: &Keyboard, context: Context) -> KeymapNames {
+        KeymapNames {
+            keyboard: context.keycodes.keyboard_names(keyboard, context.keyboards),
+            keymap: keymap_keycodes(keymap, context.keycodes),
+        }
+    }
+
+    /// The scope the keymap's keycodes resolve in; `None` for a host language the version lacks.
+    pub(super) fn scope<'a>(&'a self, keymap: &Keymap, keycodes: &'a Keycodes) -> Option<Scope<'a>> {
+        keycodes.scope(&self.keyboard, &self.keymap, keymap.host_language.as_deref())
+    }
+}
+
+/// What a keymap's author is warned of for one resolved keycode: what C silently
+/// changes in it, and layers it refers to past the keymap's last.
+pub(super) fn key_warnings(keycode: &str, resolved: &Resolved, layer_count: usize) -> Vec<String> {
+    let beyond = resolved.layers.iter().filter(|l| **l as usize >= layer_count && layer_count > 0);
+    let beyond =
+        beyond.map(|layer| format!("`{keycode}` refers to layer {layer}, but the keymap has {layer_count} layers"));
+    resolved.warnings.iter().map(|w| w.message.clone()).chain(beyond).collect()
+}
+
 /// The keymap's own keycodes, numbered from QK_USER as QMK does.
 fn keymap_keycodes(keymap: &Keymap, keycodes: &Keycodes) -> Names {
     let Some(start) = keycodes.range_start("QK_USER") else { return Names::default() };
@@ -218,7 +246,7 @@ fn resolve_layout<'k>(
 }
 
 struct Checker<'a> {
-    scope: super::keycodes::Scope<'a>,
+    scope: Scope<'a>,
     source: &'a Source<'a>,
     /// Suggestions made so far: each searches every name, so a file gets a bounded number.
     suggestions: Cell<usize>,
@@ -294,10 +322,7 @@ impl<'a> Checker<'a> {
             let reported = findings.len() - before < FINDINGS_PER_LAYER;
             if !reported {
                 match self.resolve(keycode) {
-                    Ok(resolved) => {
-                        let beyond = resolved.layers.iter().filter(|l| **l as usize >= layer_count && layer_count > 0);
-                        warnings += beyond.count() + resolved.warnings.len();
-                    }
+                    Ok(resolved) => warnings += key_warnings(keycode, &resolved, layer_count).len(),
                     Err(_) => errors += 1,
                 }
                 continue;
@@ -334,13 +359,8 @@ impl<'a> Checker<'a> {
         };
         match self.resolve(keycode) {
             Ok(resolved) => {
-                for warning in resolved.warnings {
-                    findings.push(at(Diagnostic::warning(warning.message)));
-                }
-                for layer in resolved.layers.iter().filter(|l| **l as usize >= layer_count && layer_count > 0) {
-                    findings.push(at(Diagnostic::warning(format!(
-                        "`{keycode}` refers to layer {layer}, but the keymap has {layer_count} layers"
-                    ))));
+                for warning in key_warnings(keycode, &resolved, layer_count) {
+                    findings.push(at(Diagnostic::warning(warning)));
                 }
             }
             Err(error) => {

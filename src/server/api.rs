@@ -168,10 +168,11 @@ async fn download(
         "download" | "hex" => (Artifact::Firmware, "application/octet-stream"),
         "keymap" => (Artifact::KeymapC, "text/x-csrc; charset=utf-8"),
         "source" => (Artifact::Sources, "application/zip"),
+        "svg" => (Artifact::Picture, "image/svg+xml; charset=utf-8"),
         _ => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                format!("no file {file:?}: download, hex, keymap or source"),
+                format!("no file {file:?}: download, hex, keymap, source or svg"),
             ));
         }
     };
@@ -183,8 +184,17 @@ async fn download(
         }
         Unavailable::Unreadable(..) | Unavailable::Missing(_) | Unavailable::Store(_) => ApiError::internal(error),
     })?;
-    let disposition = format!("attachment; filename={}", found.filename);
-    Ok(([(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)], found.bytes))
+    // The picture is shown in the browser; nothing in it may run or load.
+    let (disposition, policy) = match artifact {
+        Artifact::Picture => ("inline", "default-src 'none'; style-src 'unsafe-inline'"),
+        _ => ("attachment", "default-src 'none'"),
+    };
+    let headers = [
+        (header::CONTENT_TYPE, content_type.to_owned()),
+        (header::CONTENT_DISPOSITION, format!("{disposition}; filename={}", found.filename)),
+        (header::CONTENT_SECURITY_POLICY, policy.to_owned()),
+    ];
+    Ok((headers, found.bytes))
 }
 
 /// A job in api.qmk.fm's shape; `result` is null until the job ends.
@@ -203,6 +213,7 @@ fn describe(job: &Job, base: &str) -> Value {
             "firmware_filename": firmware.unwrap_or_default(),
             "firmware_keymap_url": url(sources, "keymap"),
             "firmware_source_url": url(sources, "source"),
+            "keymap_svg_url": url(sources, "svg"),
             "output": result["output"],
             "keyboard": result["keyboard"],
             "keymap": result["keymap"],
@@ -283,6 +294,10 @@ mod tests {
         assert_eq!(
             built["result"]["firmware_binary_url"],
             json!(["http://h:1/v1/compile/f5f9b992-73b4-479b-8236-df1deb37c163/download"])
+        );
+        assert_eq!(
+            described["result"]["keymap_svg_url"],
+            json!(["http://h:1/v1/compile/f5f9b992-73b4-479b-8236-df1deb37c163/svg"])
         );
         let queued = Job { status: Status::Queued, result: None, ..job };
         assert_eq!(describe(&queued, "http://h:1")["result"], Value::Null);

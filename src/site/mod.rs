@@ -360,7 +360,7 @@ fn keyboard_context(keyboard: &Keyboard, aliases: &[&str], tree: &DataTree) -> C
                 name => name,
                 keys => layout.keys.len(),
                 aliases => data(&aliases),
-                svg => Context::from_safe_string(svg::layout(name, layout)),
+                svg => Context::from_safe_string(crate::picture::layout(name, layout)),
             }
         })
         .collect();

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test crate uses its own part of these helpers
 
+pub mod picture;
 pub mod postgres;
 pub mod server;
 
@@ -141,6 +142,29 @@ pub fn current_seed_payload(shared: &Path) -> serde_json::Value {
         .into_iter()
         .find(|payload| payload["layers"].to_string().contains("\"QK_BOOT\""))
         .expect("a seed payload using QK_BOOT")
+}
+
+/// A stand-in for the current seed's payload, for when ../shared is absent: three
+/// layers of clueboard/66/rev2's LAYOUT_all with the seed's layer keys where the
+/// seed has them, and QK_BOOT on layer 2.
+pub fn stand_in_seed_payload() -> serde_json::Value {
+    let with = |first: &str, keys: &[(usize, &str)]| {
+        let mut layer = layer(first);
+        for (index, keycode) in keys {
+            layer[*index] = (*keycode).to_owned();
+        }
+        layer
+    };
+    serde_json::json!({
+        "keyboard": "clueboard/66/rev2",
+        "keymap": "my_awesome_keymap",
+        "layout": "LAYOUT_all",
+        "layers": [
+            with("KC_GRV", &[(69, "MO(1)")]),
+            with("KC_ESC", &[(33, "MO(2)"), (69, "MO(1)")]),
+            with("KC_TRNS", &[(20, "QK_BOOT"), (33, "MO(2)"), (69, "MO(1)")]),
+        ],
+    })
 }
 
 /// A layer of clueboard/66/rev2's LAYOUT_all (73 keys): `first`, then KC_TRNS.

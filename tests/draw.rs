@@ -1,0 +1,136 @@
+//! `qmk-api draw`: keymap pictures read back with an XML parser, the diagnostics of
+//! an invalid keymap, the safe writer behind `-o`, and the seed's picture in a real browser.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use common::picture::{check_seed_picture, drawn_layers};
+use common::*;
+use serde_json::{Value, json};
+
+/// The seed's payload when ../shared is there, and always the stand-in, by name.
+fn seed_payloads_to_draw() -> Vec<(&'static str, Value)> {
+    let seed = shared().map(|shared| ("seed", current_seed_payload(&shared)));
+    seed.into_iter().chain([("stand-in", stand_in_seed_payload())]).collect()
+}
+
+/// `payload` written as a keymap file in `dir`.
+fn keymap_file(dir: &Path, payload: &Value) -> PathBuf {
+    let file = dir.join("keymap.json");
+    std::fs::write(&file, serde_json::to_string_pretty(payload).unwrap()).unwrap();
+    file
+}
+
+fn draw(file: &Path, out: &Path) -> std::process::Output {
+    run(&["draw", &file.display().to_string(), "-o", &out.display().to_string()])
+}
+
+#[test]
+fn the_seed_payload_is_drawn_layer_by_layer_with_its_legends() {
+    for (_, payload) in seed_payloads_to_draw() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, out) = (keymap_file(dir.path(), &payload), dir.path().join("keymap.svg"));
+        let stderr = expect_exit(&draw(&file, &out), 0);
+        assert!(stderr.contains("valid (clueboard/66/rev2, LAYOUT_all, keycodes 0.0.8), 0 warnings"), "{stderr}");
+        let svg = std::fs::read_to_string(&out).unwrap();
+        check_seed_picture(&svg, &payload);
+        let on_stdout = run(&["draw", &file.display().to_string()]);
+        assert_eq!(stdout(&on_stdout), svg, "the same picture on stdout");
+    }
+}
+
+#[test]
+fn keys_c_changes_are_marked_and_explained_under_their_layer() {
+    let mut base = layer("LCTL_T(KC_ESC)");
+    base[1] = "MO(32)".into();
+    base[2] = "LT(3, KC_EXLM)".into();
+    base[3] = "XXXXXXX".into();
+    base[4] = "MY_MACRO".into();
+    base[5] = "MO(32)".into();
+    let payload = json!({"keyboard": "clueboard/66/rev2", "keymap": "lossy", "layout": "LAYOUT_all",
+        "keycodes": [{"key": "MY_MACRO"}], "layers": [base, layer("KC_A")]});
+    let dir = tempfile::tempdir().unwrap();
+    let (file, out) = (keymap_file(dir.path(), &payload), dir.path().join("keymap.svg"));
+    let stderr = expect_exit(&draw(&file, &out), 0);
+    assert!(stderr.contains("4 warnings"), "warnings are printed as validate prints them: {stderr}");
+    let svg = std::fs::read_to_string(&out).unwrap();
+    let layers = drawn_layers(&svg);
+    let key = |position: usize| layers[0][position].clone();
+    assert_eq!((key(0).tap.as_str(), key(0).hold.as_deref(), key(0).class.as_str()), ("Esc", Some("Ctrl"), "held"));
+    // MO(32) is layer 0 to C; LT(3, KC_EXLM) taps KC_1.
+    assert_eq!((key(1).tap.as_str(), key(1).class.as_str(), key(1).mark.as_deref()), ("L0", "layer warn", Some("⚠1")));
+    assert_eq!((key(2).tap.as_str(), key(2).hold.as_deref(), key(2).mark.as_deref()), ("1", Some("L3"), Some("⚠2")));
+    assert_eq!((key(3).tap.as_str(), key(3).class.as_str()), ("✕", "none"));
+    assert_eq!((key(4).tap.as_str(), key(4).class.as_str()), ("MY_MACRO", "custom"));
+    assert_eq!(key(5).mark.as_deref(), Some("⚠1"), "one note per keycode");
+    let notes: Vec<&str> = svg.split(r#"<text class="left warning""#).skip(1).collect();
+    assert!(notes[0].contains("⚠1 key 1") && notes[0].contains("`MO(32)`"), "{notes:?}");
+    assert!(svg.contains("⚠2 key 2") && svg.contains("refers to layer 3, but the keymap has 2 layers"), "{svg}");
+    assert!(svg.contains(">C changes this key: see note 1 under its layer<"), "the key to the marks explains them");
+    assert!(svg.contains(">no key switches to it<"), "layer 1 is reached by no key");
+}
+
+#[test]
+fn an_invalid_keymap_gets_the_diagnostics_validate_prints_and_no_picture() {
+    let payload = json!({"keyboard": "clueboard/66/rev2", "keymap": "x", "layout": "LAYOUT_all",
+        "layers": [layer("KC_NOPE"), vec!["KC_A"; 3]]});
+    let dir = tempfile::tempdir().unwrap();
+    let (file, out) = (keymap_file(dir.path(), &payload), dir.path().join("keymap.svg"));
+    let drawn = expect_exit(&draw(&file, &out), 1);
+    let validated = expect_exit(&run(&["validate", &file.display().to_string()]), 1);
+    let diagnostics: Vec<&str> = validated.lines().filter(|l| !l.contains("keymaps are invalid")).collect();
+    assert!(diagnostics.iter().any(|l| l.contains("no keycode `KC_NOPE`")), "{validated}");
+    assert!(diagnostics.iter().any(|l| l.contains("layer 1 has 3 keys, but LAYOUT_all has 73")), "{validated}");
+    assert!(drawn.starts_with(&diagnostics.join("\n")), "draw:\n{drawn}\nvalidate:\n{validated}");
+    assert!(drawn.contains("not drawn: the keymap is invalid"), "{drawn}");
+    assert!(!out.exists(), "no picture is written");
+    let unreadable = run(&["draw", &dir.path().join("absent.json").display().to_string()]);
+    assert!(expect_exit(&unreadable, 2).contains("cannot read"));
+}
+
+#[test]
+fn the_picture_is_written_by_the_safe_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = keymap_file(dir.path(), &stand_in_seed_payload());
+    let kept = dir.path().join("kept.svg");
+    std::fs::write(&kept, "kept").unwrap();
+    let link = dir.path().join("link.svg");
+    std::os::unix::fs::symlink(&kept, &link).unwrap();
+    assert!(expect_exit(&draw(&file, &link), 2).contains("is a symbolic link, not a regular file"));
+    assert!(expect_exit(&draw(&file, dir.path()), 2).contains("is a directory"));
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "kept");
+    // A picture replacing a file keeps its permissions.
+    std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o640)).unwrap();
+    expect_exit(&draw(&file, &kept), 0);
+    assert_eq!(std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777, 0o640);
+    assert!(std::fs::read_to_string(&kept).unwrap().starts_with("<svg"));
+}
+
+#[test]
+fn the_seed_picture_is_drawn_whole_in_a_real_browser() {
+    let Some(browser_dir) = browser_dir() else { return };
+    for (name, payload) in seed_payloads_to_draw() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = keymap_file(dir.path(), &payload);
+        // Kept in the target folder, to be looked at.
+        let picture = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("keymap-{name}.svg"));
+        let screenshot = picture.with_extension("png");
+        expect_exit(&draw(&file, &picture), 0);
+        let output = std::process::Command::new("node")
+            .arg(browser_dir.join("picture.mjs"))
+            .arg(&picture)
+            .arg(&screenshot)
+            .output()
+            .unwrap();
+        let (shown, problems) = (stdout(&output), stderr(&output));
+        assert!(output.status.success(), "{shown}{problems}");
+        let measured: Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(measured["layers"], json!([73, 73, 73]), "{measured}");
+        assert_eq!(measured["spilled"], json!([]), "every legend fits its key: {measured}");
+        let png = std::fs::read(&screenshot).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a screenshot of {} bytes", png.len());
+        eprintln!("screenshot: {}", screenshot.display());
+    }
+}
