@@ -108,29 +108,66 @@ fn the_picture_is_written_by_the_safe_writer() {
     assert!(std::fs::read_to_string(&kept).unwrap().starts_with("<svg"));
 }
 
+/// Runs `tests/browser/picture.mjs` over pictures: what it measured of each, by file.
+fn measured_in_a_browser(browser_dir: &Path, pictures: &[PathBuf]) -> Vec<Value> {
+    let output =
+        std::process::Command::new("node").arg(browser_dir.join("picture.mjs")).args(pictures).output().unwrap();
+    assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+    stdout(&output).lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
+
 #[test]
 fn the_seed_picture_is_drawn_whole_in_a_real_browser() {
     let Some(browser_dir) = browser_dir() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut pictures = Vec::new();
     for (name, payload) in seed_payloads_to_draw() {
-        let dir = tempfile::tempdir().unwrap();
         let file = keymap_file(dir.path(), &payload);
-        // Kept in the target folder, to be looked at.
+        // Kept in the target folder, with its screenshot, to be looked at.
         let picture = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("keymap-{name}.svg"));
-        let screenshot = picture.with_extension("png");
         expect_exit(&draw(&file, &picture), 0);
-        let output = std::process::Command::new("node")
-            .arg(browser_dir.join("picture.mjs"))
-            .arg(&picture)
-            .arg(&screenshot)
-            .output()
-            .unwrap();
-        let (shown, problems) = (stdout(&output), stderr(&output));
-        assert!(output.status.success(), "{shown}{problems}");
-        let measured: Value = serde_json::from_str(&shown).unwrap();
+        pictures.push(picture);
+    }
+    for (measured, picture) in measured_in_a_browser(&browser_dir, &pictures).iter().zip(&pictures) {
         assert_eq!(measured["layers"], json!([73, 73, 73]), "{measured}");
         assert_eq!(measured["spilled"], json!([]), "every legend fits its key: {measured}");
+        let screenshot = picture.with_extension("png");
         let png = std::fs::read(&screenshot).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a screenshot of {} bytes", png.len());
         eprintln!("screenshot: {}", screenshot.display());
     }
+}
+
+/// QMK's real keymaps put other layouts and keycodes to the test: every legend of
+/// every one fits its key as Chromium draws it.
+#[test]
+fn every_legend_of_qmks_real_keymaps_fits_its_key_in_a_real_browser() {
+    let Some(shared) = shared() else { return };
+    let Some(browser_dir) = browser_dir() else { return };
+    let tree = qmk_api::source::DataTree::Checkout(shared.join("qmk"));
+    let keyboards = qmk_api::keyboard::load(&tree).unwrap();
+    let constants = qmk_api::spec::load(&tree).unwrap().constants;
+    let headers = qmk_api::keymap::headers::load(&tree);
+    let keycodes = qmk_api::keymap::Keycodes::with_headers(&constants, None, &headers).unwrap();
+    let context = qmk_api::keymap::Context { keyboards: &keyboards, keycodes: &keycodes };
+    let dir = tempfile::tempdir().unwrap();
+    let mut pictures = Vec::new();
+    for entry in walkdir::WalkDir::new(shared.join("qmk/keyboards")).into_iter().map(Result::unwrap) {
+        if entry.file_name() != "keymap.json" {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        let implied = qmk_api::keymap::keyboard_from_path(entry.path());
+        let source = qmk_api::keymap::Source::new("keymap.json", &text);
+        if let (Some(svg), _) = qmk_api::picture::draw(&source, implied.as_deref(), context) {
+            let picture = dir.path().join(format!("{}.svg", pictures.len()));
+            std::fs::write(&picture, svg).unwrap();
+            pictures.push(picture);
+        }
+    }
+    assert_eq!(pictures.len(), 131, "every real keymap with layers");
+    let measured = measured_in_a_browser(&browser_dir, &pictures);
+    assert_eq!(measured.len(), pictures.len());
+    let spilled: Vec<&Value> = measured.iter().filter(|m| m["spilled"] != json!([])).collect();
+    assert!(spilled.is_empty(), "{spilled:#?}");
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use common::*;
 use qmk_api::keymap::{self, Source};
+use qmk_api::picture;
 
 /// Every real `keymap.json` under the reference tree, with its path below `keyboards/`.
 fn real_keymaps() -> Option<Vec<(PathBuf, String)>> {
@@ -52,8 +53,9 @@ const C_DEFINED_KEYCODES: &[(&str, &str, &str)] = &[
     ("clueboard/2x1800/2019", "ENC_BTN4", "QK_KB_3"),
 ];
 
+/// Each real keymap is drawn too: every layer with one key per key of its layout.
 #[test]
-fn every_real_keymap_validates_with_its_keyboards_c_keycodes() {
+fn every_real_keymap_validates_with_its_keyboards_c_keycodes_and_is_drawn() {
     let Some(keymaps) = real_keymaps() else { return };
     let qmk = shared().unwrap().join("qmk");
     let tree = qmk_api::source::DataTree::Checkout(qmk.clone());
@@ -62,17 +64,32 @@ fn every_real_keymap_validates_with_its_keyboards_c_keycodes() {
     let keycodes = keymap::Keycodes::with_headers(&constants, None, &keymap::headers::load(&tree)).unwrap();
     let context = keymap::Context { keyboards: &keyboards, keycodes: &keycodes };
     let mut rejected: Vec<(String, Vec<String>)> = Vec::new();
+    let mut drawn = 0;
     for (path, text) in &keymaps {
         let shown = path.display().to_string();
         let implied = keymap::keyboard_from_path(&PathBuf::from("keyboards").join(path));
-        let (_, report) = keymap::check(&Source::new(&shown, text), implied.as_deref(), context);
+        let (svg, report) = picture::draw(&Source::new(&shown, text), implied.as_deref(), context);
         let errors: Vec<String> =
             report.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect();
         if !errors.is_empty() {
             rejected.push((shown, errors));
+            continue;
         }
+        let Some(layout) = report.layout.as_deref() else {
+            assert!(svg.is_none() && !text.contains("\"layers\""), "{shown}: no layers, nothing to draw");
+            continue;
+        };
+        drawn += 1;
+        let layout = keyboards.resolve(report.keyboard.as_deref().unwrap()).unwrap().layout(layout);
+        let keys = layout.unwrap().1.keys.len();
+        let layers = common::picture::drawn_layers(&svg.unwrap_or_else(|| panic!("{shown} is valid but not drawn")));
+        assert!(!layers.is_empty() && layers.iter().all(|l| l.len() == keys), "{shown}: {keys} keys a layer");
+        assert!(
+            layers.iter().flatten().all(|k| !k.tap.is_empty() || k.hold.is_some()),
+            "{shown}: a key without legend"
+        );
     }
-    eprintln!("{} of {} real keymaps accepted", keymaps.len() - rejected.len(), keymaps.len());
+    eprintln!("{} of {} real keymaps accepted, {drawn} drawn", keymaps.len() - rejected.len(), keymaps.len());
     assert_eq!(keymaps.len(), 142);
     assert!(rejected.is_empty(), "{rejected:#?}");
     let none = keymap::Names::default();

@@ -162,7 +162,10 @@ pub fn draw(
     let implied = keymap::keyboard_from_path(file);
     let (svg, report) = picture::draw(&Source::new(&shown, &text), implied.as_deref(), context);
     print_report(&shown, &report, &keycodes, reporter);
-    let svg = svg.ok_or_else(|| Failure::data(format!("{shown}: not drawn: the keymap is invalid")))?;
+    let svg = svg.ok_or_else(|| match report.is_valid() {
+        true => Failure::data(format!("{shown}: not drawn: the keymap has no layers")),
+        false => Failure::data(format!("{shown}: not drawn: the keymap is invalid")),
+    })?;
     emit(svg.as_bytes(), out)?;
     if let Some(out) = out {
         reporter.info(format_args!("wrote {}", out.display()));

@@ -1,0 +1,116 @@
+//! `cargo bench --bench draw`: keymap pictures on one core, as `qmk-api draw` and
+//! `GET /v1/compile/<id>/svg` make them: the whole way from the keymap's text
+//! (check, legends, SVG) and the drawing alone, for the seed's payload (its
+//! stand-in without ../shared), a keymap whose every key is an expression, and,
+//! when ../shared is there, every valid JSON keymap of QMK's tree. Goal: under
+//! 10 ms per keymap.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use qmk_api::keyboard::{self, Keyboards};
+use qmk_api::keymap::{self, Context, Keycodes, Source};
+use qmk_api::picture::{self, Picture};
+use qmk_api::source::DataTree;
+use qmk_api::spec;
+
+/// Pictures timed per keymap of the bundled cases.
+const ROUNDS: usize = 2_000;
+
+fn main() {
+    let tree = DataTree::Bundled;
+    let keyboards = keyboard::load(&tree).unwrap();
+    let keycodes = Keycodes::new(&spec::load(&tree).unwrap().constants, None).unwrap();
+    let context = Context { keyboards: &keyboards, keycodes: &keycodes };
+    let seed = common::shared().map(|shared| ("the seed's payload", common::current_seed_payload(&shared)));
+    let seed = seed.unwrap_or(("the seed's stand-in (no ../shared)", common::stand_in_seed_payload()));
+    let expressions = clueboard(|layer, key| {
+        let forms =
+            ["LT(1, KC_A)", "LCTL_T(KC_ESC)", "LCTL(LSFT(KC_Z))", "OSM(MOD_LCTL | MOD_LSFT)", "KC_TILD", "TG(2)"];
+        let lossy = ["LT(2, KC_RPRN)", "RALT(S(KC_8))", "MO(33)"];
+        if key % 10 == 9 { lossy[(key + layer) % 3].to_owned() } else { forms[(key + layer) % forms.len()].to_owned() }
+    });
+    println!("Keymap pictures, one core (goal: under 10 ms per keymap):");
+    for (what, text) in [(seed.0, seed.1.to_string()), ("every key an expression, 1 in 10 lossy", expressions)] {
+        let times = measure(&[(None, text)], ROUNDS, context);
+        println!("  {what}, 3 layers of 73 keys:");
+        times.print();
+    }
+    let qmk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/qmk");
+    if !qmk.join("keyboards").is_dir() {
+        println!("  QMK's real keymaps: skipped, {} is absent", qmk.display());
+        return;
+    }
+    let checkout = DataTree::Checkout(qmk.clone());
+    let keyboards: Keyboards = keyboard::load(&checkout).unwrap();
+    let headers = keymap::headers::load(&checkout);
+    let keycodes = Keycodes::with_headers(&spec::load(&checkout).unwrap().constants, None, &headers).unwrap();
+    let context = Context { keyboards: &keyboards, keycodes: &keycodes };
+    // A keymap in a keyboard's folder may leave its keyboard out.
+    let real: Vec<(Option<String>, String)> = walkdir::WalkDir::new(qmk.join("keyboards"))
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_name() == "keymap.json")
+        .map(|e| (keymap::keyboard_from_path(e.path()), std::fs::read_to_string(e.path()).unwrap()))
+        .collect();
+    println!("  QMK's {} real keymaps, each drawn 10 times:", real.len());
+    measure(&real, 10, context).print();
+}
+
+/// A clueboard/66/rev2 LAYOUT_all keymap of three layers, key by key.
+fn clueboard(key: impl Fn(usize, usize) -> String) -> String {
+    let layers: Vec<Vec<String>> = (0..3).map(|layer| (0..73).map(|k| key(layer, k)).collect()).collect();
+    serde_json::json!({"keyboard": "clueboard/66/rev2", "keymap": "bench", "layout": "LAYOUT_all", "layers": layers})
+        .to_string()
+}
+
+/// The mean and slowest time per keymap, from the text and from the legends on.
+struct Times {
+    whole: (Duration, Duration),
+    drawing: (Duration, Duration),
+    /// The mean size of a picture.
+    bytes: usize,
+}
+
+impl Times {
+    fn print(&self) {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "    from the text: {:.3} ms mean, {:.3} ms slowest; the drawing alone: {:.3} ms mean, {:.3} ms slowest; {} KB on average",
+            ms(self.whole.0),
+            ms(self.whole.1),
+            ms(self.drawing.0),
+            ms(self.drawing.1),
+            self.bytes / 1024
+        );
+    }
+}
+
+/// Draws each keymap (with the keyboard its folder implies) `rounds` times, timing
+/// each keymap's rounds apart; every one must be drawn.
+fn measure(keymaps: &[(Option<String>, String)], rounds: usize, context: Context) -> Times {
+    let (mut whole, mut drawing, mut bytes) = ((Duration::ZERO, Duration::ZERO), (Duration::ZERO, Duration::ZERO), 0);
+    for (implied, text) in keymaps {
+        let source = Source::new("keymap.json", text);
+        let start = Instant::now();
+        for _ in 0..rounds {
+            std::hint::black_box(picture::draw(&source, implied.as_deref(), context));
+        }
+        let each = start.elapsed() / rounds as u32;
+        whole = (whole.0 + each, whole.1.max(each));
+        let (keymap, report) = keymap::check(&source, implied.as_deref(), context);
+        let keymap = keymap.unwrap();
+        let legends = keymap::legends(&keymap, &report, context).unwrap_or_else(|| panic!("{:?}", report.diagnostics));
+        let start = Instant::now();
+        for _ in 0..rounds {
+            bytes += std::hint::black_box(Picture::new(&keymap, &legends, context).svg()).len() / rounds;
+        }
+        let each = start.elapsed() / rounds as u32;
+        drawing = (drawing.0 + each, drawing.1.max(each));
+    }
+    let count = keymaps.len() as u32;
+    Times { whole: (whole.0 / count, whole.1), drawing: (drawing.0 / count, drawing.1), bytes: bytes / keymaps.len() }
+}
