@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use qmk_api::keyboard::{self, Keyboards};
+use qmk_api::keyboard;
 use qmk_api::keymap::{self, Context, Keycodes, Source};
 use qmk_api::picture::{self, Picture};
 use qmk_api::source::DataTree;
@@ -27,12 +27,7 @@ fn main() {
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let seed = common::shared().map(|shared| ("the seed's payload", common::current_seed_payload(&shared)));
     let seed = seed.unwrap_or(("the seed's stand-in (no ../shared)", common::stand_in_seed_payload()));
-    let expressions = clueboard(|layer, key| {
-        let forms =
-            ["LT(1, KC_A)", "LCTL_T(KC_ESC)", "LCTL(LSFT(KC_Z))", "OSM(MOD_LCTL | MOD_LSFT)", "KC_TILD", "TG(2)"];
-        let lossy = ["LT(2, KC_RPRN)", "RALT(S(KC_8))", "MO(33)"];
-        if key % 10 == 9 { lossy[(key + layer) % 3].to_owned() } else { forms[(key + layer) % forms.len()].to_owned() }
-    });
+    let expressions = common::expressions_keymap();
     println!("Keymap pictures, one core (goal: under 10 ms per keymap):");
     for (what, text) in [(seed.0, seed.1.to_string()), ("every key an expression, 1 in 10 lossy", expressions)] {
         let times = measure(&[(None, text)], ROUNDS, context);
@@ -44,27 +39,15 @@ fn main() {
         println!("  QMK's real keymaps: skipped, {} is absent", qmk.display());
         return;
     }
-    let checkout = DataTree::Checkout(qmk.clone());
-    let keyboards: Keyboards = keyboard::load(&checkout).unwrap();
-    let headers = keymap::headers::load(&checkout);
-    let keycodes = Keycodes::with_headers(&spec::load(&checkout).unwrap().constants, None, &headers).unwrap();
+    let (keyboards, keycodes) = common::load_tree(&qmk);
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     // A keymap in a keyboard's folder may leave its keyboard out.
-    let real: Vec<(Option<String>, String)> = walkdir::WalkDir::new(qmk.join("keyboards"))
+    let real: Vec<(Option<String>, String)> = common::keymap_files(&qmk)
         .into_iter()
-        .map(Result::unwrap)
-        .filter(|e| e.file_name() == "keymap.json")
-        .map(|e| (keymap::keyboard_from_path(e.path()), std::fs::read_to_string(e.path()).unwrap()))
+        .map(|(path, text)| (keymap::keyboard_from_path(&Path::new("keyboards").join(path)), text))
         .collect();
     println!("  QMK's {} real keymaps, each drawn 10 times:", real.len());
     measure(&real, 10, context).print();
-}
-
-/// A clueboard/66/rev2 LAYOUT_all keymap of three layers, key by key.
-fn clueboard(key: impl Fn(usize, usize) -> String) -> String {
-    let layers: Vec<Vec<String>> = (0..3).map(|layer| (0..73).map(|k| key(layer, k)).collect()).collect();
-    serde_json::json!({"keyboard": "clueboard/66/rev2", "keymap": "bench", "layout": "LAYOUT_all", "layers": layers})
-        .to_string()
 }
 
 /// The mean and slowest time per keymap, from the text and from the legends on.

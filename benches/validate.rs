@@ -3,10 +3,13 @@
 //! them lossy) and, when ../shared is there, on QMK's 142 real keymaps. Goal:
 //! 10,000 keymaps/s.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::time::Instant;
 
-use qmk_api::keyboard::{self, Keyboards};
+use qmk_api::keyboard;
 use qmk_api::keymap::{self, Context, Keycodes, Source};
 use qmk_api::source::DataTree;
 use qmk_api::spec;
@@ -18,17 +21,12 @@ fn main() {
     let tree = DataTree::Bundled;
     let keyboards = keyboard::load(&tree).unwrap();
     let keycodes = Keycodes::new(&spec::load(&tree).unwrap().constants, None).unwrap();
-    let plain = clueboard(|layer, key| match (layer, key) {
+    let plain = common::clueboard_keymap(|layer, key| match (layer, key) {
         (0, 0) => "KC_ESC".to_owned(),
         (_, 0) => "MO(1)".to_owned(),
         (_, key) => ["KC_A", "KC_TRNS", "KC_LSFT", "KC_SPC"][key % 4].to_owned(),
     });
-    let expressions = clueboard(|layer, key| {
-        let forms =
-            ["LT(1, KC_A)", "LCTL_T(KC_ESC)", "LCTL(LSFT(KC_Z))", "OSM(MOD_LCTL | MOD_LSFT)", "KC_TILD", "QK_USER + 1"];
-        let lossy = ["LT(2, KC_RPRN)", "RALT(S(KC_8))", "MO(33)"];
-        if key % 10 == 9 { lossy[(key + layer) % 3].to_owned() } else { forms[(key + layer) % forms.len()].to_owned() }
-    });
+    let expressions = common::expressions_keymap();
     println!("Keymap validation, one core (goal 10,000 keymaps/s):");
     for (what, text) in
         [("plain keymap (3 layers of 73 keys)", &plain), ("every key an expression, 1 in 10 lossy", &expressions)]
@@ -40,28 +38,13 @@ fn main() {
         println!("  QMK's real keymaps: skipped, {} is absent", qmk.display());
         return;
     }
-    let checkout = DataTree::Checkout(qmk.clone());
-    let keyboards: Keyboards = keyboard::load(&checkout).unwrap();
-    let headers = keymap::headers::load(&checkout);
-    let keycodes = Keycodes::with_headers(&spec::load(&checkout).unwrap().constants, None, &headers).unwrap();
-    let real: Vec<String> = walkdir::WalkDir::new(qmk.join("keyboards"))
-        .into_iter()
-        .map(Result::unwrap)
-        .filter(|e| e.file_name() == "keymap.json")
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .collect();
+    let (keyboards, keycodes) = common::load_tree(&qmk);
+    let real: Vec<String> = common::keymap_files(&qmk).into_iter().map(|(_, text)| text).collect();
     measure(
         &format!("QMK's {} real keymaps, in turn", real.len()),
         &real,
         Context { keyboards: &keyboards, keycodes: &keycodes },
     );
-}
-
-/// A clueboard/66/rev2 LAYOUT_all keymap of three layers, key by key.
-fn clueboard(key: impl Fn(usize, usize) -> String) -> String {
-    let layers: Vec<Vec<String>> = (0..3).map(|layer| (0..73).map(|k| key(layer, k)).collect()).collect();
-    serde_json::json!({"keyboard": "clueboard/66/rev2", "keymap": "bench", "layout": "LAYOUT_all", "layers": layers})
-        .to_string()
 }
 
 fn measure(what: &str, keymaps: &[String], context: Context) {

@@ -144,20 +144,12 @@ fn the_seed_picture_is_drawn_whole_in_a_real_browser() {
 fn every_legend_of_qmks_real_keymaps_fits_its_key_in_a_real_browser() {
     let Some(shared) = shared() else { return };
     let Some(browser_dir) = browser_dir() else { return };
-    let tree = qmk_api::source::DataTree::Checkout(shared.join("qmk"));
-    let keyboards = qmk_api::keyboard::load(&tree).unwrap();
-    let constants = qmk_api::spec::load(&tree).unwrap().constants;
-    let headers = qmk_api::keymap::headers::load(&tree);
-    let keycodes = qmk_api::keymap::Keycodes::with_headers(&constants, None, &headers).unwrap();
+    let (keyboards, keycodes) = load_tree(&shared.join("qmk"));
     let context = qmk_api::keymap::Context { keyboards: &keyboards, keycodes: &keycodes };
     let dir = tempfile::tempdir().unwrap();
     let mut pictures = Vec::new();
-    for entry in walkdir::WalkDir::new(shared.join("qmk/keyboards")).into_iter().map(Result::unwrap) {
-        if entry.file_name() != "keymap.json" {
-            continue;
-        }
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        let implied = qmk_api::keymap::keyboard_from_path(entry.path());
+    for (path, text) in keymap_files(&shared.join("qmk")) {
+        let implied = qmk_api::keymap::keyboard_from_path(&Path::new("keyboards").join(path));
         let source = qmk_api::keymap::Source::new("keymap.json", &text);
         if let (Some(svg), _) = qmk_api::picture::draw(&source, implied.as_deref(), context) {
             let picture = dir.path().join(format!("{}.svg", pictures.len()));

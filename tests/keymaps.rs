@@ -10,15 +10,7 @@ use qmk_api::picture;
 
 /// Every real `keymap.json` under the reference tree, with its path below `keyboards/`.
 fn real_keymaps() -> Option<Vec<(PathBuf, String)>> {
-    let root = shared()?.join("qmk/keyboards");
-    let mut found: Vec<(PathBuf, String)> = walkdir::WalkDir::new(&root)
-        .into_iter()
-        .map(Result::unwrap)
-        .filter(|e| e.file_name() == "keymap.json")
-        .map(|e| (e.path().strip_prefix(&root).unwrap().to_owned(), std::fs::read_to_string(e.path()).unwrap()))
-        .collect();
-    found.sort();
-    Some(found)
+    Some(keymap_files(&shared()?.join("qmk")))
 }
 
 #[test]
@@ -57,11 +49,7 @@ const C_DEFINED_KEYCODES: &[(&str, &str, &str)] = &[
 #[test]
 fn every_real_keymap_validates_with_its_keyboards_c_keycodes_and_is_drawn() {
     let Some(keymaps) = real_keymaps() else { return };
-    let qmk = shared().unwrap().join("qmk");
-    let tree = qmk_api::source::DataTree::Checkout(qmk.clone());
-    let keyboards = qmk_api::keyboard::load(&tree).unwrap();
-    let constants = qmk_api::spec::load(&tree).unwrap().constants;
-    let keycodes = keymap::Keycodes::with_headers(&constants, None, &keymap::headers::load(&tree)).unwrap();
+    let (keyboards, keycodes) = load_tree(&shared().unwrap().join("qmk"));
     let context = keymap::Context { keyboards: &keyboards, keycodes: &keycodes };
     let mut rejected: Vec<(String, Vec<String>)> = Vec::new();
     let mut drawn = 0;

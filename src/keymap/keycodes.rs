@@ -420,7 +420,8 @@ impl<'a> Scope<'a> {
     }
 }
 
-fn is_identifier(text: &str) -> bool {
+/// Whether `text` is a C identifier: a name rather than an expression.
+pub(super) fn is_identifier(text: &str) -> bool {
     text.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }

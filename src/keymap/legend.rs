@@ -7,7 +7,7 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use super::document::Keymap;
-use super::keycodes::Scope;
+use super::keycodes::{Scope, is_identifier};
 use super::validate::{Context, KeymapNames, Report, key_warnings};
 use crate::keyboard::Layout;
 
@@ -193,11 +193,6 @@ fn mods(bits: u16) -> String {
 fn readable(name: &str) -> String {
     let bare = ["KC_", "QK_"].iter().find_map(|prefix| name.strip_prefix(prefix)).unwrap_or(name);
     bare.replace('_', " ").trim().to_owned()
-}
-
-fn is_identifier(text: &str) -> bool {
-    text.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]

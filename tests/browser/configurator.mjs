@@ -4,13 +4,10 @@
 // keyboard's info.json and readme.md (if any), then a compile job, its status until it
 // ends, and its source download.
 // Usage: node configurator.mjs BASE_URL KEYBOARD LAYOUT KEYCODES_JSON
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [base, keyboard, layout, layer] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   await page.setContent("<title>configurator</title>");

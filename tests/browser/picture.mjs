@@ -3,14 +3,11 @@
 // each as drawn: the layers and keys, and every legend's box against its key's, so
 // that text that spills out of its key is found. Prints one JSON line per picture.
 // Usage: node picture.mjs SVG_FILE...
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 import { readFileSync } from "node:fs";
 
 const pictures = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   const errors = [];

@@ -1,15 +1,12 @@
 // Opens a built site's search page in headless Chromium, types a keycode name into
 // the search box as a person would, and checks that the results list it.
 // Usage: node search.mjs SITE_DIR QUERY
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 import { pathToFileURL } from "node:url";
 import { join } from "node:path";
 
 const [site, query] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   const errors = [];

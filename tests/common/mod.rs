@@ -167,11 +167,50 @@ pub fn stand_in_seed_payload() -> serde_json::Value {
     })
 }
 
+/// A clueboard/66/rev2 LAYOUT_all keymap of three layers, key by key, as text.
+pub fn clueboard_keymap(key: impl Fn(usize, usize) -> String) -> String {
+    let layers: Vec<Vec<String>> = (0..3).map(|layer| (0..73).map(|k| key(layer, k)).collect()).collect();
+    serde_json::json!({"keyboard": "clueboard/66/rev2", "keymap": "bench", "layout": "LAYOUT_all", "layers": layers})
+        .to_string()
+}
+
+/// A clueboard/66/rev2 keymap whose every key is a C expression, one in ten lossy.
+pub fn expressions_keymap() -> String {
+    clueboard_keymap(|layer, key| {
+        let forms =
+            ["LT(1, KC_A)", "LCTL_T(KC_ESC)", "LCTL(LSFT(KC_Z))", "OSM(MOD_LCTL | MOD_LSFT)", "KC_TILD", "QK_USER + 1"];
+        let lossy = ["LT(2, KC_RPRN)", "RALT(S(KC_8))", "MO(33)"];
+        if key % 10 == 9 { lossy[(key + layer) % 3].to_owned() } else { forms[(key + layer) % forms.len()].to_owned() }
+    })
+}
+
 /// A layer of clueboard/66/rev2's LAYOUT_all (73 keys): `first`, then KC_TRNS.
 pub fn layer(first: &str) -> Vec<String> {
     let mut keys = vec!["KC_TRNS".to_owned(); 73];
     keys[0] = first.to_owned();
     keys
+}
+
+/// A QMK tree's keyboards and its newest keycodes, with the definitions of its keycode headers.
+pub fn load_tree(qmk: &Path) -> (qmk_api::keyboard::Keyboards, qmk_api::keymap::Keycodes) {
+    let tree = qmk_api::source::DataTree::Checkout(qmk.to_owned());
+    let keyboards = qmk_api::keyboard::load(&tree).unwrap();
+    let constants = qmk_api::spec::load(&tree).unwrap().constants;
+    let headers = qmk_api::keymap::headers::load(&tree);
+    (keyboards, qmk_api::keymap::Keycodes::with_headers(&constants, None, &headers).unwrap())
+}
+
+/// Every `keymap.json` below a QMK tree's `keyboards/`, with its path below it, sorted.
+pub fn keymap_files(qmk: &Path) -> Vec<(PathBuf, String)> {
+    let root = qmk.join("keyboards");
+    let mut found: Vec<(PathBuf, String)> = walkdir::WalkDir::new(&root)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_name() == "keymap.json")
+        .map(|e| (e.path().strip_prefix(&root).unwrap().to_owned(), std::fs::read_to_string(e.path()).unwrap()))
+        .collect();
+    found.sort();
+    found
 }
 
 /// `qmk-api import` of ../shared/qmk into a fixture's `data/`: the fixture (keep it
