@@ -381,6 +381,11 @@ fn fuzz_keymap_json() {
             let c = keymap::json2c(&keymap).map_err(|e| TestCaseError::fail(format!("valid, yet no keymap.c: {e}")))?;
             keymap_data_stays_data(&c)?;
             let _ = keymap::migrate(&keymap, &KEYCODES, Some(&KEYBOARDS));
+            // Its picture is well-formed, whatever the keymap's text holds.
+            let legends = keymap::legends(&keymap, &report, context())
+                .ok_or_else(|| TestCaseError::fail("valid, yet not drawn"))?;
+            let svg = qmk_api::picture::Picture::new(&keymap, &legends, context()).svg();
+            roxmltree::Document::parse(&svg).map_err(|e| TestCaseError::fail(format!("the picture is no XML: {e}")))?;
         }
         json2c_stays_data(text)
     });

@@ -120,12 +120,19 @@ fn pieces(text: &str) -> Vec<&str> {
 
 /// `pieces` on `count` lines, the widest line as narrow as can be.
 fn balanced(pieces: &[&str], count: usize) -> Vec<String> {
-    let line = |from: usize, to: usize| pieces[from..to].concat().trim_end().to_owned();
+    // A line's width is its pieces' widths, less a space it ends with.
+    let widths: Vec<f64> = pieces.iter().map(|p| ems(p)).collect();
+    let width = |from: usize, to: usize| {
+        let trailing = if pieces[to - 1].ends_with(' ') { char_ems(' ') } else { 0.0 };
+        widths[from..to].iter().sum::<f64>() - trailing
+    };
+    let bounds = |breaks: &[usize]| -> Vec<usize> {
+        std::iter::once(0).chain(breaks.iter().copied()).chain([pieces.len()]).collect()
+    };
     let mut best: Option<(f64, Vec<usize>)> = None;
     let mut breaks: Vec<usize> = (1..count).collect();
     loop {
-        let bounds: Vec<usize> = std::iter::once(0).chain(breaks.iter().copied()).chain([pieces.len()]).collect();
-        let widest = bounds.windows(2).map(|w| ems(&line(w[0], w[1]))).fold(0.0, f64::max);
+        let widest = bounds(&breaks).windows(2).map(|w| width(w[0], w[1])).fold(0.0, f64::max);
         if best.as_ref().is_none_or(|(narrowest, _)| widest < *narrowest) {
             best = Some((widest, breaks.clone()));
         }
@@ -134,8 +141,7 @@ fn balanced(pieces: &[&str], count: usize) -> Vec<String> {
         }
     }
     let breaks = best.map(|(_, breaks)| breaks).unwrap_or_default();
-    let bounds: Vec<usize> = std::iter::once(0).chain(breaks).chain([pieces.len()]).collect();
-    bounds.windows(2).map(|w| line(w[0], w[1])).collect()
+    bounds(&breaks).windows(2).map(|w| pieces[w[0]..w[1]].concat().trim_end().to_owned()).collect()
 }
 
 /// The next increasing choice of break positions in `1..end`, in lexical order.
