@@ -8,6 +8,7 @@ use indicatif::ProgressBar;
 use time::OffsetDateTime;
 
 use crate::keyboard::Keyboards;
+use crate::keymap::Keycodes;
 use crate::output::{Staging, Written};
 use crate::publish::{self, Channel, PublishError};
 use crate::site::{self, SiteError};
@@ -63,7 +64,10 @@ pub fn build(
     let pages = match outputs {
         Outputs::Everything => {
             progress.set_message("rendering pages");
-            site::render(&staging, &publication, keyboards, tree, last_updated, progress)?
+            // Keyboard pages draw their JSON keymaps with the newest keycodes.
+            let headers = crate::keymap::headers::load(tree);
+            let keycodes = Keycodes::with_headers(constants, None, &headers).ok();
+            site::render(&staging, &publication, keyboards, tree, keycodes.as_ref(), last_updated, progress)?
         }
         Outputs::JsonOnly => 0,
     };

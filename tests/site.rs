@@ -146,6 +146,37 @@ fn a_keyboard_page_shows_its_readme_facts_and_labels_that_fit() {
 }
 
 #[test]
+fn a_keyboard_page_draws_its_json_keymaps() {
+    let fixture = built();
+    let page = read(&fixture.out(), "master/keyboards/ferris.0_1.html");
+    let html = scraper::Html::parse_document(&page);
+    let select = |css: &str| scraper::Selector::parse(css).unwrap();
+    let pictures: Vec<_> = html.select(&select("section figure.keymap svg.keymap")).collect();
+    assert_eq!(pictures.len(), 1, "the bundled default keymap is drawn");
+    let keymap: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("data/keyboards/ferris/keymaps/default/keymap.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let keys: Vec<usize> = pictures[0]
+        .select(&select(r#"g[class^="layer-"]"#))
+        .map(|layer| layer.select(&select("rect.key")).count())
+        .collect();
+    assert_eq!(
+        keys,
+        vec![34; keymap["layers"].as_array().unwrap().len()],
+        "every layer, every key of LAYOUT_split_3x5_2"
+    );
+    assert!(
+        page.contains(">the base layer; also DF(0) on layer 7<"),
+        "layers are titled with the keys that reach them"
+    );
+    assert!(html.select(&select("svg.layout g.layer-0")).next().is_none(), "layouts stay plain");
+}
+
+#[test]
 fn version_pages_show_ranges_to_scale_and_keycodes_by_group() {
     let fixture = built();
     let page = read(&fixture.out(), "master/constants/keycodes_0.0.8.html");

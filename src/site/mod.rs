@@ -6,6 +6,7 @@
 //! Each channel directory is a whole site; `index.html` at the root joins them.
 
 mod changelog;
+mod keymaps;
 mod readme;
 mod search;
 mod svg;
@@ -22,6 +23,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::keyboard::{Keyboard, Keyboards};
+use crate::keymap::{self, Keycodes};
 use crate::output::Staging;
 use crate::publish::{Channel, Publication, Published, format_timestamp};
 use crate::source::DataTree;
@@ -109,6 +111,7 @@ pub fn render(
     publication: &Publication,
     keyboards: &Keyboards,
     tree: &DataTree,
+    keycodes: Option<&Keycodes>,
     last_updated: OffsetDateTime,
     progress: &ProgressBar,
 ) -> Result<usize, SiteError> {
@@ -123,11 +126,18 @@ pub fn render(
     for (channel, summary) in Channel::ALL.into_iter().zip(&channels) {
         pages += render_channel(&renderer, channel, summary, publication, keyboards)?;
     }
-    Ok(pages + render_keyboards(&renderer, keyboards, tree)?)
+    let checked = keycodes.map(|keycodes| keymap::Context { keyboards, keycodes });
+    Ok(pages + render_keyboards(&renderer, keyboards, tree, checked)?)
 }
 
-/// Keyboard pages, the same in every channel: each is rendered once and written to all.
-fn render_keyboards(renderer: &Renderer, keyboards: &Keyboards, tree: &DataTree) -> Result<usize, SiteError> {
+/// Keyboard pages, the same in every channel: each is rendered once and written to all;
+/// their JSON keymaps are drawn when `checked` says what against.
+fn render_keyboards(
+    renderer: &Renderer,
+    keyboards: &Keyboards,
+    tree: &DataTree,
+    checked: Option<keymap::Context>,
+) -> Result<usize, SiteError> {
     let mut aliases_of: HashMap<&str, Vec<&str>> = HashMap::new();
     for (alias, target) in keyboards.aliases() {
         aliases_of.entry(target.as_str()).or_default().push(alias.as_str());
@@ -138,7 +148,8 @@ fn render_keyboards(renderer: &Renderer, keyboards: &Keyboards, tree: &DataTree)
         let paths: Vec<_> = Channel::ALL.iter().map(|c| Path::new(c.name()).join(&page)).collect();
         let paths: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
         let aliases = aliases_of.get(keyboard.name.as_str()).map_or(&[][..], Vec::as_slice);
-        renderer.pages("keyboard.html", &paths, true, keyboard_context(keyboard, aliases, tree))
+        let keymaps = keymaps::pictures(keyboard, tree, checked);
+        renderer.pages("keyboard.html", &paths, true, keyboard_context(keyboard, aliases, tree, keymaps))
     })?;
     Ok(all.len() * Channel::ALL.len())
 }
@@ -348,7 +359,7 @@ impl KeyboardSummary {
     }
 }
 
-fn keyboard_context(keyboard: &Keyboard, aliases: &[&str], tree: &DataTree) -> Context {
+fn keyboard_context(keyboard: &Keyboard, aliases: &[&str], tree: &DataTree, keymaps: Vec<Context>) -> Context {
     let text = |field: &str| keyboard.info.get(field).and_then(crate::spec::Value::as_str).map(str::to_owned);
     let layouts: Vec<Context> = keyboard
         .layouts
@@ -391,6 +402,7 @@ fn keyboard_context(keyboard: &Keyboard, aliases: &[&str], tree: &DataTree) -> C
         matrix => keyboard.matrix_size().map(|m| context! { rows => m.rows, cols => m.cols }),
         aliases => data(aliases),
         layouts => layouts,
+        keymaps => keymaps,
         readme => readme,
         json => format!("../v1/keyboards/{}/info.json", keyboard.name),
     }
