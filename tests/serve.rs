@@ -56,7 +56,7 @@ fn the_contract_holds_with_postgresql_as_the_job_store() {
     let Some(postgres) = Postgres::start() else { return };
     let state = tempfile::tempdir().unwrap();
     let server = Server::start(state.path(), &["--database", &postgres.url()], &[]);
-    compiles_keymap_only_with_every_field(&server, &stand_in_payload());
+    compiles_keymap_only_with_every_field(&server, &stand_in_seed_payload());
     assert_eq!(server.get("/v1").json()["job_store"], "postgresql");
 }
 
