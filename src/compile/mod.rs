@@ -14,5 +14,7 @@ mod tree_state;
 pub use builder::{Builder, FirmwareBuilder, Warm};
 pub use pipeline::{Artifact, NO_TOOLCHAIN, Outcome, Sources, run};
 pub use request::{RequestError, Submission};
-pub use service::{Download, Service, ServiceError, Settings, SubmitError, Unavailable, firmware_filename, start_workers};
+pub use service::{
+    Download, Service, ServiceError, Settings, SubmitError, Unavailable, firmware_filename, start_workers,
+};
 pub use store::{Database, Job, JobStore, Status, StoreError};

@@ -339,7 +339,10 @@ impl Service {
             Artifact::Firmware => {
                 let name = result["firmware"].as_str().ok_or_else(not_made)?;
                 let bytes = self.store.firmware(&job.id, name).map_err(Unavailable::Store)?;
-                (bytes.ok_or_else(|| Unavailable::Missing(job.id.clone()))?, firmware_filename(result).ok_or_else(not_made)?)
+                (
+                    bytes.ok_or_else(|| Unavailable::Missing(job.id.clone()))?,
+                    firmware_filename(result).ok_or_else(not_made)?,
+                )
             }
             Artifact::KeymapC => {
                 (self.sources(job)?.ok_or_else(not_made)?.keymap_c.into_bytes(), format!("{stem}_keymap.c"))
