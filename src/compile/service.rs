@@ -429,6 +429,7 @@ fn fresh_dir(dir: &Path) -> std::io::Result<()> {
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
+
 /// `<keyboard with _ for />_<keymap>`: the start of every download's name.
 fn download_stem(result: &Value) -> String {
     format!(
