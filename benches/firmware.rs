@@ -1,9 +1,9 @@
 //! `cargo bench --bench firmware`: real AVR firmware of the seeds' example payload
 //! (clueboard/66/rev2) over a copy of ../shared/qmk, in rounds of three builds:
 //! QMK's own `make -j2`, qmk-api cold (empty caches) and qmk-api warm (the same
-//! keyboard, another keymap). Reports wall and CPU time (the children's user + system,
-//! which a busy machine inflates less) and checks every firmware against make's.
-//! Needs make, qmk, gcc-avr and ccache on PATH.
+//! keyboard, another keymap). Reports wall and CPU time (user + system of the build's
+//! processes, the builder's Python server included, which a busy machine inflates less)
+//! and checks every firmware against make's. Needs make, qmk and gcc-avr on PATH.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 const ROUNDS: usize = 3;
 
-/// A build's wall time and its children's CPU time.
+/// A build's wall time and CPU time.
 #[derive(Clone, Copy)]
 struct Cost {
     wall: Duration,
@@ -30,7 +30,7 @@ struct Cost {
 
 fn main() {
     let Some(shared) = common::shared() else { return };
-    let missing: Vec<&str> = ["make", "qmk", "avr-gcc", "ccache"].into_iter().filter(|p| !on_path(p)).collect();
+    let missing: Vec<&str> = ["make", "qmk", "avr-gcc"].into_iter().filter(|p| !on_path(p)).collect();
     if !missing.is_empty() {
         println!("skipped: {missing:?} not on PATH");
         return;
@@ -68,8 +68,10 @@ fn main() {
         let cache = tempfile::tempdir_in(scratch.path()).unwrap();
         let caches = Warm { cache: cache.path().to_owned(), launcher: env!("CARGO_BIN_EXE_qmk-api").into() };
         let builder = Builder::for_tree(&data, Duration::from_secs(600), Some(caches));
+        let Builder::Firmware(firmware) = &builder else { panic!("{} is not buildable", tree.display()) };
+        // A new process reads the whole tree once (see above); each job then checks it.
+        firmware.tree_digest().unwrap();
         let build = |request: &Value, dir: &Path| {
-            let Builder::Firmware(firmware) = &builder else { panic!("{} is not buildable", tree.display()) };
             let builder = Builder::Firmware(firmware.at(&firmware.tree_digest().unwrap()));
             let outcome = compile::run(&request.to_string(), context, &builder, dir).unwrap();
             assert_eq!(outcome.returncode, 0, "{}", outcome.output);
@@ -117,21 +119,43 @@ fn qmk_make(tree: &Path, keymap: &Value) -> Vec<u8> {
 }
 
 fn measure<T>(run: impl FnOnce() -> T) -> (Cost, T) {
-    let (cpu, started) = (children_cpu(), Instant::now());
+    let (cpu, started) = (cpu_so_far(), Instant::now());
     let value = run();
-    (Cost { wall: started.elapsed(), cpu: children_cpu() - cpu }, value)
+    (Cost { wall: started.elapsed(), cpu: cpu_so_far() - cpu }, value)
 }
 
-/// User and system time of the children waited for so far.
-fn children_cpu() -> Duration {
-    // SAFETY: getrusage writes into the struct it is given and nothing else.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
-        usage
+/// User and system time of this process, of its children waited for so far, and of
+/// those still running (the builder's Python server) with the children they waited for.
+fn cpu_so_far() -> Duration {
+    let usage = |who| {
+        // SAFETY: getrusage writes into the struct it is given and nothing else.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(who, &mut usage);
+            usage
+        };
+        let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        time(usage.ru_utime) + time(usage.ru_stime)
     };
-    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    time(usage.ru_utime) + time(usage.ru_stime)
+    usage(libc::RUSAGE_SELF) + usage(libc::RUSAGE_CHILDREN) + running_children_cpu()
+}
+
+fn running_children_cpu() -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let me = std::process::id().to_string();
+    let Ok(processes) = std::fs::read_dir("/proc") else { return Duration::ZERO };
+    let seconds: f64 = processes
+        .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| {
+            // After the command's name (in parentheses): state, ppid, ..., utime (14th
+            // field), stime, cutime, cstime.
+            let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+            (fields.get(1) == Some(&me.as_str()))
+                .then(|| fields[11..15].iter().filter_map(|f| f.parse::<f64>().ok()).sum::<f64>() / ticks)
+        })
+        .sum();
+    Duration::from_secs_f64(seconds)
 }
 
 fn median(costs: &[Cost]) -> Cost {

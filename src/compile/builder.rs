@@ -4,23 +4,34 @@
 //! of the job's own, under a time limit.
 //!
 //! A job's build runs in a view of the tree: a folder of links to the tree's top-level
-//! entries, beside the job's keymap folder. Every path make and the compiler see is
-//! then the same for every job of a keyboard, whatever its keymap's name, so that
-//! ccache and the kept results of [`super::launch`] serve a keyboard's next keymap,
-//! and the tree itself is never written to.
+//! entries, beside the job's keymap folder. Every relative path make and the compiler
+//! see is then the same for every job of a keyboard, whatever its keymap's name, so
+//! that the kept results of [`super::launch`] serve a keyboard's next keymap, and the
+//! tree itself is never written to. Warm builds work in folders of fixed paths
+//! ([`super::slots`]), so that absolute paths repeat too.
+//!
+//! A small make file of qmk-api's own is read after QMK's: each distinct compiler
+//! option probe (`cc-option`) then runs once per make process instead of once per
+//! compile (see `probes.mk`).
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::launch;
-use super::tree_state::{TreeState, find_program};
+use super::launch::{self, python, shelf};
+use super::slots::Slot;
+use super::tree_state::TreeState;
 use crate::source::DataTree;
 
 /// The build rules whose presence makes a tree a buildable qmk_firmware checkout.
 const BUILD_RULES: &str = "builddefs/build_keyboard.mk";
+
+/// qmk-api's make file, read after QMK's.
+const PROBES_MK: &str = include_str!("probes.mk");
 
 /// At most this much of a build's output is kept: its end, where errors are.
 const OUTPUT_LIMIT: usize = 256 << 10;
@@ -30,6 +41,28 @@ const FIRMWARE_FORMATS: [&str; 3] = ["uf2", "hex", "bin"];
 
 /// The job's keymap folder, as make finds it from the view of the tree.
 const KEYMAP_FOLDER: &str = "../keymap";
+
+/// The variables qmk-api gives make on its command line; make exports them to what it
+/// runs.
+pub(crate) const MAKE_VARIABLES: [&str; 14] = [
+    "KEYBOARD",
+    "KEYMAP",
+    "KEYBOARD_FILESAFE",
+    "TARGET",
+    "MAIN_KEYMAP_PATH_1",
+    "MAIN_KEYMAP_PATH_2",
+    "MAIN_KEYMAP_PATH_3",
+    "MAIN_KEYMAP_PATH_4",
+    "MAIN_KEYMAP_PATH_5",
+    "VERBOSE",
+    "COLOR",
+    "SILENT",
+    "QMK_BIN",
+    "CC_PREFIX",
+];
+
+/// The cache's folder of builds' staging folders.
+const STAGING: &str = "staging";
 
 #[derive(Debug, Clone)]
 pub enum Builder {
@@ -50,15 +83,24 @@ pub struct FirmwareBuilder {
     state: Arc<TreeState>,
     /// The tree's digest when the job was taken, for the kept results' keys.
     tree_digest: Option<String>,
+    /// The Python server and the builds waiting to be published, shared by the clones.
+    shared: Arc<Shared>,
 }
 
 /// What a builder needs for warm builds.
 #[derive(Debug, Clone)]
 pub struct Warm {
-    /// Where builds keep what they reuse: ccache's objects, launch results, byte code.
+    /// Where builds keep what they reuse: objects, launch results, byte code, folders.
     pub cache: PathBuf,
     /// The qmk-api binary, run as `qmk-api launch` by make.
     pub launcher: PathBuf,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    server: python::Server,
+    /// Ended builds' staging folders, with the tree's digest each was keyed on.
+    unpublished: Mutex<Vec<(PathBuf, String)>>,
 }
 
 impl Warm {
@@ -96,7 +138,16 @@ impl Builder {
                 let home = std::path::absolute(home).unwrap_or_else(|_| home.to_owned());
                 let skip_git = !is_git_work_tree(&home);
                 let state = Arc::new(TreeState::new(&home));
-                Builder::Firmware(FirmwareBuilder { home, time_limit, skip_git, warm, state, tree_digest: None })
+                let shared = Arc::default();
+                Builder::Firmware(FirmwareBuilder {
+                    home,
+                    time_limit,
+                    skip_git,
+                    warm,
+                    state,
+                    tree_digest: None,
+                    shared,
+                })
             }
             _ => Builder::KeymapOnly,
         }
@@ -112,14 +163,33 @@ impl Builder {
 }
 
 impl FirmwareBuilder {
-    /// The digest of everything in the tree a build reads, as it is now.
+    /// The digest of everything in the tree a build reads, as it is now. What ended
+    /// builds kept is published when they were keyed on this very digest (the tree did
+    /// not change since they started), and dropped otherwise.
     pub fn tree_digest(&self) -> std::io::Result<String> {
-        self.state.digest()
+        let digest = self.state.digest()?;
+        if let Some(warm) = &self.warm {
+            let ended = std::mem::take(&mut *self.shared.unpublished.lock().unwrap_or_else(|p| p.into_inner()));
+            for (staging, keyed_on) in ended {
+                let done = if keyed_on == digest {
+                    shelf::publish(&staging, &warm.cache)
+                } else {
+                    std::fs::remove_dir_all(&staging)
+                };
+                if let Err(error) = done {
+                    tracing::warn!(%error, staging = %staging.display(), "cannot publish a build's cache entries");
+                }
+            }
+        }
+        Ok(digest)
     }
 
-    /// Forgets the launch results not used since `cutoff` (ccache bounds its own size).
+    /// Forgets the cache's entries not used since `cutoff`.
     pub fn prune_cache(&self, cutoff: std::time::SystemTime) -> std::io::Result<usize> {
-        self.warm.as_ref().map_or(Ok(0), |warm| launch::prune(&warm.cache.join("launch"), cutoff))
+        let Some(warm) = &self.warm else { return Ok(0) };
+        Ok(launch::memo::prune(&warm.cache.join(launch::memo::FOLDER), cutoff)?
+            + launch::objects::prune(&warm.cache.join(launch::objects::FOLDER), cutoff)?
+            + prune_folders(&warm.cache.join(STAGING), cutoff)?)
     }
 
     /// This builder for a job taken when the tree's digest was `digest`.
@@ -127,9 +197,14 @@ impl FirmwareBuilder {
         FirmwareBuilder { tree_digest: Some(digest.to_owned()), ..self.clone() }
     }
 
-    /// Builds `target` with QMK's make rules in `work` (created, and left for the
-    /// caller to remove); the firmware is moved to `firmware_stem.<format>`.
+    /// Builds `target` with QMK's make rules, in `work` (removed after) or, for a warm
+    /// build, in a folder of the cache's; the firmware is moved to `firmware_stem.<format>`.
     pub fn build(&self, target: &Target, work: &Path, firmware_stem: &Path) -> std::io::Result<Build> {
+        let slot = match &self.warm {
+            Some(warm) => Some(Slot::take(&warm.cache.join("slots"))?),
+            None => None,
+        };
+        let work = slot.as_ref().map_or(work, Slot::path);
         let view = work.join("qmk");
         self.lay_out(target, work, &view)?;
         let log_path = work.join("build.log");
@@ -139,8 +214,7 @@ impl FirmwareBuilder {
         let mut command = Command::new("make");
         command
             .current_dir(&view)
-            .env(crate::source::QMK_HOME_ENV, &self.home)
-            .args(["-r", "-R", "-f", BUILD_RULES])
+            .args(["-r", "-R", "-f", BUILD_RULES, "-f", "../probes.mk"])
             .arg(format!("-j{}", std::thread::available_parallelism().map_or(1, |n| n.get())))
             .arg(format!("KEYBOARD={}", target.keyboard))
             .arg(format!("KEYMAP={}", target.keymap))
@@ -151,17 +225,26 @@ impl FirmwareBuilder {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
+        let mut environment: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        environment.insert(crate::source::QMK_HOME_ENV.into(), self.home.clone().into());
         if self.skip_git {
-            command.env("SKIP_GIT", "yes").env("NOT_REPO", "yes");
+            environment.insert("SKIP_GIT".into(), "yes".into());
+            environment.insert("NOT_REPO".into(), "yes".into());
         }
-        match &self.warm {
-            Some(warm) => self.warm(&mut command, warm, work, &view)?,
+        let staging = match &self.warm {
+            Some(warm) => Some(self.warm(&mut command, &mut environment, warm, target, work)?),
             None => {
                 // Python would write its byte code into the tree.
-                command.arg("QMK_BIN=qmk").env("PYTHONDONTWRITEBYTECODE", "1");
+                command.arg("QMK_BIN=qmk");
+                environment.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
+                None
             }
-        }
+        };
+        command.env_clear().envs(&environment);
         let status = self.run(command)?;
+        if let (Some(staging), Some(digest)) = (staging, &self.tree_digest) {
+            self.shared.unpublished.lock().unwrap_or_else(|p| p.into_inner()).push((staging, digest.clone()));
+        }
         let mut output = tail(&std::fs::read(&log_path)?);
         let returncode = match status {
             Some(status) => status.code().unwrap_or(-1),
@@ -177,24 +260,33 @@ impl FirmwareBuilder {
             .iter()
             .map(|format| (view.join(format!("{target_name}.{format}")), format))
             .find(|(copied, _)| copied.is_file());
-        match firmware {
+        let build = match firmware {
             Some((copied, format)) if returncode == 0 => {
                 let destination = firmware_stem.with_extension(format);
+                if let Some(folder) = destination.parent() {
+                    std::fs::create_dir_all(folder)?;
+                }
                 move_file(&copied, &destination)?;
-                Ok(Build { returncode, output, firmware: Some(destination) })
+                Build { returncode, output, firmware: Some(destination) }
             }
             None if returncode == 0 => {
                 output.push_str("\nmake succeeded but wrote no firmware file (.uf2, .hex or .bin).");
-                Ok(Build { returncode: 1, output, firmware: None })
+                Build { returncode: 1, output, firmware: None }
             }
-            _ => Ok(Build { returncode, output, firmware: None }),
+            _ => Build { returncode, output, firmware: None },
+        };
+        // A warm build's folder is cleared by the next build in it.
+        if slot.is_none() {
+            std::fs::remove_dir_all(work)?;
         }
+        Ok(build)
     }
 
-    /// The job's keymap folder with its keymap.json, and the view of the tree: a link
-    /// to each top-level entry but build output, which each view has of its own.
+    /// The job's keymap folder with its keymap.json, qmk-api's make file, and the view
+    /// of the tree: a link to each top-level entry but build output, which each view
+    /// has of its own.
     fn lay_out(&self, target: &Target, work: &Path, view: &Path) -> std::io::Result<()> {
-        // What an interrupted build left.
+        // What an interrupted or earlier build left.
         match std::fs::remove_dir_all(work) {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
             _ => {}
@@ -202,6 +294,7 @@ impl FirmwareBuilder {
         let keymap = work.join("keymap");
         std::fs::create_dir_all(&keymap)?;
         std::fs::write(keymap.join("keymap.json"), target.keymap_json)?;
+        std::fs::write(work.join("probes.mk"), PROBES_MK)?;
         std::fs::create_dir_all(view)?;
         for entry in std::fs::read_dir(&self.home)? {
             let name = entry?.file_name();
@@ -213,31 +306,45 @@ impl FirmwareBuilder {
         Ok(())
     }
 
-    /// Sends QMK's CLI and compiler through `qmk-api launch`, and compiles with ccache
-    /// when it is installed, its paths taken relative to the view.
-    fn warm(&self, command: &mut Command, warm: &Warm, work: &Path, view: &Path) -> std::io::Result<()> {
+    /// Sends QMK's CLI and compiler through `qmk-api launch`, keeping what they do in
+    /// the cache, and makes sure the Python server for this build's environment runs.
+    /// Returns the build's staging folder.
+    fn warm(
+        &self,
+        command: &mut Command,
+        environment: &mut BTreeMap<OsString, OsString>,
+        warm: &Warm,
+        target: &Target,
+        work: &Path,
+    ) -> std::io::Result<PathBuf> {
         let (cache, launcher) = (&warm.cache, make_word(&warm.launcher));
         command
             .arg(format!("QMK_BIN={launcher} {} qmk", launch::SUBCOMMAND))
-            .arg(format!("CC_PREFIX={launcher} {} cc", launch::SUBCOMMAND))
-            .env(launch::MEMO_ENV, cache.join("launch"))
-            // QMK's CLI spends most of its start compiling its Python: the byte code is
-            // kept, beside the tree rather than in it.
-            .env_remove("PYTHONDONTWRITEBYTECODE")
-            .env("PYTHONPYCACHEPREFIX", cache.join("python"))
-            .env(launch::TREE_ENV, self.tree_digest.as_deref().unwrap_or("unknown"))
-            .env(launch::BUILD_ENV, uuid::Uuid::new_v4().to_string())
+            .arg(format!("CC_PREFIX={launcher} {} cc", launch::SUBCOMMAND));
+        let build = uuid::Uuid::new_v4().to_string();
+        let staging = cache.join(STAGING).join(&build);
+        let digest = self.tree_digest.as_deref().unwrap_or("unknown");
+        // QMK's CLI spends much of its start compiling its Python: the byte code is
+        // kept, beside the tree rather than in it.
+        environment.remove(&OsString::from("PYTHONDONTWRITEBYTECODE"));
+        for (name, value) in [
+            ("PYTHONPYCACHEPREFIX", cache.join("python").into_os_string()),
+            (launch::CACHE_ENV, cache.clone().into_os_string()),
+            (launch::STAGING_ENV, staging.clone().into_os_string()),
+            (launch::TREE_ENV, digest.into()),
+            (launch::BUILD_ENV, build.into()),
+            (launch::KEYMAP_ENV, target.keymap.into()),
             // As processes see their folder (getcwd), links resolved.
-            .env(launch::WORK_ENV, work.canonicalize()?);
-        if let Some(ccache) = find_program("ccache") {
-            command
-                .env(launch::CCACHE_ENV, ccache)
-                .env("CCACHE_DIR", cache.join("ccache"))
-                .env("CCACHE_BASEDIR", view.canonicalize()?)
-                // Only debug information holds the folder, and no firmware file does.
-                .env("CCACHE_NOHASHDIR", "1");
+            (launch::WORK_ENV, work.canonicalize()?.into_os_string()),
+        ] {
+            environment.insert(name.into(), value);
         }
-        Ok(())
+        if let Some(script) = python::Script::find(std::ffi::OsStr::new("qmk")) {
+            let server = cache.join(launch::SERVER_FOLDER);
+            std::fs::create_dir_all(&server)?;
+            self.shared.server.ensure(&server, &script, environment, digest, &self.home)?;
+        }
+        Ok(staging)
     }
 
     /// Runs make in a process group of its own, stopped as a whole past the time
@@ -302,6 +409,21 @@ fn tail(bytes: &[u8]) -> String {
     }
     let start = text[start..].find('\n').map_or(start, |n| start + n + 1);
     format!("[… {} earlier bytes of output left out]\n{}", start, &text[start..])
+}
+
+/// Removes the folders in `root` unchanged since `cutoff` (left by builds of a process
+/// that stopped), returning how many.
+fn prune_folders(root: &Path, cutoff: std::time::SystemTime) -> std::io::Result<usize> {
+    let Ok(entries) = std::fs::read_dir(root) else { return Ok(0) };
+    let mut removed = 0;
+    for entry in entries {
+        let path = entry?.path();
+        if path.metadata()?.modified()? < cutoff {
+            std::fs::remove_dir_all(&path)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// A rename, or a copy where the two paths are on different file systems.

@@ -8,6 +8,7 @@ pub mod launch;
 mod pipeline;
 mod request;
 mod service;
+mod slots;
 pub mod store;
 mod tree_state;
 

@@ -100,7 +100,6 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
             let work = dir.join("work");
             let target = Target { keyboard: &keyboard, keymap: &keymap_name, keymap_json: &sources.keymap_json };
             let build = firmware.build(&target, &work, &dir.join("firmware"))?;
-            std::fs::remove_dir_all(&work)?;
             sources.keymap_folder = Some(format!("keymaps/{keymap_name}"));
             outcome.returncode = build.returncode;
             outcome.firmware = build.firmware;

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 /// Programs whose version changes the firmware; their metadata joins the digest.
-const TOOLS: [&str; 5] = ["make", "qmk", "avr-gcc", "arm-none-eabi-gcc", "ccache"];
+const TOOLS: [&str; 4] = ["make", "qmk", "avr-gcc", "arm-none-eabi-gcc"];
 
 /// Firmware formats QMK copies to the tree's root after a build made there.
 const ROOT_OUTPUTS: [&str; 3] = ["hex", "bin", "uf2"];
