@@ -140,6 +140,23 @@ fn seed(name: &str, extra: Value) -> Value {
     payload
 }
 
+/// The seed's layers with the first two keys of the base layer swapped.
+fn second_layers() -> Value {
+    let mut layers = current_seed_payload(&shared().unwrap())["layers"].clone();
+    let base = layers[0].as_array_mut().unwrap();
+    base.swap(0, 1);
+    layers
+}
+
+/// How many compiled objects a server's build cache holds, published or not.
+fn kept_objects(state: &Path) -> usize {
+    walkdir::WalkDir::new(state.join("cache"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name() == "object" && entry.file_type().is_file())
+        .count()
+}
+
 /// One of QMK's own keymap.json files, for `keyboard`, named `name`.
 fn qmk_keymap(tree: &Path, path: &str, keyboard: &str, name: &str) -> Value {
     let mut keymap: Value = serde_json::from_str(&std::fs::read_to_string(tree.join(path)).unwrap()).unwrap();
@@ -166,16 +183,30 @@ fn each_kind_of_keymap_builds_into_the_firmware_qmks_make_builds() {
                 "with_encoders",
             ),
         ),
+        ("a second keymap (warm)", seed("second_keymap", json!({"layers": second_layers()}))),
     ];
     let mut built = Vec::new();
+    let mut compiled = Vec::new();
     for (case, keymap) in &cases {
+        let before = kept_objects(serving.state.path());
         let (result, firmware) = build_as_make_does(&serving, case, keymap);
         let output = result["output"].as_str().unwrap();
         assert!(!output.contains("not a git repo") && !output.contains("WARNING"), "{case}: {output}");
         built.push(firmware);
+        compiled.push(kept_objects(serving.state.path()) - before);
+        eprintln!("{case}: {} objects compiled anew", compiled.last().unwrap());
     }
     assert_ne!(built[1], built[0], "the keymap's config reaches the build");
     assert_ne!(built[2], built[0], "the keymap's modules reach the build");
+    assert_ne!(built[4], built[0], "the second keymap is another firmware");
+    // The seed's keyboard built again with another keymap: a warm build, whose core
+    // objects come from the cold build's.
+    assert!(
+        compiled[4] * 5 < compiled[0],
+        "the second keymap compiled {} objects anew, the first {}",
+        compiled[4],
+        compiled[0]
+    );
 
     // A second build of the seed, cold and by another route: `qmk-api compile`.
     let out = serving.state.path().join("compiled");
