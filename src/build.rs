@@ -65,8 +65,7 @@ pub fn build(
         Outputs::Everything => {
             progress.set_message("rendering pages");
             // Keyboard pages draw their JSON keymaps with the newest keycodes.
-            let headers = crate::keymap::headers::load(tree);
-            let keycodes = Keycodes::with_headers(constants, None, &headers).ok();
+            let keycodes = Keycodes::for_tree(constants, None, tree).ok();
             site::render(&staging, &publication, keyboards, tree, keycodes.as_ref(), last_updated, progress)?
         }
         Outputs::JsonOnly => 0,

@@ -16,8 +16,7 @@ use qmk_api::spec;
 
 /// The keycodes of `version`, with the keycode headers of `tree` when it has them.
 fn keycodes(tree: &DataTree, version: Option<&Version>) -> Result<Keycodes, Failure> {
-    let loaded = spec::load(tree)?;
-    Ok(Keycodes::with_headers(&loaded.constants, version, &keymap::headers::load(tree))?)
+    Ok(Keycodes::for_tree(&spec::load(tree)?.constants, version, tree)?)
 }
 
 /// A keymap file's text. Too large (past 64 MiB, whatever kind of file) or not text is

@@ -130,7 +130,7 @@ impl Service {
         let work_dir = settings.state.join("work");
         std::fs::create_dir_all(&work_dir)
             .map_err(|source| ServiceError::State { path: work_dir.display().to_string(), source })?;
-        let keycodes = Keycodes::with_headers(constants, None, &crate::keymap::headers::load(tree))?;
+        let keycodes = Keycodes::for_tree(constants, None, tree)?;
         let connections = settings.workers + REQUEST_CONNECTIONS;
         let (store, requeued) = store::open(&settings.database, &settings.state, settings.queue_limit, connections)?;
         let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();

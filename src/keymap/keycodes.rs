@@ -20,6 +20,7 @@ use super::retired::Retired;
 use crate::c::{self, CInt, Definition};
 use crate::diagnostic::suggest;
 use crate::keyboard::{Keyboard, Keyboards};
+use crate::source::DataTree;
 use crate::spec::{Constants, Value, entry_names, keycode_entries, parse_range};
 
 /// The enumerations of QMK's generated `keycodes.h`: keycodes and ranges.
@@ -76,6 +77,16 @@ impl Keycodes {
     /// The keycodes of `version` (default: the newest), with the bundled header facts.
     pub fn new(constants: &Constants, version: Option<&Version>) -> Result<Keycodes, KeycodesError> {
         Keycodes::with_headers(constants, version, headers::bundled())
+    }
+
+    /// The keycodes of `version` with the keycode headers of `tree`: its own, else its
+    /// facts file, else the bundled ones.
+    pub fn for_tree(
+        constants: &Constants,
+        version: Option<&Version>,
+        tree: &DataTree,
+    ) -> Result<Keycodes, KeycodesError> {
+        Keycodes::with_headers(constants, version, &headers::load(tree))
     }
 
     /// The keycodes of `version` with the definitions of QMK's keycode headers.

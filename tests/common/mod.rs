@@ -196,8 +196,7 @@ pub fn load_tree(qmk: &Path) -> (qmk_api::keyboard::Keyboards, qmk_api::keymap::
     let tree = qmk_api::source::DataTree::Checkout(qmk.to_owned());
     let keyboards = qmk_api::keyboard::load(&tree).unwrap();
     let constants = qmk_api::spec::load(&tree).unwrap().constants;
-    let headers = qmk_api::keymap::headers::load(&tree);
-    (keyboards, qmk_api::keymap::Keycodes::with_headers(&constants, None, &headers).unwrap())
+    (keyboards, qmk_api::keymap::Keycodes::for_tree(&constants, None, &tree).unwrap())
 }
 
 /// Every `keymap.json` below a QMK tree's `keyboards/`, with its path below it, sorted.
