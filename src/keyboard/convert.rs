@@ -207,6 +207,11 @@ impl Parser<'_> {
         found
     }
 
+    /// The first of `ops` that comes next, taken.
+    fn eat_one_of(&mut self, ops: [&'static str; 2]) -> Option<&'static str> {
+        ops.into_iter().find(|op| self.eat(op))
+    }
+
     fn bitxor(&mut self) -> Result<Num, String> {
         let mut left = self.sum()?;
         while self.eat("^") {
@@ -221,42 +226,30 @@ impl Parser<'_> {
 
     fn sum(&mut self) -> Result<Num, String> {
         let mut left = self.product()?;
-        loop {
-            let op = if self.eat("+") {
-                '+'
-            } else if self.eat("-") {
-                '-'
-            } else {
-                return Ok(left);
-            };
+        while let Some(op) = self.eat_one_of(["+", "-"]) {
             let right = self.product()?;
             left = match (left, right, op) {
-                (Num::Int(a), Num::Int(b), '+') => Num::Int(a + b),
+                (Num::Int(a), Num::Int(b), "+") => Num::Int(a + b),
                 (Num::Int(a), Num::Int(b), _) => Num::Int(a - b),
-                (a, b, '+') => Num::Float(a.as_f64() + b.as_f64()),
+                (a, b, "+") => Num::Float(a.as_f64() + b.as_f64()),
                 (a, b, _) => Num::Float(a.as_f64() - b.as_f64()),
             };
         }
+        Ok(left)
     }
 
     fn product(&mut self) -> Result<Num, String> {
         let mut left = self.unary()?;
-        loop {
-            let op = if self.eat("*") {
-                '*'
-            } else if self.eat("/") {
-                '/'
-            } else {
-                return Ok(left);
-            };
+        while let Some(op) = self.eat_one_of(["*", "/"]) {
             let right = self.unary()?;
             left = match (left, right, op) {
-                (Num::Int(a), Num::Int(b), '*') => Num::Int(a * b),
-                (a, b, '*') => Num::Float(a.as_f64() * b.as_f64()),
+                (Num::Int(a), Num::Int(b), "*") => Num::Int(a * b),
+                (a, b, "*") => Num::Float(a.as_f64() * b.as_f64()),
                 (_, b, _) if b.as_f64() == 0.0 => return Err("division by zero".into()),
                 (a, b, _) => Num::Float(a.as_f64() / b.as_f64()),
             };
         }
+        Ok(left)
     }
 
     fn unary(&mut self) -> Result<Num, String> {
