@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::keyboards::File;
-use super::{PublishError, pyjson};
+use super::{PublishError, parse, pyjson, read};
 use crate::source::DataTree;
-use crate::spec::hjson;
 
 /// The readme at the root of QMK's API tree.
 const API_README_PATH: &str = "data/templates/api/readme.md";
@@ -47,9 +46,7 @@ pub fn render(tree: &DataTree) -> Result<Vec<File>, PublishError> {
     match tree {
         DataTree::Bundled => out.push((PathBuf::from("readme.md"), BUNDLED_API_README.as_bytes().to_vec())),
         DataTree::Checkout(_) if tree.exists(readme) => {
-            let bytes =
-                tree.read(readme).map_err(|source| PublishError::Read { path: tree.display(readme), source })?;
-            out.push((PathBuf::from("readme.md"), bytes.into_owned()));
+            out.push((PathBuf::from("readme.md"), read(tree, readme)?.into_owned()));
         }
         DataTree::Checkout(_) => {}
     }
@@ -57,15 +54,11 @@ pub fn render(tree: &DataTree) -> Result<Vec<File>, PublishError> {
 }
 
 fn copy(tree: &DataTree, file: &Path) -> Result<File, PublishError> {
-    let bytes = tree.read(file).map_err(|source| PublishError::Read { path: tree.display(file), source })?;
+    let bytes = read(tree, file)?;
     let target = Path::new("v1").join(file.strip_prefix("data").unwrap_or(file));
-    let parse = || {
-        hjson::parse(&String::from_utf8_lossy(&bytes))
-            .map_err(|e| PublishError::Unreadable { path: tree.display(file), message: e.to_string() })
-    };
     Ok(match file.extension().and_then(|e| e.to_str()) {
-        Some("hjson") => (target.with_extension("json"), pyjson::to_compact(&parse()?)),
-        Some("jsonschema") => (target, pyjson::to_line(&parse()?)),
+        Some("hjson") => (target.with_extension("json"), pyjson::to_compact(&parse(tree, file, &bytes)?)),
+        Some("jsonschema") => (target, pyjson::to_line(&parse(tree, file, &bytes)?)),
         _ => (target, bytes.into_owned()),
     })
 }

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{PublishError, pyjson};
+use super::{PublishError, parse, pyjson, read};
 use crate::keyboard::{Keyboard, Keyboards};
 use crate::source::DataTree;
-use crate::spec::{Object, Str, Value, hjson};
+use crate::spec::{Object, Str, Value};
 
 /// A file to publish: its path inside a channel, and its bytes.
 pub type File = (PathBuf, Vec<u8>);
@@ -61,7 +61,7 @@ pub fn render(keyboards: &Keyboards, tree: &DataTree, last_updated: &str) -> Res
         .par_iter()
         .filter_map(|keyboard| Some((keyboard, keyboard.readme.as_ref()?)))
         .map(|(keyboard, readme)| {
-            let bytes = tree.read(readme).map_err(write_error(tree, readme))?;
+            let bytes = read(tree, readme)?;
             Ok((PathBuf::from(format!("v1/keyboards/{}/readme.md", keyboard.name)), bytes.into_owned()))
         })
         .collect::<Result<_, PublishError>>()?;
@@ -71,11 +71,6 @@ pub fn render(keyboards: &Keyboards, tree: &DataTree, last_updated: &str) -> Res
         keymaps.into_par_iter().map(|path| keymap_file(tree, Path::new(path))).collect::<Result<_, _>>()?;
     files.extend(keymaps);
     Ok(files)
-}
-
-fn write_error(tree: &DataTree, path: &Path) -> impl FnOnce(std::io::Error) -> PublishError {
-    let path = tree.display(path);
-    move |source| PublishError::Read { path, source }
 }
 
 /// `v1/keyboards/<keyboard>/info.json`.
@@ -91,9 +86,9 @@ fn info_file(keyboard: &Keyboard, last_updated: &str) -> File {
 
 /// `v1/keyboards.json`: every keyboard's info, taken from the bytes of its own file.
 fn all_in_one(infos: &[File], last_updated: &str) -> Vec<u8> {
-    let prefix = head(last_updated, "keyboards").len() + 1;
     let mut out = head(last_updated, "keyboards");
     out.push(b'{');
+    let prefix = out.len();
     for (index, (_, bytes)) in infos.iter().enumerate() {
         if index > 0 {
             out.push(b',');
@@ -124,8 +119,6 @@ fn usb_index(keyboards: &Keyboards) -> Object {
 
 /// A JSON keymap at `v1/<path>`, as JSON whatever it was written in.
 fn keymap_file(tree: &DataTree, path: &Path) -> Result<File, PublishError> {
-    let bytes = tree.read(path).map_err(write_error(tree, path))?;
-    let value = hjson::parse(&String::from_utf8_lossy(&bytes))
-        .map_err(|e| PublishError::Unreadable { path: tree.display(path), message: e.to_string() })?;
+    let value = parse(tree, path, &read(tree, path)?)?;
     Ok((Path::new("v1").join(path), pyjson::to_compact(&value)))
 }

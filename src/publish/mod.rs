@@ -21,7 +21,7 @@ use time::macros::format_description;
 use crate::keyboard::Keyboards;
 use crate::output::Staging;
 use crate::source::DataTree;
-use crate::spec::{Constants, Object, SpecError};
+use crate::spec::{Constants, Object, SpecError, hjson};
 
 pub use lock::{LOCK_PATH, LockError, LockFile, Violation};
 
@@ -166,6 +166,17 @@ fn metadata(published: &[&Published], last_updated: OffsetDateTime) -> Vec<u8> {
         }
     }
     pyjson::to_line(&json!({"last_updated": format_timestamp(last_updated), "constants": constants}))
+}
+
+/// A file of the tree, its path in the error when it cannot be read.
+fn read(tree: &DataTree, path: &Path) -> Result<Cow<'static, [u8]>, PublishError> {
+    tree.read(path).map_err(|source| PublishError::Read { path: tree.display(path), source })
+}
+
+/// A JSON or hjson file of the tree as read by [`read`].
+fn parse(tree: &DataTree, path: &Path, bytes: &[u8]) -> Result<crate::spec::Value, PublishError> {
+    hjson::parse(&String::from_utf8_lossy(bytes))
+        .map_err(|e| PublishError::Unreadable { path: tree.display(path), message: e.to_string() })
 }
 
 /// `2026-08-10 00:00:00 GMT`.
