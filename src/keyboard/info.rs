@@ -9,6 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::Number;
+
 use super::convert::{self, FALSE_WORDS, Raw, TRUE_WORDS};
 use super::dotted;
 use super::layout::{Key, Layout};
@@ -667,12 +669,8 @@ impl Builder<'_, '_> {
 
     fn led_layout_from_c(&mut self, feature: &str) {
         let size = self.info.get("matrix_size");
-        let number = |key| {
-            size.and_then(|s| s.get(key)).and_then(|v| match v {
-                Value::Number(n) => n.as_u64().filter(|&n| n > 0),
-                _ => None,
-            })
-        };
+        let number =
+            |key| size.and_then(|s| s.get(key)).and_then(Value::as_number).and_then(Number::as_u64).filter(|&n| n > 0);
         let (Some(cols), Some(rows)) = (number("cols"), number("rows")) else {
             return self.warning("led_config: matrix size required to parse g_led_config".into());
         };
@@ -800,7 +798,7 @@ fn encoder_list(defines: &Defines, side: &str) -> Result<Option<Value>, String> 
 }
 
 fn led_value(led: &LedPoint) -> Value {
-    let number = |n: &Option<serde_json::Number>| n.clone().map_or(Value::Null, Value::Number);
+    let number = |n: &Option<Number>| n.clone().map_or(Value::Null, Value::Number);
     let mut object = Object::new();
     object.insert("x".into(), number(&led.x));
     object.insert("y".into(), number(&led.y));
@@ -820,14 +818,7 @@ fn flag_steps(leds: &[Value]) -> Vec<u64> {
     const UNDERGLOW: u64 = 0x02;
     let mut used: Vec<u64> = leds
         .iter()
-        .map(|led| {
-            led.get("flags")
-                .and_then(|f| match f {
-                    Value::Number(n) => n.as_u64(),
-                    _ => None,
-                })
-                .unwrap_or(NONE)
-        })
+        .map(|led| led.get("flags").and_then(Value::as_number).and_then(Number::as_u64).unwrap_or(NONE))
         .collect();
     used.sort_unstable();
     used.dedup();

@@ -61,12 +61,7 @@ pub fn parse(raw: &str) -> Result<KleLayout, KleError> {
         for item in items {
             match item {
                 Value::Object(changes) => {
-                    let number = |key| {
-                        changes.get(key).and_then(|v| match v {
-                            Value::Number(n) => n.as_f64(),
-                            _ => None,
-                        })
-                    };
+                    let number = |key| changes.get(key).and_then(Value::as_number).and_then(serde_json::Number::as_f64);
                     if let Some(rx) = number("rx") {
                         cursor.rx = rx;
                         cursor.x = rx;

@@ -21,10 +21,8 @@ struct Unit {
 
 impl Unit {
     fn read(value: &Value) -> Option<Unit> {
-        match value {
-            Value::Number(n) => Some(Unit { value: n.as_f64()?, integer: n.is_i64() || n.is_u64() }),
-            _ => None,
-        }
+        let n = value.as_number()?;
+        Some(Unit { value: n.as_f64()?, integer: n.is_i64() || n.is_u64() })
     }
 
     fn number(self) -> Number {

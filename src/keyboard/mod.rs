@@ -101,20 +101,13 @@ impl Keyboard {
 
     pub fn matrix_size(&self) -> Option<MatrixSize> {
         let size = self.info.get("matrix_size")?;
-        let count = |key| size.get(key).and_then(number).and_then(|n| n.as_u64());
+        let count = |key| size.get(key).and_then(Value::as_number).and_then(serde_json::Number::as_u64);
         Some(MatrixSize { rows: count("rows")?, cols: count("cols")? })
     }
 
     /// Keycodes the keyboard declares for its keymaps (`keycodes: [{key: ...}]`).
     pub fn custom_keycodes(&self) -> Vec<String> {
         declared_keycodes(self.info.get("keycodes"))
-    }
-}
-
-fn number(value: &Value) -> Option<&serde_json::Number> {
-    match value {
-        Value::Number(n) => Some(n),
-        _ => None,
     }
 }
 

@@ -45,6 +45,13 @@ impl Value {
         }
     }
 
+    pub fn as_number(&self) -> Option<&Number> {
+        match self {
+            Value::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+
     /// A member of an object; `None` for anything else.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.as_object().and_then(|object| object.get(key))
