@@ -414,10 +414,10 @@ impl Builder<'_, '_> {
                 Value::from(value)
             };
             let features = self.info.object_at("features");
-            let already = features.contains_key(&feature);
-            let shown = pyrepr::repr(&Value::Object(features.clone()));
+            // The features as they were, quoted only when the rules.mk value overrides one.
+            let shown = features.contains_key(&feature).then(|| pyrepr::repr(&Value::Object(features.clone())));
             features.insert(feature.as_str().into(), value.clone());
-            if already {
+            if let Some(shown) = shown {
                 self.warning(format!(
                     "Feature {feature} is specified in both info.json ({shown}) and rules.mk ({}). The rules.mk value wins.",
                     pyrepr::str(&value)
@@ -707,11 +707,7 @@ pub fn deep_update(target: &mut Object, newer: Object) {
 
 /// Moves `object[from]` to `object[group][to]`.
 fn move_into(object: &mut Object, from: &str, group: &str, to: &str) {
-    if !object.contains_key(from) {
-        return;
-    }
-    object.object_at(group);
-    let value = object.shift_remove(from).unwrap_or(Value::Null);
+    let Some(value) = object.shift_remove(from) else { return };
     object.object_at(group).insert(to.into(), value);
 }
 
