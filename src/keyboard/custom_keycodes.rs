@@ -30,15 +30,9 @@ pub struct KeyboardFacts {
     pub unseen: BTreeMap<String, String>,
 }
 
-/// The folders of a keyboard, its own first: `a/b/c`, `a/b`, `a`.
-fn folders(keyboard: &str) -> Vec<PathBuf> {
-    let parts: Vec<&str> = keyboard.split('/').collect();
-    (1..=parts.len()).rev().map(|end| Path::new(KEYBOARDS_DIR).join(parts[..end].join("/"))).collect()
-}
-
 /// Scans the headers a keymap of `keyboard` sees.
 pub fn scan(tree: &DataTree, keyboard: &str) -> KeyboardFacts {
-    let folders = folders(keyboard);
+    let folders = super::folders(keyboard);
     let top_header = folders.iter().rev().find_map(|folder| {
         let header = folder.join(format!("{}.h", folder.file_name()?.to_str()?));
         tree.exists(&header).then_some(header)

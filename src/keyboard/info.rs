@@ -104,20 +104,13 @@ pub struct CheckTarget<'a, 't> {
 }
 
 /// The folders of a keyboard from the top: `keyboards/a`, `keyboards/a/b`...
-fn folders(name: &str) -> Vec<PathBuf> {
-    let mut folder = PathBuf::from(KEYBOARDS_DIR);
-    name.split('/')
-        .map(|part| {
-            folder.push(part);
-            folder.clone()
-        })
-        .collect()
+fn folders(name: &str) -> impl Iterator<Item = PathBuf> {
+    super::folders(name).into_iter().rev()
 }
 
 /// The files of one name in each folder of a keyboard, from the top, that exist.
 fn per_folder(sources: &Sources, name: &str, file: impl Fn(&str) -> String) -> Vec<PathBuf> {
     folders(name)
-        .into_iter()
         .filter_map(|folder| {
             let own = folder.file_name()?.to_str()?.to_owned();
             let path = folder.join(file(&own));
@@ -129,14 +122,10 @@ fn per_folder(sources: &Sources, name: &str, file: impl Fn(&str) -> String) -> V
 /// The definition files of a keyboard in the order QMK applies them: its own
 /// folder first (`info.json`, then `keyboard.json`), then up to five folders above.
 pub fn definition_files(sources: &Sources, name: &str) -> Vec<PathBuf> {
-    let parts: Vec<&str> = name.split('/').collect();
-    let last = parts.len().saturating_sub(MAX_PARENTS + 1);
-    (last..parts.len())
-        .rev()
-        .flat_map(|end| {
-            let folder = Path::new(KEYBOARDS_DIR).join(parts[..=end].join("/"));
-            [folder.join(INFO_FILE), folder.join(TARGET_FILE)]
-        })
+    super::folders(name)
+        .into_iter()
+        .take(MAX_PARENTS + 1)
+        .flat_map(|folder| [folder.join(INFO_FILE), folder.join(TARGET_FILE)])
         .filter(|path| sources.exists(path))
         .collect()
 }
@@ -289,7 +278,7 @@ impl Builder<'_, '_> {
     fn rules(&self) -> Rules {
         let mut rules = Rules::default();
         let own = Path::new(KEYBOARDS_DIR).join(self.name).join("rules.mk");
-        let files = std::iter::once(own).chain(folders(self.name).into_iter().map(|f| f.join("rules.mk")));
+        let files = std::iter::once(own).chain(folders(self.name).map(|f| f.join("rules.mk")));
         for file in files {
             if let Some(text) = self.sources.rules_text(&file) {
                 rules.apply(text);

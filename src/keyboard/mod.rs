@@ -236,6 +236,12 @@ fn build_keyboard(sources: &sources::Sources, keymaps: &keymaps::KeymapIndex, na
     Keyboard { name: name.to_owned(), info, layouts, layout_aliases, diagnostics, readme, keymaps }
 }
 
+/// The folders of a keyboard, its own first: `keyboards/a/b`, `keyboards/a`.
+fn folders(name: &str) -> Vec<PathBuf> {
+    let top = Path::new(KEYBOARDS_DIR);
+    top.join(name).ancestors().take_while(|folder| *folder != top).map(Path::to_path_buf).collect()
+}
+
 /// The keyboard's own readme, else the nearest in a folder above (up to `keyboards/` itself).
 fn find_readme(sources: &sources::Sources, name: &str) -> Option<PathBuf> {
     let own = Path::new(KEYBOARDS_DIR).join(name);
