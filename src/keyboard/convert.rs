@@ -121,6 +121,9 @@ pub fn compute(expression: &str) -> Result<Number, String> {
     value.into_number()
 }
 
+/// Past `i128` (literals, sums, products) or `i64` (the result): refused rather than wrapped.
+const OUT_OF_RANGE: &str = "number out of range";
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Num {
     Int(i128),
@@ -137,7 +140,7 @@ impl Num {
 
     fn into_number(self) -> Result<Number, String> {
         match self {
-            Num::Int(i) => i64::try_from(i).map(Number::from).map_err(|_| "number out of range".to_owned()),
+            Num::Int(i) => i64::try_from(i).map(Number::from).map_err(|_| OUT_OF_RANGE.to_owned()),
             Num::Float(f) => Number::from_f64(f).ok_or_else(|| "not a finite number".to_owned()),
         }
     }
@@ -229,8 +232,8 @@ impl Parser<'_> {
         while let Some(op) = self.eat_one_of(["+", "-"]) {
             let right = self.product()?;
             left = match (left, right, op) {
-                (Num::Int(a), Num::Int(b), "+") => Num::Int(a + b),
-                (Num::Int(a), Num::Int(b), _) => Num::Int(a - b),
+                (Num::Int(a), Num::Int(b), "+") => Num::Int(a.checked_add(b).ok_or(OUT_OF_RANGE)?),
+                (Num::Int(a), Num::Int(b), _) => Num::Int(a.checked_sub(b).ok_or(OUT_OF_RANGE)?),
                 (a, b, "+") => Num::Float(a.as_f64() + b.as_f64()),
                 (a, b, _) => Num::Float(a.as_f64() - b.as_f64()),
             };
@@ -243,7 +246,7 @@ impl Parser<'_> {
         while let Some(op) = self.eat_one_of(["*", "/"]) {
             let right = self.unary()?;
             left = match (left, right, op) {
-                (Num::Int(a), Num::Int(b), "*") => Num::Int(a * b),
+                (Num::Int(a), Num::Int(b), "*") => Num::Int(a.checked_mul(b).ok_or(OUT_OF_RANGE)?),
                 (a, b, "*") => Num::Float(a.as_f64() * b.as_f64()),
                 (_, b, _) if b.as_f64() == 0.0 => return Err("division by zero".into()),
                 (a, b, _) => Num::Float(a.as_f64() / b.as_f64()),
@@ -255,7 +258,7 @@ impl Parser<'_> {
     fn unary(&mut self) -> Result<Num, String> {
         if self.eat("-") {
             return Ok(match self.unary()? {
-                Num::Int(i) => Num::Int(-i),
+                Num::Int(i) => Num::Int(i.checked_neg().ok_or(OUT_OF_RANGE)?),
                 Num::Float(f) => Num::Float(-f),
             });
         }
@@ -270,7 +273,7 @@ impl Parser<'_> {
         let exponent = self.unary()?;
         Ok(match (base, exponent) {
             (Num::Int(b), Num::Int(e)) if (0..=127).contains(&e) => {
-                Num::Int(b.checked_pow(e as u32).ok_or("number out of range")?)
+                Num::Int(b.checked_pow(e as u32).ok_or(OUT_OF_RANGE)?)
             }
             (b, e) => Num::Float(b.as_f64().powf(e.as_f64())),
         })
@@ -326,5 +329,7 @@ mod tests {
         assert_eq!(compute("12 / 2").unwrap().to_string(), "6.0");
         assert_eq!(compute("-2 + 0x10").unwrap(), Number::from(14));
         assert!(compute("ROWS * 2").is_err());
+        let huge = "99999999999999999999";
+        assert!(compute(&format!("{huge} * {huge}")).is_err(), "an overflow is an error, not a panic");
     }
 }
