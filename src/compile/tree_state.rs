@@ -128,7 +128,8 @@ impl TreeState {
     }
 }
 
-fn file_digest(path: &Path) -> std::io::Result<[u8; 32]> {
+/// The SHA-256 of a file's content.
+pub fn file_digest(path: &Path) -> std::io::Result<[u8; 32]> {
     Ok(Sha256::digest(std::fs::read(path)?).into())
 }
 

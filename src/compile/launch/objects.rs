@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use super::shelf::{Shelf, rename_whole, touch, write_whole};
 use super::{KEYMAP_ENV, TREE_ENV, field, file_stamp};
-use crate::compile::tree_state::{find_program, hex};
+use crate::compile::tree_state::{self, find_program, hex};
 
 /// Where entries and results live on the shelf.
 pub const FOLDER: &str = "objects";
@@ -309,19 +309,17 @@ impl<'a> Compile<'a> {
         stdout: &[u8],
         stderr: &[u8],
     ) -> std::io::Result<()> {
-        // An object that holds the moment it was compiled is of that moment only.
+        let mut files = Vec::new();
         for file in &preprocessed.files {
             let text = std::fs::read(file)?;
+            // An object that holds the moment it was compiled is of that moment only.
             if CLOCK_MACROS.iter().any(|clock| contains(&text, clock)) {
                 return Ok(());
             }
+            if !in_tree(file) {
+                files.push((file.clone(), hex(&Sha256::digest(&text))));
+            }
         }
-        let files = preprocessed
-            .files
-            .iter()
-            .filter(|path| !in_tree(path))
-            .map(|path| Ok((path.clone(), file_digest(path)?)))
-            .collect::<std::io::Result<_>>()?;
         let folders = preprocessed.searched.iter().filter(|f| !in_tree(f)).map(|f| (f.clone(), listing(f))).collect();
         let mut entry = Entry { files, folders, searched: preprocessed.searched.clone(), result: String::new() };
         let text = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
@@ -415,7 +413,7 @@ impl Named {
 impl Entry {
     /// Whether every file and folder it read outside the tree is still as it was.
     fn holds(&self) -> bool {
-        self.files.iter().all(|(path, digest)| file_digest(path).is_ok_and(|d| d == *digest))
+        self.files.iter().all(|(path, digest)| tree_state::file_digest(path).is_ok_and(|d| hex(&d) == *digest))
             && self.folders.iter().all(|(folder, digest)| listing(folder) == *digest)
     }
 }
@@ -614,10 +612,6 @@ fn in_tree(path: &Path) -> bool {
         _ => false,
     }) && !(path.components().count() == 1
         && path.extension().is_some_and(|e| ["hex", "bin", "uf2"].iter().any(|f| e == *f)))
-}
-
-fn file_digest(path: &Path) -> std::io::Result<String> {
-    Ok(hex(&Sha256::digest(std::fs::read(path)?)))
 }
 
 /// A digest of a folder's listing; "absent" when it does not exist.
