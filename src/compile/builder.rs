@@ -298,8 +298,7 @@ impl FirmwareBuilder {
         std::fs::create_dir_all(view)?;
         for entry in std::fs::read_dir(&self.home)? {
             let name = entry?.file_name();
-            let is_output = Path::new(&name).extension().is_some_and(|e| FIRMWARE_FORMATS.iter().any(|f| e == *f));
-            if name != ".build" && !is_output {
+            if name != ".build" && !is_firmware_file(Path::new(&name)) {
                 std::os::unix::fs::symlink(self.home.join(&name), view.join(&name))?;
             }
         }
@@ -395,6 +394,11 @@ fn is_git_work_tree(dir: &Path) -> bool {
 fn make_word(path: &Path) -> String {
     let text = path.to_string_lossy();
     format!("'{}'", text.replace('\'', r"'\''").replace('$', "$$"))
+}
+
+/// Whether `path` names a firmware file: what QMK copies to the tree's root after a build.
+pub(crate) fn is_firmware_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| FIRMWARE_FORMATS.iter().any(|f| e == *f))
 }
 
 /// The end of a long output, cut at a line.

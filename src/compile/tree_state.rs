@@ -8,7 +8,6 @@
 //! git's index does. A walk that finds nothing changed costs one `stat` per file.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -16,11 +15,10 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::builder::is_firmware_file;
+
 /// Programs whose version changes the firmware; their metadata joins the digest.
 const TOOLS: [&str; 4] = ["make", "qmk", "avr-gcc", "arm-none-eabi-gcc"];
-
-/// Firmware formats QMK copies to the tree's root after a build made there.
-const ROOT_OUTPUTS: [&str; 3] = ["hex", "bin", "uf2"];
 
 pub struct TreeState {
     root: PathBuf,
@@ -121,9 +119,7 @@ impl TreeState {
                 || (at_root && name == ".build")
                 || (in_keyboards && name == "keymaps")
         } else {
-            name == ".git"
-                || (at_root
-                    && Path::new(name).extension().and_then(OsStr::to_str).is_some_and(|e| ROOT_OUTPUTS.contains(&e)))
+            name == ".git" || (at_root && is_firmware_file(Path::new(name)))
         }
     }
 }

@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 
 use super::shelf::{Shelf, rename_whole, touch, write_whole};
 use super::{KEYMAP_ENV, TREE_ENV, field, file_stamp};
+use crate::compile::builder::is_firmware_file;
 use crate::compile::tree_state::{self, find_program, hex};
 
 /// Where entries and results live on the shelf.
@@ -610,8 +611,7 @@ fn in_tree(path: &Path) -> bool {
         Component::Normal(part) => !left_out.iter().any(|l| part == *l),
         Component::CurDir => true,
         _ => false,
-    }) && !(path.components().count() == 1
-        && path.extension().is_some_and(|e| ["hex", "bin", "uf2"].iter().any(|f| e == *f)))
+    }) && !(path.components().count() == 1 && is_firmware_file(path))
 }
 
 /// A digest of a folder's listing; "absent" when it does not exist.
