@@ -8,6 +8,7 @@
 //! git's index does. A walk that finds nothing changed costs one `stat` per file.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -72,7 +73,8 @@ impl TreeState {
             hasher.update(seen.digest);
         }
         for tool in TOOLS {
-            hasher.update(tool_identity(tool).as_bytes());
+            hasher.update(program_stamp(OsStr::new(tool)).as_bytes());
+            hasher.update(b"\n");
         }
         *known = entries.into_iter().collect();
         Ok(hex(&hasher.finalize()))
@@ -129,12 +131,18 @@ pub fn file_digest(path: &Path) -> std::io::Result<[u8; 32]> {
     Ok(Sha256::digest(std::fs::read(path)?).into())
 }
 
-/// Where a program is found on `PATH`, with its size and modification time.
-fn tool_identity(tool: &str) -> String {
-    let Some(path) = find_program(tool) else { return format!("{tool}: absent\n") };
-    let metadata = std::fs::metadata(&path).ok();
-    let (len, mtime) = metadata.map_or((0, 0), |m| (m.len(), m.mtime()));
-    format!("{tool}: {} {len} {mtime}\n", path.display())
+/// A file as a version of a program: its path, size, modification time and inode.
+pub fn file_stamp(path: &Path) -> String {
+    match path.metadata() {
+        Ok(m) => format!("{} {} {}.{} {}", path.display(), m.len(), m.mtime(), m.mtime_nsec(), m.ino()),
+        Err(_) => format!("{} absent", path.display()),
+    }
+}
+
+/// The stamp of the file `program` names on PATH.
+pub fn program_stamp(program: &OsStr) -> String {
+    find_program(&program.to_string_lossy())
+        .map_or_else(|| format!("{} absent", program.to_string_lossy()), |p| file_stamp(&p))
 }
 
 /// The first executable file named `program` on `PATH`.
