@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use super::shelf::{Shelf, rename_whole, touch};
+use super::shelf::{Shelf, touch, write_folder_whole};
 use super::{Ran, field, program_stamp};
 use crate::compile::tree_state::hex;
 
@@ -108,17 +108,15 @@ fn replay(entry: &Path, work: &[u8], output: Option<&Path>) -> Option<(i32, Vec<
 
 /// Stores a result: written aside, then renamed into place whole.
 fn keep(entry: &Path, work: &[u8], ran: &Ran, output: Option<&Path>) -> std::io::Result<()> {
-    let parent = entry.parent().unwrap_or(entry);
-    std::fs::create_dir_all(parent)?;
-    let staging = tempfile::tempdir_in(parent)?;
-    let write = |name: &str, bytes: &[u8]| std::fs::write(staging.path().join(name), replace(bytes, work, WORK_MARK));
-    write("stdout", &ran.stdout)?;
-    write("stderr", &ran.stderr)?;
-    if let Some(output) = output.filter(|o| o.is_file()) {
-        write("output", &std::fs::read(output)?)?;
-    }
-    std::fs::write(staging.path().join(STATUS), ran.code.to_string())?;
-    rename_whole(&staging.keep(), entry)
+    write_folder_whole(entry, |staging| {
+        let write = |name: &str, bytes: &[u8]| std::fs::write(staging.join(name), replace(bytes, work, WORK_MARK));
+        write("stdout", &ran.stdout)?;
+        write("stderr", &ran.stderr)?;
+        if let Some(output) = output.filter(|o| o.is_file()) {
+            write("output", &std::fs::read(output)?)?;
+        }
+        std::fs::write(staging.join(STATUS), ran.code.to_string())
+    })
 }
 
 /// `bytes` with every `from` replaced by `to`; unchanged when `from` is empty.

@@ -27,7 +27,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::shelf::{Shelf, rename_whole, touch, write_whole};
+use super::shelf::{Shelf, touch, write_folder_whole, write_whole};
 use super::{KEYMAP_ENV, TREE_ENV, field, file_stamp};
 use crate::compile::builder::is_firmware_file;
 use crate::compile::tree_state::{self, find_program, hex};
@@ -326,16 +326,14 @@ impl<'a> Compile<'a> {
         let text = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
         entry.result = hex(&Sha256::digest([key.as_bytes(), &text].concat()));
         let result = shelf.new_entry(&result_path(&entry.result));
-        let parent = result.parent().unwrap_or(&result);
-        std::fs::create_dir_all(parent)?;
-        let staging = tempfile::tempdir_in(parent)?;
-        std::fs::copy(&self.output, staging.path().join("object"))?;
-        if let Some(depfile) = &self.depfile {
-            std::fs::copy(depfile, staging.path().join("depfile"))?;
-        }
-        std::fs::write(staging.path().join("stdout"), stdout)?;
-        std::fs::write(staging.path().join("stderr"), stderr)?;
-        rename_whole(&staging.keep(), &result)?;
+        write_folder_whole(&result, |staging| {
+            std::fs::copy(&self.output, staging.join("object"))?;
+            if let Some(depfile) = &self.depfile {
+                std::fs::copy(depfile, staging.join("depfile"))?;
+            }
+            std::fs::write(staging.join("stdout"), stdout)?;
+            std::fs::write(staging.join("stderr"), stderr)
+        })?;
         let manifest = Path::new(FOLDER).join(&key[..2]).join(key).join(&entry.result);
         write_whole(&shelf.new_entry(&manifest), &serde_json::to_vec(&entry).map_err(std::io::Error::other)?)
     }

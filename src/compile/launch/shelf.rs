@@ -59,9 +59,19 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Fills a folder written aside with `fill`, then moves it to `path` whole (see
+/// [`rename_whole`]).
+pub fn write_folder_whole(path: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
+    let parent = path.parent().unwrap_or(path);
+    std::fs::create_dir_all(parent)?;
+    let staging = tempfile::tempdir_in(parent)?;
+    fill(staging.path())?;
+    rename_whole(&staging.keep(), path)
+}
+
 /// Moves `folder` (written aside) to `path` whole; another build's copy, already
 /// there, is kept instead.
-pub fn rename_whole(folder: &Path, path: &Path) -> std::io::Result<()> {
+fn rename_whole(folder: &Path, path: &Path) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
