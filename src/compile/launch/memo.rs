@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use super::shelf::{Shelf, touch, write_folder_whole};
+use super::shelf::{Shelf, sharded, touch, write_folder_whole};
 use super::{Ran, field, program_stamp};
 use crate::compile::tree_state::hex;
 
@@ -35,7 +35,7 @@ pub fn memoized(
 ) -> i32 {
     let output = output_file(args);
     let key = key(scope, program, args, output.as_deref());
-    let relative = Path::new(FOLDER).join(&key[..2]).join(&key);
+    let relative = sharded(Path::new(FOLDER), &key);
     if let Some((code, stdout, stderr)) = shelf.find(&relative).and_then(|e| replay(&e, work, output.as_deref())) {
         let _ = std::io::stdout().write_all(&stdout);
         let _ = std::io::stderr().write_all(&stderr);

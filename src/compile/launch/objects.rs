@@ -27,7 +27,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::shelf::{Shelf, touch, write_folder_whole, write_whole};
+use super::shelf::{Shelf, sharded, touch, write_folder_whole, write_whole};
 use super::{KEYMAP_ENV, TREE_ENV, field, file_stamp};
 use crate::compile::builder::is_firmware_file;
 use crate::compile::tree_state::{self, find_program, hex};
@@ -221,7 +221,7 @@ impl<'a> Compile<'a> {
     }
 
     fn reuse(&self, shelf: &Shelf, key: &str, named: &[Named]) -> Option<i32> {
-        let manifest = shelf.find(&Path::new(FOLDER).join(&key[..2]).join(key))?;
+        let manifest = shelf.find(&sharded(Path::new(FOLDER), key))?;
         for file in std::fs::read_dir(manifest).ok()? {
             let path = file.ok()?.path();
             let Some(entry) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Entry>(&b).ok()) else {
@@ -334,7 +334,7 @@ impl<'a> Compile<'a> {
             std::fs::write(staging.join("stdout"), stdout)?;
             std::fs::write(staging.join("stderr"), stderr)
         })?;
-        let manifest = Path::new(FOLDER).join(&key[..2]).join(key).join(&entry.result);
+        let manifest = sharded(Path::new(FOLDER), key).join(&entry.result);
         write_whole(&shelf.new_entry(&manifest), &serde_json::to_vec(&entry).map_err(std::io::Error::other)?)
     }
 
@@ -465,7 +465,7 @@ pub fn prune(folder: &Path, cutoff: SystemTime) -> std::io::Result<usize> {
 }
 
 fn result_path(result: &str) -> PathBuf {
-    Path::new(FOLDER).join("results").join(&result[..2]).join(result)
+    sharded(&Path::new(FOLDER).join("results"), result)
 }
 
 /// Where the keymap's name is in `args`: `None` when it is somewhere other than in a

@@ -49,6 +49,12 @@ impl Shelf {
     }
 }
 
+/// Where the entry `key` of `kind` lives: in a folder named by the key's first two
+/// characters, so that no folder grows too long.
+pub fn sharded(kind: &Path, key: &str) -> PathBuf {
+    kind.join(&key[..2]).join(key)
+}
+
 /// Writes `bytes` aside, then renames them to `path` (whose folders are created).
 pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let parent = path.parent().unwrap_or(Path::new("."));
