@@ -426,10 +426,9 @@ pub fn prune(folder: &Path, cutoff: SystemTime) -> std::io::Result<usize> {
         let shard = shard?.path();
         match shard.file_name().and_then(|n| n.to_str()) {
             Some("results") => {
-                for result in std::fs::read_dir(&shard)?.map(|r| r.map(|r| r.path())).collect::<Result<Vec<_>, _>>()? {
-                    for result in
-                        std::fs::read_dir(&result)?.map(|r| r.map(|r| r.path())).collect::<Result<Vec<_>, _>>()?
-                    {
+                for results in std::fs::read_dir(&shard)? {
+                    for result in std::fs::read_dir(results?.path())? {
+                        let result = result?.path();
                         if unused(&result.join("object")) {
                             std::fs::remove_dir_all(&result)?;
                             removed += 1;
