@@ -287,10 +287,7 @@ impl FirmwareBuilder {
     /// has of its own.
     fn lay_out(&self, target: &Target, work: &Path, view: &Path) -> std::io::Result<()> {
         // What an interrupted or earlier build left.
-        match std::fs::remove_dir_all(work) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
-            _ => {}
-        }
+        remove_folder(work)?;
         let keymap = work.join("keymap");
         std::fs::create_dir_all(&keymap)?;
         std::fs::write(keymap.join("keymap.json"), target.keymap_json)?;
@@ -428,6 +425,14 @@ fn prune_folders(root: &Path, cutoff: std::time::SystemTime) -> std::io::Result<
         }
     }
     Ok(removed)
+}
+
+/// Removes `folder` with all it holds; one that is not there is no error.
+pub(super) fn remove_folder(folder: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(folder) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
 }
 
 /// A rename, or a copy where the two paths are on different file systems.

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::{CACHE_ENV, STAGING_ENV};
+use crate::compile::builder::remove_folder;
 
 #[derive(Debug)]
 pub struct Shelf {
@@ -91,10 +92,7 @@ fn rename_whole(folder: &Path, path: &Path) -> std::io::Result<()> {
 /// staging folder. An entry the cache already has stays as it is there.
 pub fn publish(staging: &Path, cache: &Path) -> std::io::Result<()> {
     merge(staging, cache)?;
-    match std::fs::remove_dir_all(staging) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
-        _ => Ok(()),
-    }
+    remove_folder(staging)
 }
 
 fn merge(from: &Path, to: &Path) -> std::io::Result<()> {
