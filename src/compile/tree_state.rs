@@ -92,10 +92,10 @@ impl TreeState {
                 Err(error) if error.io_error().is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) => continue,
                 Err(error) => return Err(std::io::Error::other(error)),
             };
-            let relative = entry.path().strip_prefix(&self.root).unwrap_or(entry.path()).to_owned();
             if entry.file_type().is_dir() {
                 continue;
             }
+            let relative = entry.path().strip_prefix(&self.root).unwrap_or(entry.path()).to_owned();
             let metadata = entry.metadata().map_err(std::io::Error::other)?;
             let stamp = Stamp {
                 len: metadata.len(),
