@@ -8,15 +8,14 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::firmware::{on_path, qmk_make};
 use qmk_api::compile::{self, Builder, Warm};
-use qmk_api::keyboard;
-use qmk_api::keymap::{Context, Keycodes};
+use qmk_api::keymap::Context;
 use qmk_api::source::DataTree;
-use qmk_api::spec;
 use serde_json::{Value, json};
 
 const ROUNDS: usize = 3;
@@ -39,9 +38,8 @@ fn main() {
     let tree = scratch.path().join("qmk");
     assert!(Command::new("cp").arg("-al").arg(shared.join("qmk")).arg(&tree).status().unwrap().success());
     let data = DataTree::Checkout(tree.clone());
-    let constants = spec::load(&data).unwrap().constants;
-    let keycodes = Keycodes::new(&constants, None).unwrap();
-    let keyboards = keyboard::load(&data).unwrap();
+    // As the compile service loads them.
+    let (keyboards, keycodes) = common::load_tree(&tree);
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let seed = common::current_seed_payload(&shared);
 
@@ -106,18 +104,6 @@ fn main() {
     );
 }
 
-/// QMK's own build of `keymap` placed in the tree; its firmware.
-fn qmk_make(tree: &Path, keymap: &Value) -> Vec<u8> {
-    let (keyboard, name) = (keymap["keyboard"].as_str().unwrap(), keymap["keymap"].as_str().unwrap());
-    let folder = tree.join("keyboards").join(keyboard).join("keymaps").join(name);
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(folder.join("keymap.json"), keymap.to_string()).unwrap();
-    let output = Command::new("make").arg("-j2").arg(format!("{keyboard}:{name}")).current_dir(tree).output().unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
-    let hex: PathBuf = tree.join(format!("{}_{name}.hex", keyboard.replace('/', "_")));
-    std::fs::read(hex).unwrap()
-}
-
 fn measure<T>(run: impl FnOnce() -> T) -> (Cost, T) {
     let (cpu, started) = (cpu_so_far(), Instant::now());
     let value = run();
@@ -173,8 +159,4 @@ fn shown(cost: Cost) -> String {
 fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map_or_else(|_| "?".into(), |l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
-}
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::firmware::{on_path, qmk_make};
 use common::server::{Server, bundled_site};
 use common::{current_seed_payload, shared};
 use serde_json::{Value, json};
@@ -37,10 +38,6 @@ fn toolchain_ready(programs: &[&str]) -> bool {
     false
 }
 
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
-
 /// A writable copy of `tree`: its folders are new, its files hard links (neither
 /// QMK's make nor qmk-api writes into an existing file; changes replace files whole).
 fn copy_of(tree: &Path) -> tempfile::TempDir {
@@ -63,23 +60,6 @@ fn copy_of(tree: &Path) -> tempfile::TempDir {
 fn replace_file(path: &Path, text: &str) {
     std::fs::remove_file(path).unwrap();
     std::fs::write(path, text).unwrap();
-}
-
-/// QMK's own build: the keymap placed in the tree's keyboard folder, then
-/// `make -j2 <keyboard>:<keymap>` at the root; the firmware it copies there.
-fn qmk_make(tree: &Path, keymap: &Value) -> Vec<u8> {
-    let (keyboard, name) = (keymap["keyboard"].as_str().unwrap(), keymap["keymap"].as_str().unwrap());
-    let folder = tree.join("keyboards").join(keyboard).join("keymaps").join(name);
-    std::fs::create_dir_all(&folder).unwrap();
-    std::fs::write(folder.join("keymap.json"), serde_json::to_string_pretty(keymap).unwrap()).unwrap();
-    let output = Command::new("make").arg("-j2").arg(format!("{keyboard}:{name}")).current_dir(tree).output().unwrap();
-    let log = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "QMK's make of {keyboard}:{name} failed:\n{log}");
-    let stem = format!("{}_{name}", keyboard.replace('/', "_"));
-    ["uf2", "hex", "bin"]
-        .iter()
-        .find_map(|format| std::fs::read(tree.join(format!("{stem}.{format}"))).ok())
-        .unwrap_or_else(|| panic!("QMK's make wrote no firmware for {stem}:\n{log}"))
 }
 
 /// A server building from a copy of a tree, with one worker: builds run one at a time.

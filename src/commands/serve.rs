@@ -114,11 +114,12 @@ pub fn worker(tree: &DataTree, options: JobOptions, reporter: &Reporter) -> Resu
             "a worker needs --database postgres://…: SQLite serves one process, which `qmk-api serve` runs with its workers",
         ));
     }
-    let data = constants::load(tree, reporter)?;
-    let (service, workers) = open_service(tree, data, &options, u64::MAX)?;
-    if workers == 0 {
+    // Before the store is opened and the data loaded: only the option can say 0.
+    if options.workers == Some(0) {
         return Err(Failure::usage("a worker needs at least one thread: --workers 1 or more"));
     }
+    let data = constants::load(tree, reporter)?;
+    let (service, workers) = open_service(tree, data, &options, u64::MAX)?;
     server::run_workers(Arc::new(service), workers, options.keep, || {
         // On stdout, for scripts and tests; nobody may be reading.
         let _ = writing::line(format_args!("working with {workers} threads"));

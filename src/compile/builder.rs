@@ -287,10 +287,7 @@ impl FirmwareBuilder {
     /// has of its own.
     fn lay_out(&self, target: &Target, work: &Path, view: &Path) -> std::io::Result<()> {
         // What an interrupted or earlier build left.
-        match std::fs::remove_dir_all(work) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
-            _ => {}
-        }
+        remove_folder(work)?;
         let keymap = work.join("keymap");
         std::fs::create_dir_all(&keymap)?;
         std::fs::write(keymap.join("keymap.json"), target.keymap_json)?;
@@ -298,8 +295,7 @@ impl FirmwareBuilder {
         std::fs::create_dir_all(view)?;
         for entry in std::fs::read_dir(&self.home)? {
             let name = entry?.file_name();
-            let is_output = Path::new(&name).extension().is_some_and(|e| FIRMWARE_FORMATS.iter().any(|f| e == *f));
-            if name != ".build" && !is_output {
+            if name != ".build" && !is_firmware_file(Path::new(&name)) {
                 std::os::unix::fs::symlink(self.home.join(&name), view.join(&name))?;
             }
         }
@@ -397,6 +393,11 @@ fn make_word(path: &Path) -> String {
     format!("'{}'", text.replace('\'', r"'\''").replace('$', "$$"))
 }
 
+/// Whether `path` names a firmware file: what QMK copies to the tree's root after a build.
+pub(crate) fn is_firmware_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| FIRMWARE_FORMATS.iter().any(|f| e == *f))
+}
+
 /// The end of a long output, cut at a line.
 fn tail(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
@@ -424,6 +425,14 @@ fn prune_folders(root: &Path, cutoff: std::time::SystemTime) -> std::io::Result<
         }
     }
     Ok(removed)
+}
+
+/// Removes `folder` with all it holds; one that is not there is no error.
+pub(super) fn remove_folder(folder: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(folder) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
 }
 
 /// A rename, or a copy where the two paths are on different file systems.

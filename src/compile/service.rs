@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::builder::{Builder, tree_revision};
+use super::builder::{Builder, remove_folder, tree_revision};
 use super::pipeline::{self, Artifact, Sources};
 use super::request::{RequestError, Submission};
 use super::store::{self, Claim, Database, Ending, Firmware, Job, JobStore, Recorded, Status, StoreError};
@@ -274,9 +274,7 @@ impl Service {
                 Err(error) => tracing::error!(job = %job.id, %error, "cannot record the end of a job"),
             }
         }
-        if let Err(error) = std::fs::remove_dir_all(&dir)
-            && error.kind() != std::io::ErrorKind::NotFound
-        {
+        if let Err(error) = remove_folder(&dir) {
             tracing::warn!(job = %job.id, %error, "cannot remove the job's build folder");
         }
     }
@@ -419,10 +417,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// An empty folder for a job: what an interrupted run left there is removed.
 fn fresh_dir(dir: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
-        _ => {}
-    }
+    remove_folder(dir)?;
     std::fs::create_dir_all(dir)
 }
 

@@ -16,11 +16,10 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::builder::is_firmware_file;
+
 /// Programs whose version changes the firmware; their metadata joins the digest.
 const TOOLS: [&str; 4] = ["make", "qmk", "avr-gcc", "arm-none-eabi-gcc"];
-
-/// Firmware formats QMK copies to the tree's root after a build made there.
-const ROOT_OUTPUTS: [&str; 3] = ["hex", "bin", "uf2"];
 
 pub struct TreeState {
     root: PathBuf,
@@ -74,7 +73,8 @@ impl TreeState {
             hasher.update(seen.digest);
         }
         for tool in TOOLS {
-            hasher.update(tool_identity(tool).as_bytes());
+            hasher.update(program_stamp(OsStr::new(tool)).as_bytes());
+            hasher.update(b"\n");
         }
         *known = entries.into_iter().collect();
         Ok(hex(&hasher.finalize()))
@@ -92,10 +92,10 @@ impl TreeState {
                 Err(error) if error.io_error().is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) => continue,
                 Err(error) => return Err(std::io::Error::other(error)),
             };
-            let relative = entry.path().strip_prefix(&self.root).unwrap_or(entry.path()).to_owned();
             if entry.file_type().is_dir() {
                 continue;
             }
+            let relative = entry.path().strip_prefix(&self.root).unwrap_or(entry.path()).to_owned();
             let metadata = entry.metadata().map_err(std::io::Error::other)?;
             let stamp = Stamp {
                 len: metadata.len(),
@@ -121,23 +121,28 @@ impl TreeState {
                 || (at_root && name == ".build")
                 || (in_keyboards && name == "keymaps")
         } else {
-            name == ".git"
-                || (at_root
-                    && Path::new(name).extension().and_then(OsStr::to_str).is_some_and(|e| ROOT_OUTPUTS.contains(&e)))
+            name == ".git" || (at_root && is_firmware_file(Path::new(name)))
         }
     }
 }
 
-fn file_digest(path: &Path) -> std::io::Result<[u8; 32]> {
+/// The SHA-256 of a file's content.
+pub fn file_digest(path: &Path) -> std::io::Result<[u8; 32]> {
     Ok(Sha256::digest(std::fs::read(path)?).into())
 }
 
-/// Where a program is found on `PATH`, with its size and modification time.
-fn tool_identity(tool: &str) -> String {
-    let Some(path) = find_program(tool) else { return format!("{tool}: absent\n") };
-    let metadata = std::fs::metadata(&path).ok();
-    let (len, mtime) = metadata.map_or((0, 0), |m| (m.len(), m.mtime()));
-    format!("{tool}: {} {len} {mtime}\n", path.display())
+/// A file as a version of a program: its path, size, modification time and inode.
+pub fn file_stamp(path: &Path) -> String {
+    match path.metadata() {
+        Ok(m) => format!("{} {} {}.{} {}", path.display(), m.len(), m.mtime(), m.mtime_nsec(), m.ino()),
+        Err(_) => format!("{} absent", path.display()),
+    }
+}
+
+/// The stamp of the file `program` names on PATH.
+pub fn program_stamp(program: &OsStr) -> String {
+    find_program(&program.to_string_lossy())
+        .map_or_else(|| format!("{} absent", program.to_string_lossy()), |p| file_stamp(&p))
 }
 
 /// The first executable file named `program` on `PATH`.

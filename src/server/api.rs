@@ -221,8 +221,10 @@ fn describe(job: &Job, base: &str) -> Value {
             "returncode": result["returncode"],
             "id": job.id,
         });
-        if described["firmware_binary_url"].is_null() {
-            described.as_object_mut().map(|fields| fields.shift_remove("firmware_binary_url"));
+        if binary.is_none()
+            && let Some(fields) = described.as_object_mut()
+        {
+            fields.shift_remove("firmware_binary_url");
         }
         described
     });

@@ -23,6 +23,8 @@ use crate::keyboard::{is_valid_name, kle};
 struct Catalog {
     v1: PathBuf,
     names: HashSet<String>,
+    /// `/v1/keyboards`' answer, the names sorted: made once, not on every request.
+    list: Bytes,
     /// Old name → the name it points to now.
     aliases: HashMap<String, String>,
 }
@@ -35,7 +37,7 @@ pub(super) fn routes(site: &FsPath) -> Router {
     let read = |file: &str| -> Value {
         std::fs::read(v1.join(file)).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or(Value::Null)
     };
-    let names = read("keyboard_list.json")["keyboards"]
+    let names: HashSet<String> = read("keyboard_list.json")["keyboards"]
         .as_array()
         .map(|list| list.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
@@ -47,7 +49,10 @@ pub(super) fn routes(site: &FsPath) -> Router {
                 .collect()
         })
         .unwrap_or_default();
-    let catalog = Arc::new(Catalog { v1, names, aliases });
+    let mut sorted: Vec<&String> = names.iter().collect();
+    sorted.sort();
+    let list_json = Bytes::from(serde_json::to_vec(&sorted).unwrap_or_default());
+    let catalog = Arc::new(Catalog { v1, names, list: list_json, aliases });
     Router::new()
         .route("/v1/keyboards", get(list))
         .route("/v1/keyboards/", get(list))
@@ -105,10 +110,8 @@ fn published(catalog: &Catalog, relative: &str) -> Result<Response, ApiError> {
 }
 
 /// `/v1/keyboards`: every keyboard's name, as a list.
-async fn list(State(catalog): Shared) -> Json<Value> {
-    let mut names: Vec<&String> = catalog.names.iter().collect();
-    names.sort();
-    Json(json!(names))
+async fn list(State(catalog): Shared) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], catalog.list.clone()).into_response()
 }
 
 /// `/v1/keyboards/all`, `/v1/keyboards/<kb>`, `/v1/keyboards/<kb>/readme` (and

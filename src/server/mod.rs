@@ -105,8 +105,7 @@ pub fn run(settings: Settings, service: Arc<Service>, ready: impl FnOnce(SocketA
         serve_connections(listener, router(&settings, service.clone()), settings.header_time_limit).await;
         Ok::<_, std::io::Error>(())
     })?;
-    let released = service.clone();
-    runtime.block_on(tokio::task::spawn_blocking(move || released.release())).map_err(std::io::Error::other)
+    runtime.block_on(tokio::task::spawn_blocking(move || service.release())).map_err(std::io::Error::other)
 }
 
 /// A node without HTTP: `workers` threads run jobs from the shared store, and ended

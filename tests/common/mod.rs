@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test crate uses its own part of these helpers
 
+pub mod firmware;
 pub mod picture;
 pub mod postgres;
 pub mod server;

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-use super::shelf::{Shelf, rename_whole, touch};
+use super::shelf::{Shelf, sharded, touch, write_folder_whole};
 use super::{Ran, field, program_stamp};
 use crate::compile::tree_state::hex;
 
@@ -35,7 +35,7 @@ pub fn memoized(
 ) -> i32 {
     let output = output_file(args);
     let key = key(scope, program, args, output.as_deref());
-    let relative = Path::new(FOLDER).join(&key[..2]).join(&key);
+    let relative = sharded(Path::new(FOLDER), &key);
     if let Some((code, stdout, stderr)) = shelf.find(&relative).and_then(|e| replay(&e, work, output.as_deref())) {
         let _ = std::io::stdout().write_all(&stdout);
         let _ = std::io::stderr().write_all(&stderr);
@@ -108,17 +108,15 @@ fn replay(entry: &Path, work: &[u8], output: Option<&Path>) -> Option<(i32, Vec<
 
 /// Stores a result: written aside, then renamed into place whole.
 fn keep(entry: &Path, work: &[u8], ran: &Ran, output: Option<&Path>) -> std::io::Result<()> {
-    let parent = entry.parent().unwrap_or(entry);
-    std::fs::create_dir_all(parent)?;
-    let staging = tempfile::tempdir_in(parent)?;
-    let write = |name: &str, bytes: &[u8]| std::fs::write(staging.path().join(name), replace(bytes, work, WORK_MARK));
-    write("stdout", &ran.stdout)?;
-    write("stderr", &ran.stderr)?;
-    if let Some(output) = output.filter(|o| o.is_file()) {
-        write("output", &std::fs::read(output)?)?;
-    }
-    std::fs::write(staging.path().join(STATUS), ran.code.to_string())?;
-    rename_whole(&staging.keep(), entry)
+    write_folder_whole(entry, |staging| {
+        let write = |name: &str, bytes: &[u8]| std::fs::write(staging.join(name), replace(bytes, work, WORK_MARK));
+        write("stdout", &ran.stdout)?;
+        write("stderr", &ran.stderr)?;
+        if let Some(output) = output.filter(|o| o.is_file()) {
+            write("output", &std::fs::read(output)?)?;
+        }
+        std::fs::write(staging.join(STATUS), ran.code.to_string())
+    })
 }
 
 /// `bytes` with every `from` replaced by `to`; unchanged when `from` is empty.

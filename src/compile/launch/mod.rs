@@ -27,14 +27,12 @@ pub mod shelf;
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, ExitStatus};
 
 use sha2::{Digest, Sha256};
 
-use crate::compile::tree_state::find_program;
+use crate::compile::tree_state::{file_stamp, program_stamp};
 use python::Script;
 use shelf::Shelf;
 
@@ -172,20 +170,6 @@ fn signal_exit(status: ExitStatus) -> i32 {
 fn field(hasher: &mut Sha256, bytes: &[u8]) {
     hasher.update((bytes.len() as u64).to_le_bytes());
     hasher.update(bytes);
-}
-
-/// A file as a version of a program: its path, size, modification time and inode.
-fn file_stamp(path: &Path) -> String {
-    match path.metadata() {
-        Ok(m) => format!("{} {} {}.{} {}", path.display(), m.len(), m.mtime(), m.mtime_nsec(), m.ino()),
-        Err(_) => format!("{} absent", path.display()),
-    }
-}
-
-/// The stamp of the file `program` names on PATH.
-fn program_stamp(program: &OsStr) -> String {
-    find_program(&program.to_string_lossy())
-        .map_or_else(|| format!("{} absent", program.to_string_lossy()), |p| file_stamp(&p))
 }
 
 /// `bytes` with `with` in place of the `len` bytes at each of `starts` (ascending;

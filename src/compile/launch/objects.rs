@@ -27,9 +27,10 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::shelf::{Shelf, rename_whole, touch, write_whole};
+use super::shelf::{Shelf, sharded, touch, write_folder_whole, write_whole};
 use super::{KEYMAP_ENV, TREE_ENV, field, file_stamp};
-use crate::compile::tree_state::{find_program, hex};
+use crate::compile::builder::is_firmware_file;
+use crate::compile::tree_state::{self, find_program, hex};
 
 /// Where entries and results live on the shelf.
 pub const FOLDER: &str = "objects";
@@ -220,7 +221,7 @@ impl<'a> Compile<'a> {
     }
 
     fn reuse(&self, shelf: &Shelf, key: &str, named: &[Named]) -> Option<i32> {
-        let manifest = shelf.find(&Path::new(FOLDER).join(&key[..2]).join(key))?;
+        let manifest = shelf.find(&sharded(Path::new(FOLDER), key))?;
         for file in std::fs::read_dir(manifest).ok()? {
             let path = file.ok()?.path();
             let Some(entry) = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Entry>(&b).ok()) else {
@@ -309,35 +310,31 @@ impl<'a> Compile<'a> {
         stdout: &[u8],
         stderr: &[u8],
     ) -> std::io::Result<()> {
-        // An object that holds the moment it was compiled is of that moment only.
+        let mut files = Vec::new();
         for file in &preprocessed.files {
             let text = std::fs::read(file)?;
+            // An object that holds the moment it was compiled is of that moment only.
             if CLOCK_MACROS.iter().any(|clock| contains(&text, clock)) {
                 return Ok(());
             }
+            if !in_tree(file) {
+                files.push((file.clone(), hex(&Sha256::digest(&text))));
+            }
         }
-        let files = preprocessed
-            .files
-            .iter()
-            .filter(|path| !in_tree(path))
-            .map(|path| Ok((path.clone(), file_digest(path)?)))
-            .collect::<std::io::Result<_>>()?;
         let folders = preprocessed.searched.iter().filter(|f| !in_tree(f)).map(|f| (f.clone(), listing(f))).collect();
         let mut entry = Entry { files, folders, searched: preprocessed.searched.clone(), result: String::new() };
         let text = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
         entry.result = hex(&Sha256::digest([key.as_bytes(), &text].concat()));
         let result = shelf.new_entry(&result_path(&entry.result));
-        let parent = result.parent().unwrap_or(&result);
-        std::fs::create_dir_all(parent)?;
-        let staging = tempfile::tempdir_in(parent)?;
-        std::fs::copy(&self.output, staging.path().join("object"))?;
-        if let Some(depfile) = &self.depfile {
-            std::fs::copy(depfile, staging.path().join("depfile"))?;
-        }
-        std::fs::write(staging.path().join("stdout"), stdout)?;
-        std::fs::write(staging.path().join("stderr"), stderr)?;
-        rename_whole(&staging.keep(), &result)?;
-        let manifest = Path::new(FOLDER).join(&key[..2]).join(key).join(&entry.result);
+        write_folder_whole(&result, |staging| {
+            std::fs::copy(&self.output, staging.join("object"))?;
+            if let Some(depfile) = &self.depfile {
+                std::fs::copy(depfile, staging.join("depfile"))?;
+            }
+            std::fs::write(staging.join("stdout"), stdout)?;
+            std::fs::write(staging.join("stderr"), stderr)
+        })?;
+        let manifest = sharded(Path::new(FOLDER), key).join(&entry.result);
         write_whole(&shelf.new_entry(&manifest), &serde_json::to_vec(&entry).map_err(std::io::Error::other)?)
     }
 
@@ -415,7 +412,7 @@ impl Named {
 impl Entry {
     /// Whether every file and folder it read outside the tree is still as it was.
     fn holds(&self) -> bool {
-        self.files.iter().all(|(path, digest)| file_digest(path).is_ok_and(|d| d == *digest))
+        self.files.iter().all(|(path, digest)| tree_state::file_digest(path).is_ok_and(|d| hex(&d) == *digest))
             && self.folders.iter().all(|(folder, digest)| listing(folder) == *digest)
     }
 }
@@ -429,10 +426,9 @@ pub fn prune(folder: &Path, cutoff: SystemTime) -> std::io::Result<usize> {
         let shard = shard?.path();
         match shard.file_name().and_then(|n| n.to_str()) {
             Some("results") => {
-                for result in std::fs::read_dir(&shard)?.map(|r| r.map(|r| r.path())).collect::<Result<Vec<_>, _>>()? {
-                    for result in
-                        std::fs::read_dir(&result)?.map(|r| r.map(|r| r.path())).collect::<Result<Vec<_>, _>>()?
-                    {
+                for results in std::fs::read_dir(&shard)? {
+                    for result in std::fs::read_dir(results?.path())? {
+                        let result = result?.path();
                         if unused(&result.join("object")) {
                             std::fs::remove_dir_all(&result)?;
                             removed += 1;
@@ -468,7 +464,7 @@ pub fn prune(folder: &Path, cutoff: SystemTime) -> std::io::Result<usize> {
 }
 
 fn result_path(result: &str) -> PathBuf {
-    Path::new(FOLDER).join("results").join(&result[..2]).join(result)
+    sharded(&Path::new(FOLDER).join("results"), result)
 }
 
 /// Where the keymap's name is in `args`: `None` when it is somewhere other than in a
@@ -612,12 +608,7 @@ fn in_tree(path: &Path) -> bool {
         Component::Normal(part) => !left_out.iter().any(|l| part == *l),
         Component::CurDir => true,
         _ => false,
-    }) && !(path.components().count() == 1
-        && path.extension().is_some_and(|e| ["hex", "bin", "uf2"].iter().any(|f| e == *f)))
-}
-
-fn file_digest(path: &Path) -> std::io::Result<String> {
-    Ok(hex(&Sha256::digest(std::fs::read(path)?)))
+    }) && !(path.components().count() == 1 && is_firmware_file(path))
 }
 
 /// A digest of a folder's listing; "absent" when it does not exist.

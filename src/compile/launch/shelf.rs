@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::{CACHE_ENV, STAGING_ENV};
+use crate::compile::builder::remove_folder;
 
 #[derive(Debug)]
 pub struct Shelf {
@@ -49,6 +50,12 @@ impl Shelf {
     }
 }
 
+/// Where the entry `key` of `kind` lives: in a folder named by the key's first two
+/// characters, so that no folder grows too long.
+pub fn sharded(kind: &Path, key: &str) -> PathBuf {
+    kind.join(&key[..2]).join(key)
+}
+
 /// Writes `bytes` aside, then renames them to `path` (whose folders are created).
 pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let parent = path.parent().unwrap_or(Path::new("."));
@@ -59,9 +66,19 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Fills a folder written aside with `fill`, then moves it to `path` whole (see
+/// [`rename_whole`]).
+pub fn write_folder_whole(path: &Path, fill: impl FnOnce(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
+    let parent = path.parent().unwrap_or(path);
+    std::fs::create_dir_all(parent)?;
+    let staging = tempfile::tempdir_in(parent)?;
+    fill(staging.path())?;
+    rename_whole(&staging.keep(), path)
+}
+
 /// Moves `folder` (written aside) to `path` whole; another build's copy, already
 /// there, is kept instead.
-pub fn rename_whole(folder: &Path, path: &Path) -> std::io::Result<()> {
+fn rename_whole(folder: &Path, path: &Path) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -75,10 +92,7 @@ pub fn rename_whole(folder: &Path, path: &Path) -> std::io::Result<()> {
 /// staging folder. An entry the cache already has stays as it is there.
 pub fn publish(staging: &Path, cache: &Path) -> std::io::Result<()> {
     merge(staging, cache)?;
-    match std::fs::remove_dir_all(staging) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
-        _ => Ok(()),
-    }
+    remove_folder(staging)
 }
 
 fn merge(from: &Path, to: &Path) -> std::io::Result<()> {

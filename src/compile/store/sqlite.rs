@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::wakeups::Wakeups;
 use super::{Claim, Ending, Firmware, Job, JobStore, Recorded, StoreError};
-use crate::compile::builder::move_file;
+use crate::compile::builder::{move_file, remove_folder};
 
 pub struct SqliteStore {
     inner: Mutex<Inner>,
@@ -259,9 +259,7 @@ impl JobStore for SqliteStore {
             .collect::<Result<_, _>>()?;
         for id in &ids {
             let dir = self.jobs_dir.join(id);
-            if let Err(error) = std::fs::remove_dir_all(&dir)
-                && error.kind() != std::io::ErrorKind::NotFound
-            {
+            if let Err(error) = remove_folder(&dir) {
                 tracing::warn!(job = %id, %error, "cannot remove the files of a pruned job");
             }
         }
