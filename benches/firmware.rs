@@ -1,7 +1,9 @@
 //! `cargo bench --bench firmware`: real AVR firmware of the seeds' example payload
-//! (clueboard/66/rev2) over a copy of ../shared/qmk, in rounds of three builds:
-//! QMK's own `make -j2`, qmk-api cold (empty caches) and qmk-api warm (the same
-//! keyboard, another keymap). Reports wall and CPU time (user + system of the build's
+//! (clueboard/66/rev2) over a copy of ../shared/qmk, in rounds of four builds:
+//! QMK's own `make -j2`, qmk-api cold (empty caches), qmk-api warm (the same
+//! keyboard, another keymap) and the warm keymap built again, which reuses every
+//! generator's and compiler's result: what is left is QMK's make itself, the floor
+//! of any build through it. Reports wall and CPU time (user + system of the build's
 //! processes, the builder's Python server included, which a busy machine inflates less)
 //! and checks every firmware against make's. Needs make, qmk and gcc-avr on PATH.
 
@@ -58,7 +60,7 @@ fn main() {
             "  the tree's digest, taken with each job: first {first:.0} ms (reads every file), then {again:.0} ms"
         );
     }
-    let (mut make, mut cold, mut warm) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut make, mut cold, mut warm, mut again) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let _ = std::fs::remove_dir_all(tree.join(".build"));
         let (cost, reference) = measure(|| qmk_make(&tree, &seed));
@@ -81,19 +83,29 @@ fn main() {
         let mut other = seed.clone();
         other["keymap"] = json!(format!("other_{round}"));
         other["layers"][0][1] = json!("KC_Q");
-        let (cost, firmware) = measure(|| build(&other, &scratch.path().join(format!("warm-{round}"))));
-        assert_ne!(firmware, reference, "another keymap, other firmware");
+        let (cost, warm_firmware) = measure(|| build(&other, &scratch.path().join(format!("warm-{round}"))));
+        assert_ne!(warm_firmware, reference, "another keymap, other firmware");
         warm.push(cost);
+        let (cost, firmware) = measure(|| build(&other, &scratch.path().join(format!("again-{round}"))));
+        assert!(firmware == warm_firmware, "the same request, the same firmware");
+        again.push(cost);
         println!(
-            "  round {}: make -j2 {}   qmk-api cold {}   warm {}",
+            "  round {}: make -j2 {}   qmk-api cold {}   warm {}   again {}",
             round + 1,
             shown(make[round]),
             shown(cold[round]),
-            shown(warm[round])
+            shown(warm[round]),
+            shown(again[round])
         );
     }
-    let (make, cold, warm) = (median(&make), median(&cold), median(&warm));
-    println!("  median:  make -j2 {}   qmk-api cold {}   warm {}", shown(make), shown(cold), shown(warm));
+    let (make, cold, warm, again) = (median(&make), median(&cold), median(&warm), median(&again));
+    println!(
+        "  median:  make -j2 {}   qmk-api cold {}   warm {}   again {}",
+        shown(make),
+        shown(cold),
+        shown(warm),
+        shown(again)
+    );
     println!(
         "  cold/make -j2 {:.2} (wall), warm is {:.1}× faster than cold ({:.1}× in CPU), {:.1}× faster than make -j2; load average {}",
         cold.wall.as_secs_f64() / make.wall.as_secs_f64(),
@@ -101,6 +113,11 @@ fn main() {
         cold.cpu.as_secs_f64() / warm.cpu.as_secs_f64(),
         make.wall.as_secs_f64() / warm.wall.as_secs_f64(),
         load()
+    );
+    println!(
+        "  again (every result reused: QMK's make alone) is {:.1}× faster than cold; the warm build's {:.2} s above it is QMK's keymap generators, run for the new keymap",
+        cold.wall.as_secs_f64() / again.wall.as_secs_f64(),
+        warm.wall.as_secs_f64() - again.wall.as_secs_f64()
     );
 }
 
