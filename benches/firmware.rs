@@ -115,7 +115,7 @@ fn main() {
         load()
     );
     println!(
-        "  again (every result reused: QMK's make alone) is {:.1}× faster than cold; the warm build's {:.2} s above it is QMK's keymap generators, run for the new keymap",
+        "  again (every result reused: QMK's make alone) is {:.1}× faster than cold; the warm build's {:.2} s above it is the new keymap's own work: QMK's keymap generators and the compiles of its keymap.c",
         cold.wall.as_secs_f64() / again.wall.as_secs_f64(),
         warm.wall.as_secs_f64() - again.wall.as_secs_f64()
     );

@@ -269,3 +269,65 @@ fn a_database_url_that_is_not_postgresql_is_refused_with_its_reason() {
     let message = PgStore::open(&settings).err().expect("refused").to_string();
     assert!(message.contains("not a PostgreSQL URL"), "{message}");
 }
+
+/// A certificate authority of the test's own, and its certificate in PEM.
+fn certificate_authority(name: &str) -> (rcgen::Issuer<'static, rcgen::KeyPair>, String) {
+    let mut params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let pem = params.self_signed(&key).unwrap().pem();
+    (rcgen::Issuer::new(params, key), pem)
+}
+
+#[test]
+fn postgresql_over_tls_checks_the_server_as_libpq_does() {
+    let (authority, authority_pem) = certificate_authority("qmk-api test CA");
+    let (_, stranger_pem) = certificate_authority("another CA");
+    // Issued for a name that is not the address the store connects to.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let certificate =
+        rcgen::CertificateParams::new(vec!["db.example".to_owned()]).unwrap().signed_by(&key, &authority).unwrap();
+    let tls_only = "hostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n";
+    let Some(server) = Postgres::start_with_files(
+        &[("fsync", "off"), ("ssl", "on"), ("ssl_cert_file", "server.crt"), ("ssl_key_file", "server.key")],
+        &[("server.crt", &certificate.pem()), ("server.key", &key.serialize_pem()), ("pg_hba.conf", tls_only)],
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, theirs) = (dir.path().join("ca.pem"), dir.path().join("stranger.pem"));
+    std::fs::write(&ours, &authority_pem).unwrap();
+    std::fs::write(&theirs, &stranger_pem).unwrap();
+    let open = |parameters: &str| {
+        // The name the certificate was issued for, when a parameter gives its address.
+        let url = match parameters.contains("hostaddr=") {
+            true => server.url().replace("@127.0.0.1:", "@db.example:"),
+            false => server.url(),
+        };
+        let url = format!("{url}?{parameters}");
+        PgStore::open(&PgSettings { url, queue_limit: 10, lease: Duration::from_secs(30), connections: 2 })
+    };
+    for parameters in [
+        String::new(),
+        "sslmode=require".to_owned(),
+        format!("sslmode=verify-ca&sslrootcert={}", ours.display()),
+        format!("sslmode=require&sslrootcert={}", ours.display()),
+        format!("sslmode=verify-full&sslrootcert={}&hostaddr=127.0.0.1", ours.display()),
+    ] {
+        let store = open(&parameters).unwrap_or_else(|e| panic!("`{parameters}`: {e}"));
+        store.enqueue("{}", "k", 1).unwrap();
+        let encrypted = "SELECT count(*) > 0 AND bool_and(ssl) FROM pg_stat_ssl \
+                         JOIN pg_stat_activity USING (pid) WHERE application_name = 'qmk-api'";
+        assert_eq!(server.query(encrypted), "t", "`{parameters}`: every connection is encrypted");
+    }
+    for (parameters, expected) in [
+        ("sslmode=disable".to_owned(), "no encryption"),
+        (format!("sslmode=verify-ca&sslrootcert={}", theirs.display()), "UnknownIssuer"),
+        (format!("sslmode=require&sslrootcert={}", theirs.display()), "UnknownIssuer"),
+        (format!("sslmode=verify-full&sslrootcert={}", ours.display()), "certificate not valid for name \"127.0.0.1\""),
+    ] {
+        let message = open(&parameters).err().unwrap_or_else(|| panic!("`{parameters}` is refused")).to_string();
+        assert!(message.contains(expected), "`{parameters}`: {message}");
+    }
+}

@@ -24,6 +24,12 @@ impl Postgres {
 
     /// A new server with these `postgresql.conf` settings beside the tests' own.
     pub fn start_with(settings: &[(&str, &str)]) -> Option<Postgres> {
+        Postgres::start_with_files(settings, &[])
+    }
+
+    /// A new server with these settings and these files (name and content) in its data
+    /// folder, readable by the server only: keys, certificates, `pg_hba.conf`.
+    pub fn start_with_files(settings: &[(&str, &str)], files: &[(&str, &str)]) -> Option<Postgres> {
         let Some(bin) = binaries() else {
             let missing = "PostgreSQL is not installed (initdb and pg_ctl on PATH or in /usr/lib/postgresql/*/bin)";
             // CI installs it: there the tests must run, not skip.
@@ -50,6 +56,14 @@ impl Postgres {
             "initdb",
             &["-D", &data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
         );
+        for (name, content) in files {
+            let path = server.data().join(name);
+            std::fs::write(&path, content).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+            }
+        }
         let mut conf =
             String::from("listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\nmax_connections = 200\n");
         for (name, value) in settings {

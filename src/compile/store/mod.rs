@@ -139,12 +139,17 @@ pub enum StoreError {
     Open { path: String, source: rusqlite::Error },
     #[error("job store: {0}")]
     Sql(#[from] rusqlite::Error),
-    #[error("job store (PostgreSQL): {0}")]
+    #[error("job store (PostgreSQL): {}", with_causes(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error("job store (PostgreSQL): no connection: {0}")]
     Pool(String),
-    #[error("job store: the database address is not a PostgreSQL URL (postgres://user@host/database): {0}")]
+    #[error(
+        "job store: the database address is not a PostgreSQL URL (postgres://user@host/database): {}",
+        with_causes(.0)
+    )]
     Url(tokio_postgres::Error),
+    #[error("job store (PostgreSQL): {0}")]
+    Tls(String),
     #[error(
         "job store (PostgreSQL): the database's schema is version {found}, newer than this program's {known}: \
          run the newer qmk-api on this node too"
@@ -156,6 +161,18 @@ pub enum StoreError {
     QueueFull(u64),
     #[error("job store: a stored job is damaged: {0}")]
     Damaged(String),
+}
+
+/// An error and its causes, as one text: tokio-postgres's own names only the kind of
+/// error ("db error"), and the server's message is its cause.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text.push_str(&format!(": {error}"));
+        cause = error.source();
+    }
+    text
 }
 
 /// What the compile service needs from a job store. Every write is committed when the

@@ -18,6 +18,7 @@
 //! crash may lose one, which leaves a job queued or its lease shorter, never a job lost.
 
 mod migrations;
+mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,7 +29,8 @@ use deadpool_postgres::{
 };
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, Config, NoTls, Row};
+use tokio_postgres::{AsyncMessage, Config, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 use super::holdings::Holdings;
@@ -91,7 +93,7 @@ impl PgStore {
     /// Connects, brings the schema up to date (one node at a time) and starts the
     /// node's listener and lease keeper.
     pub fn open(settings: &PgSettings) -> Result<PgStore, StoreError> {
-        let mut config: Config = settings.url.parse().map_err(StoreError::Url)?;
+        let (mut config, tls) = tls::connection(&settings.url)?;
         if config.get_application_name().is_none() {
             config.application_name("qmk-api");
         }
@@ -110,8 +112,8 @@ impl PgStore {
             relaxed.options(format!("{options} -c synchronous_commit=off").trim_start());
             relaxed
         };
-        let durable = pool(config.clone(), settings.connections)?;
-        let relaxed = pool(relaxed_config, settings.connections)?;
+        let durable = pool(config.clone(), tls.clone(), settings.connections)?;
+        let relaxed = pool(relaxed_config, tls.clone(), settings.connections)?;
         let (concurrent, queued) = runtime.block_on(async {
             let mut client = durable.get().await?;
             migrations::apply(&mut client).await?;
@@ -120,7 +122,7 @@ impl PgStore {
         })?;
         let wakeups = Arc::new(Wakeups::new(queued, Some(POLL_EVERY)));
         let holdings = Holdings::default();
-        runtime.spawn(listen(config, wakeups.clone()));
+        runtime.spawn(listen(config, tls, wakeups.clone()));
         runtime.spawn(keep_leases(relaxed.clone(), holdings.clone(), settings.lease));
         let store = PgStore {
             runtime: Some(runtime),
@@ -196,8 +198,8 @@ impl Drop for PgStore {
     }
 }
 
-fn pool(config: Config, size: usize) -> Result<Pool, StoreError> {
-    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+fn pool(config: Config, tls: MakeRustlsConnect, size: usize) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(config, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(size.max(2))
         .wait_timeout(Some(Duration::from_secs(30)))
@@ -232,9 +234,9 @@ fn job_id(id: &str) -> Option<Uuid> {
 
 /// Listens for announced jobs and wakes this node's workers, connecting again after
 /// a lost connection (the workers poll meanwhile).
-async fn listen(config: Config, wakeups: Arc<Wakeups>) {
+async fn listen(config: Config, tls: MakeRustlsConnect, wakeups: Arc<Wakeups>) {
     loop {
-        match config.connect(NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let woken = wakeups.clone();
                 let messages = tokio::spawn(async move {
