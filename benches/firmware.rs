@@ -1,11 +1,13 @@
 //! `cargo bench --bench firmware`: real AVR firmware of the seeds' example payload
-//! (clueboard/66/rev2) over a copy of ../shared/qmk, in rounds of four builds:
-//! QMK's own `make -j2`, qmk-api cold (empty caches), qmk-api warm (the same
-//! keyboard, another keymap) and the warm keymap built again, which reuses every
-//! generator's and compiler's result: what is left is QMK's make itself, the floor
-//! of any build through it. Reports wall and CPU time (user + system of the build's
-//! processes, the builder's Python server included, which a busy machine inflates less)
-//! and checks every firmware against make's. Needs make, qmk and gcc-avr on PATH.
+//! (clueboard/66/rev2) over a copy of ../shared/qmk, in rounds of five builds:
+//! QMK's own `make -j2`; qmk-api cold (empty caches); the keyboard's reference build,
+//! which fills the cache (as the service runs it after a keyboard's first job); qmk-api
+//! warm (the same keyboard, another keymap, reading the cache); and the reference
+//! keymap built again, which reuses every generator's and compiler's result: what is
+//! left is QMK's make itself, the floor of any build through it. Every build runs in
+//! the sandbox (bubblewrap) when the machine has one. Reports wall and CPU time (user +
+//! system of the build's processes) and checks every firmware against make's. Needs
+//! make, qmk and gcc-avr on PATH.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -15,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::firmware::{on_path, qmk_make};
-use qmk_api::compile::{self, Builder, Warm};
+use qmk_api::compile::{self, BuildSettings, Builder, Containment};
 use qmk_api::keymap::Context;
 use qmk_api::source::DataTree;
 use serde_json::{Value, json};
@@ -45,11 +47,24 @@ fn main() {
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let seed = common::current_seed_payload(&shared);
 
-    println!("Firmware of {} (AVR), {ROUNDS} rounds; load average {}", seed["keyboard"], load());
+    let time_limit = Duration::from_secs(600);
+    let settings = |cache: Option<&Path>| BuildSettings {
+        time_limit,
+        launcher: env!("CARGO_BIN_EXE_qmk-api").into(),
+        containment: Containment::of_machine(false, time_limit),
+        cache: cache.map(Path::to_owned),
+        private: Vec::new(),
+    };
+    println!(
+        "Firmware of {} (AVR), {ROUNDS} rounds; containment {}; load average {}",
+        seed["keyboard"],
+        settings(None).containment.name(),
+        load()
+    );
     println!(
         "  reference: QMK's make -j2 of the seed 14.6–16.8 s; goals: cold no slower, warm ≥ 5× faster than cold, < 2 s"
     );
-    if let Builder::Firmware(firmware) = Builder::for_tree(&data, Duration::from_secs(600), None) {
+    if let Builder::Firmware(firmware) = Builder::for_tree(&data, settings(None)) {
         let timed = || {
             let started = Instant::now();
             firmware.tree_digest().unwrap();
@@ -60,14 +75,14 @@ fn main() {
             "  the tree's digest, taken with each job: first {first:.0} ms (reads every file), then {again:.0} ms"
         );
     }
-    let (mut make, mut cold, mut warm, mut again) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut make, mut cold, mut fill, mut warm, mut again) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let _ = std::fs::remove_dir_all(tree.join(".build"));
         let (cost, reference) = measure(|| qmk_make(&tree, &seed));
         make.push(cost);
         let cache = tempfile::tempdir_in(scratch.path()).unwrap();
-        let caches = Warm { cache: cache.path().to_owned(), launcher: env!("CARGO_BIN_EXE_qmk-api").into() };
-        let builder = Builder::for_tree(&data, Duration::from_secs(600), Some(caches));
+        let builder = Builder::for_tree(&data, settings(Some(cache.path())));
         let Builder::Firmware(firmware) = &builder else { panic!("{} is not buildable", tree.display()) };
         // A new process reads the whole tree once (see above); each job then checks it.
         firmware.tree_digest().unwrap();
@@ -80,29 +95,36 @@ fn main() {
         let (cost, firmware) = measure(|| build(&seed, &scratch.path().join(format!("cold-{round}"))));
         assert!(firmware == reference, "a cold build is QMK's firmware");
         cold.push(cost);
+        let keyboard = keyboards.resolve(seed["keyboard"].as_str().unwrap()).unwrap();
+        let fill_cache = |folder: &str| {
+            let firmware = firmware.at(&firmware.tree_digest().unwrap());
+            let build = firmware.fill_cache(keyboard, &scratch.path().join(folder)).unwrap().unwrap();
+            assert_eq!(build.returncode, 0, "{}", build.output);
+        };
+        fill.push(measure(|| fill_cache(&format!("reference-{round}"))).0);
         let mut other = seed.clone();
         other["keymap"] = json!(format!("other_{round}"));
         other["layers"][0][1] = json!("KC_Q");
         let (cost, warm_firmware) = measure(|| build(&other, &scratch.path().join(format!("warm-{round}"))));
         assert_ne!(warm_firmware, reference, "another keymap, other firmware");
         warm.push(cost);
-        let (cost, firmware) = measure(|| build(&other, &scratch.path().join(format!("again-{round}"))));
-        assert!(firmware == warm_firmware, "the same request, the same firmware");
-        again.push(cost);
+        again.push(measure(|| fill_cache(&format!("again-{round}"))).0);
         println!(
-            "  round {}: make -j2 {}   qmk-api cold {}   warm {}   again {}",
+            "  round {}: make -j2 {}   qmk-api cold {}   reference {}   warm {}   floor {}",
             round + 1,
             shown(make[round]),
             shown(cold[round]),
+            shown(fill[round]),
             shown(warm[round]),
             shown(again[round])
         );
     }
-    let (make, cold, warm, again) = (median(&make), median(&cold), median(&warm), median(&again));
+    let (make, cold, fill, warm, again) = (median(&make), median(&cold), median(&fill), median(&warm), median(&again));
     println!(
-        "  median:  make -j2 {}   qmk-api cold {}   warm {}   again {}",
+        "  median:  make -j2 {}   qmk-api cold {}   reference {}   warm {}   floor {}",
         shown(make),
         shown(cold),
+        shown(fill),
         shown(warm),
         shown(again)
     );
@@ -115,7 +137,7 @@ fn main() {
         load()
     );
     println!(
-        "  again (every result reused: QMK's make alone) is {:.1}× faster than cold; the warm build's {:.2} s above it is the new keymap's own work: QMK's keymap generators and the compiles of its keymap.c",
+        "  the floor (every result reused: QMK's make alone) is {:.1}× faster than cold; the warm build's {:.2} s above it is the new keymap's own work: QMK's keymap generators and the compiles of its keymap.c",
         cold.wall.as_secs_f64() / again.wall.as_secs_f64(),
         warm.wall.as_secs_f64() - again.wall.as_secs_f64()
     );

@@ -119,6 +119,9 @@ enum Command {
         /// Refuse a keymap with warnings, before the job runs
         #[arg(long)]
         deny_warnings: bool,
+        /// Build firmware without a sandbox (bubblewrap): the keymap's build may then run code as this user
+        #[arg(long)]
+        no_sandbox: bool,
     },
     /// Serve the compile API (api.qmk.fm's /v1/compile) and the built site of one channel
     Serve(ServeOptions),
@@ -176,8 +179,8 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
             keymaps::draw(&tree, keycodes_version.as_ref(), &file, output.as_deref(), reporter)
         }
         Command::Json2c { file, output } => keymaps::json2c(&file, output.as_deref()),
-        Command::Compile { file, out, build_time_limit, deny_warnings } => {
-            keymaps::compile(&tree, &file, &out, build_time_limit, deny_warnings)
+        Command::Compile { file, out, build_time_limit, deny_warnings, no_sandbox } => {
+            keymaps::compile(&tree, &file, &out, build_time_limit, deny_warnings, no_sandbox)
         }
         Command::Serve(options) => {
             init_logging(reporter);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::layer;
 use common::postgres::Postgres;
-use common::server::{Server, Worker, bundled_site, fake_qmk_tree};
+use common::server::{Server, Worker, bundled_site, fake_qmk_tree, set_build_seconds};
 use serde_json::{Value, json};
 
 const CLIENTS: usize = 50;
@@ -196,7 +196,7 @@ fn an_identical_request_on_another_node_reuses_the_first_nodes_firmware() {
     }
     let (site, url, home) = (bundled_site(dir.path()), postgres.url(), tree.path().display().to_string());
     let args = node_args(&url, &site, &["--qmk-home", &home, "--workers", "1"]);
-    let env = [("FAKE_BUILD_SECONDS", "0.2")];
+    let env = [];
     let first = Server::start(&dir.path().join("a"), &args, &env);
     let built = first.submit(&payload("shared", "KC_A"));
     assert_eq!(first.wait_for(&built, &["finished", "failed"])["status"], "finished");
@@ -265,15 +265,23 @@ fn while_the_database_is_down_submissions_get_503_and_every_node_recovers_with_i
 #[test]
 fn a_worker_stopped_with_sigterm_hands_its_job_to_another_node_at_once() {
     let Some(postgres) = Postgres::start() else { return };
-    let (tree, dir) = (fake_qmk_tree(), tempfile::tempdir().unwrap());
-    let (site, url, home) = (bundled_site(dir.path()), postgres.url(), tree.path().display().to_string());
+    // Two stand-in trees alike but for how long a build takes.
+    let (slow_tree, fast_tree, dir) = (fake_qmk_tree(), fake_qmk_tree(), tempfile::tempdir().unwrap());
+    set_build_seconds(slow_tree.path(), "60");
+    set_build_seconds(fast_tree.path(), "0.1");
+    let (site, url) = (bundled_site(dir.path()), postgres.url());
     let api = Server::start(&dir.path().join("a"), &node_args(&url, &site, &["--workers", "0"]), &[]);
     // The default lease, 30 s: the job moves on well before it would run out.
-    let worker_args = ["--database", url.as_str(), "--qmk-home", home.as_str(), "--workers", "1"];
-    let slow = Worker::start(&dir.path().join("slow"), &worker_args, &[("FAKE_BUILD_SECONDS", "60")]);
+    let worker_args = |tree: &Path| {
+        let home = tree.display().to_string();
+        ["--database", url.as_str(), "--qmk-home", &home, "--workers", "1"].map(str::to_owned)
+    };
+    let slow =
+        Worker::start(&dir.path().join("slow"), &worker_args(slow_tree.path()).each_ref().map(String::as_str), &[]);
     let id = api.submit(&payload("handed_on", "KC_A"));
     api.wait_for(&id, &["running"]);
-    let _fast = Worker::start(&dir.path().join("fast"), &worker_args, &[("FAKE_BUILD_SECONDS", "0.1")]);
+    let fast_args = worker_args(fast_tree.path());
+    let _fast = Worker::start(&dir.path().join("fast"), &fast_args.each_ref().map(String::as_str), &[]);
     let stopped = Instant::now();
     slow.terminate();
     assert_eq!(api.wait_for(&id, &["finished", "failed"])["status"], "finished");

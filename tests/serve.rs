@@ -534,7 +534,7 @@ fn a_full_disk_loses_no_job_and_strands_none() {
     let site = bundled_site(state.path());
     let args = ["--qmk-home", &tree.path().display().to_string(), "--site", &site, "--workers", "1"];
     // The server may not grow a file past 256 KiB: its job store's write-ahead log soon reaches that.
-    let server = Server::start_with_file_size_limit(state.path(), &args, &[("FAKE_BUILD_SECONDS", "0.2")], 256 << 10);
+    let server = Server::start_with_file_size_limit(state.path(), &args, &[], 256 << 10);
     let (acknowledged, refused) = submit_until_refused(&server);
     assert!(acknowledged.len() >= 2, "some jobs were stored before the disk filled");
     assert_eq!(refused.status, 503, "{}", String::from_utf8_lossy(&refused.body));

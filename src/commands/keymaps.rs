@@ -230,6 +230,7 @@ pub fn compile(
     out: &Path,
     build_time_limit: Duration,
     deny_warnings: bool,
+    no_sandbox: bool,
 ) -> Result<(), Failure> {
     let keycodes = keycodes(tree, None)?;
     let keyboards = keyboard::load(tree)?;
@@ -247,7 +248,7 @@ pub fn compile(
             )));
         }
     }
-    let builder = Builder::for_tree(tree, build_time_limit, None);
+    let builder = Builder::for_tree(tree, super::build_settings(build_time_limit, no_sandbox, None)?);
     let failed = |e: std::io::Error| Failure::usage(format!("cannot write {}: {e}", out.display()));
     let outcome = compile::run(&request, context, &builder, out).map_err(failed)?;
     writing::line(&outcome.output)?;

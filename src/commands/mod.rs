@@ -6,10 +6,12 @@ pub mod serve;
 pub mod writing;
 
 use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use qmk_api::build::BuildError;
-use qmk_api::compile::ServiceError;
+use qmk_api::compile::{BuildSettings, Containment, ServiceError};
 use qmk_api::diagnostic::Diagnostics;
 use qmk_api::import::ImportError;
 use qmk_api::keyboard::KeyboardError;
@@ -17,6 +19,25 @@ use qmk_api::keymap::KeycodesError;
 use qmk_api::publish::{LockError, PublishError};
 use qmk_api::site::SiteError;
 use qmk_api::spec::SpecError;
+
+/// How a command's firmware builds run: in this machine's sandbox unless `no_sandbox`,
+/// under `time_limit`; a service keeps what warm builds reuse in its `state` folder,
+/// which no build sees.
+pub fn build_settings(time_limit: Duration, no_sandbox: bool, state: Option<&Path>) -> Result<BuildSettings, Failure> {
+    let launcher =
+        std::env::current_exe().map_err(|e| Failure::usage(format!("cannot find this program's own path: {e}")))?;
+    let state = state
+        .map(std::path::absolute)
+        .transpose()
+        .map_err(|e| Failure::usage(format!("cannot find the state folder: {e}")))?;
+    Ok(BuildSettings {
+        time_limit,
+        launcher,
+        containment: Containment::of_machine(no_sandbox, time_limit),
+        cache: state.as_ref().map(|state| state.join("cache")),
+        private: state.into_iter().collect(),
+    })
+}
 
 /// What went wrong and the exit status it earns: 1 for bad data, 2 for usage or I/O.
 pub struct Failure {

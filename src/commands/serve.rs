@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::constants::{self, TreeData};
 use super::{Failure, Reporter, writing};
-use qmk_api::compile::{Builder, Database, Service, Settings, Warm};
+use qmk_api::compile::{Builder, Containment, Database, Service, Settings};
 use qmk_api::publish::Channel;
 use qmk_api::server;
 use qmk_api::source::DataTree;
@@ -31,6 +31,9 @@ pub struct JobOptions {
     /// Stop a firmware build that runs longer than this
     #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = humantime::parse_duration)]
     build_time_limit: Duration,
+    /// Build firmware without a sandbox (bubblewrap): any keymap's build may then run code as the service's user
+    #[arg(long)]
+    no_sandbox: bool,
     /// With --database: a job stays with a node that stops renewing its lease (killed, cut off) this long before another node takes it
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_lease)]
     lease: Duration,
@@ -140,9 +143,19 @@ fn open_service(
     if workers == 0 && matches!(database, Database::Sqlite) {
         return Err(Failure::usage("--workers 0 needs --database: with SQLite no other process runs the jobs"));
     }
-    let warm = Warm::in_folder(options.state.join("cache"))
-        .map_err(|e| Failure::usage(format!("cannot find this program's own path: {e}")))?;
-    let builder = Builder::for_tree(tree, options.build_time_limit, Some(warm));
+    let build = super::build_settings(options.build_time_limit, options.no_sandbox, Some(&options.state))?;
+    let builder = Builder::for_tree(tree, build);
+    if let Builder::Firmware(firmware) = &builder {
+        match firmware.containment() {
+            Containment::Sandbox(_) => tracing::info!("firmware builds run in a sandbox (bubblewrap)"),
+            Containment::None => tracing::warn!(
+                "firmware builds run WITHOUT a sandbox (--no-sandbox): any keymap's build can run code as this user"
+            ),
+            Containment::Unavailable(reason) => tracing::warn!(
+                "firmware builds are refused: {reason}; install bubblewrap, or pass --no-sandbox to build without one"
+            ),
+        }
+    }
     let settings = Settings { state: options.state.clone(), database, queue_limit, builder, workers };
     let (service, requeued) = Service::open(tree, &data.constants, data.keyboards, settings)?;
     if requeued > 0 {

@@ -1,14 +1,19 @@
 //! Builders turn a checked keymap into firmware. Without a qmk_firmware checkout
 //! there is none (keymap-only); with one, QMK's own make rules build each job as
-//! `make <keyboard>:<keymap>` would with the job's keymap.json in the tree, in folders
-//! of the job's own, under a time limit.
+//! `make <keyboard>:<keymap>` would with the job's keymap.json in the tree, under a
+//! time limit, in a jail ([`super::sandbox`]) where only the build's own folder is
+//! writable.
 //!
-//! A job's build runs in a view of the tree: a folder of links to the tree's top-level
-//! entries, beside the job's keymap folder. Every relative path make and the compiler
-//! see is then the same for every job of a keyboard, whatever its keymap's name, so
-//! that the kept results of [`super::launch`] serve a keyboard's next keymap, and the
-//! tree itself is never written to. Warm builds work in folders of fixed paths
-//! ([`super::slots`]), so that absolute paths repeat too.
+//! A build starts as `qmk-api launch build` ([`super::launch::build`]), which lays
+//! out the build's folder (a view of the tree beside the job's keymap folder) and
+//! runs make there. Warm builds work in folders of fixed paths (`/build` in the jail,
+//! [`super::slots`] outside one), so that absolute paths repeat from build to build
+//! and the kept results of [`super::launch`] serve a keyboard's next keymap.
+//!
+//! What builds keep for others is trusted only from builds whose keymap the service
+//! wrote itself ([`Origin::Reference`]): a request's build reads the cache and keeps
+//! what it makes for itself alone, so that no request, even one that runs code in its
+//! build, can change another job's firmware.
 //!
 //! A small make file of qmk-api's own is read after QMK's: each distinct compiler
 //! option probe (`cc-option`) then runs once per make process instead of once per
@@ -16,28 +21,30 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::fs::File;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::launch::{self, python, shelf};
+use super::launch::{self, build as init, shelf};
+use super::sandbox::{self, BUILD_FOLDER, Jail, Limits, Sandbox, SandboxError};
 use super::slots::Slot;
 use super::tree_state::TreeState;
+use crate::keyboard::Keyboard;
 use crate::source::DataTree;
 
 /// The build rules whose presence makes a tree a buildable qmk_firmware checkout.
 const BUILD_RULES: &str = "builddefs/build_keyboard.mk";
 
-/// qmk-api's make file, read after QMK's.
-const PROBES_MK: &str = include_str!("probes.mk");
-
 /// At most this much of a build's output is kept: its end, where errors are.
 const OUTPUT_LIMIT: usize = 256 << 10;
 
+/// The largest firmware file a build may hand back (an RP2040's 16 MiB flash, as UF2).
+const FIRMWARE_LIMIT: u64 = 64 << 20;
+
 /// Firmware formats QMK writes, in the order they are looked for.
-const FIRMWARE_FORMATS: [&str; 3] = ["uf2", "hex", "bin"];
+pub(crate) const FIRMWARE_FORMATS: [&str; 3] = ["uf2", "hex", "bin"];
 
 /// The job's keymap folder, as make finds it from the view of the tree.
 const KEYMAP_FOLDER: &str = "../keymap";
@@ -61,8 +68,18 @@ pub(crate) const MAKE_VARIABLES: [&str; 14] = [
     "CC_PREFIX",
 ];
 
-/// The cache's folder of builds' staging folders.
+/// Variables of the service's environment that a build sees; nothing else of it
+/// (a database URL, say) reaches the build.
+const PASSED_ENV: [&str; 4] = ["PATH", "LANG", "LANGUAGE", "TZ"];
+
+/// The cache's folders: builds' staging folders, Python's byte code, and the marks of
+/// the keyboards whose reference build filled it.
 const STAGING: &str = "staging";
+const PYTHON: &str = "python";
+const REFERENCES: &str = "references";
+
+/// The keymap name of reference builds.
+pub const REFERENCE_KEYMAP: &str = "qmk_api_reference";
 
 #[derive(Debug, Clone)]
 pub enum Builder {
@@ -71,43 +88,80 @@ pub enum Builder {
     Firmware(FirmwareBuilder),
 }
 
+/// How firmware builds are contained.
+#[derive(Debug, Clone)]
+pub enum Containment {
+    Sandbox(Sandbox),
+    /// Builds run as the service's own processes: the operator's choice (`--no-sandbox`).
+    None,
+    /// No sandbox could be made, and the operator did not allow builds without one:
+    /// firmware builds are refused, saying why.
+    Unavailable(String),
+}
+
+impl Containment {
+    /// The sandbox of this machine, or why there is none; `None` when the operator
+    /// builds without one.
+    pub fn of_machine(without_sandbox: bool, time_limit: Duration) -> Containment {
+        if without_sandbox {
+            return Containment::None;
+        }
+        match Sandbox::find(&Limits::for_time_limit(time_limit)) {
+            Ok(sandbox) => Containment::Sandbox(sandbox),
+            Err(error @ (SandboxError::NoBwrap | SandboxError::NoSetpriv | SandboxError::Refused(_))) => {
+                Containment::Unavailable(error.to_string())
+            }
+        }
+    }
+
+    /// How `GET /v1` and the logs name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Containment::Sandbox(_) => "bubblewrap",
+            Containment::None => "none",
+            Containment::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// How a firmware builder is set up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub time_limit: Duration,
+    /// This program: every build starts as `qmk-api launch build`, and make runs QMK's
+    /// CLI and compilers through `qmk-api launch`.
+    pub launcher: PathBuf,
+    pub containment: Containment,
+    /// Where warm builds keep what they reuse; `None` builds everything every time.
+    pub cache: Option<PathBuf>,
+    /// Folders no build sees, even where they lie inside the tree (the service's state),
+    /// and that the tree's digest leaves out.
+    pub private: Vec<PathBuf>,
+}
+
 #[derive(Debug, Clone)]
 pub struct FirmwareBuilder {
     /// The tree's root, absolute.
     home: PathBuf,
-    time_limit: Duration,
     /// QMK's top-level make file skips git where the tree is not a git work tree.
     skip_git: bool,
-    /// What warm builds reuse; `None` builds everything every time.
-    warm: Option<Warm>,
+    settings: Settings,
+    limits: Limits,
     state: Arc<TreeState>,
     /// The tree's digest when the job was taken, for the kept results' keys.
     tree_digest: Option<String>,
-    /// The Python server and the builds waiting to be published, shared by the clones.
-    shared: Arc<Shared>,
+    /// Ended reference builds' staging folders, with the tree's digest each was keyed
+    /// on, shared by the clones.
+    unpublished: Arc<Mutex<Vec<(PathBuf, String)>>>,
 }
 
-/// What a builder needs for warm builds.
-#[derive(Debug, Clone)]
-pub struct Warm {
-    /// Where builds keep what they reuse: objects, launch results, byte code, folders.
-    pub cache: PathBuf,
-    /// The qmk-api binary, run as `qmk-api launch` by make.
-    pub launcher: PathBuf,
-}
-
-#[derive(Debug, Default)]
-struct Shared {
-    server: python::Server,
-    /// Ended builds' staging folders, with the tree's digest each was keyed on.
-    unpublished: Mutex<Vec<(PathBuf, String)>>,
-}
-
-impl Warm {
-    /// Warm builds from `cache`, launched by this very program (qmk-api).
-    pub fn in_folder(cache: PathBuf) -> std::io::Result<Warm> {
-        Ok(Warm { cache, launcher: std::env::current_exe()? })
-    }
+/// Who wrote the keymap a build compiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A request: its build reads the cache and keeps what it makes for itself alone.
+    Request,
+    /// The service, for a keyboard's reference build: what it keeps serves every build.
+    Reference,
 }
 
 /// What to build: a keyboard and a keymap in QMK's configurator format.
@@ -117,6 +171,7 @@ pub struct Target<'a> {
     pub keymap: &'a str,
     /// Written as the keymap folder's `keymap.json`.
     pub keymap_json: &'a str,
+    pub origin: Origin,
 }
 
 /// What one firmware build did.
@@ -125,28 +180,28 @@ pub struct Build {
     pub returncode: i32,
     /// make's output (stdout and stderr, interleaved), its end if it was long.
     pub output: String,
-    /// The firmware file, moved into the job's folder.
+    /// The firmware file, in the job's folder.
     pub firmware: Option<PathBuf>,
 }
 
 impl Builder {
     /// QMK's firmware builder when `tree` is a qmk_firmware checkout with QMK's build
     /// rules; keymap-only for a data-only tree or the bundled data.
-    pub fn for_tree(tree: &DataTree, time_limit: Duration, warm: Option<Warm>) -> Builder {
+    pub fn for_tree(tree: &DataTree, settings: Settings) -> Builder {
         match tree.checkout_root() {
             Some(home) if home.join(BUILD_RULES).is_file() => {
                 let home = std::path::absolute(home).unwrap_or_else(|_| home.to_owned());
                 let skip_git = !is_git_work_tree(&home);
-                let state = Arc::new(TreeState::new(&home));
-                let shared = Arc::default();
+                let state = Arc::new(TreeState::new(&home, &settings.private));
+                let limits = Limits::for_time_limit(settings.time_limit);
                 Builder::Firmware(FirmwareBuilder {
                     home,
-                    time_limit,
                     skip_git,
-                    warm,
+                    settings,
+                    limits,
                     state,
                     tree_digest: None,
-                    shared,
+                    unpublished: Arc::default(),
                 })
             }
             _ => Builder::KeymapOnly,
@@ -163,19 +218,19 @@ impl Builder {
 }
 
 impl FirmwareBuilder {
+    pub fn containment(&self) -> &Containment {
+        &self.settings.containment
+    }
+
     /// The digest of everything in the tree a build reads, as it is now. What ended
-    /// builds kept is published when they were keyed on this very digest (the tree did
-    /// not change since they started), and dropped otherwise.
+    /// reference builds kept is published when they were keyed on this very digest (the
+    /// tree did not change since they started), and dropped otherwise.
     pub fn tree_digest(&self) -> std::io::Result<String> {
         let digest = self.state.digest()?;
-        if let Some(warm) = &self.warm {
-            let ended = std::mem::take(&mut *self.shared.unpublished.lock().unwrap_or_else(|p| p.into_inner()));
+        if let Some(cache) = &self.settings.cache {
+            let ended = std::mem::take(&mut *self.unpublished.lock().unwrap_or_else(|p| p.into_inner()));
             for (staging, keyed_on) in ended {
-                let done = if keyed_on == digest {
-                    shelf::publish(&staging, &warm.cache)
-                } else {
-                    std::fs::remove_dir_all(&staging)
-                };
+                let done = if keyed_on == digest { shelf::publish(&staging, cache) } else { remove_folder(&staging) };
                 if let Err(error) = done {
                     tracing::warn!(%error, staging = %staging.display(), "cannot publish a build's cache entries");
                 }
@@ -186,10 +241,11 @@ impl FirmwareBuilder {
 
     /// Forgets the cache's entries not used since `cutoff`.
     pub fn prune_cache(&self, cutoff: std::time::SystemTime) -> std::io::Result<usize> {
-        let Some(warm) = &self.warm else { return Ok(0) };
-        Ok(launch::memo::prune(&warm.cache.join(launch::memo::FOLDER), cutoff)?
-            + launch::objects::prune(&warm.cache.join(launch::objects::FOLDER), cutoff)?
-            + prune_folders(&warm.cache.join(STAGING), cutoff)?)
+        let Some(cache) = &self.settings.cache else { return Ok(0) };
+        Ok(launch::memo::prune(&cache.join(launch::memo::FOLDER), cutoff)?
+            + launch::objects::prune(&cache.join(launch::objects::FOLDER), cutoff)?
+            + prune_folders(&cache.join(STAGING), cutoff)?
+            + prune_folders(&cache.join(REFERENCES), cutoff)?)
     }
 
     /// This builder for a job taken when the tree's digest was `digest`.
@@ -197,182 +253,372 @@ impl FirmwareBuilder {
         FirmwareBuilder { tree_digest: Some(digest.to_owned()), ..self.clone() }
     }
 
-    /// Builds `target` with QMK's make rules, in `work` (removed after) or, for a warm
-    /// build, in a folder of the cache's; the firmware is moved to `firmware_stem.<format>`.
+    /// Builds `target` with QMK's make rules, working in `work` (removed after) unless
+    /// the build runs in a jail or a warm folder; the firmware is written to
+    /// `firmware_stem.<format>`.
     pub fn build(&self, target: &Target, work: &Path, firmware_stem: &Path) -> std::io::Result<Build> {
-        let slot = match &self.warm {
-            Some(warm) => Some(Slot::take(&warm.cache.join("slots"))?),
-            None => None,
-        };
-        let work = slot.as_ref().map_or(work, Slot::path);
-        let view = work.join("qmk");
-        self.lay_out(target, work, &view)?;
-        let log_path = work.join("build.log");
-        let log = File::create(&log_path)?;
-        // A name without the keymap's: paths stay the same from keymap to keymap.
-        let target_name = target.keyboard.replace('/', "_");
-        let mut command = Command::new("make");
-        command
-            .current_dir(&view)
-            .args(["-r", "-R", "-f", BUILD_RULES, "-f", "../probes.mk"])
-            .arg(format!("-j{}", std::thread::available_parallelism().map_or(1, |n| n.get())))
-            .arg(format!("KEYBOARD={}", target.keyboard))
-            .arg(format!("KEYMAP={}", target.keymap))
-            .arg(format!("KEYBOARD_FILESAFE={target_name}"))
-            .arg(format!("TARGET={target_name}"))
-            .args((1..=5).map(|n| format!("MAIN_KEYMAP_PATH_{n}={KEYMAP_FOLDER}")))
-            .args(["VERBOSE=false", "COLOR=false", "SILENT=false"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
-        let mut environment: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
-        environment.insert(crate::source::QMK_HOME_ENV.into(), self.home.clone().into());
-        if self.skip_git {
-            environment.insert("SKIP_GIT".into(), "yes".into());
-            environment.insert("NOT_REPO".into(), "yes".into());
-        }
-        let staging = match &self.warm {
-            Some(warm) => Some(self.warm(&mut command, &mut environment, warm, target, work)?),
-            None => {
-                // Python would write its byte code into the tree.
-                command.arg("QMK_BIN=qmk");
-                environment.insert("PYTHONDONTWRITEBYTECODE".into(), "1".into());
-                None
+        let sandbox = match &self.settings.containment {
+            Containment::Sandbox(sandbox) => Some(sandbox),
+            Containment::None => None,
+            Containment::Unavailable(reason) => {
+                let output = format!(
+                    "This service builds no firmware: {reason}. Firmware builds run only in a sandbox, unless \
+                     the operator starts the service with --no-sandbox."
+                );
+                return Ok(Build { returncode: 1, output, firmware: None });
             }
         };
-        command.env_clear().envs(&environment);
-        let status = self.run(command)?;
-        if let (Some(staging), Some(digest)) = (staging, &self.tree_digest) {
-            self.shared.unpublished.lock().unwrap_or_else(|p| p.into_inner()).push((staging, digest.clone()));
+        // Where the build runs, as its processes see it.
+        let slot = match (sandbox, &self.settings.cache) {
+            (None, Some(cache)) => Some(Slot::take(&cache.join("slots"))?),
+            _ => None,
+        };
+        let folder = match (sandbox, &slot) {
+            (Some(_), _) => PathBuf::from(BUILD_FOLDER),
+            // As processes see their folder (getcwd), links resolved.
+            (None, slot) => {
+                let folder = slot.as_ref().map_or(work, Slot::path);
+                std::fs::create_dir_all(folder)?;
+                folder.canonicalize()?
+            }
+        };
+        let staging = self.staging(target.origin, sandbox)?;
+        let target_name = target.keyboard.replace('/', "_");
+        let mut init: Vec<OsString> = vec![
+            launch::SUBCOMMAND.into(),
+            init::SUBCOMMAND.into(),
+            folder.clone().into(),
+            self.home.clone().into(),
+            target_name.clone().into(),
+            "make".into(),
+        ];
+        init.extend(self.make_args(target, &target_name));
+        let mut command = match sandbox {
+            Some(sandbox) => {
+                let jail = self.jail(target.origin, staging.as_deref());
+                sandbox.command(&jail, &self.limits, self.settings.launcher.as_os_str(), &init)
+            }
+            None => {
+                let mut command = Command::new(&self.settings.launcher);
+                command.args(&init);
+                command
+            }
+        };
+        command.env_clear().envs(self.environment(target, &folder, staging.as_deref()));
+        let ran = self.run(command, target.keymap_json.as_bytes());
+        if slot.is_none() && sandbox.is_none() {
+            remove_folder(work)?;
         }
-        let mut output = tail(&std::fs::read(&log_path)?);
-        let returncode = match status {
-            Some(status) => status.code().unwrap_or(-1),
+        let ran = ran?;
+        if let (Some(staging), Some(digest)) = (staging, &self.tree_digest) {
+            self.unpublished.lock().unwrap_or_else(|p| p.into_inner()).push((staging, digest.clone()));
+        }
+        let mut output = ran.output;
+        let returncode = match ran.status {
+            Some(code) => code,
             None => {
                 output.push_str(&format!(
                     "\nThe build took longer than {} s and was stopped.",
-                    self.time_limit.as_secs()
+                    self.settings.time_limit.as_secs()
                 ));
                 -1
             }
         };
-        let firmware = FIRMWARE_FORMATS
-            .iter()
-            .map(|format| (view.join(format!("{target_name}.{format}")), format))
-            .find(|(copied, _)| copied.is_file());
-        let build = match firmware {
-            Some((copied, format)) if returncode == 0 => {
+        match ran.firmware {
+            Err(problem) => {
+                output.push_str(&format!("\n{problem}"));
+                Ok(Build { returncode: 1.max(returncode), output, firmware: None })
+            }
+            Ok(Some((format, bytes))) if returncode == 0 => {
                 let destination = firmware_stem.with_extension(format);
                 if let Some(folder) = destination.parent() {
                     std::fs::create_dir_all(folder)?;
                 }
-                move_file(&copied, &destination)?;
-                Build { returncode, output, firmware: Some(destination) }
+                std::fs::write(&destination, bytes)?;
+                Ok(Build { returncode, output, firmware: Some(destination) })
             }
-            None if returncode == 0 => {
+            Ok(None) if returncode == 0 => {
                 output.push_str("\nmake succeeded but wrote no firmware file (.uf2, .hex or .bin).");
-                Build { returncode: 1, output, firmware: None }
+                Ok(Build { returncode: 1, output, firmware: None })
             }
-            _ => Build { returncode, output, firmware: None },
+            Ok(_) => Ok(Build { returncode, output, firmware: None }),
+        }
+    }
+
+    /// Whether warm builds keep a cache that lacks the reference build of `keyboard`
+    /// for the tree as the job found it.
+    pub fn needs_reference(&self, keyboard: &str) -> bool {
+        self.reference_mark(keyboard).is_some_and(|mark| !mark.exists())
+    }
+
+    /// Builds `keyboard`'s reference keymap (a layer of `KC_NO` on its first layout), a
+    /// keymap of the service's own: what it compiles is kept for every later build of
+    /// the keyboard. Marks the keyboard done whether it built or not: a keyboard that
+    /// does not build in this tree is not tried again for each job.
+    pub fn fill_cache(&self, keyboard: &Keyboard, work: &Path) -> std::io::Result<Option<Build>> {
+        let (Some(mark), Some((layout, keys))) = (self.reference_mark(&keyboard.name), keyboard.layouts.first()) else {
+            return Ok(None);
         };
-        // A warm build's folder is cleared by the next build in it.
-        if slot.is_none() {
-            std::fs::remove_dir_all(work)?;
-        }
-        Ok(build)
-    }
-
-    /// The job's keymap folder with its keymap.json, qmk-api's make file, and the view
-    /// of the tree: a link to each top-level entry but build output, which each view
-    /// has of its own.
-    fn lay_out(&self, target: &Target, work: &Path, view: &Path) -> std::io::Result<()> {
-        // What an interrupted or earlier build left.
+        let keymap = serde_json::json!({
+            "keyboard": keyboard.name,
+            "keymap": REFERENCE_KEYMAP,
+            "layout": layout,
+            "layers": [vec!["KC_NO"; keys.keys.len()]],
+        });
+        let keymap_json = serde_json::to_string_pretty(&keymap).map_err(std::io::Error::other)?;
+        let target = Target {
+            keyboard: &keyboard.name,
+            keymap: REFERENCE_KEYMAP,
+            keymap_json: &keymap_json,
+            origin: Origin::Reference,
+        };
+        let build = self.build(&target, &work.join("work"), &work.join("firmware"))?;
         remove_folder(work)?;
-        let keymap = work.join("keymap");
-        std::fs::create_dir_all(&keymap)?;
-        std::fs::write(keymap.join("keymap.json"), target.keymap_json)?;
-        std::fs::write(work.join("probes.mk"), PROBES_MK)?;
-        std::fs::create_dir_all(view)?;
-        for entry in std::fs::read_dir(&self.home)? {
-            let name = entry?.file_name();
-            if name != ".build" && !is_firmware_file(Path::new(&name)) {
-                std::os::unix::fs::symlink(self.home.join(&name), view.join(&name))?;
-            }
-        }
-        Ok(())
+        shelf::write_whole(&mark, build.returncode.to_string().as_bytes())?;
+        Ok(Some(build))
     }
 
-    /// Sends QMK's CLI and compiler through `qmk-api launch`, keeping what they do in
-    /// the cache, and makes sure the Python server for this build's environment runs.
-    /// Returns the build's staging folder.
-    fn warm(
-        &self,
-        command: &mut Command,
-        environment: &mut BTreeMap<OsString, OsString>,
-        warm: &Warm,
-        target: &Target,
-        work: &Path,
-    ) -> std::io::Result<PathBuf> {
-        let (cache, launcher) = (&warm.cache, make_word(&warm.launcher));
-        command
-            .arg(format!("QMK_BIN={launcher} {} qmk", launch::SUBCOMMAND))
-            .arg(format!("CC_PREFIX={launcher} {} cc", launch::SUBCOMMAND));
-        let build = uuid::Uuid::new_v4().to_string();
-        let staging = cache.join(STAGING).join(&build);
+    /// The file that marks `keyboard`'s reference build for the job's tree.
+    fn reference_mark(&self, keyboard: &str) -> Option<PathBuf> {
+        let (cache, digest) = (self.settings.cache.as_ref()?, self.tree_digest.as_ref()?);
+        let key = crate::publish::lock::sha256_hex(format!("{digest}\0{keyboard}").as_bytes());
+        Some(shelf::sharded(&cache.join(REFERENCES), &key))
+    }
+
+    /// make's arguments: QMK's build rules and qmk-api's, and the variables QMK's
+    /// top-level make file would pass.
+    fn make_args(&self, target: &Target, target_name: &str) -> Vec<OsString> {
+        let mut args: Vec<OsString> = ["-r", "-R", "-f", BUILD_RULES, "-f", "../probes.mk"].map(OsString::from).into();
+        args.push(format!("-j{}", std::thread::available_parallelism().map_or(1, |n| n.get())).into());
+        // A name without the keymap's: paths stay the same from keymap to keymap.
+        args.extend(
+            [
+                format!("KEYBOARD={}", target.keyboard),
+                format!("KEYMAP={}", target.keymap),
+                format!("KEYBOARD_FILESAFE={target_name}"),
+                format!("TARGET={target_name}"),
+            ]
+            .map(OsString::from),
+        );
+        args.extend((1..=5).map(|n| OsString::from(format!("MAIN_KEYMAP_PATH_{n}={KEYMAP_FOLDER}"))));
+        args.extend(["VERBOSE=false", "COLOR=false", "SILENT=false"].map(OsString::from));
+        match &self.settings.cache {
+            Some(_) => {
+                let launcher = make_word(&self.settings.launcher);
+                args.push(format!("QMK_BIN={launcher} {} qmk", launch::SUBCOMMAND).into());
+                args.push(format!("CC_PREFIX={launcher} {} cc", launch::SUBCOMMAND).into());
+            }
+            None => args.push("QMK_BIN=qmk".into()),
+        }
+        args
+    }
+
+    /// The build's environment: a few of the service's variables, and the build's own.
+    fn environment(&self, target: &Target, folder: &Path, staging: Option<&Path>) -> BTreeMap<OsString, OsString> {
+        let mut environment: BTreeMap<OsString, OsString> = std::env::vars_os()
+            .filter(|(name, _)| {
+                PASSED_ENV.iter().any(|passed| name == passed) || name.as_encoded_bytes().starts_with(b"LC_")
+            })
+            .collect();
+        let mut set = |name: &str, value: OsString| environment.insert(name.into(), value);
+        set("HOME", folder.join(init::HOME).into());
+        set("TMPDIR", folder.join(init::TEMPORARY).into());
+        set(crate::source::QMK_HOME_ENV, self.home.clone().into());
+        if self.skip_git {
+            set("SKIP_GIT", "yes".into());
+            set("NOT_REPO", "yes".into());
+        }
+        let Some(cache) = &self.settings.cache else {
+            // Python would write its byte code into the tree.
+            set("PYTHONDONTWRITEBYTECODE", "1".into());
+            return environment;
+        };
+        let staging = staging.map_or_else(|| folder.join(STAGING), Path::to_owned);
         let digest = self.tree_digest.as_deref().unwrap_or("unknown");
         // QMK's CLI spends much of its start compiling its Python: the byte code is
         // kept, beside the tree rather than in it.
-        environment.remove(&OsString::from("PYTHONDONTWRITEBYTECODE"));
-        for (name, value) in [
-            ("PYTHONPYCACHEPREFIX", cache.join("python").into_os_string()),
-            (launch::CACHE_ENV, cache.clone().into_os_string()),
-            (launch::STAGING_ENV, staging.clone().into_os_string()),
-            (launch::TREE_ENV, digest.into()),
-            (launch::BUILD_ENV, build.into()),
-            (launch::KEYMAP_ENV, target.keymap.into()),
-            // As processes see their folder (getcwd), links resolved.
-            (launch::WORK_ENV, work.canonicalize()?.into_os_string()),
-        ] {
-            environment.insert(name.into(), value);
-        }
-        if let Some(script) = python::Script::find(std::ffi::OsStr::new("qmk")) {
-            let server = cache.join(launch::SERVER_FOLDER);
-            std::fs::create_dir_all(&server)?;
-            self.shared.server.ensure(&server, &script, environment, digest, &self.home)?;
-        }
-        Ok(staging)
+        set("PYTHONPYCACHEPREFIX", cache.join(PYTHON).into());
+        set(launch::CACHE_ENV, cache.clone().into());
+        set(launch::STAGING_ENV, staging.into());
+        set(launch::TREE_ENV, digest.into());
+        set(launch::BUILD_ENV, uuid::Uuid::new_v4().to_string().into());
+        set(launch::KEYMAP_ENV, target.keymap.into());
+        set(launch::WORK_ENV, folder.into());
+        environment
     }
 
-    /// Runs make in a process group of its own, stopped as a whole past the time
-    /// limit; `None` when it was stopped.
-    fn run(&self, mut command: Command) -> std::io::Result<Option<std::process::ExitStatus>> {
+    /// A reference build's staging folder, where what it keeps waits to be published
+    /// (a request's build keeps into its own folder, which ends with it).
+    fn staging(&self, origin: Origin, sandbox: Option<&Sandbox>) -> std::io::Result<Option<PathBuf>> {
+        let (Origin::Reference, Some(cache)) = (origin, &self.settings.cache) else { return Ok(None) };
+        let staging = cache.join(STAGING).join(uuid::Uuid::new_v4().to_string());
+        let python = cache.join(PYTHON);
+        for folder in [&staging, &python] {
+            std::fs::create_dir_all(folder)?;
+            if let Some(user) = sandbox.and_then(Sandbox::build_user) {
+                let id = rustix::process::Uid::from_raw(user);
+                rustix::fs::chown(folder, Some(id), Some(rustix::process::Gid::from_raw(user)))?;
+            }
+        }
+        Ok(Some(staging))
+    }
+
+    /// What a build's jail holds beside the system: the tree, this program, the
+    /// programs on PATH and QMK's CLI with its Python, and the cache, read-only; a
+    /// reference build's staging folder and Python's byte code, writable.
+    fn jail(&self, origin: Origin, staging: Option<&Path>) -> Jail {
+        let mut jail = Jail::default();
+        jail.read_only.push(self.home.clone());
+        jail.read_only.extend(outside_links(&self.home));
+        jail.read_only.push(self.settings.launcher.clone());
+        if let Some(path) = std::env::var_os("PATH") {
+            jail.read_only.extend(std::env::split_paths(&path).filter(|dir| dir.is_absolute() && dir.is_dir()));
+        }
+        jail.read_only.extend(sandbox::program_folders("qmk"));
+        if let Some(cache) = &self.settings.cache {
+            std::fs::create_dir_all(cache).ok();
+            jail.read_only.push(cache.clone());
+            if origin == Origin::Reference {
+                jail.writable.push(cache.join(PYTHON));
+            }
+        }
+        jail.writable.extend(staging.map(Path::to_owned));
+        jail.hidden = self.settings.private.iter().filter(|path| path.starts_with(&self.home)).cloned().collect();
+        jail.read_only.sort();
+        jail.read_only.dedup();
+        jail
+    }
+
+    /// Runs a build's first process in a process group of its own, stopped as a whole
+    /// past the time limit, with `keymap_json` on its stdin; its output's end and the
+    /// firmware it handed back. The status is `None` when it was stopped.
+    fn run(&self, mut command: Command, keymap_json: &[u8]) -> std::io::Result<Ran> {
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of
-        // the parent. It ends make if this process dies (kill -9), so that an orphaned
-        // build cannot write into a job that runs again after the restart.
+        // the parent. It ends the build if this process dies (kill -9), so that an
+        // orphaned build cannot write into a job that runs again after the restart.
         unsafe {
             std::os::unix::process::CommandExt::pre_exec(&mut command, || {
                 rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
                     .map_err(std::io::Error::from)
             });
         }
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
-        let mut child = command.spawn().map_err(|e| std::io::Error::new(e.kind(), format!("cannot run make: {e}")))?;
-        loop {
+        let mut child =
+            command.spawn().map_err(|e| std::io::Error::new(e.kind(), format!("cannot start the build: {e}")))?;
+        let (mut stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let keymap_json = keymap_json.to_vec();
+        let writer = std::thread::spawn(move || {
+            // A build that ends before it reads its keymap says why on stderr.
+            let _ = stdin.as_mut().map(|stdin| stdin.write_all(&keymap_json));
+        });
+        let firmware = std::thread::spawn(move || stdout.map(read_firmware).unwrap_or(Ok(None)));
+        let log = std::thread::spawn(move || stderr.map(|stderr| Tail::read(stderr).text()).unwrap_or_default());
+        let group = rustix::process::Pid::from_raw(child.id() as i32);
+        let status = loop {
             if let Some(status) = child.try_wait()? {
-                return Ok(Some(status));
+                break Some(status.code().unwrap_or(-1));
             }
-            if started.elapsed() > self.time_limit {
-                // make's compilers are in its process group; end them all.
-                if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
-                    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-                }
-                child.wait()?;
-                return Ok(None);
+            if started.elapsed() > self.settings.time_limit {
+                break None;
             }
             std::thread::sleep(Duration::from_millis(20));
+        };
+        // Whatever the build left running in its group (make's compilers, past the
+        // limit) ends now, so that its output's pipes close.
+        if let Some(group) = group {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         }
+        child.wait()?;
+        let _ = writer.join();
+        let firmware = firmware.join().unwrap_or_else(|_| Err("the firmware could not be read".to_owned()));
+        let output = log.join().unwrap_or_default();
+        Ok(Ran { status, output, firmware })
     }
+}
+
+/// How a build's first process ended.
+struct Ran {
+    /// Its exit code; `None` when it was stopped at the time limit.
+    status: Option<i32>,
+    output: String,
+    /// The firmware it handed back (its format and bytes), or why it is refused.
+    firmware: Result<Option<(String, Vec<u8>)>, String>,
+}
+
+/// Reads the firmware a build hands back, `<format>\n<bytes>`, refusing one larger
+/// than [`FIRMWARE_LIMIT`] or of a format QMK does not write.
+fn read_firmware(stream: impl Read) -> Result<Option<(String, Vec<u8>)>, String> {
+    let mut bytes = Vec::new();
+    stream.take(FIRMWARE_LIMIT + 16).read_to_end(&mut bytes).map_err(|e| format!("cannot read the firmware: {e}"))?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let Some(newline) = bytes.iter().position(|&b| b == b'\n').filter(|&at| at <= 8) else {
+        return Err("the build handed back no firmware file qmk-api can read".to_owned());
+    };
+    let format = String::from_utf8_lossy(&bytes[..newline]).into_owned();
+    if !FIRMWARE_FORMATS.contains(&format.as_str()) {
+        return Err(format!("the build handed back firmware of an unknown format: {format:?}"));
+    }
+    if (bytes.len() - newline - 1) as u64 > FIRMWARE_LIMIT {
+        return Err(format!("the firmware is larger than {} MiB: refused", FIRMWARE_LIMIT >> 20));
+    }
+    bytes.drain(..=newline);
+    Ok(Some((format, bytes)))
+}
+
+/// The end of a stream: at most [`OUTPUT_LIMIT`] bytes of it are kept in memory.
+#[derive(Default)]
+struct Tail {
+    kept: Vec<u8>,
+    left_out: usize,
+}
+
+impl Tail {
+    fn read(mut stream: impl Read) -> Tail {
+        let mut tail = Tail::default();
+        let mut buffer = [0; 64 << 10];
+        while let Ok(read @ 1..) = stream.read(&mut buffer) {
+            tail.kept.extend_from_slice(&buffer[..read]);
+            if tail.kept.len() > 2 * OUTPUT_LIMIT {
+                let excess = tail.kept.len() - OUTPUT_LIMIT;
+                tail.kept.drain(..excess);
+                tail.left_out += excess;
+            }
+        }
+        tail
+    }
+
+    /// The kept end, from a line's start, saying how much was left out.
+    fn text(mut self) -> String {
+        if self.kept.len() > OUTPUT_LIMIT {
+            let excess = self.kept.len() - OUTPUT_LIMIT;
+            self.kept.drain(..excess);
+            self.left_out += excess;
+        }
+        if self.left_out == 0 {
+            return String::from_utf8_lossy(&self.kept).into_owned();
+        }
+        let start = self.kept.iter().position(|&b| b == b'\n').map_or(0, |n| n + 1);
+        let text = String::from_utf8_lossy(&self.kept[start..]);
+        format!("[… {} earlier bytes of output left out]\n{text}", self.left_out + start)
+    }
+}
+
+/// The targets of the tree's links (top level and `lib/`, where submodules are) that
+/// lie outside it, for a jail: a checkout whose libraries are linked in still builds.
+fn outside_links(home: &Path) -> Vec<PathBuf> {
+    let root = std::fs::canonicalize(home).unwrap_or_else(|_| home.to_owned());
+    let entries = [home.to_owned(), home.join("lib")].into_iter().filter_map(|dir| std::fs::read_dir(dir).ok());
+    entries
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_symlink()))
+        .filter_map(|entry| std::fs::canonicalize(entry.path()).ok())
+        .filter(|target| !target.starts_with(&root))
+        .collect()
 }
 
 /// Whether git sees `dir` inside a work tree, as QMK's top-level make file asks.
@@ -396,20 +642,6 @@ fn make_word(path: &Path) -> String {
 /// Whether `path` names a firmware file: what QMK copies to the tree's root after a build.
 pub(crate) fn is_firmware_file(path: &Path) -> bool {
     path.extension().is_some_and(|e| FIRMWARE_FORMATS.iter().any(|f| e == *f))
-}
-
-/// The end of a long output, cut at a line.
-fn tail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    if text.len() <= OUTPUT_LIMIT {
-        return text.into_owned();
-    }
-    let mut start = text.len() - OUTPUT_LIMIT;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    let start = text[start..].find('\n').map_or(start, |n| start + n + 1);
-    format!("[… {} earlier bytes of output left out]\n{}", start, &text[start..])
 }
 
 /// Removes the folders in `root` unchanged since `cutoff` (left by builds of a process
@@ -472,50 +704,45 @@ mod tests {
 
     #[test]
     fn long_output_keeps_its_end_from_a_line_start() {
-        let mut text = "early line\n".repeat(OUTPUT_LIMIT / 8);
+        let mut text = "early line\n".repeat(OUTPUT_LIMIT / 4);
         text.push_str("error: the last line");
-        let kept = tail(text.as_bytes());
+        let kept = Tail::read(text.as_bytes()).text();
         assert!(kept.starts_with("[… ") && kept.ends_with("error: the last line"));
         assert!(kept.contains("]\nearly line\n"), "cut at a line");
-        assert_eq!(tail(b"short"), "short");
+        let left_out: usize = kept.split(' ').nth(1).unwrap().parse().unwrap();
+        assert_eq!(left_out + kept.split_once('\n').unwrap().1.len(), text.len(), "every byte counted");
+        assert_eq!(Tail::read(&b"short"[..]).text(), "short");
+    }
+
+    #[test]
+    fn firmware_handed_back_is_read_only_in_qmks_formats_and_within_its_limit() {
+        assert_eq!(read_firmware(&b""[..]), Ok(None));
+        assert_eq!(read_firmware(&b"hex\n:00000001FF\n"[..]), Ok(Some(("hex".to_owned(), b":00000001FF\n".to_vec()))));
+        assert!(read_firmware(&b"exe\nMZ"[..]).unwrap_err().contains("unknown format"));
+        assert!(read_firmware(&b"no header at all"[..]).is_err());
+        let huge = std::io::Read::chain(&b"bin\n"[..], std::io::repeat(0).take(FIRMWARE_LIMIT + 1));
+        assert!(read_firmware(huge).unwrap_err().contains("larger than 64 MiB"));
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            time_limit: Duration::from_secs(1),
+            launcher: PathBuf::from("qmk-api"),
+            containment: Containment::None,
+            cache: None,
+            private: Vec::new(),
+        }
     }
 
     #[test]
     fn only_a_tree_with_build_rules_gets_the_firmware_builder() {
         let dir = tempfile::tempdir().unwrap();
         let tree = DataTree::Checkout(dir.path().to_owned());
-        assert_eq!(Builder::for_tree(&tree, Duration::from_secs(1), None).name(), "keymap-only");
+        assert_eq!(Builder::for_tree(&tree, settings()).name(), "keymap-only");
         std::fs::create_dir(dir.path().join("builddefs")).unwrap();
         std::fs::write(dir.path().join(BUILD_RULES), "").unwrap();
-        assert_eq!(Builder::for_tree(&tree, Duration::from_secs(1), None).name(), "qmk-firmware");
-        assert_eq!(Builder::for_tree(&DataTree::Bundled, Duration::from_secs(1), None).name(), "keymap-only");
-    }
-
-    #[test]
-    fn a_job_sees_the_tree_through_links_with_its_own_keymap_beside_and_no_build_output() {
-        let tree = tempfile::tempdir().unwrap();
-        for path in [BUILD_RULES, "quantum/quantum.c", ".build/obj/x.o", "old_default.hex", "Makefile"] {
-            let path = tree.path().join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, "").unwrap();
-        }
-        let Builder::Firmware(builder) =
-            Builder::for_tree(&DataTree::Checkout(tree.path().to_owned()), Duration::from_secs(1), None)
-        else {
-            panic!("a tree with build rules")
-        };
-        let work = tempfile::tempdir().unwrap();
-        let (work, view) = (work.path().join("work"), work.path().join("work/qmk"));
-        std::fs::create_dir_all(work.join("leftover")).unwrap();
-        let target = Target { keyboard: "a/b", keymap: "mine", keymap_json: "{}" };
-        builder.lay_out(&target, &work, &view).unwrap();
-        let mut names: Vec<String> =
-            std::fs::read_dir(&view).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        names.sort();
-        assert_eq!(names, ["Makefile", "builddefs", "quantum"]);
-        assert!(std::fs::symlink_metadata(view.join("quantum")).unwrap().file_type().is_symlink());
-        assert_eq!(std::fs::read_to_string(view.join(KEYMAP_FOLDER).join("keymap.json")).unwrap(), "{}");
-        assert!(!work.join("leftover").exists(), "what an interrupted build left is gone");
+        assert_eq!(Builder::for_tree(&tree, settings()).name(), "qmk-firmware");
+        assert_eq!(Builder::for_tree(&DataTree::Bundled, settings()).name(), "keymap-only");
     }
 
     #[test]

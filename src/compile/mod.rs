@@ -7,12 +7,13 @@ mod builder;
 pub mod launch;
 mod pipeline;
 mod request;
+pub mod sandbox;
 mod service;
 mod slots;
 pub mod store;
 mod tree_state;
 
-pub use builder::{Builder, FirmwareBuilder, Warm};
+pub use builder::{Builder, Containment, FirmwareBuilder, REFERENCE_KEYMAP, Settings as BuildSettings};
 pub use pipeline::{Artifact, NO_TOOLCHAIN, Outcome, Sources, run};
 pub use request::{RequestError, Submission};
 pub use service::{

@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::builder::{Builder, Target};
+use super::builder::{Builder, Origin, Target};
 use crate::keymap::{self, Context, Source};
 
 /// What a job produced.
@@ -98,7 +98,12 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
         }
         Builder::Firmware(firmware) => {
             let work = dir.join("work");
-            let target = Target { keyboard: &keyboard, keymap: &keymap_name, keymap_json: &sources.keymap_json };
+            let target = Target {
+                keyboard: &keyboard,
+                keymap: &keymap_name,
+                keymap_json: &sources.keymap_json,
+                origin: Origin::Request,
+            };
             let build = firmware.build(&target, &work, &dir.join("firmware"))?;
             sources.keymap_folder = Some(format!("keymaps/{keymap_name}"));
             outcome.returncode = build.returncode;

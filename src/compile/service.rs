@@ -2,14 +2,15 @@
 //! claim jobs and run them, identical requests served from the artifacts already
 //! made, and old artifacts pruned. The `server` module puts HTTP in front of it.
 
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::builder::{Builder, remove_folder, tree_revision};
+use super::builder::{Builder, FirmwareBuilder, remove_folder, tree_revision};
 use super::pipeline::{self, Artifact, Sources};
 use super::request::{RequestError, Submission};
 use super::store::{self, Claim, Database, Ending, Firmware, Job, JobStore, Recorded, Status, StoreError};
@@ -84,6 +85,8 @@ struct Ended {
     result: Value,
     sources: Option<String>,
     firmware: Made,
+    /// The keyboard a firmware build ran for.
+    built: Option<String>,
 }
 
 /// The firmware a job made.
@@ -106,6 +109,8 @@ pub struct Service {
     keycodes: Keycodes,
     /// Firmware builds in progress, `<id>/` each; removed when the job ends.
     work_dir: PathBuf,
+    /// Keyboards whose reference build runs now, on one of the workers.
+    filling: Mutex<HashSet<String>>,
 }
 
 /// A file of a finished job, ready to be sent.
@@ -140,7 +145,8 @@ impl Service {
             let firmware = firmware.clone();
             std::thread::spawn(move || firmware.tree_digest());
         }
-        let service = Service { store, builder: settings.builder, revision, keyboards, keycodes, work_dir };
+        let filling = Mutex::default();
+        let service = Service { store, builder: settings.builder, revision, keyboards, keycodes, work_dir, filling };
         Ok((service, requeued))
     }
 
@@ -230,13 +236,16 @@ impl Service {
         tracing::info!(job = %job.id, "running");
         let dir = self.work_dir.join(&job.id);
         let mut cache_key = job.cache_key.clone();
+        let mut taken_with = None;
         let ended = std::panic::catch_unwind(AssertUnwindSafe(|| {
             let (builder, state) = self.builder_now()?;
             cache_key = self.cache_key(&job.request, &state);
-            match self.reuse(&job.id, &cache_key) {
+            let ended = match self.reuse(&job.id, &cache_key) {
                 Some(ended) => Ok(ended),
                 None => self.build(job, &builder, &dir),
-            }
+            };
+            taken_with = Some(builder);
+            ended
         }))
         .unwrap_or_else(|_| Err("the job stopped on an internal error (a panic)".to_owned()));
         let (status, ended) = match ended {
@@ -244,7 +253,7 @@ impl Service {
             Ok(ended) => (Status::Failed, ended),
             Err(problem) => {
                 let result = json!({"returncode": -1, "output": problem, "sources": false});
-                (Status::Failed, Ended { result, sources: None, firmware: Made::None })
+                (Status::Failed, Ended { result, sources: None, firmware: Made::None, built: None })
             }
         };
         let firmware = match &ended.firmware {
@@ -277,6 +286,36 @@ impl Service {
         if let Err(error) = remove_folder(&dir) {
             tracing::warn!(job = %job.id, %error, "cannot remove the job's build folder");
         }
+        if let (Some(Builder::Firmware(firmware)), Some(keyboard)) = (&taken_with, &ended.built) {
+            self.fill_cache(firmware, keyboard);
+        }
+    }
+
+    /// After a request's build of `keyboard`, the keyboard's reference build, unless the
+    /// cache has it: what a request's build compiles serves that request alone, and
+    /// what the reference build compiles serves every later keymap of the keyboard.
+    fn fill_cache(&self, firmware: &FirmwareBuilder, keyboard: &str) {
+        if !firmware.needs_reference(keyboard) {
+            return;
+        }
+        let Ok(info) = self.keyboards.resolve(keyboard) else { return };
+        if !self.filling.lock().unwrap_or_else(|p| p.into_inner()).insert(keyboard.to_owned()) {
+            return;
+        }
+        let started = Instant::now();
+        let folder = self.work_dir.join(format!("reference-{}", uuid::Uuid::new_v4()));
+        match firmware.fill_cache(info, &folder) {
+            Ok(Some(build)) if build.returncode == 0 => {
+                tracing::info!(keyboard, seconds = started.elapsed().as_secs(), "reference build: filled the cache")
+            }
+            Ok(Some(build)) => {
+                let last = build.output.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or_default();
+                tracing::warn!(keyboard, returncode = build.returncode, last, "reference build failed")
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(keyboard, %error, "cannot run the reference build"),
+        }
+        self.filling.lock().unwrap_or_else(|p| p.into_inner()).remove(keyboard);
     }
 
     /// The result, sources and firmware of an identical finished job, if its firmware
@@ -295,7 +334,7 @@ impl Service {
         let output = format!("Identical to job {}: its files are reused.\n{}", earlier.id, result["output"].as_str()?);
         result["output"] = Value::String(output);
         tracing::info!(job = %id, from = %earlier.id, "reused");
-        Some(Ended { result, sources, firmware })
+        Some(Ended { result, sources, firmware, built: None })
     }
 
     fn build(&self, job: &Job, builder: &Builder, dir: &Path) -> Result<Ended, String> {
@@ -307,6 +346,10 @@ impl Service {
         let outcome = pipeline::run(&job.request, context, builder, dir).map_err(internal)?;
         let sources = outcome.sources.as_ref().map(|sources| json!(sources).to_string());
         let firmware = outcome.firmware.clone().map_or(Made::None, Made::Built);
+        let built = match builder {
+            Builder::Firmware(_) if outcome.sources.is_some() => outcome.keyboard.clone(),
+            _ => None,
+        };
         let result = json!({
             "returncode": outcome.returncode,
             "output": outcome.output,
@@ -316,7 +359,7 @@ impl Service {
             "sources": sources.is_some(),
             "firmware": outcome.firmware.as_deref().and_then(Path::file_name).and_then(|n| n.to_str()),
         });
-        Ok(Ended { result, sources, firmware })
+        Ok(Ended { result, sources, firmware, built })
     }
 
     /// One of a job's files, under the name QMK's API gives it.

@@ -23,6 +23,8 @@ const TOOLS: [&str; 4] = ["make", "qmk", "avr-gcc", "arm-none-eabi-gcc"];
 
 pub struct TreeState {
     root: PathBuf,
+    /// Folders inside the root that no build sees.
+    private: Vec<PathBuf>,
     /// Digests of the files seen by the last walk, by path.
     known: Mutex<HashMap<PathBuf, Known>>,
 }
@@ -47,8 +49,8 @@ impl std::fmt::Debug for TreeState {
 }
 
 impl TreeState {
-    pub fn new(root: &Path) -> TreeState {
-        TreeState { root: root.to_owned(), known: Mutex::new(HashMap::new()) }
+    pub fn new(root: &Path, private: &[PathBuf]) -> TreeState {
+        TreeState { root: root.to_owned(), private: private.to_vec(), known: Mutex::new(HashMap::new()) }
     }
 
     /// The digest of the tree as it is now, in hex. One digest at a time: a second
@@ -109,9 +111,12 @@ impl TreeState {
     }
 
     /// What no build of a job reads: git's data, build output and Python's byte code
-    /// (both written by builds made in the tree itself), and the keymaps in keyboard
-    /// folders (a job's build is given its own keymap folder).
+    /// (both written by builds made in the tree itself), the keymaps in keyboard
+    /// folders (a job's build is given its own keymap folder), and the private folders.
     fn is_skipped(&self, entry: &walkdir::DirEntry) -> bool {
+        if self.private.iter().any(|private| entry.path() == private) {
+            return true;
+        }
         let name = entry.file_name();
         let at_root = entry.depth() == 1;
         if entry.file_type().is_dir() {
@@ -181,7 +186,7 @@ mod tests {
     #[test]
     fn a_changed_file_changes_the_digest_even_with_the_same_size_and_time() {
         let dir = tree();
-        let state = TreeState::new(dir.path());
+        let state = TreeState::new(dir.path(), &[]);
         let before = state.digest().unwrap();
         assert_eq!(state.digest().unwrap(), before, "nothing changed");
         let file = dir.path().join("keyboards/a/keyboard.json");
@@ -190,14 +195,17 @@ mod tests {
         std::fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
         let after = state.digest().unwrap();
         assert_ne!(after, before);
-        assert_eq!(TreeState::new(dir.path()).digest().unwrap(), after, "a new process sees the same tree alike");
+        assert_eq!(TreeState::new(dir.path(), &[]).digest().unwrap(), after, "a new process sees the same tree alike");
     }
 
     #[test]
-    fn build_output_and_keymap_folders_do_not_count() {
+    fn build_output_keymap_folders_and_the_services_state_do_not_count() {
         let dir = tree();
-        let state = TreeState::new(dir.path());
+        let private = dir.path().join("qmk-api-state");
+        let state = TreeState::new(dir.path(), std::slice::from_ref(&private));
         let before = state.digest().unwrap();
+        std::fs::create_dir_all(private.join("cache")).unwrap();
+        std::fs::write(private.join("jobs.sqlite"), "a job store").unwrap();
         for path in [
             "keyboards/a/keymaps/default/keymap.json",
             "lib/python/qmk/__pycache__/x.pyc",

@@ -72,9 +72,10 @@ impl Server {
     /// A server whose firmware builder runs the stand-in make file of `fake_qmk_tree`,
     /// each build taking `build_seconds`.
     pub fn with_fake_toolchain(state: &Path, tree: &Path, args: &[&str], build_seconds: &str) -> Server {
+        set_build_seconds(tree, build_seconds);
         let home = tree.display().to_string();
         let args: Vec<&str> = ["--qmk-home", home.as_str()].into_iter().chain(args.iter().copied()).collect();
-        Server::start(state, &args, &[("FAKE_BUILD_SECONDS", build_seconds)])
+        Server::start(state, &args, &[])
     }
 
     pub fn get(&self, path: &str) -> Reply {
@@ -219,10 +220,16 @@ pub fn bundled_site(dir: &Path) -> String {
     out.display().to_string()
 }
 
+/// How long each build of a `fake_qmk_tree` takes. It is a file of the tree, as a
+/// build sees nothing of the service's environment.
+pub fn set_build_seconds(tree: &Path, seconds: &str) {
+    std::fs::write(tree.join("builddefs/seconds.mk"), format!("FAKE_BUILD_SECONDS := {seconds}\n")).unwrap();
+}
+
 /// A tree laid out like a qmk_firmware checkout: the bundled data, and for build rules
-/// a make file that waits `FAKE_BUILD_SECONDS`, then writes the job's keymap.json as
-/// its "firmware" where QMK's rules put it. Each job's firmware thus shows which
-/// keymap folder it was built from.
+/// a make file that waits `FAKE_BUILD_SECONDS` (see [`set_build_seconds`]), then writes
+/// the job's keymap.json as its "firmware" where QMK's rules put it. Each job's
+/// firmware thus shows which keymap folder it was built from.
 pub fn fake_qmk_tree() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
@@ -230,6 +237,7 @@ pub fn fake_qmk_tree() -> tempfile::TempDir {
     std::os::unix::fs::symlink(data.join("keyboards"), dir.path().join("keyboards")).unwrap();
     std::fs::create_dir(dir.path().join("builddefs")).unwrap();
     let rules = "\
+-include builddefs/seconds.mk
 FAKE_BUILD_SECONDS ?= 0.2
 BUILD_DIR ?= .build
 all:

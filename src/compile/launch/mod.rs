@@ -20,6 +20,7 @@
 //! What a build keeps waits in its staging folder until the builder publishes it
 //! ([`shelf`]).
 
+pub mod build;
 pub mod memo;
 pub mod objects;
 pub mod python;
@@ -73,8 +74,11 @@ pub fn run(args: &[OsString]) -> i32 {
     match args.split_first() {
         Some((kind, rest)) if kind == "qmk" => qmk(shelf.as_ref(), rest),
         Some((kind, rest)) if kind == "cc" && !rest.is_empty() => cc(shelf.as_ref(), &rest[0], &rest[1..]),
+        Some((kind, rest)) if kind == build::SUBCOMMAND => build::run(rest),
         _ => {
-            eprintln!("usage: qmk-api {SUBCOMMAND} qmk ARGS... | cc COMPILER ARGS...");
+            eprintln!(
+                "usage: qmk-api {SUBCOMMAND} qmk ARGS... | cc COMPILER ARGS... | build FOLDER TREE TARGET MAKE ARGS..."
+            );
             2
         }
     }
@@ -161,7 +165,7 @@ fn shell_code(status: i32) -> i32 {
 }
 
 /// The exit code a shell reports for a program ended by a signal.
-fn signal_exit(status: ExitStatus) -> i32 {
+pub(crate) fn signal_exit(status: ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     128 + status.signal().unwrap_or(0)
 }

