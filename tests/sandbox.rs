@@ -167,3 +167,68 @@ fn without_the_sandbox_the_same_build_gets_out() {
     };
     assert_eq!(escapes, expected, "{}", job["result"]["output"]);
 }
+
+#[test]
+fn a_build_is_bounded_in_file_size_disk_and_processes_and_leaves_nothing_running() {
+    if !ready() {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let tree = fake_qmk_tree();
+    let rules = tree.path().join("builddefs/build_keyboard.mk");
+    let stand_in = std::fs::read_to_string(&rules).unwrap();
+    // A file past the size limit, the build's folder filled past its size, and a
+    // process for each of 2000 sleeps.
+    let attacks = r#"
+define FORK_BOMB
+import os, signal, time
+children = []
+try:
+    while len(children) < 2000:
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(120)
+            os._exit(0)
+        children.append(pid)
+except OSError:
+    pass
+print(len(children))
+for pid in children:
+    os.kill(pid, signal.SIGKILL)
+endef
+ifeq ($(KEYMAP),greedy)
+$(file >/build/bomb.py,$(FORK_BOMB))
+$(info processes: $(shell python3 /build/bomb.py))
+$(info file: $(shell head -c 600M /dev/zero > /build/big; echo $$?; stat -c %s /build/big; rm /build/big))
+$(info disk: $(shell for n in 1 2 3 4 5; do head -c 500M /dev/zero > /build/fill$$n || break; done; du -sm /build | cut -f1; rm /build/fill*))
+endif
+"#;
+    std::fs::write(&rules, attacks.to_owned() + &stand_in).unwrap();
+    let home = tree.path().display().to_string();
+    let server = Server::start(state.path(), &["--qmk-home", &home, "--workers", "1"], &[]);
+    let keymap = json!({
+        "keyboard": "clueboard/66/rev2", "keymap": "greedy", "layout": "LAYOUT_all", "layers": [common::layer("KC_A")]
+    });
+    let id = server.submit(&keymap);
+    let job = server.wait_within(&id, &["finished", "failed"], Duration::from_secs(300));
+    let output = job["result"]["output"].as_str().unwrap().to_owned();
+    let value = |name: &str| -> Vec<u64> {
+        let line = output.lines().find_map(|line| line.strip_prefix(name)).unwrap_or_else(|| panic!("{output}"));
+        eprintln!("{name}{line}");
+        line.split_whitespace().filter_map(|word| word.parse().ok()).collect()
+    };
+    let file = value("file: ");
+    assert_eq!(file[0], 128 + 25, "head was stopped by SIGXFSZ: {output}");
+    assert_eq!(file[1], 512 << 20, "at 512 MiB");
+    let disk = value("disk: ")[0];
+    assert!((1900..=2048).contains(&disk), "the build's folder holds 2 GiB at most, it held {disk} MiB");
+    let processes = value("processes: ")[0];
+    assert!((900..1024).contains(&processes), "{processes} processes started of 2000");
+    assert_eq!(job["status"], "finished", "the build itself goes on: {output}");
+    let sleeping = std::process::Command::new("pgrep").args(["-f", "sleep 120"]).output().unwrap();
+    assert!(
+        sleeping.stdout.is_empty(),
+        "the build's processes ended with it: {}",
+        String::from_utf8_lossy(&sleeping.stdout)
+    );
+}
