@@ -175,10 +175,15 @@ impl Service {
         Ok(id)
     }
 
-    /// What identifies identical requests: the builder, what it reads beside the
-    /// request (`state`) and the request.
+    /// What identifies identical requests: the builder and how it contains builds
+    /// (firmware built without a sandbox is not reused by a sandboxed service), what it
+    /// reads beside the request (`state`) and the request.
     fn cache_key(&self, canonical: &str, state: &str) -> String {
-        let keyed = [self.builder.name(), state, canonical].join("\0");
+        let containment = match &self.builder {
+            Builder::Firmware(firmware) => firmware.containment().name(),
+            Builder::KeymapOnly => "",
+        };
+        let keyed = [self.builder.name(), containment, state, canonical].join("\0");
         crate::publish::lock::sha256_hex(keyed.as_bytes())
     }
 
