@@ -232,3 +232,43 @@ endif
         String::from_utf8_lossy(&sleeping.stdout)
     );
 }
+
+#[test]
+fn where_no_sandbox_can_be_made_firmware_builds_are_refused_and_the_service_says_so() {
+    if !ready() {
+        return;
+    }
+    // A PATH with what a stand-in build needs, but no bubblewrap.
+    let (state, bin) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for program in ["make", "sh", "echo", "sleep", "mkdir", "cp"] {
+        let found = common::firmware::which(program).unwrap();
+        std::os::unix::fs::symlink(found, bin.path().join(program)).unwrap();
+    }
+    let tree = fake_qmk_tree();
+    let home = tree.path().display().to_string();
+    let path = bin.path().display().to_string();
+    let server = Server::start(state.path(), &["--qmk-home", &home, "--workers", "1"], &[("PATH", &path)]);
+    assert_eq!(server.get("/v1").json()["containment"], "unavailable");
+    assert!(
+        server.log().contains("firmware builds are refused: bubblewrap (`bwrap`) is not on PATH"),
+        "{}",
+        server.log()
+    );
+    let keymap = json!({
+        "keyboard": "clueboard/66/rev2", "keymap": "mine", "layout": "LAYOUT_all", "layers": [common::layer("KC_A")]
+    });
+    let job = server.wait_within(&server.submit(&keymap), &["finished", "failed"], Duration::from_secs(60));
+    assert_eq!(job["status"], "failed");
+    let output = job["result"]["output"].as_str().unwrap();
+    assert!(output.contains("builds no firmware: bubblewrap (`bwrap`) is not on PATH"), "{output}");
+    assert!(output.contains("--no-sandbox") && !output.contains("building"), "{output}");
+    drop(server);
+
+    let trusted = tempfile::tempdir().unwrap();
+    let server =
+        Server::start(trusted.path(), &["--qmk-home", &home, "--workers", "1", "--no-sandbox"], &[("PATH", &path)]);
+    assert_eq!(server.get("/v1").json()["containment"], "none");
+    assert!(server.log().contains("firmware builds run WITHOUT a sandbox"), "{}", server.log());
+    let job = server.wait_within(&server.submit(&keymap), &["finished", "failed"], Duration::from_secs(60));
+    assert_eq!(job["status"], "finished", "{job:#}");
+}

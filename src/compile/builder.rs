@@ -215,6 +215,14 @@ impl Builder {
             Builder::Firmware(_) => "qmk-firmware",
         }
     }
+
+    /// How firmware builds are contained; `None` without firmware builds.
+    pub fn containment(&self) -> Option<&Containment> {
+        match self {
+            Builder::KeymapOnly => None,
+            Builder::Firmware(firmware) => Some(firmware.containment()),
+        }
+    }
 }
 
 impl FirmwareBuilder {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::builder::{Builder, FirmwareBuilder, remove_folder, tree_revision};
+use super::builder::{Builder, Containment, FirmwareBuilder, remove_folder, tree_revision};
 use super::pipeline::{self, Artifact, Sources};
 use super::request::{RequestError, Submission};
 use super::store::{self, Claim, Database, Ending, Firmware, Job, JobStore, Recorded, Status, StoreError};
@@ -179,10 +179,7 @@ impl Service {
     /// (firmware built without a sandbox is not reused by a sandboxed service), what it
     /// reads beside the request (`state`) and the request.
     fn cache_key(&self, canonical: &str, state: &str) -> String {
-        let containment = match &self.builder {
-            Builder::Firmware(firmware) => firmware.containment().name(),
-            Builder::KeymapOnly => "",
-        };
+        let containment = self.builder.containment().map_or("", Containment::name);
         let keyed = [self.builder.name(), containment, state, canonical].join("\0");
         crate::publish::lock::sha256_hex(keyed.as_bytes())
     }

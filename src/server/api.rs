@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::AppState;
-use crate::compile::{Artifact, Job, RequestError, Status, SubmitError, Unavailable, firmware_filename};
+use crate::compile::{Artifact, Containment, Job, RequestError, Status, SubmitError, Unavailable, firmware_filename};
 
 type Shared = State<Arc<AppState>>;
 
@@ -95,6 +95,7 @@ async fn about(State(state): Shared) -> Result<Json<Value>, ApiError> {
         "queue_length": queue_length,
         "workers": state.workers,
         "builder": state.service.builder().name(),
+        "containment": state.service.builder().containment().map(Containment::name),
         "job_store": state.service.backend(),
     })))
 }
