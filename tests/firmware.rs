@@ -186,6 +186,21 @@ fn each_kind_of_keymap_builds_into_the_firmware_qmks_make_builds() {
         compiled[0]
     );
 
+    // What the reference builds published (as `nobody`, where the service is root) is
+    // the service's own: no other process of that user can change what builds reuse.
+    // SAFETY: geteuid has no preconditions.
+    let service_user = unsafe { libc::geteuid() };
+    let published: Vec<walkdir::DirEntry> = walkdir::WalkDir::new(serving.state.path().join("cache"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| !entry.path().components().any(|c| c.as_os_str() == "staging"))
+        .collect();
+    assert!(published.iter().any(|entry| entry.file_name() == "object"), "the reference builds kept objects");
+    for entry in &published {
+        let owner = std::os::unix::fs::MetadataExt::uid(&entry.metadata().unwrap());
+        assert_eq!(owner, service_user, "{} belongs to another user", entry.path().display());
+    }
+
     // A second build of the seed, cold and by another route: `qmk-api compile`.
     let out = serving.state.path().join("compiled");
     let keymap_file = serving.state.path().join("seed.json");

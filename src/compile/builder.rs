@@ -238,13 +238,32 @@ impl FirmwareBuilder {
         if let Some(cache) = &self.settings.cache {
             let ended = std::mem::take(&mut *self.unpublished.lock().unwrap_or_else(|p| p.into_inner()));
             for (staging, keyed_on) in ended {
-                let done = if keyed_on == digest { shelf::publish(&staging, cache) } else { remove_folder(&staging) };
+                let done = match keyed_on == digest {
+                    true => self.own(&staging).and_then(|()| shelf::publish(&staging, cache)),
+                    false => remove_folder(&staging),
+                };
                 if let Err(error) = done {
                     tracing::warn!(%error, staging = %staging.display(), "cannot publish a build's cache entries");
                 }
             }
         }
         Ok(digest)
+    }
+
+    /// Makes what a reference build kept the service's own, when the build ran as
+    /// another user: once published, only the service may change it.
+    fn own(&self, staging: &Path) -> std::io::Result<()> {
+        let Containment::Sandbox(sandbox) = &self.settings.containment else { return Ok(()) };
+        if sandbox.build_user().is_none() {
+            return Ok(());
+        }
+        let (uid, gid) = (rustix::process::geteuid(), rustix::process::getegid());
+        for entry in walkdir::WalkDir::new(staging) {
+            let path = entry.map_err(std::io::Error::other)?.into_path();
+            let flags = rustix::fs::AtFlags::SYMLINK_NOFOLLOW;
+            rustix::fs::chownat(rustix::fs::CWD, &path, Some(uid), Some(gid), flags)?;
+        }
+        Ok(())
     }
 
     /// Forgets the cache's entries not used since `cutoff`.
@@ -303,7 +322,7 @@ impl FirmwareBuilder {
         init.extend(self.make_args(target, &target_name));
         let mut command = match sandbox {
             Some(sandbox) => {
-                let jail = self.jail(target.origin, staging.as_deref());
+                let jail = self.jail(staging.as_deref());
                 sandbox.command(&jail, &self.limits, self.settings.launcher.as_os_str(), &init)
             }
             None => {
@@ -441,11 +460,13 @@ impl FirmwareBuilder {
             set("PYTHONDONTWRITEBYTECODE", "1".into());
             return environment;
         };
+        // QMK's CLI spends much of its start compiling its Python: the byte code is
+        // kept, beside the tree rather than in it; a reference build writes it into its
+        // staging folder, published with the rest.
+        let byte_code = staging.map_or_else(|| cache.join(PYTHON), |staging| staging.join(PYTHON));
+        set("PYTHONPYCACHEPREFIX", byte_code.into());
         let staging = staging.map_or_else(|| folder.join(STAGING), Path::to_owned);
         let digest = self.tree_digest.as_deref().unwrap_or("unknown");
-        // QMK's CLI spends much of its start compiling its Python: the byte code is
-        // kept, beside the tree rather than in it.
-        set("PYTHONPYCACHEPREFIX", cache.join(PYTHON).into());
         set(launch::CACHE_ENV, cache.clone().into());
         set(launch::STAGING_ENV, staging.into());
         set(launch::TREE_ENV, digest.into());
@@ -460,21 +481,18 @@ impl FirmwareBuilder {
     fn staging(&self, origin: Origin, sandbox: Option<&Sandbox>) -> std::io::Result<Option<PathBuf>> {
         let (Origin::Reference, Some(cache)) = (origin, &self.settings.cache) else { return Ok(None) };
         let staging = cache.join(STAGING).join(uuid::Uuid::new_v4().to_string());
-        let python = cache.join(PYTHON);
-        for folder in [&staging, &python] {
-            std::fs::create_dir_all(folder)?;
-            if let Some(user) = sandbox.and_then(Sandbox::build_user) {
-                let id = rustix::process::Uid::from_raw(user);
-                rustix::fs::chown(folder, Some(id), Some(rustix::process::Gid::from_raw(user)))?;
-            }
+        std::fs::create_dir_all(&staging)?;
+        if let Some(user) = sandbox.and_then(Sandbox::build_user) {
+            let (uid, gid) = (rustix::process::Uid::from_raw(user), rustix::process::Gid::from_raw(user));
+            rustix::fs::chown(&staging, Some(uid), Some(gid))?;
         }
         Ok(Some(staging))
     }
 
     /// What a build's jail holds beside the system: the tree, this program, the
     /// programs on PATH and QMK's CLI with its Python, and the cache, read-only; a
-    /// reference build's staging folder and Python's byte code, writable.
-    fn jail(&self, origin: Origin, staging: Option<&Path>) -> Jail {
+    /// reference build's staging folder, writable.
+    fn jail(&self, staging: Option<&Path>) -> Jail {
         let mut jail = Jail::default();
         jail.read_only.push(self.home.clone());
         jail.read_only.extend(outside_links(&self.home));
@@ -486,9 +504,6 @@ impl FirmwareBuilder {
         if let Some(cache) = &self.settings.cache {
             std::fs::create_dir_all(cache).ok();
             jail.read_only.push(cache.clone());
-            if origin == Origin::Reference {
-                jail.writable.push(cache.join(PYTHON));
-            }
         }
         jail.writable.extend(staging.map(Path::to_owned));
         jail.hidden = self.settings.private.iter().filter(|path| path.starts_with(&self.home)).cloned().collect();
