@@ -207,6 +207,11 @@ fn run_within(seconds: u64, args: &[&str]) -> std::process::Output {
     }
 }
 
+/// A text as a diagnostic shows it: its control characters escaped.
+fn escaped(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { format!("\\u{{{:x}}}", u32::from(c)) } else { c.to_string() }).collect()
+}
+
 /// A keyboard file of a gigabyte (sparse) is reported with its path, and only its
 /// keyboard is left out: the build publishes the rest, replacing the output, and exits 1.
 #[test]
@@ -227,7 +232,7 @@ fn a_gigabyte_keyboard_file_leaves_its_keyboard_out_and_the_build_publishes_the_
         )),
         "{stderr}"
     );
-    assert!(stderr.contains("1 keyboard files could not be read: 1 keyboards are left out of"), "{stderr}");
+    assert!(stderr.contains("1 keyboard files could not be used: 1 keyboards are left out of"), "{stderr}");
     assert!(!stderr.contains(&format!("{}:", tree.root().join("keyboards").display())), "not the folder: {stderr}");
     // The rest is published, and replaces the previous output.
     let published = published_keyboards(&tree);
@@ -267,6 +272,8 @@ fn keyboard_files_that_are_fifos_or_links_out_of_the_tree_are_named_and_never_pu
     let fifo = std::ffi::CString::new(keyboards.join("cluebored/66/config.h").display().to_string()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
     std::os::unix::fs::symlink(outside.path(), keyboards.join("outer")).unwrap();
+    // A folder whose name is no keyboard name, which would become a file and a page.
+    tree.copy_bundled("keyboards/dz60", "keyboards/evil\u{1b}]0;owned\u{7}\n");
     // A link inside the tree is followed, as QMK follows it.
     std::fs::write(keyboards.join("clueboard/readme_text.md"), "# Clueboard, linked\n").unwrap();
     std::os::unix::fs::symlink("../../readme_text.md", keyboards.join("clueboard/66/rev2/readme.md")).unwrap();
@@ -295,7 +302,10 @@ fn keyboard_files_that_are_fifos_or_links_out_of_the_tree_are_named_and_never_pu
             "{file}: {message}"
         );
     }
-    assert!(stderr.contains("4 keyboard files could not be read: 2 keyboards are left out"), "{stderr}");
+    assert!(stderr.contains("5 keyboard files could not be used: 3 keyboards are left out"), "{stderr}");
+    let misnamed = format!("  --> {}", keyboards.join("evil\u{1b}]0;owned\u{7}\n/keyboard.json").display());
+    let misnamed = stderr.lines().position(|l| l == escaped(&misnamed)).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(stderr.lines().nth(misnamed - 1).unwrap().contains("its folder's name is not a keyboard name"), "{stderr}");
     let published = published_keyboards(&tree);
     assert!(published.contains(&"clueboard/66/rev2".to_owned()), "{published:?}");
     assert!(!published.iter().any(|k| k == "cluebored/66/rev2" || k == "dz60"), "{published:?}");

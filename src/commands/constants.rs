@@ -45,7 +45,7 @@ pub fn build(tree: &DataTree, out: &Path, json_only: bool, reporter: &Reporter) 
     match (problems, data.keyboards.left_out().len()) {
         (0, _) => Ok(()),
         (files, left_out) => Err(Failure::data(format!(
-            "{files} keyboard files could not be read: {left_out} keyboards are left out of {}",
+            "{files} keyboard files could not be used: {left_out} keyboards are left out of {}",
             out.display()
         ))),
     }

@@ -231,9 +231,18 @@ pub fn load(tree: &DataTree) -> Result<Keyboards, KeyboardError> {
     let mut left_out = BTreeMap::new();
     let mut left_out_for: BTreeMap<&Path, Vec<&str>> = BTreeMap::new();
     let names = sources.targets();
+    let mut misnamed = Vec::new();
     let usable: Vec<&String> = names
         .iter()
         .filter(|name| {
+            // A folder name QMK's tree would not have (`A b`, a line break, an escape
+            // sequence) would become a file name and a page of the site: left out.
+            if !is_valid_name(name) {
+                let file = Path::new(KEYBOARDS_DIR).join(name.as_str()).join(TARGET_FILE);
+                left_out.insert((*name).clone(), file.display().to_string());
+                misnamed.push(file);
+                return false;
+            }
             let unreadable = unreadable_files(&sources, &keymaps, name);
             for file in &unreadable {
                 left_out.entry((*name).clone()).or_insert_with(|| file.display().to_string());
@@ -260,6 +269,11 @@ pub fn load(tree: &DataTree) -> Result<Keyboards, KeyboardError> {
             }
         };
         problems.push(Diagnostic::error(message).in_file(tree.display(file)));
+    }
+    for file in misnamed {
+        let message = "its folder's name is not a keyboard name (a-z, 0-9, `_` and `-`, parts joined by `/`): \
+                       the keyboard is left out";
+        problems.push(Diagnostic::error(message).in_file(tree.display(&file)));
     }
     let alias_definitions = read_aliases(tree)?;
     let aliases = alias_definitions
