@@ -1,8 +1,13 @@
 //! Diagnostics shared by every step that checks input: a severity, a message and
 //! where it applies (file, line, key), printed the way rustc prints its own.
+//!
+//! Their text comes from the input (keycodes, names, paths, JSON keys), so a diagnostic
+//! is printed with every control character of each part escaped ([`escape_controls`]):
+//! a keymap cannot clear the terminal, set its title or reorder a line with a bidi
+//! override, nor make up a line of its own with a line break.
 
 use std::borrow::Cow;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -45,7 +50,7 @@ impl fmt::Display for KeyPosition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "layer {}, key {}", self.layer, self.index)?;
         match &self.label {
-            Some(label) => write!(f, " ({label})"),
+            Some(label) => write!(f, " ({})", escape_controls(label)),
             None => Ok(()),
         }
     }
@@ -104,9 +109,9 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.severity.as_str(), self.message)?;
+        write!(f, "{}: {}", self.severity.as_str(), escape_controls(&self.message))?;
         if let Some(file) = &self.file {
-            write!(f, "\n  --> {file}")?;
+            write!(f, "\n  --> {}", escape_controls(file))?;
             if let Some(line) = self.line {
                 write!(f, ":{line}")?;
                 if let Some(column) = self.column {
@@ -117,7 +122,7 @@ impl fmt::Display for Diagnostic {
         if let Some(position) = &self.position {
             write!(f, "\n   = {position}")?;
         } else if let Some(key) = &self.key {
-            write!(f, "\n   = key: {key}")?;
+            write!(f, "\n   = key: {}", escape_controls(key))?;
         }
         Ok(())
     }
@@ -163,6 +168,43 @@ impl fmt::Display for Diagnostics {
         }
         Ok(())
     }
+}
+
+/// Whether a character may act on a terminal or change how a line reads instead of being
+/// shown: C0 and C1 controls and DEL, Unicode's bidirectional marks, embeddings,
+/// overrides and isolates (U+202E turns the rest of a line around), and its line and
+/// paragraph separators.
+pub fn is_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// A text as a terminal may show it: every control character (see [`is_control`]),
+/// line breaks and tabs included, written as Rust writes it in a string (`\u{1b}`).
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    escape_where(text, is_control)
+}
+
+/// [`escape_controls`], but keeping line breaks and tabs: for a whole message, whose
+/// lines and columns are the program's own.
+pub fn escape_controls_in_lines(text: &str) -> Cow<'_, str> {
+    escape_where(text, |c| c != '\n' && c != '\t' && is_control(c))
+}
+
+fn escape_where(text: &str, escaped: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !text.chars().any(&escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if escaped(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Characters of a text that a message shows; the rest is elided.
@@ -216,6 +258,30 @@ fn bounded_distance(a: &str, b: &str, limit: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_in_every_part_of_a_diagnostic() {
+        let hostile = "KC_A\u{1b}]0;owned\u{7}\u{1b}[2J\u{202e}\u{9b}\u{7f}\nerror: made up";
+        let diagnostic = Diagnostic::error(format!("no keycode `{hostile}`"))
+            .in_file("dir\u{1b}[31m/keymap\n.json")
+            .at_position(KeyPosition { layer: 0, index: 1, label: Some("\u{1b}[1mQ".into()) });
+        let shown = diagnostic.to_string();
+        assert_eq!(
+            shown,
+            "error: no keycode `KC_A\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{202e}\\u{9b}\\u{7f}\\u{a}error: made up`\n  \
+             --> dir\\u{1b}[31m/keymap\\u{a}.json\n   = layer 0, key 1 (\\u{1b}[1mQ)"
+        );
+        assert_eq!(shown.lines().count(), 3, "the input made no line of its own");
+        let keyed = Diagnostic::warning("w").at_key("layers/\u{2066}0");
+        assert_eq!(keyed.to_string(), "warning: w\n   = key: layers/\\u{2066}0");
+    }
+
+    #[test]
+    fn whole_messages_keep_their_lines_and_tabs() {
+        assert_eq!(escape_controls_in_lines("a\tb\nc\u{1b}[2J\r"), "a\tb\nc\\u{1b}[2J\\u{d}");
+        assert!(matches!(escape_controls_in_lines("plain · text ✕"), Cow::Borrowed(_)));
+        assert_eq!(escape_controls("é\u{85}\u{2028}"), "é\\u{85}\\u{2028}");
+    }
 
     #[test]
     fn suggests_close_names_only() {

@@ -92,12 +92,15 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
     let mut keyboard_definitions = 0;
     for keyboard in keyboards {
         let facts = custom_keycodes::scan(from, keyboard);
+        if let Some((path, why)) = facts.unreadable.first() {
+            return Err(ImportError::Read { path: path.clone(), source: std::io::Error::other(why.clone()) });
+        }
         if !facts.definitions.is_empty() || !facts.unseen.is_empty() {
             keyboard_definitions += facts.definitions.len();
             keyboard_files.push((Path::new(KEYBOARDS_DIR).join(keyboard).join(FACTS_FILE), pretty(&facts)));
         }
     }
-    let header_facts = headers::scan(from);
+    let header_facts = headers::scan(from).map_err(|(path, source)| ImportError::Read { path, source })?;
     let mut data_files = Vec::new();
     for (folder, extension) in DATA_FOLDERS {
         let folder = Path::new("data").join(folder);
@@ -195,14 +198,15 @@ fn keyboard_sources(from: &DataTree, keyboards: &[&str]) -> Result<KeyboardSourc
             let own = folder.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             for (extension, marker) in [("h", "LAYOUT"), ("c", "g_led_config")] {
                 let file = folder.join(format!("{own}.{extension}"));
-                if mentions(from, &file, marker) {
+                if mentions(from, &file, marker)? {
                     return Err(ImportError::NeedsCSource {
                         keyboard: (*keyboard).to_owned(),
                         file: from.display(&file),
                     });
                 }
             }
-            for keymap in from.list(&folder.join(KEYMAPS_DIR)).map_err(read_failed(from, folder))? {
+            let keymaps = folder.join(KEYMAPS_DIR);
+            for keymap in from.list(&keymaps).map_err(read_failed(from, &keymaps))? {
                 let keymap = folder.join(KEYMAPS_DIR).join(&keymap.name);
                 if !from.exists(&keymap.join("keymap.c")) {
                     add(&mut sources.definitions, keymap.join(KEYMAP_JSON));
@@ -215,9 +219,13 @@ fn keyboard_sources(from: &DataTree, keyboards: &[&str]) -> Result<KeyboardSourc
     Ok(sources)
 }
 
-/// Whether a file exists and holds `marker`.
-fn mentions(from: &DataTree, file: &Path, marker: &str) -> bool {
-    from.exists(file) && from.read(file).is_ok_and(|bytes| String::from_utf8_lossy(&bytes).contains(marker))
+/// Whether a file exists and holds `marker`; one that is there but cannot be read is an error.
+fn mentions(from: &DataTree, file: &Path, marker: &str) -> Result<bool, ImportError> {
+    if !from.exists(file) {
+        return Ok(false);
+    }
+    let bytes = from.read(file).map_err(read_failed(from, file))?;
+    Ok(String::from_utf8_lossy(&bytes).contains(marker))
 }
 
 /// Each `config.h` and `rules.mk` reduced to what info.json is built from.

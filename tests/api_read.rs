@@ -114,6 +114,33 @@ fn skeletons_and_converters_answer_as_api_qmk_fm() {
     assert_eq!(server.get("/v1/converters/kle").status, 405);
 }
 
+/// Every answer of the KLE converter is JSON: positions that add up past the largest
+/// float are refused with a 400 saying which row and item, never written as `Infinity`.
+#[test]
+fn the_kle_converter_never_answers_infinity() {
+    let (_state, server) = server();
+    for (raw, why) in [
+        (r#"[{x: 1e308}, "a", {x: 1e308}, "b"]"#, "row 0, item 2: the key's x adds up to more than the largest number"),
+        (r#"[{w: 1.7e308}, "a", {w: 1.7e308}, "b"]"#, "row 0, item 3: the key's end (x + w) adds up"),
+        (r#"[{y: -1e308}, "a"], [{y: -1e308}, "b"]"#, "row 1, item 0: the key's y adds up"),
+        (r#"[{x: 1e999}, "a"]"#, "Could not parse KLE raw data"),
+    ] {
+        let reply = server.post("/v1/converters/kle", json!({"raw": raw}).to_string().as_bytes());
+        let body = String::from_utf8_lossy(&reply.body).into_owned();
+        assert_eq!(reply.status, 400, "{raw}: {body}");
+        assert!(reply.json()["message"].as_str().unwrap().contains(why), "{raw}: {body}");
+    }
+    // Large numbers that stay finite are answered, as numbers.
+    let reply =
+        server.post("/v1/converters/kle", json!({"raw": r#"[{x: 1e303, y: 1.5e308}, "a"]"#}).to_string().as_bytes());
+    let body = String::from_utf8_lossy(&reply.body).into_owned();
+    assert_eq!(reply.status, 200, "{body}");
+    assert!(!body.contains("Infinity") && !body.contains("NaN"), "{body}");
+    let info: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let key = &info["layouts"]["LAYOUT"]["layout"][0];
+    assert_eq!((key["x"].as_f64(), key["y"].as_f64()), (Some(1e303), Some(1.5e308)), "{body}");
+}
+
 #[test]
 fn qmk_configurators_requests_all_succeed_in_a_real_browser() {
     let Some(browser_dir) = browser_dir() else { return };

@@ -163,3 +163,45 @@ fn every_legend_of_qmks_real_keymaps_fits_its_key_in_a_real_browser() {
     let spilled: Vec<&Value> = measured.iter().filter(|m| m["spilled"] != json!([])).collect();
     assert!(spilled.is_empty(), "{spilled:#?}");
 }
+
+/// What XML 1.0 cannot hold (C0 controls but tab, line feed and carriage return;
+/// U+FFFE, U+FFFF), with what markup needs escaped.
+const NOT_XML: &str = "\u{1}\u{8}\u{b}\u{c}\u{1b}[2J\u{1f}\u{fffe}\u{ffff}<&\"'\u{7f}";
+
+/// Every picture parses as XML whatever the keymap's name, its keycodes and the
+/// layout's labels hold: `draw`'s, and the site's keyboard pages' (layouts and keymaps).
+#[test]
+fn pictures_are_well_formed_xml_whatever_names_labels_and_keycodes_hold() {
+    let tree = Fixture::new();
+    tree.copy_bundled("constants", "data/constants");
+    let keys: Vec<Value> =
+        (0..3).map(|x| json!({"matrix": [0, x], "x": x, "y": 0, "label": format!("K{x}{NOT_XML}")})).collect();
+    let definition = json!({"keyboard_name": format!("Pad{NOT_XML}"), "layouts": {"LAYOUT": {"layout": keys}}});
+    tree.file("keyboards/acme/pad/keyboard.json", &definition.to_string());
+    // Vertical tab and form feed are blanks to C: a keycode may hold them.
+    let keymap = json!({"keyboard": "acme/pad", "keymap": format!("mine{NOT_XML}"), "layout": "LAYOUT",
+        "layers": [["KC_A", "MO(1)\u{b}", "LT(1,\u{c}KC_B)"], ["KC_TRNS", "MO(32)", "KC_NO"]]});
+    tree.file("keyboards/acme/pad/keymaps/mine/keymap.json", &keymap.to_string());
+    let keymap_file = tree.root().join("keyboards/acme/pad/keymaps/mine/keymap.json").display().to_string();
+
+    let output = run(&["draw", "--qmk-home", &tree.root_arg(), &keymap_file]);
+    expect_exit(&output, 0);
+    let svg = stdout(&output);
+    let document = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{e}: {svg}"));
+    let texts: String = document.descendants().filter_map(|n| n.text()).collect();
+    assert!(texts.contains("mine\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}[2J\u{fffd}\u{fffd}\u{fffd}<&\"'"), "{texts}");
+    assert!(texts.contains("MO(1)\u{fffd}"), "the keycode as written, in a tooltip: {texts}");
+    let title = document.root_element().attribute("aria-label").unwrap();
+    assert!(title.contains("mine\u{fffd}") && !title.chars().any(|c| c < ' '), "{title:?}");
+
+    expect_exit(&tree.build(), 0);
+    let page = std::fs::read_to_string(tree.out().join("master/keyboards/acme.pad.html")).unwrap();
+    let pictures: Vec<&str> =
+        page.match_indices("<svg").map(|(at, _)| &page[at..at + page[at..].find("</svg>").unwrap() + 6]).collect();
+    assert_eq!(pictures.len(), 2, "the layout and the keymap: {page}");
+    for picture in pictures {
+        let document = roxmltree::Document::parse(picture).unwrap_or_else(|e| panic!("{e}: {picture}"));
+        let texts: String = document.descendants().filter_map(|n| n.text()).collect();
+        assert!(texts.contains("K1\u{fffd}"), "the layout's labels: {texts}");
+    }
+}

@@ -587,3 +587,73 @@ fn a_keyboards_own_c_keycodes_are_known_with_their_values() {
     assert_eq!(names, ["OWN_NAV", "OWN_TAP", "OWN_FIRST", "OWN_SECOND", "OWN_LAST", "OWN_SPARE"]);
     assert_eq!(facts["unseen"], json!({"OWN_HIDDEN": "own/own.c"}));
 }
+
+/// Whether printed text holds anything that drives a terminal: C0 controls but line
+/// breaks and tabs, DEL, C1 controls, bidi controls.
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n' && c != '\t')
+                || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect()
+}
+
+/// A keymap's text (keycodes, its name, its keyboard's name, its file's name) cannot
+/// drive the terminal of whoever validates it: control characters are shown escaped
+/// in text; JSON stays JSON, holding the same text.
+#[test]
+fn terminal_controls_from_a_keymap_are_printed_escaped() {
+    let fixture = Fixture::new();
+    let hostile =
+        ["KC_A\u{1b}]0;owned\u{7}", "\u{1b}[2J", "KC_\u{202e}B", "KC_C\u{9b}31m", "KC_D\nerror: made up\u{7f}"];
+    let mut keys = layer("KC_A");
+    for (index, keycode) in hostile.iter().enumerate() {
+        keys[index] = (*keycode).to_owned();
+    }
+    let payload =
+        json!({"keyboard": "clueboard/66/rev2", "keymap": "\u{1b}[2Jname", "layout": "LAYOUT_all", "layers": [keys]});
+    let path = fixture.root().join("evil\u{1b}[31m\u{202e}.json");
+    std::fs::write(&path, payload.to_string()).unwrap();
+    let file = path.display().to_string();
+
+    let stderr = expect_exit(&run(&["validate", &file]), 1);
+    assert_eq!(raw_controls(&stderr), [], "{stderr:?}");
+    for shown in [
+        "`KC_A\\u{1b}]0;owned\\u{7}`",
+        "`\\u{1b}[2J`",
+        "KC_\\u{202e}B",
+        "KC_C\\u{9b}31m",
+        "KC_D\\u{a}error: made up\\u{7f}`",
+    ] {
+        assert!(stderr.contains(shown), "{shown} in {stderr}");
+    }
+    assert!(stderr.contains("evil\\u{1b}[31m\\u{202e}.json"), "the file's name: {stderr}");
+    assert!(!stderr.lines().any(|line| line.starts_with("error: made up")), "no line of the keymap's own: {stderr}");
+
+    let output = run(&["validate", "--format", "json", &file]);
+    expect_exit(&output, 1);
+    let printed = stdout(&output);
+    assert_eq!(raw_controls(&printed), [], "{printed:?}");
+    let report: Value = serde_json::from_str(printed.trim()).unwrap();
+    assert_eq!(report["file"], file, "the same text, escaped as JSON");
+    let messages: Vec<&str> =
+        report["diagnostics"].as_array().unwrap().iter().map(|d| d["message"].as_str().unwrap()).collect();
+    for keycode in hostile {
+        assert!(messages.iter().any(|m| m.contains(keycode)), "{keycode:?} in {messages:?}");
+    }
+
+    // A keyboard's name, and keycodes on the command line.
+    let other = fixture.root().join("board.json");
+    std::fs::write(
+        &other,
+        json!({"keyboard": "clue\u{1b}[2Jboard", "layout": "LAYOUT", "layers": [["KC_A"]]}).to_string(),
+    )
+    .unwrap();
+    let stderr = expect_exit(&run(&["validate", &other.display().to_string()]), 1);
+    assert!(stderr.contains("clue\\u{1b}[2Jboard") && raw_controls(&stderr).is_empty(), "{stderr:?}");
+    let output = run(&["keycode", "KC_A\u{1b}[2J", "KC_B\u{9b}2J"]);
+    let stderr = expect_exit(&output, 1);
+    assert!(stderr.contains("KC_A\\u{1b}[2J") && stderr.contains("KC_B\\u{9b}2J"), "{stderr:?}");
+    assert_eq!(raw_controls(&stderr), [], "{stderr:?}");
+}

@@ -19,20 +19,36 @@ pub struct TreeData {
     pub keyboards: Keyboards,
 }
 
-/// Loads and checks the constants (printing their warnings) and the keyboards.
+/// Loads and checks the constants (printing their warnings) and the keyboards; each
+/// keyboard file that cannot be read is an error on stderr naming it and the keyboards
+/// left out for it, and the rest load.
 pub fn load(tree: &DataTree, reporter: &Reporter) -> Result<TreeData, Failure> {
     reporter.detail(format_args!("reading {}", tree.display(Path::new(spec::CONSTANTS_DIR))));
     let loaded = spec::load(tree)?;
     reporter.warnings(&loaded.warnings);
     reporter.detail(format_args!("reading {}", tree.display(Path::new(keyboard::KEYBOARDS_DIR))));
     let keyboards = keyboard::load(tree)?;
+    if !keyboards.problems().is_empty() {
+        super::writing::note(keyboards.problems());
+    }
     Ok(TreeData { constants: loaded.constants, keyboards })
 }
 
+/// Publishes a tree's data into `out`. A keyboard left out (a file of it cannot be read)
+/// does not stop the build: the rest is published and replaces `out`, and the command
+/// then fails (exit 1) saying how many were left out, so that a script notices.
 pub fn build(tree: &DataTree, out: &Path, json_only: bool, reporter: &Reporter) -> Result<(), Failure> {
     let started = Instant::now();
     let data = load(tree, reporter)?;
-    publish(tree, &data, out, json_only, reporter, started)
+    publish(tree, &data, out, json_only, reporter, started)?;
+    let problems = data.keyboards.problems().iter().count();
+    match (problems, data.keyboards.left_out().len()) {
+        (0, _) => Ok(()),
+        (files, left_out) => Err(Failure::data(format!(
+            "{files} keyboard files could not be used: {left_out} keyboards are left out of {}",
+            out.display()
+        ))),
+    }
 }
 
 /// Publishes loaded data into `out`; the summary counts the time since `started`.

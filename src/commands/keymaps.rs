@@ -112,7 +112,7 @@ pub fn validate(
             invalid += 1;
         }
         match format {
-            Format::Json => writing::line(report.to_json(&shown))?,
+            Format::Json => writing::json_line(&report.to_json(&shown))?,
             Format::Text => print_report(&shown, &report, &keycodes, reporter),
         }
     }
@@ -175,8 +175,8 @@ pub fn draw(
 fn report_unusable(path: &Path, message: &str, format: Format) -> Result<(), Failure> {
     let shown = path.display().to_string();
     match format {
-        Format::Json => writing::line(
-            serde_json::json!({"file": shown, "valid": false, "diagnostics": [{"severity": "error", "message": message}]}),
+        Format::Json => writing::json_line(
+            &serde_json::json!({"file": shown, "valid": false, "diagnostics": [{"severity": "error", "message": message}]}),
         ),
         Format::Text => {
             note(format_args!("error: {message}"));

@@ -2,14 +2,20 @@
 //!
 //! A reader that goes away (`qmk-api validate … | head -n1`) ends the command quietly,
 //! as `head` expects; any other failure to write (a full disk) is an I/O error, exit 2.
+//!
+//! Every line of text goes out through [`line`] or [`note`], which escape the control
+//! characters the input may have put into it ([`escape_controls_in_lines`]): a keycode or
+//! a file name cannot drive the terminal. JSON goes out through [`json_line`], as valid
+//! JSON whose strings hold the same text, with nothing raw that could drive a terminal.
 
-use std::fmt::Display;
+use std::fmt::{Display, Write as _};
 use std::fs::{FileType, Permissions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 
 use super::Failure;
+use qmk_api::diagnostic::{escape_controls_in_lines, is_control};
 
 /// Writes `text` to stdout and flushes it.
 pub fn stdout(text: &[u8]) -> Result<(), Failure> {
@@ -20,14 +26,39 @@ pub fn stdout(text: &[u8]) -> Result<(), Failure> {
     })
 }
 
-/// Prints a line on stdout.
+/// Prints a line of text on stdout, its control characters escaped.
 pub fn line(text: impl Display) -> Result<(), Failure> {
-    stdout(format!("{text}\n").as_bytes())
+    let text = text.to_string();
+    stdout(format!("{}\n", escape_controls_in_lines(&text)).as_bytes())
 }
 
-/// Prints a line on stderr. A failure is ignored: there is nowhere left to report it.
+/// Prints a JSON document on one line of stdout. serde escapes the C0 controls in its
+/// strings; DEL, the C1 controls and the bidi controls it leaves raw are written as
+/// `\uXXXX` escapes too, which read back as the same text (in valid JSON they can only
+/// be inside strings).
+pub fn json_line(json: &serde_json::Value) -> Result<(), Failure> {
+    let mut text = String::new();
+    for c in json.to_string().chars() {
+        match c {
+            // serde escapes the ASCII controls but DEL.
+            c if c == '\u{7f}' || (!c.is_ascii() && is_control(c)) => {
+                let mut units = [0; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(text, "\\u{unit:04x}");
+                }
+            }
+            c => text.push(c),
+        }
+    }
+    text.push('\n');
+    stdout(text.as_bytes())
+}
+
+/// Prints a line on stderr, its control characters escaped. A failure is ignored: there
+/// is nowhere left to report it.
 pub fn note(text: impl Display) {
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    let text = text.to_string();
+    let _ = writeln!(std::io::stderr().lock(), "{}", escape_controls_in_lines(&text));
 }
 
 /// Writes `text` to `out`, or to stdout.

@@ -28,6 +28,10 @@ pub struct KeyboardFacts {
     /// Names only its `.c` files define (name → file), for an error that says so.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unseen: BTreeMap<String, String>,
+    /// The files and folders that are there but could not be read, as shown, and why
+    /// (never written: `import` refuses a keyboard with any).
+    #[serde(skip)]
+    pub unreadable: Vec<(String, String)>,
 }
 
 /// Scans the headers a keymap of `keyboard` sees.
@@ -46,7 +50,13 @@ pub fn scan(tree: &DataTree, keyboard: &str) -> KeyboardFacts {
             continue;
         }
         seen.push(header.clone());
-        let Ok(bytes) = tree.read(&header) else { continue };
+        let bytes = match tree.read(&header) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                facts.unreadable.push((tree.display(&header), error.to_string()));
+                continue;
+            }
+        };
         let scanned = c::scan(&String::from_utf8_lossy(&bytes));
         for definition in scanned.definitions.into_iter().filter(Definition::is_expression) {
             if !facts.definitions.iter().any(|d| d.name == definition.name) {
@@ -65,10 +75,19 @@ pub fn scan(tree: &DataTree, keyboard: &str) -> KeyboardFacts {
     let shown = |p: &Path| p.strip_prefix(KEYBOARDS_DIR).unwrap_or(p).display().to_string();
     facts.headers = seen.iter().map(|p| shown(p)).collect();
     for folder in &folders {
-        let sources = tree.list(folder).unwrap_or_default().into_iter().filter(|e| !e.is_dir && e.name.ends_with(".c"));
-        for source in sources {
+        let entries = tree.list(folder).unwrap_or_else(|error| {
+            facts.unreadable.push((tree.display(folder), error.to_string()));
+            Vec::new()
+        });
+        for source in entries.into_iter().filter(|e| !e.is_dir && e.name.ends_with(".c")) {
             let path = folder.join(&source.name);
-            let Ok(bytes) = tree.read(&path) else { continue };
+            let bytes = match tree.read(&path) {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    facts.unreadable.push((tree.display(&path), error.to_string()));
+                    continue;
+                }
+            };
             for definition in c::scan(&String::from_utf8_lossy(&bytes)).definitions {
                 if !facts.definitions.iter().any(|d| d.name == definition.name) {
                     facts.unseen.entry(definition.name).or_insert_with(|| shown(&path));

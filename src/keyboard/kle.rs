@@ -6,6 +6,12 @@
 //! brackets; an object before a key changes the keys that follow (`x`/`y` move,
 //! `w`/`h` size the next key, `d` makes it a decal, `r`/`rx`/`ry` rotate); an
 //! object as the first row holds metadata such as the keyboard's `name`.
+//!
+//! Positions add up (`x` moves from where the last key ended), so that numbers JSON
+//! allows (`1e308`) can add up to more than a float holds. QMK's converter adds them as
+//! Python `Decimal`s and writes the result as a float, `Infinity`, which is not JSON;
+//! here a position or size that does not stay finite is refused, saying which row and
+//! item and what, so that every answer is valid JSON.
 
 use crate::publish::pyjson;
 use crate::spec::{Value, hjson};
@@ -42,6 +48,16 @@ struct Cursor {
     rx: f64,
 }
 
+/// Refuses a position that grew past what a float holds.
+fn finite(value: f64, what: &str, row: usize, item: usize) -> Result<f64, KleError> {
+    match value.is_finite() {
+        true => Ok(value),
+        false => Err(KleError(format!(
+            "row {row}, item {item}: the key's {what} adds up to more than the largest number (about 1.8e308)"
+        ))),
+    }
+}
+
 /// Reads KLE raw data.
 pub fn parse(raw: &str) -> Result<KleLayout, KleError> {
     let wrapped = format!("{{\"layout\": [{raw}]}}");
@@ -58,7 +74,7 @@ pub fn parse(raw: &str) -> Result<KleLayout, KleError> {
             }
             other => return Err(KleError(format!("row {index} is {}, not a list of keys", other.kind()))),
         };
-        for item in items {
+        for (at, item) in items.iter().enumerate() {
             match item {
                 Value::Object(changes) => {
                     let number = |key| changes.get(key).and_then(Value::as_number).and_then(serde_json::Number::as_f64);
@@ -76,13 +92,15 @@ pub fn parse(raw: &str) -> Result<KleLayout, KleError> {
                     if let Some(decal) = changes.get("d") {
                         cursor.decal = *decal == Value::Bool(true);
                     }
+                    finite(cursor.x, "x", index, at)?;
+                    finite(cursor.y, "y", index, at)?;
                 }
                 Value::String(legends) => {
                     if !cursor.decal {
                         let label = legends.split('\n').next().filter(|l| !l.is_empty()).map(str::to_owned);
                         layout.keys.push(KleKey { label, x: cursor.x, y: cursor.y, w: cursor.w, h: cursor.h });
                     }
-                    cursor.x += cursor.w;
+                    cursor.x = finite(cursor.x + cursor.w, "end (x + w)", index, at)?;
                     cursor.w = 1.0;
                     cursor.h = 1.0;
                     cursor.decal = false;
@@ -92,16 +110,21 @@ pub fn parse(raw: &str) -> Result<KleLayout, KleError> {
                 }
             }
         }
-        cursor.y += 1.0;
+        cursor.y = finite(cursor.y + 1.0, "y", index + 1, 0)?;
         cursor.x = cursor.rx;
     }
     Ok(layout)
 }
 
-/// A number as QMK writes a key unit: whole numbers without a fraction.
+/// A number as QMK writes a key unit: whole numbers without a fraction, fractions to
+/// six places. Past 1e15 a float has no fraction to round (and scaling it by 1e6 could
+/// overflow to infinity): it is written as it is.
 fn unit(value: f64) -> String {
+    if value.abs() >= 1e15 {
+        return pyjson::python_float(value);
+    }
     let rounded = (value * 1e6).round() / 1e6;
-    match rounded.fract() == 0.0 && rounded.abs() < 1e15 {
+    match rounded.fract() == 0.0 {
         true => format!("{}", rounded as i64),
         false => pyjson::python_float(rounded),
     }
@@ -168,6 +191,30 @@ mod tests {
         assert!(info.contains(r#"{"label":"Enter", "x":4.5, "y":1, "h":2}"#), "{info}");
         let reparsed: serde_json::Value = serde_json::from_str(&info).unwrap();
         assert_eq!(reparsed["layouts"]["LAYOUT"]["layout"].as_array().unwrap().len(), 7);
+    }
+
+    #[test]
+    fn positions_past_the_largest_float_are_refused_and_large_ones_stay_json() {
+        for (raw, what) in [
+            (r#"[{x: 1e308}, "a", {x: 1e308}, "b"]"#, "row 0, item 2: the key's x adds up"),
+            (r#"[{w: 1.7e308}, "a", {w: 1.7e308}, "b"]"#, "row 0, item 3: the key's end (x + w) adds up"),
+            (r#"[{y: -1e308}, "a"], [{y: -1e308}, "b"]"#, "row 1, item 0: the key's y adds up"),
+            (r#"[{rx: 1.5e308, x: 1.5e308}, "a"]"#, "row 0, item 0: the key's x adds up"),
+        ] {
+            let error = parse(raw).unwrap_err().to_string();
+            assert!(error.contains(what), "{raw}: {error}");
+        }
+        // Numbers past what JSON's parsers hold are refused while reading.
+        assert!(parse(r#"[{x: 1e999}, "a"]"#).is_err());
+        // Large but finite numbers are written as numbers, never Infinity or NaN.
+        for raw in [r#"[{x: 1e303}, "a"]"#, r#"[{x: 1.7e308}, "a"]"#, r#"[{x: -1e20, y: 5e15}, "a"]"#] {
+            let info = to_info_json(&parse(raw).unwrap());
+            assert!(!info.contains("Infinity") && !info.contains("NaN"), "{raw}: {info}");
+            let reparsed: serde_json::Value =
+                serde_json::from_str(&info).unwrap_or_else(|e| panic!("{raw}: {e}: {info}"));
+            assert!(reparsed["layouts"]["LAYOUT"]["layout"][0]["x"].as_f64().unwrap().is_finite());
+        }
+        assert!(to_info_json(&parse(r#"[{x: 1e303}, "a"]"#).unwrap()).contains(r#""x":1e+303"#));
     }
 
     #[test]

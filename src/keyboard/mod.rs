@@ -126,6 +126,12 @@ pub struct Keyboards {
     custom_keycodes: custom_keycodes::CustomKeycodes,
     /// The aliases file as read, in its order, as QMK's API publishes it.
     alias_definitions: Object,
+    /// Keyboards left out because a file they are built from cannot be read: name → that
+    /// file, relative to the tree (as an API client may be told it).
+    left_out: BTreeMap<String, String>,
+    /// One error per file below `keyboards/` that cannot be read, naming it, why, and the
+    /// keyboards left out for it.
+    problems: Diagnostics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +146,8 @@ pub enum KeyboardError {
     Unknown { name: String, suggestion: Option<String> },
     #[error("keyboard alias `{0}` leads round in a circle")]
     AliasCycle(String),
+    #[error("keyboard `{name}` is left out: its file {file} cannot be read")]
+    LeftOut { name: String, file: String },
 }
 
 impl Keyboards {
@@ -170,6 +178,17 @@ impl Keyboards {
         &self.alias_definitions
     }
 
+    /// The files below `keyboards/` that could not be read: one error each, naming the
+    /// file, why, and the keyboards left out for it. Empty when every file was read.
+    pub fn problems(&self) -> &Diagnostics {
+        &self.problems
+    }
+
+    /// The keyboards left out, each with the file (relative to the tree) it could not be built from.
+    pub fn left_out(&self) -> &BTreeMap<String, String> {
+        &self.left_out
+    }
+
     /// A keyboard by name, following aliases of moved keyboards.
     pub fn resolve(&self, name: &str) -> Result<&Keyboard, KeyboardError> {
         if !is_valid_name(name) {
@@ -179,6 +198,9 @@ impl Keyboards {
         for _ in 0..=self.aliases.len() {
             if let Some(keyboard) = self.targets.get(current) {
                 return Ok(keyboard);
+            }
+            if let Some(file) = self.left_out.get(current) {
+                return Err(KeyboardError::LeftOut { name: current.to_owned(), file: file.clone() });
             }
             match self.aliases.get(current) {
                 Some(target) => current = target,
@@ -193,6 +215,11 @@ impl Keyboards {
 }
 
 /// Loads every keyboard of `tree` and the keyboard aliases.
+///
+/// A file below `keyboards/` that cannot be read (see [`sources`]) leaves out the
+/// keyboards built from it (from a folder of theirs, or their readme or JSON keymaps),
+/// as QMK reports a keyboard it cannot parse and goes on: the others load, and
+/// [`Keyboards::problems`] names each such file.
 pub fn load(tree: &DataTree) -> Result<Keyboards, KeyboardError> {
     let mappings = Mappings::load(tree).map_err(|e| match e {
         mappings::MappingError::Io { path, source } => KeyboardError::Io { path, source },
@@ -201,21 +228,87 @@ pub fn load(tree: &DataTree) -> Result<Keyboards, KeyboardError> {
     let sources = sources::Sources::read(tree, mappings)
         .map_err(|source| KeyboardError::Io { path: tree.display(Path::new(KEYBOARDS_DIR)), source })?;
     let keymaps = keymaps::KeymapIndex::new(sources.files(), |p| sources.exists(p));
-    let targets: BTreeMap<String, Keyboard> = sources
-        .targets()
-        .into_par_iter()
-        .map(|name| {
-            let keyboard = build_keyboard(&sources, &keymaps, &name);
-            (name, keyboard)
+    let mut left_out = BTreeMap::new();
+    let mut left_out_for: BTreeMap<&Path, Vec<&str>> = BTreeMap::new();
+    let names = sources.targets();
+    let mut misnamed = Vec::new();
+    let usable: Vec<&String> = names
+        .iter()
+        .filter(|name| {
+            // A folder name QMK's tree would not have (`A b`, a line break, an escape
+            // sequence) would become a file name and a page of the site: left out.
+            if !is_valid_name(name) {
+                let file = Path::new(KEYBOARDS_DIR).join(name.as_str()).join(TARGET_FILE);
+                left_out.insert((*name).clone(), file.display().to_string());
+                misnamed.push(file);
+                return false;
+            }
+            let unreadable = unreadable_files(&sources, &keymaps, name);
+            for file in &unreadable {
+                left_out.entry((*name).clone()).or_insert_with(|| file.display().to_string());
+                left_out_for.entry(file).or_default().push(name.as_str());
+            }
+            unreadable.is_empty()
         })
         .collect();
+    let targets: BTreeMap<String, Keyboard> = usable
+        .into_par_iter()
+        .map(|name| {
+            let keyboard = build_keyboard(&sources, &keymaps, name);
+            (name.clone(), keyboard)
+        })
+        .collect();
+    let mut problems = Diagnostics::default();
+    for (file, why) in sources.problems() {
+        let message = match left_out_for.get(file.as_path()).map(Vec::as_slice) {
+            None | Some([]) => format!("{why}: no keyboard is built from it"),
+            Some([one]) => format!("{why}: keyboard `{one}` is left out"),
+            Some(many) if many.len() <= 5 => format!("{why}: keyboards `{}` are left out", many.join("`, `")),
+            Some(many) => {
+                format!("{why}: keyboards `{}` and {} more are left out", many[..5].join("`, `"), many.len() - 5)
+            }
+        };
+        problems.push(Diagnostic::error(message).in_file(tree.display(file)));
+    }
+    for file in misnamed {
+        let message = "its folder's name is not a keyboard name (a-z, 0-9, `_` and `-`, parts joined by `/`): \
+                       the keyboard is left out";
+        problems.push(Diagnostic::error(message).in_file(tree.display(&file)));
+    }
     let alias_definitions = read_aliases(tree)?;
     let aliases = alias_definitions
         .iter()
         .filter_map(|(alias, entry)| Some((alias.to_owned(), entry.get("target")?.as_str()?.to_owned())))
         .collect();
     let custom_keycodes = custom_keycodes::CustomKeycodes::new(tree.clone());
-    Ok(Keyboards { targets, aliases, custom_keycodes, alias_definitions })
+    Ok(Keyboards { targets, aliases, custom_keycodes, alias_definitions, left_out, problems })
+}
+
+/// The files a keyboard is built from that cannot be read: files in its folders, its
+/// readme, its JSON keymaps. (A link to a folder out of the tree leaves nothing out:
+/// nothing in it is read.)
+fn unreadable_files<'s>(sources: &'s sources::Sources, keymaps: &keymaps::KeymapIndex, name: &str) -> Vec<&'s Path> {
+    let problems = sources.problems();
+    if problems.is_empty() {
+        return Vec::new();
+    }
+    let folders = folders(name);
+    let keymaps = keymaps.for_keyboard(name);
+    let readme = find_readme(sources, name);
+    // A readme and a JSON keymap count where the keyboard takes them; any other file
+    // where it lies in one of its folders (the builder reads them all).
+    let used = |file: &&Path| {
+        if sources.is_refused_folder(file) {
+            false
+        } else if file.file_name().is_some_and(|n| n == README_FILE) {
+            readme.as_deref() == Some(*file)
+        } else if file.components().any(|c| c.as_os_str() == KEYMAPS_DIR) {
+            keymaps.iter().any(|keymap| Path::new(&keymap.path) == *file)
+        } else {
+            file.parent().is_some_and(|folder| folders.iter().any(|f| f == folder))
+        }
+    };
+    problems.keys().map(PathBuf::as_path).filter(used).collect()
 }
 
 fn build_keyboard(sources: &sources::Sources, keymaps: &keymaps::KeymapIndex, name: &str) -> Keyboard {

@@ -4,8 +4,14 @@
 //! index of every file below `keyboards/` for the lookups QMK makes by existence
 //! (C sources, readmes, keymaps). Also the reduced form in which `qmk-api import`
 //! bundles `config.h` and `rules.mk`.
+//!
+//! A file that cannot be read (too large, not a regular file, a link out of the tree,
+//! unreadable) does not stop the others: it is kept among the [`Sources::problems`], and
+//! the keyboards built from it are left out. The files read later (C sources, readmes,
+//! JSON keymaps) are checked the same way now, so that what is published later does not
+//! fail on them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -13,7 +19,7 @@ use rayon::prelude::*;
 use super::layout::Layout;
 use super::mappings::Mappings;
 use super::rules_mk::{Rules, reduce_rules_mk};
-use super::{INFO_FILE, KEYBOARDS_DIR, TARGET_FILE};
+use super::{INFO_FILE, KEYBOARDS_DIR, KEYMAP_JSON, KEYMAPS_DIR, README_FILE, TARGET_FILE};
 use crate::c_source::{Defines, MacroLayouts, find_layout_macros, parse_defines, reduce_config_h};
 use crate::diagnostic::Diagnostic;
 use crate::source::DataTree;
@@ -57,6 +63,10 @@ pub struct Sources<'t> {
     rules_mk: HashMap<PathBuf, String>,
     headers: HashMap<PathBuf, MacroLayouts>,
     community_layouts: HashSet<String>,
+    /// Files below `keyboards/` that cannot be read, and why (links to folders out of the tree too).
+    problems: BTreeMap<PathBuf, String>,
+    /// Which of the problems are links to folders out of the tree, which were not walked.
+    folders_refused: HashSet<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,32 +75,37 @@ enum Kind {
     ConfigH,
     RulesMk,
     Header,
+    /// Read later, when the keyboard is built or published: checked now.
+    Later,
 }
 
 impl<'t> Sources<'t> {
     /// Reads every file below `keyboards/` that a keyboard may be built from.
     pub fn read(tree: &'t DataTree, mappings: Mappings) -> std::io::Result<Sources<'t>> {
-        let all = tree.files_below(Path::new(KEYBOARDS_DIR))?;
-        let wanted: Vec<(&PathBuf, Kind)> = all
-            .iter()
-            .filter(|f| !f.components().any(|c| c.as_os_str() == "keymaps"))
-            .filter_map(|f| kind(f).map(|k| (f, k)))
-            .collect();
+        let listing = tree.walk(Path::new(KEYBOARDS_DIR))?;
+        let all = listing.files;
+        let wanted: Vec<(&PathBuf, Kind)> = all.iter().filter_map(|f| to_read(f).map(|k| (f, k))).collect();
         // Each file is parsed as soon as it is read, so that the texts are not all held at once.
-        let parsed: Vec<(PathBuf, Read)> = wanted
+        let parsed: Vec<(PathBuf, std::io::Result<Read>)> = wanted
             .par_iter()
             .map(|(path, kind)| {
-                let bytes = tree.read(path)?;
-                let text = String::from_utf8_lossy(&bytes);
-                let parsed = match kind {
-                    Kind::Definition => Read::Definition(parse_definition(tree, path, &text)),
-                    Kind::ConfigH => Read::Defines(parse_defines(&text)),
-                    Kind::RulesMk => Read::Rules(text.into_owned()),
-                    Kind::Header => Read::Header(find_layout_macros(&text)),
+                let read = || {
+                    if *kind == Kind::Later {
+                        return tree.check_readable(path).map(|()| Read::Later);
+                    }
+                    let bytes = tree.read(path)?;
+                    let text = String::from_utf8_lossy(&bytes);
+                    Ok(match kind {
+                        Kind::Definition => Read::Definition(parse_definition(tree, path, &text)),
+                        Kind::ConfigH => Read::Defines(parse_defines(&text)),
+                        Kind::RulesMk => Read::Rules(text.into_owned()),
+                        Kind::Header => Read::Header(find_layout_macros(&text)),
+                        Kind::Later => Read::Later,
+                    })
                 };
-                Ok(((*path).clone(), parsed))
+                ((*path).clone(), read())
             })
-            .collect::<std::io::Result<_>>()?;
+            .collect();
         let mut sources = Sources {
             tree,
             mappings,
@@ -100,25 +115,29 @@ impl<'t> Sources<'t> {
             rules_mk: HashMap::new(),
             headers: HashMap::new(),
             community_layouts: HashSet::new(),
+            folders_refused: listing.refused.iter().map(|(path, _)| path.clone()).collect(),
+            problems: listing.refused.into_iter().map(|(path, error)| (path, error.to_string())).collect(),
         };
         for (path, parsed) in parsed {
             match parsed {
-                Read::Definition(d) => drop(sources.definitions.insert(path, d)),
-                Read::Defines(d) => drop(sources.config_h.insert(path, d)),
-                Read::Rules(r) => drop(sources.rules_mk.insert(path, r)),
-                Read::Header(h) => drop(sources.headers.insert(path, h)),
+                Ok(Read::Definition(d)) => drop(sources.definitions.insert(path, d)),
+                Ok(Read::Defines(d)) => drop(sources.config_h.insert(path, d)),
+                Ok(Read::Rules(r)) => drop(sources.rules_mk.insert(path, r)),
+                Ok(Read::Header(h)) => drop(sources.headers.insert(path, h)),
+                Ok(Read::Later) => {}
+                Err(error) => drop(sources.problems.insert(path, error.to_string())),
             }
         }
         sources.community_layouts = community_layouts(tree)?.into_iter().collect();
         Ok(sources)
     }
 
-    /// The build targets: folders holding a `keyboard.json`, as names.
+    /// The build targets: folders holding a `keyboard.json` (one that cannot be read too), as names.
     pub fn targets(&self) -> Vec<String> {
         let mut names: Vec<String> = self
-            .definitions
-            .keys()
-            .filter(|p| p.file_name().is_some_and(|n| n == TARGET_FILE))
+            .files
+            .iter()
+            .filter(|p| p.file_name().is_some_and(|n| n == TARGET_FILE) && !in_keymaps(p))
             .filter_map(|p| p.parent()?.strip_prefix(KEYBOARDS_DIR).ok())
             .map(|folder| folder.to_string_lossy().replace('\\', "/"))
             .collect();
@@ -149,6 +168,16 @@ impl<'t> Sources<'t> {
 
     pub fn header(&self, path: &Path) -> Option<&MacroLayouts> {
         self.headers.get(path)
+    }
+
+    /// Files below `keyboards/` that cannot be read, with why.
+    pub fn problems(&self) -> &BTreeMap<PathBuf, String> {
+        &self.problems
+    }
+
+    /// Whether a problem is a link to a folder out of the tree, which was not walked.
+    pub fn is_refused_folder(&self, path: &Path) -> bool {
+        self.folders_refused.contains(path)
     }
 
     pub fn has_community_layout(&self, name: &str) -> bool {
@@ -207,18 +236,37 @@ enum Read {
     Defines(Defines),
     Rules(String),
     Header(MacroLayouts),
+    Later,
 }
 
-/// What a file below `keyboards/` is to the builder, if anything.
+/// Whether a path lies in a `keymaps` folder.
+fn in_keymaps(path: &Path) -> bool {
+    path.components().any(|c| c.as_os_str() == KEYMAPS_DIR)
+}
+
+/// What a file below `keyboards/` is to the builder, if anything: what it reads now,
+/// and what it reads later (`<folder>.c` for an LED table, readmes, JSON keymaps).
+fn to_read(path: &Path) -> Option<Kind> {
+    if !in_keymaps(path) {
+        return kind(path);
+    }
+    let in_keymap_folder = path.parent()?.parent()?.file_name()? == KEYMAPS_DIR;
+    (path.file_name()? == KEYMAP_JSON && in_keymap_folder).then_some(Kind::Later)
+}
+
+/// What a file is to the builder by its name, wherever it is.
 fn kind(path: &Path) -> Option<Kind> {
     let name = path.file_name()?.to_str()?;
     match name {
         TARGET_FILE | INFO_FILE => Some(Kind::Definition),
         "config.h" => Some(Kind::ConfigH),
         "rules.mk" => Some(Kind::RulesMk),
+        README_FILE => Some(Kind::Later),
         _ => {
             let folder = path.parent()?.file_name()?.to_str()?;
-            (name.strip_suffix(".h") == Some(folder)).then_some(Kind::Header)
+            let stem = name.strip_suffix(".h").map(|s| (s, Kind::Header));
+            let (stem, kind) = stem.or_else(|| name.strip_suffix(".c").map(|s| (s, Kind::Later)))?;
+            (stem == folder).then_some(kind)
         }
     }
 }

@@ -43,10 +43,16 @@ pub fn bundled() -> &'static [Definition] {
 }
 
 /// The headers of a qmk_firmware checkout, scanned; `None` for a tree without them.
-pub fn scan(tree: &DataTree) -> Option<HeaderFacts> {
+/// A header that is there but cannot be read (a link out of the tree...) is an error:
+/// the header as shown, and why.
+pub fn scan(tree: &DataTree) -> Result<Option<HeaderFacts>, (String, std::io::Error)> {
     let mut facts = HeaderFacts::default();
     for header in HEADERS {
-        let Ok(bytes) = tree.read(Path::new(header)) else { continue };
+        let bytes = match tree.read(Path::new(header)) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => return Err((tree.display(Path::new(header)), error)),
+        };
         facts.headers.push((*header).to_owned());
         for definition in
             c::scan(&String::from_utf8_lossy(&bytes)).definitions.into_iter().filter(Definition::is_expression)
@@ -56,12 +62,12 @@ pub fn scan(tree: &DataTree) -> Option<HeaderFacts> {
             }
         }
     }
-    (!facts.headers.is_empty()).then_some(facts)
+    Ok((!facts.headers.is_empty()).then_some(facts))
 }
 
 /// The definitions for a tree: its headers, else its own facts file, else the bundled ones.
 pub fn load(tree: &DataTree) -> Vec<Definition> {
-    if let Some(facts) = scan(tree) {
+    if let Ok(Some(facts)) = scan(tree) {
         return facts.definitions;
     }
     let facts =

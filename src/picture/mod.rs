@@ -24,7 +24,11 @@ impl std::fmt::Display for Tenths {
     }
 }
 
-/// Escapes text for XML and HTML.
+/// Escapes text for XML and HTML, as element text or an attribute value: every text a
+/// picture writes (titles, legends, names, tooltips) goes through here. The characters
+/// XML 1.0 does not allow at all (the C0 controls but tab, line feed and carriage return;
+/// U+FFFE and U+FFFF), which no escape can write either, become U+FFFD, so that a
+/// picture is well-formed XML whatever the keymap or the keyboard holds.
 pub fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
@@ -34,6 +38,8 @@ pub fn escape(text: &str) -> String {
             '>' => escaped.push_str("&gt;"),
             '"' => escaped.push_str("&quot;"),
             '\'' => escaped.push_str("&#39;"),
+            '\t' | '\n' | '\r' => escaped.push(c),
+            '\0'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => escaped.push(char::REPLACEMENT_CHARACTER),
             c => escaped.push(c),
         }
     }
@@ -215,6 +221,18 @@ mod tests {
         assert!(svg.contains("&lt;Esc&gt;") && !svg.contains("<Esc>"));
         assert!(svg.contains(r#"viewBox="0 0 162.0 54.0""#), "{svg}");
         assert!(svg.contains("<title>key 1: no label, matrix 0,1</title>"), "{svg}");
+    }
+
+    #[test]
+    fn text_xml_cannot_hold_is_replaced() {
+        let escaped = escape("a\u{0}b\u{1b}[2J\u{7}\u{b}\u{c}\u{1f}\t\n\r\u{fffe}\u{ffff}\u{7f}\u{85}<&>");
+        assert_eq!(
+            escaped,
+            "a\u{fffd}b\u{fffd}[2J\u{fffd}\u{fffd}\u{fffd}\u{fffd}\t\n\r\u{fffd}\u{fffd}\u{7f}\u{85}&lt;&amp;&gt;"
+        );
+        let document =
+            format!(r#"<svg xmlns="http://www.w3.org/2000/svg" aria-label="{escaped}"><title>{escaped}</title></svg>"#);
+        roxmltree::Document::parse(&document).unwrap();
     }
 
     #[test]

@@ -88,6 +88,18 @@ impl Fixture {
         self
     }
 
+    /// Copies a folder of the checkout's bundled `data/` (`from`, e.g. `keyboards/dz60`) to `to` in this tree.
+    pub fn copy_bundled(&self, from: &str, to: &str) -> &Self {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(from);
+        for entry in walkdir::WalkDir::new(&source).into_iter().map(Result::unwrap).filter(|e| e.file_type().is_file())
+        {
+            let target = self.root().join(to).join(entry.path().strip_prefix(&source).unwrap());
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+        self
+    }
+
     pub fn out(&self) -> PathBuf {
         self.root().join("public")
     }

@@ -226,15 +226,22 @@ pub fn set_build_seconds(tree: &Path, seconds: &str) {
     std::fs::write(tree.join("builddefs/seconds.mk"), format!("FAKE_BUILD_SECONDS := {seconds}\n")).unwrap();
 }
 
-/// A tree laid out like a qmk_firmware checkout: the bundled data, and for build rules
-/// a make file that waits `FAKE_BUILD_SECONDS` (see [`set_build_seconds`]), then writes
-/// the job's keymap.json as its "firmware" where QMK's rules put it. Each job's
-/// firmware thus shows which keymap folder it was built from.
+/// A tree laid out like a qmk_firmware checkout: a copy of the bundled data (copied, not
+/// linked: a tree's links out of it are refused), and for build rules a make file that
+/// waits `FAKE_BUILD_SECONDS` (see [`set_build_seconds`]), then writes the job's
+/// keymap.json as its "firmware" where QMK's rules put it. Each job's firmware thus shows
+/// which keymap folder it was built from.
 pub fn fake_qmk_tree() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
-    std::os::unix::fs::symlink(&data, dir.path().join("data")).unwrap();
-    std::os::unix::fs::symlink(data.join("keyboards"), dir.path().join("keyboards")).unwrap();
+    for (from, to) in [(data.clone(), dir.path().join("data")), (data.join("keyboards"), dir.path().join("keyboards"))]
+    {
+        for entry in walkdir::WalkDir::new(&from).into_iter().map(Result::unwrap).filter(|e| e.file_type().is_file()) {
+            let target = to.join(entry.path().strip_prefix(&from).unwrap());
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
     std::fs::create_dir(dir.path().join("builddefs")).unwrap();
     let rules = "\
 -include builddefs/seconds.mk
