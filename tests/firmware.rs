@@ -179,14 +179,21 @@ fn each_kind_of_keymap_builds_into_the_firmware_qmks_make_builds() {
     assert_ne!(built[4], built[0], "the second keymap is another firmware");
     // The seed's keyboard built again with another keymap: a warm build, whose core
     // objects come from the reference build that followed the first job.
+    let references: Vec<String> = serving
+        .server
+        .log()
+        .lines()
+        .filter(|line| line.contains("reference") || line.contains("WARN"))
+        .map(str::to_owned)
+        .collect();
     assert!(
         compiled[4] * 5 < compiled[0],
-        "the second keymap compiled {} objects anew, the first {}",
+        "the second keymap compiled {} objects anew, the first {}; the reference builds: {references:#?}",
         compiled[4],
         compiled[0]
     );
 
-    // What the reference builds published (as `nobody`, where the service is root) is
+    // What the reference builds published (as users of their own, where the service is root) is
     // the service's own: no other process of that user can change what builds reuse.
     // SAFETY: geteuid has no preconditions.
     let service_user = unsafe { libc::geteuid() };

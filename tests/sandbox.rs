@@ -169,7 +169,7 @@ fn without_the_sandbox_the_same_build_gets_out() {
 }
 
 #[test]
-fn a_build_is_bounded_in_file_size_disk_and_processes_and_leaves_nothing_running() {
+fn a_build_is_bounded_in_file_size_disk_and_processes_and_starves_no_other_build() {
     if !ready() {
         return;
     }
@@ -177,8 +177,8 @@ fn a_build_is_bounded_in_file_size_disk_and_processes_and_leaves_nothing_running
     let tree = fake_qmk_tree();
     let rules = tree.path().join("builddefs/build_keyboard.mk");
     let stand_in = std::fs::read_to_string(&rules).unwrap();
-    // A file past the size limit, the build's folder filled past its size, and a
-    // process for each of 2000 sleeps.
+    // A process for each of 2000 sleeps, held for 5 s while another build runs; a file
+    // past the size limit; the build's folder filled past its size.
     let attacks = r#"
 define FORK_BOMB
 import os, signal, time
@@ -193,6 +193,7 @@ try:
 except OSError:
     pass
 print(len(children))
+time.sleep(5)
 for pid in children:
     os.kill(pid, signal.SIGKILL)
 endef
@@ -205,11 +206,13 @@ endif
 "#;
     std::fs::write(&rules, attacks.to_owned() + &stand_in).unwrap();
     let home = tree.path().display().to_string();
-    let server = Server::start(state.path(), &["--qmk-home", &home, "--workers", "1"], &[]);
-    let keymap = json!({
-        "keyboard": "clueboard/66/rev2", "keymap": "greedy", "layout": "LAYOUT_all", "layers": [common::layer("KC_A")]
-    });
-    let id = server.submit(&keymap);
+    let server = Server::start(state.path(), &["--qmk-home", &home, "--workers", "2"], &[]);
+    let keymap = |name: &str| json!({"keyboard": "clueboard/66/rev2", "keymap": name, "layout": "LAYOUT_all", "layers": [common::layer("KC_A")]});
+    let id = server.submit(&keymap("greedy"));
+    std::thread::sleep(Duration::from_secs(2));
+    let beside = server.submit(&keymap("beside"));
+    let job = server.wait_within(&beside, &["finished", "failed"], Duration::from_secs(300));
+    assert_eq!(job["status"], "finished", "a build beside the greedy one has processes of its own: {job:#}");
     let job = server.wait_within(&id, &["finished", "failed"], Duration::from_secs(300));
     let output = job["result"]["output"].as_str().unwrap().to_owned();
     let value = |name: &str| -> Vec<u64> {

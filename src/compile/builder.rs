@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::launch::{self, build as init, shelf};
-use super::sandbox::{self, BUILD_FOLDER, Jail, Limits, Sandbox, SandboxError};
+use super::sandbox::{self, BUILD_FOLDER, BuildUser, Jail, Limits, Sandbox, SandboxError};
 use super::slots::Slot;
 use super::tree_state::TreeState;
 use crate::keyboard::Keyboard;
@@ -240,7 +240,10 @@ impl FirmwareBuilder {
             for (staging, keyed_on) in ended {
                 let done = match keyed_on == digest {
                     true => self.own(&staging).and_then(|()| shelf::publish(&staging, cache)),
-                    false => remove_folder(&staging),
+                    false => {
+                        tracing::info!(staging = %staging.display(), "the tree changed during a reference build: what it kept is dropped");
+                        remove_folder(&staging)
+                    }
                 };
                 if let Err(error) = done {
                     tracing::warn!(%error, staging = %staging.display(), "cannot publish a build's cache entries");
@@ -251,17 +254,23 @@ impl FirmwareBuilder {
     }
 
     /// Makes what a reference build kept the service's own, when the build ran as
-    /// another user: once published, only the service may change it.
+    /// another user: once published, only the service may change it, and every build
+    /// (whatever user it runs as) may read it.
     fn own(&self, staging: &Path) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
         let Containment::Sandbox(sandbox) = &self.settings.containment else { return Ok(()) };
-        if sandbox.build_user().is_none() {
+        if !sandbox.drops_root() {
             return Ok(());
         }
         let (uid, gid) = (rustix::process::geteuid(), rustix::process::getegid());
         for entry in walkdir::WalkDir::new(staging) {
-            let path = entry.map_err(std::io::Error::other)?.into_path();
-            let flags = rustix::fs::AtFlags::SYMLINK_NOFOLLOW;
-            rustix::fs::chownat(rustix::fs::CWD, &path, Some(uid), Some(gid), flags)?;
+            let entry = entry.map_err(std::io::Error::other)?;
+            if entry.path_is_symlink() {
+                continue;
+            }
+            rustix::fs::chown(entry.path(), Some(uid), Some(gid))?;
+            let readable = if entry.file_type().is_dir() { 0o755 } else { 0o644 };
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(readable))?;
         }
         Ok(())
     }
@@ -309,7 +318,8 @@ impl FirmwareBuilder {
                 folder.canonicalize()?
             }
         };
-        let staging = self.staging(target.origin, sandbox)?;
+        let user = sandbox.map(Sandbox::user).transpose()?.flatten();
+        let staging = self.staging(target.origin, user.as_ref())?;
         let target_name = target.keyboard.replace('/', "_");
         let mut init: Vec<OsString> = vec![
             launch::SUBCOMMAND.into(),
@@ -323,7 +333,7 @@ impl FirmwareBuilder {
         let mut command = match sandbox {
             Some(sandbox) => {
                 let jail = self.jail(staging.as_deref());
-                sandbox.command(&jail, &self.limits, self.settings.launcher.as_os_str(), &init)
+                sandbox.command(&jail, &self.limits, user.as_ref(), self.settings.launcher.as_os_str(), &init)
             }
             None => {
                 let mut command = Command::new(&self.settings.launcher);
@@ -478,12 +488,12 @@ impl FirmwareBuilder {
 
     /// A reference build's staging folder, where what it keeps waits to be published
     /// (a request's build keeps into its own folder, which ends with it).
-    fn staging(&self, origin: Origin, sandbox: Option<&Sandbox>) -> std::io::Result<Option<PathBuf>> {
+    fn staging(&self, origin: Origin, user: Option<&BuildUser>) -> std::io::Result<Option<PathBuf>> {
         let (Origin::Reference, Some(cache)) = (origin, &self.settings.cache) else { return Ok(None) };
         let staging = cache.join(STAGING).join(uuid::Uuid::new_v4().to_string());
         std::fs::create_dir_all(&staging)?;
-        if let Some(user) = sandbox.and_then(Sandbox::build_user) {
-            let (uid, gid) = (rustix::process::Uid::from_raw(user), rustix::process::Gid::from_raw(user));
+        if let Some(user) = user {
+            let (uid, gid) = (rustix::process::Uid::from_raw(user.id), rustix::process::Gid::from_raw(user.id));
             rustix::fs::chown(&staging, Some(uid), Some(gid))?;
         }
         Ok(Some(staging))

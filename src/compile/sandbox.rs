@@ -11,8 +11,9 @@
 //!   they keep what later builds reuse);
 //! - has no network (a namespace of its own, with only a loopback), no view of other
 //!   processes, and a new session (no terminal to inject keystrokes into);
-//! - runs as `nobody` (uid 65534) when the service runs as root, without capabilities
-//!   and unable to gain any; as the service's own user, in a user namespace, otherwise;
+//! - runs as a user of its own (uid 2000000000 and up, one per build running at once)
+//!   when the service runs as root, without capabilities and unable to gain any; as the
+//!   service's own user, in a user namespace, otherwise;
 //! - is bounded in processes, memory per process, file size, open files and CPU time,
 //!   and ends with the process that started it.
 
@@ -21,6 +22,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::compile::slots::Slot;
 use crate::compile::tree_state::find_program;
 
 /// The build's own folder, as processes in the jail see it.
@@ -55,8 +57,13 @@ impl Limits {
     }
 }
 
-/// The user builds run as when the service runs as root: `nobody`.
-const UNPRIVILEGED: u32 = 65534;
+/// The first of the users builds run as when the service runs as root: users of no
+/// account, one per build running at once, so that each build's processes count against
+/// its own limit.
+const FIRST_USER: u32 = 2_000_000_000;
+
+/// Where the users of the builds running at once are held (as [`Slot`]s), machine-wide.
+const USERS: &str = "/run/qmk-api/build-users";
 
 /// Files of `/etc` that programs of a build read: the dynamic linker's cache, the
 /// alternatives (`awk`), the user and group names, the time zone; and Python's
@@ -93,6 +100,12 @@ pub enum SandboxError {
     Refused(String),
 }
 
+/// The user a build runs as when the service runs as root: its own, held until dropped.
+pub struct BuildUser {
+    pub id: u32,
+    _slot: Slot,
+}
+
 /// What one build's jail holds beside the system.
 #[derive(Debug, Default)]
 pub struct Jail {
@@ -115,8 +128,9 @@ impl Sandbox {
         };
         let sandbox = Sandbox { bwrap, drops_root };
         let true_program = find_program("true").ok_or_else(|| SandboxError::Refused("`true` is not on PATH".into()))?;
+        let user = sandbox.user().map_err(|e| SandboxError::Refused(format!("no user for builds: {e}")))?;
         let output = sandbox
-            .command(&Jail::default(), limits, true_program.as_os_str(), &[])
+            .command(&Jail::default(), limits, user.as_ref(), true_program.as_os_str(), &[])
             .stdin(Stdio::null())
             .output()
             .map_err(|e| SandboxError::Refused(format!("cannot run {}: {e}", sandbox.bwrap.display())))?;
@@ -126,9 +140,17 @@ impl Sandbox {
         Ok(sandbox)
     }
 
-    /// `program args` in a jail holding `jail`, bounded by `limits`. The command's
-    /// environment is the jail's; its folder is [`BUILD_FOLDER`].
-    pub fn command(&self, jail: &Jail, limits: &Limits, program: &OsStr, args: &[OsString]) -> Command {
+    /// `program args` in a jail holding `jail`, bounded by `limits`, as `user` (see
+    /// [`Sandbox::user`]). The command's environment is the jail's; its folder is
+    /// [`BUILD_FOLDER`].
+    pub fn command(
+        &self,
+        jail: &Jail,
+        limits: &Limits,
+        user: Option<&BuildUser>,
+        program: &OsStr,
+        args: &[OsString],
+    ) -> Command {
         let mut command = Command::new(&self.bwrap);
         command.args([
             "--unshare-pid",
@@ -195,8 +217,8 @@ impl Sandbox {
             };
         }
         command.args(["--chdir", BUILD_FOLDER, "--"]);
-        if let Some(setpriv) = &self.drops_root {
-            let id = UNPRIVILEGED.to_string();
+        if let (Some(setpriv), Some(user)) = (&self.drops_root, user) {
+            let id = user.id.to_string();
             command.arg(setpriv).args([format!("--reuid={id}"), format!("--regid={id}")]).args([
                 "--clear-groups",
                 "--inh-caps=-all",
@@ -210,9 +232,20 @@ impl Sandbox {
         command
     }
 
-    /// The user builds run as, when it is not the service's own.
-    pub fn build_user(&self) -> Option<u32> {
-        self.drops_root.as_ref().map(|_| UNPRIVILEGED)
+    /// A user for one build, held until dropped, when builds drop root; `None` when
+    /// they run as the service's own user.
+    pub fn user(&self) -> std::io::Result<Option<BuildUser>> {
+        if self.drops_root.is_none() {
+            return Ok(None);
+        }
+        let slot = Slot::take(Path::new(USERS))?;
+        let id = FIRST_USER + u32::try_from(slot.number()).map_err(std::io::Error::other)?;
+        Ok(Some(BuildUser { id, _slot: slot }))
+    }
+
+    /// Whether builds run as users other than the service's own.
+    pub fn drops_root(&self) -> bool {
+        self.drops_root.is_some()
     }
 }
 

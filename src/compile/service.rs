@@ -300,7 +300,10 @@ impl Service {
         if !firmware.needs_reference(keyboard) {
             return;
         }
-        let Ok(info) = self.keyboards.resolve(keyboard) else { return };
+        let info = match self.keyboards.resolve(keyboard) {
+            Ok(info) => info,
+            Err(error) => return tracing::warn!(keyboard, %error, "no reference build"),
+        };
         if !self.filling.lock().unwrap_or_else(|p| p.into_inner()).insert(keyboard.to_owned()) {
             return;
         }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 const MOST: usize = 4096;
 
 pub struct Slot {
+    number: usize,
     path: PathBuf,
     /// Held while the slot is; closing it releases the lock.
     _lock: File,
@@ -24,7 +25,7 @@ impl Slot {
             let lock =
                 File::options().create(true).truncate(false).write(true).open(root.join(format!("{number}.lock")))?;
             match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Ok(Slot { path: root.join(number.to_string()), _lock: lock }),
+                Ok(()) => return Ok(Slot { number, path: root.join(number.to_string()), _lock: lock }),
                 Err(rustix::io::Errno::WOULDBLOCK) => continue,
                 Err(error) => return Err(error.into()),
             }
@@ -34,6 +35,10 @@ impl Slot {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn number(&self) -> usize {
+        self.number
     }
 }
 
