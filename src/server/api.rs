@@ -117,26 +117,27 @@ async fn about(State(state): Shared) -> Result<Json<Value>, ApiError> {
 }
 
 /// 503 while the job store cannot be read, so that a load balancer sends requests
-/// elsewhere. The store is read for it (at most once a second, however many ask).
+/// elsewhere. The store is read for it: at most once a second while it answers,
+/// however many ask; on every check while it does not, so that its return is seen at once.
 async fn healthcheck(State(state): Shared) -> Result<Json<Value>, ApiError> {
-    let checked = {
+    let recent = {
         let last = state.health.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        last.as_ref().filter(|(at, _)| at.elapsed() < HEALTH_CHECK_EVERY).map(|(_, checked)| checked.clone())
+        last.filter(|(at, _)| at.elapsed() < HEALTH_CHECK_EVERY).map(|(_, queued)| queued)
     };
-    let checked = match checked {
-        Some(checked) => checked,
+    let queued = match recent {
+        Some(queued) => queued,
         None => {
             let service = state.service.clone();
-            let checked = blocking(move || service.check_store()).await?.map_err(ApiError::from);
+            let queued = blocking(move || service.check_store()).await??;
             *state.health.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                Some((std::time::Instant::now(), checked.clone()));
-            checked
+                Some((std::time::Instant::now(), queued));
+            queued
         }
     };
-    Ok(Json(json!({"status": "ok", "queue_length": checked?})))
+    Ok(Json(json!({"status": "ok", "queue_length": queued})))
 }
 
-/// How long a health check's answer is reused.
+/// How long a successful health check's answer is reused.
 const HEALTH_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The number of queued jobs over every node; 503 when the store cannot say.

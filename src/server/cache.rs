@@ -18,12 +18,15 @@ use hyper::body::{Body as HttpBody, Frame, SizeHint};
 pub(super) struct ByteCache<K, E, V = Bytes> {
     kept: Mutex<Kept<K, V>>,
     /// What is being made, by key: those who ask meanwhile wait for it and share it.
-    making: Mutex<HashMap<K, Arc<tokio::sync::Mutex<Option<Made<V, E>>>>>>,
+    making: Mutex<HashMap<K, Slot<V, E>>>,
     budget: usize,
 }
 
 /// What making an answer gave: the answer, `None` (there is none), or an error.
 type Made<V, E> = Result<Option<V>, E>;
+
+/// Where those who wait for an answer being made find it once it is.
+type Slot<V, E> = Arc<tokio::sync::Mutex<Option<Made<V, E>>>>;
 
 /// An answer kept: its size is what counts against the budget.
 pub(super) trait Weighed: Clone {

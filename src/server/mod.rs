@@ -9,7 +9,6 @@ mod heavy;
 mod keyboards;
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,8 +85,8 @@ struct AppState {
     heavy: Arc<Heavy>,
     /// Jobs' files made for a download, by job and file.
     downloads: ByteCache<(String, &'static str), ApiError, api::Kept>,
-    /// The last health check: when, and what it found.
-    health: Mutex<Option<(Instant, Result<u64, ApiError>)>>,
+    /// The last health check that could read the store: when, and the queue's length.
+    health: Mutex<Option<(Instant, u64)>>,
 }
 
 /// The routes: the compile API under `/v1`, and the site for everything else.
@@ -169,16 +168,8 @@ pub fn run(settings: Settings, service: Arc<Service>, ready: impl FnOnce(SocketA
         tracing::info!(%address, site = %settings.site.display(), workers = settings.workers, "listening");
         ready(address);
         let limits = Limits { header_time: settings.header_time_limit, stall_time: settings.stall_time_limit };
-        let stop = async move {
-            shutdown().await;
-            // On a thread of its own: the store is reached through blocking calls.
-            let released = tokio::task::spawn_blocking(move || service.release());
-            async move {
-                if let Err(error) = released.await {
-                    tracing::error!(%error, "cannot hand the running jobs back");
-                }
-            }
-        };
+        // On a thread of its own: the store is reached through blocking calls.
+        let stop = move || tokio::task::spawn_blocking(move || service.release());
         serve_connections(listener, app, limits, stop).await;
         Ok(())
     })
@@ -206,8 +197,9 @@ struct Limits {
     stall_time: Duration,
 }
 
-/// Accepts connections until `stop` resolves, then lets the open ones finish for a
-/// while, along with the future `stop` gave (another second signal ends the wait).
+/// Accepts connections until Ctrl-C or SIGTERM, then calls `stop` and lets the open
+/// connections finish for a while, along with the task it gave (a second signal ends
+/// the wait).
 ///
 /// A connection on which no request is in progress for the header time limit is
 /// closed, whatever its protocol: a client that connects and sends nothing, an HTTP/2
@@ -215,11 +207,11 @@ struct Limits {
 /// limits the time to send each request's headers; HTTP/2 sends them in one frame. A
 /// connection whose answers make no progress for the stall time limit (a client that
 /// does not read them) is dropped, and with it what it held.
-async fn serve_connections<F: Future<Output = ()>>(
+async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: Limits,
-    stop: impl Future<Output = F>,
+    stop: impl FnOnce() -> tokio::task::JoinHandle<()>,
 ) {
     let header_time_limit = limits.header_time;
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -227,9 +219,9 @@ async fn serve_connections<F: Future<Output = ()>>(
     builder.http2().timer(TokioTimer::new()).keep_alive_interval(HTTP2_PING_EVERY).keep_alive_timeout(HTTP2_PING_EVERY);
     let (stop_sender, stop_receiver) = watch::channel(false);
     let mut connections = JoinSet::new();
-    let mut stop = std::pin::pin!(stop);
+    let mut signalled = std::pin::pin!(shutdown());
     let epoch = Instant::now();
-    let finishing = loop {
+    loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -241,7 +233,7 @@ async fn serve_connections<F: Future<Output = ()>>(
                 }
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            finishing = &mut stop => break finishing,
+            () = &mut signalled => break,
         };
         // Small answers go out at once rather than waiting on the client's delayed ACK.
         if let Err(error) = stream.set_nodelay(true) {
@@ -297,10 +289,16 @@ async fn serve_connections<F: Future<Output = ()>>(
                 tracing::debug!(%peer, %error, "connection ended");
             }
         });
-    };
+    }
     drop(listener);
+    let finishing = stop();
     let _ = stop_sender.send(true);
     let drained = tokio::time::timeout(DRAIN_TIME_LIMIT, async {
+        let finishing = async {
+            if let Err(error) = finishing.await {
+                tracing::error!(%error, "cannot finish stopping");
+            }
+        };
         tokio::join!(async { while connections.join_next().await.is_some() {} }, finishing)
     });
     tokio::select! {

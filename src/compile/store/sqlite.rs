@@ -78,10 +78,13 @@ fn kept_before(jobs_dir: &Path) -> Result<Kept, StoreError> {
     Ok(kept)
 }
 
-/// SQLite's `quick_check` of the whole database: `Err` says what is wrong.
+/// SQLite's `integrity_check` of the whole database: `Err` says what is wrong. Its
+/// `quick_check` is twice as fast but does not hold the indexes against the rows: a
+/// damaged index entry would make a job silently missing from lookups by id. Both
+/// read every page (about a second for 50,000 jobs, 500 MB).
 fn check_integrity(connection: &Connection) -> Result<(), String> {
     let mut statement =
-        connection.prepare("PRAGMA quick_check(5)").map_err(|error| format!("cannot be read: {error}"))?;
+        connection.prepare("PRAGMA integrity_check(5)").map_err(|error| format!("cannot be read: {error}"))?;
     let problems: Vec<String> = statement
         .query_map([], |row| row.get(0))
         .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
@@ -89,7 +92,10 @@ fn check_integrity(connection: &Connection) -> Result<(), String> {
     if problems == ["ok"] {
         return Ok(());
     }
-    Err(format!("is damaged: SQLite's quick_check finds {}", problems.join("; ")))
+    // One line: rows may hold several, and a heading (`*** in database main ***`).
+    let problems: Vec<&str> =
+        problems.iter().flat_map(|problem| problem.lines()).filter(|line| !line.starts_with("***")).collect();
+    Err(format!("is damaged: SQLite's integrity_check finds {}", problems.join("; ")))
 }
 
 /// Whether an error says the database holds something other than what was written.
@@ -161,7 +167,7 @@ impl SqliteStore {
     /// Opens (or creates) the store in the folder `state`; jobs left running are
     /// queued again. Returns the store and how many jobs were requeued.
     ///
-    /// A damaged database is refused (SQLite's `quick_check`), and so is an empty or
+    /// A damaged database is refused (SQLite's `integrity_check`), and so is an empty or
     /// missing one where jobs were kept before (their folders in `jobs/`, or the mark
     /// a new store leaves there): starting empty would silently lose every job.
     pub fn open(state: &Path, queue_limit: u64) -> Result<(SqliteStore, usize), StoreError> {
