@@ -161,7 +161,7 @@ async fn finish(request: Request<Body>, next: axum::middleware::Next) -> Respons
 pub fn run(settings: Settings, service: Arc<Service>, ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
     start_workers(&service, settings.workers, settings.keep)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(settings.listen).await?;
         let address = listener.local_addr()?;
         let app = router(&settings, service.clone());
@@ -172,7 +172,11 @@ pub fn run(settings: Settings, service: Arc<Service>, ready: impl FnOnce(SocketA
         let stop = move || tokio::task::spawn_blocking(move || service.release());
         serve_connections(listener, app, limits, stop).await;
         Ok(())
-    })
+    });
+    // Work still running for requests that were dropped (a picture drawn, a store
+    // call waiting for a connection) is not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    served
 }
 
 /// A node without HTTP: `workers` threads run jobs from the shared store, and ended
