@@ -593,8 +593,8 @@ fn sigterm_and_ctrl_c_end_the_server_with_0_and_hand_its_running_job_back_at_onc
 }
 
 /// A state folder whose SQLite store holds `jobs` finished keymap-only jobs, and one
-/// finished firmware job (with its folder in `jobs/`), written by a server stopped with
-/// SIGTERM; returns the ids.
+/// finished firmware job (with its folder in `jobs/`), written by a server since
+/// stopped, its write-ahead log folded into the database; returns the ids.
 fn stopped_store_with_jobs(state: &std::path::Path, jobs: usize) -> Vec<String> {
     let tree = fake_qmk_tree();
     let server = Server::with_fake_toolchain(state, tree.path(), &["--workers", "2"], "0");
@@ -603,7 +603,9 @@ fn stopped_store_with_jobs(state: &std::path::Path, jobs: usize) -> Vec<String> 
     for id in &ids {
         assert_eq!(server.wait_for(id, &["finished", "failed"])["status"], "finished");
     }
-    assert!(server.stop_with(libc::SIGTERM).0.success());
+    server.kill();
+    let store = rusqlite::Connection::open(state.join("jobs.sqlite")).unwrap();
+    store.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
     ids
 }
 

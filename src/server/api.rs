@@ -65,6 +65,13 @@ impl ApiError {
     }
 }
 
+/// Work on a thread of its own that did not end (it panicked).
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(error: tokio::task::JoinError) -> ApiError {
+        ApiError::internal(error)
+    }
+}
+
 /// The job store cannot answer (unreachable, damaged): 503, so that a load balancer
 /// and the client try again, with the store's reason.
 impl From<StoreError> for ApiError {
@@ -213,7 +220,7 @@ async fn download(
     // An ended job's files never change: each is made once (the picture drawn, the
     // archive written, the firmware read) and kept while asked for.
     let key = (job.id.clone(), artifact.describe());
-    let make = make_download(&state, job, artifact);
+    let make = make_download(state.clone(), job, artifact);
     let found = state.downloads.get_or_make(&key, false, make).await?.ok_or_else(|| {
         // `make_download` always gives a file or an error.
         ApiError::internal("a download was made of nothing")
@@ -245,7 +252,7 @@ impl Weighed for Kept {
 }
 
 /// Makes one of a job's files: a picture is drawn through the gate of costly work.
-async fn make_download(state: &AppState, job: Job, artifact: Artifact) -> Result<Option<Kept>, ApiError> {
+async fn make_download(state: Arc<AppState>, job: Job, artifact: Artifact) -> Result<Option<Kept>, ApiError> {
     let service = state.service.clone();
     let make = move || service.download(&job, artifact);
     let made = match artifact {

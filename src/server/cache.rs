@@ -75,11 +75,16 @@ impl<K: Hash + Eq + Clone, E: Clone, V: Weighed> ByteCache<K, E, V> {
     }
 
     /// The answer for `key`: kept, or made by `make` and kept. Requests for the same key
-    /// while it is being made wait for that one making and get its outcome. `pin` keeps
-    /// the answer for good, outside the budget.
-    pub(super) async fn get_or_make<F>(&self, key: &K, pin: bool, make: F) -> Made<V, E>
+    /// while it is being made wait for that one making and get its outcome. The making
+    /// runs on a task of its own, so that it is finished, kept and shared even when the
+    /// request that started it goes away (its client gave up): it is never begun again
+    /// meanwhile. `pin` keeps the answer for good, outside the budget.
+    pub(super) async fn get_or_make<F>(self: &Arc<Self>, key: &K, pin: bool, make: F) -> Made<V, E>
     where
-        F: Future<Output = Made<V, E>>,
+        F: Future<Output = Made<V, E>> + Send + 'static,
+        K: Send + Sync + 'static,
+        V: Send + Sync + 'static,
+        E: From<tokio::task::JoinError> + Send + Sync + 'static,
     {
         if let Some(value) = self.get(key) {
             return Ok(Some(value));
@@ -88,30 +93,31 @@ impl<K: Hash + Eq + Clone, E: Clone, V: Weighed> ByteCache<K, E, V> {
             let mut making = self.making.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             making.entry(key.clone()).or_default().clone()
         };
-        let outcome = {
-            let mut made = slot.lock().await;
-            match &*made {
-                // Another request made it while this one waited.
-                Some(outcome) => outcome.clone(),
-                None => {
-                    let outcome = match self.get(key) {
-                        Some(value) => Ok(Some(value)),
-                        None => make.await,
-                    };
-                    if let Ok(Some(value)) = &outcome {
-                        self.keep(key, value.clone(), pin);
-                    }
-                    *made = Some(outcome.clone());
-                    outcome
-                }
-            }
-        };
-        let mut making = self.making.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        // The last of those who waited for it takes the slot away.
-        if making.get(key).is_some_and(|current| Arc::ptr_eq(current, &slot) && Arc::strong_count(&slot) == 2) {
-            making.remove(key);
+        let mut made = slot.clone().lock_owned().await;
+        if let Some(outcome) = &*made {
+            // Made while this request waited: the slot has left the map already.
+            return outcome.clone();
         }
-        outcome
+        let (cache, key) = (self.clone(), key.clone());
+        let making = tokio::spawn(async move {
+            let outcome = match cache.get(&key) {
+                Some(value) => Ok(Some(value)),
+                None => make.await,
+            };
+            if let Ok(Some(value)) = &outcome {
+                cache.keep(&key, value.clone(), pin);
+            }
+            // Those who come from now on find it kept, or make it again (an error, a
+            // refusal): the outcome goes only to those who waited for this making.
+            let mut making = cache.making.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if making.get(&key).is_some_and(|current| Arc::ptr_eq(current, &slot)) {
+                making.remove(&key);
+            }
+            drop(making);
+            *made = Some(outcome.clone());
+            outcome
+        });
+        making.await.map_err(E::from)?
     }
 
     fn keep(&self, key: &K, value: V, pinned: bool) {
@@ -196,13 +202,13 @@ mod tests {
 
     #[test]
     fn an_answer_asked_for_at_once_is_made_once_and_shared() {
-        let cache: Arc<ByteCache<String, String>> = Arc::new(ByteCache::new(1 << 20));
+        let cache: Arc<ByteCache<String, Failed>> = Arc::new(ByteCache::new(1 << 20));
         let made = Arc::new(AtomicUsize::new(0));
         let answers: Vec<Bytes> = runtime().block_on(async {
             let asks = (0..20).map(|_| {
                 let (cache, made) = (cache.clone(), made.clone());
                 tokio::spawn(async move {
-                    let make = async {
+                    let make = async move {
                         made.fetch_add(1, Ordering::SeqCst);
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                         Ok(Some(Bytes::from(vec![7u8; 1000])))
@@ -221,12 +227,21 @@ mod tests {
         assert!(cache.making.lock().unwrap().is_empty(), "nothing left being made");
     }
 
+    #[derive(Debug, Clone, PartialEq)]
+    struct Failed(String);
+
+    impl From<tokio::task::JoinError> for Failed {
+        fn from(error: tokio::task::JoinError) -> Failed {
+            Failed(error.to_string())
+        }
+    }
+
     #[test]
     fn errors_and_absences_are_shared_by_those_who_waited_but_not_kept() {
-        let cache: ByteCache<u32, String> = ByteCache::new(1 << 20);
+        let cache: Arc<ByteCache<u32, Failed>> = Arc::new(ByteCache::new(1 << 20));
         let runtime = runtime();
-        let failed = runtime.block_on(cache.get_or_make(&1, false, async { Err("busy".to_owned()) }));
-        assert_eq!(failed, Err("busy".to_owned()));
+        let failed = runtime.block_on(cache.get_or_make(&1, false, async { Err(Failed("busy".to_owned())) }));
+        assert_eq!(failed, Err(Failed("busy".to_owned())));
         let none = runtime.block_on(cache.get_or_make(&1, false, async { Ok(None) }));
         assert_eq!(none, Ok(None));
         let made = runtime.block_on(cache.get_or_make(&1, false, async { Ok(Some(Bytes::from_static(b"x"))) }));
@@ -234,8 +249,31 @@ mod tests {
     }
 
     #[test]
+    fn a_making_left_by_its_request_is_finished_kept_and_not_begun_again() {
+        let cache: Arc<ByteCache<u32, Failed>> = Arc::new(ByteCache::new(1 << 20));
+        let made = Arc::new(AtomicUsize::new(0));
+        let make = |made: Arc<AtomicUsize>| async move {
+            made.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            Ok(Some(Bytes::from_static(b"drawn")))
+        };
+        let again = runtime().block_on(async {
+            let first = {
+                let (cache, make) = (cache.clone(), make(made.clone()));
+                tokio::spawn(async move { cache.get_or_make(&1, false, make).await })
+            };
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            first.abort();
+            cache.get_or_make(&1, false, make(made.clone())).await
+        });
+        assert_eq!(again, Ok(Some(Bytes::from_static(b"drawn"))));
+        assert_eq!(made.load(Ordering::SeqCst), 1, "the first making was finished, not begun again");
+        assert!(cache.get(&1).is_some());
+    }
+
+    #[test]
     fn the_budget_holds_the_least_recently_used_go_first_and_pins_stay() {
-        let cache: ByteCache<u32, ()> = ByteCache::new(4000);
+        let cache: Arc<ByteCache<u32, Failed>> = Arc::new(ByteCache::new(4000));
         let runtime = runtime();
         let put = |key: u32, size: usize, pin: bool| {
             let bytes = Bytes::from(vec![0u8; size]);

@@ -34,7 +34,7 @@ struct Catalog {
     /// Old name → the name it points to now.
     aliases: HashMap<String, String>,
     /// The files of `v1/` read so far, by their path below it.
-    files: ByteCache<String, ()>,
+    files: Arc<ByteCache<String, ApiError>>,
     /// Larger request bodies are refused with 413.
     body_limit: usize,
     heavy: Arc<Heavy>,
@@ -70,7 +70,7 @@ pub(super) fn routes(site: &FsPath, body_limit: usize, heavy: Arc<Heavy>) -> Rou
     let mut sorted: Vec<&String> = names.iter().collect();
     sorted.sort();
     let list_json = Bytes::from(serde_json::to_vec(&sorted).unwrap_or_default());
-    let files = ByteCache::new(FILES_BUDGET);
+    let files = Arc::new(ByteCache::new(FILES_BUDGET));
     let catalog = Arc::new(Catalog { v1, names, list: list_json, aliases, files, body_limit, heavy });
     Router::new()
         .route("/v1/keyboards", get(list))
@@ -105,6 +105,7 @@ impl Catalog {
             return None;
         }
         let pin = DOCUMENTS.contains(&relative);
+        let file = relative.to_owned();
         let read = async move {
             let read = tokio::task::spawn_blocking(move || match std::fs::metadata(&path) {
                 Ok(metadata) if metadata.is_file() => std::fs::read(&path).map(Some),
@@ -115,7 +116,7 @@ impl Catalog {
                 Ok(Ok(bytes)) => Ok(bytes.map(Bytes::from)),
                 Ok(Err(error)) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 Ok(Err(error)) => {
-                    tracing::warn!(%error, file = relative, "cannot read a file of the served site");
+                    tracing::warn!(%error, %file, "cannot read a file of the served site");
                     Ok(None)
                 }
                 Err(_) => Ok(None),

@@ -84,7 +84,7 @@ struct AppState {
     /// The gate of costly work: pictures, KLE conversions.
     heavy: Arc<Heavy>,
     /// Jobs' files made for a download, by job and file.
-    downloads: ByteCache<(String, &'static str), ApiError, api::Kept>,
+    downloads: Arc<ByteCache<(String, &'static str), ApiError, api::Kept>>,
     /// The last health check that could read the store: when, and the queue's length.
     health: Mutex<Option<(Instant, u64)>>,
 }
@@ -98,7 +98,7 @@ fn router(settings: &Settings, service: Arc<Service>) -> Router {
         public_url: settings.public_url.clone(),
         body_limit: settings.body_limit,
         heavy: heavy.clone(),
-        downloads: ByteCache::new(DOWNLOADS_BUDGET),
+        downloads: Arc::new(ByteCache::new(DOWNLOADS_BUDGET)),
         health: Mutex::new(None),
     });
     Router::new()
