@@ -275,7 +275,8 @@ async fn make_download(state: Arc<AppState>, job: Job, artifact: Artifact) -> Re
         // The store holds the job but not its firmware: it is damaged.
         Unavailable::Missing(_) => {
             tracing::error!(%error, "the job store is damaged");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the job store cannot answer: {error}"))
+            let message = format!("the job store cannot answer: {error}");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(RETRY_AFTER_SECONDS)
         }
         Unavailable::Unreadable(..) => ApiError::internal(error),
     })?;
