@@ -168,3 +168,94 @@ fn qmk_configurators_requests_all_succeed_in_a_real_browser() {
     // A keymap-only job: no binary URL, so the Configurator disables its Firmware button.
     assert!(stdout.contains("finished: firmware_filename=\"\" firmware_binary_url=undefined"), "{stdout}");
 }
+
+/// A process's resident memory now and at its peak, in MiB, from /proc.
+fn memory_mib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        let line = status.lines().find(|line| line.starts_with(name)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() / 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A connection that sends a GET of `path` and reads nothing, with a receive buffer
+/// of a few KiB so that the kernel cannot take the answer in for it.
+fn non_reading_client(address: &str, path: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    let address: std::net::SocketAddrV4 = address.parse().unwrap();
+    // SAFETY: a new socket, set up and connected here, then owned by the TcpStream.
+    let stream = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let size: libc::c_int = 4096;
+        let set = libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&raw const size).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        assert_eq!(set, 0);
+        let to = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: address.port().to_be(),
+            sin_addr: libc::in_addr { s_addr: u32::from(*address.ip()).to_be() },
+            sin_zero: [0; 8],
+        };
+        let connected =
+            libc::connect(fd, (&raw const to).cast(), std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t);
+        assert_eq!(connected, 0, "{}", std::io::Error::last_os_error());
+        std::net::TcpStream::from_raw_fd(fd)
+    };
+    let mut writer = &stream;
+    write!(writer, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    stream
+}
+
+#[test]
+fn clients_that_never_read_keyboards_all_cost_no_copy_of_it_and_are_disconnected() {
+    let Some(shared) = shared() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (site, home) = (dir.path().join("site"), shared.join("qmk").display().to_string());
+    let built = run(&["build", "--json-only", "--quiet", "--qmk-home", &home, "--out", &site.display().to_string()]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    let size = std::fs::metadata(site.join("master/v1/keyboards.json")).unwrap().len();
+    assert!(size > 20 << 20, "keyboards.json of a whole tree: {size} bytes");
+    let args = ["--qmk-home", &home, "--site", &site.display().to_string(), "--workers", "1"];
+    let args: Vec<&str> = args.into_iter().chain(["--stall-time-limit", "3s"]).collect();
+    let server = Server::start(&dir.path().join("state"), &args, &[]);
+    let (before, _) = memory_mib(server.pid());
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let clients: Vec<_> = (0..100).map(|_| non_reading_client(&address, "/v1/keyboards/all")).collect();
+    let answered = || server.log().matches("uri=/v1/keyboards/all version=HTTP/1.1}: tower_http").count();
+    let started = std::time::Instant::now();
+    while answered() < 100 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "{} of 100 answered", answered());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let (after, peak) = memory_mib(server.pid());
+    eprintln!(
+        "100 clients that do not read {size} bytes: resident {before} MiB before, {after} MiB after, peak {peak} MiB"
+    );
+    assert!(after < before + 100, "{before} MiB → {after} MiB");
+    assert!(peak < before + 100, "peak {peak} MiB from {before} MiB");
+
+    // Past the stall limit each is disconnected: what a client reads then ends early.
+    while server.log().matches("the client took none of its answer in time").count() < 100 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the stalled connections are closed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for client in clients.iter().take(3) {
+        client.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let mut answer = Vec::new();
+        match std::io::Read::read_to_end(&mut &*client, &mut answer) {
+            Ok(_) => {}
+            Err(error) => assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset, "{error}"),
+        }
+        assert!((answer.len() as u64) < size, "{} bytes of {size}: the server stopped sending", answer.len());
+    }
+    assert_eq!(server.get("/v1/healthcheck").status, 200, "others are served meanwhile");
+}

@@ -255,7 +255,10 @@ fn while_the_database_is_down_submissions_get_503_and_every_node_recovers_with_i
     );
     assert!(refused.json()["message"].as_str().unwrap().contains("try again later"));
     assert_eq!(api.get("/v1/healthcheck").status, 503, "a load balancer takes the node out");
-    assert_eq!(api.get(&format!("/v1/compile/{before}")).status, 500);
+    let lookup = api.get(&format!("/v1/compile/{before}"));
+    assert_eq!((lookup.status, lookup.json()["code"].as_u64()), (503, Some(503)), "the store cannot answer: 503");
+    assert!(lookup.json()["message"].as_str().unwrap().contains("the job store cannot answer"));
+    assert_eq!(lookup.header("retry-after"), "10");
     postgres.restart();
     let after = api.submit(&payload("after", "KC_A"));
     assert_eq!(api.wait_for(&after, &["finished", "failed"])["status"], "finished", "the worker took it");
@@ -287,4 +290,38 @@ fn a_worker_stopped_with_sigterm_hands_its_job_to_another_node_at_once() {
     assert_eq!(api.wait_for(&id, &["finished", "failed"])["status"], "finished");
     assert!(stopped.elapsed() < Duration::from_secs(10), "taken over in {:?}", stopped.elapsed());
     assert_eq!(postgres.query(&format!("SELECT attempts FROM jobs WHERE id = '{id}'")), "2");
+}
+
+#[test]
+fn a_serve_node_stopped_with_sigterm_hands_its_running_job_to_another_node_within_2_s() {
+    let Some(postgres) = Postgres::start() else { return };
+    let (tree, dir) = (fake_qmk_tree(), tempfile::tempdir().unwrap());
+    let (site, url, home) = (bundled_site(dir.path()), postgres.url(), tree.path().display().to_string());
+    // The default lease, 30 s: the job must move on long before it would run out.
+    let args = ["--database", url.as_str(), "--site", site.as_str(), "--qmk-home", home.as_str(), "--workers", "1"];
+    let slow = Server::start(&dir.path().join("slow"), &args, &[("FAKE_BUILD_SECONDS", "60")]);
+    let id = slow.submit(&payload("handed_on", "KC_A"));
+    slow.wait_for(&id, &["running"]);
+    let worker_args = ["--database", url.as_str(), "--qmk-home", home.as_str(), "--workers", "1"];
+    let _fast = Worker::start(&dir.path().join("fast"), &worker_args, &[("FAKE_BUILD_SECONDS", "0.1")]);
+    let attempts = || postgres.query(&format!("SELECT attempts FROM jobs WHERE id = '{id}'"));
+    assert_eq!(attempts(), "1", "the fast worker cannot take a running job");
+    let log = slow.state.join("server.log");
+    let (status, stopped_in) = slow.stop_with(libc::SIGTERM);
+    let log = std::fs::read_to_string(log).unwrap();
+    assert_eq!(status.code(), Some(0), "serve ends with 0 on SIGTERM:\n{log}");
+    assert!(log.contains("handed the running jobs back to the queue jobs=1"), "{log}");
+    // Timed from the signal: the stop itself, then the other node's claim.
+    let signalled = Instant::now() - stopped_in;
+    while attempts() != "2" {
+        assert!(signalled.elapsed() < Duration::from_secs(10), "the job stayed with the stopped node");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let taken = signalled.elapsed();
+    eprintln!("stopped in {stopped_in:?}; the job was taken by another node {taken:?} after SIGTERM");
+    assert!(taken < Duration::from_secs(2), "taken {taken:?} after the signal");
+    while postgres.query(&format!("SELECT status FROM jobs WHERE id = '{id}'")) != "finished" {
+        assert!(signalled.elapsed() < Duration::from_secs(30), "the other node finishes the job");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

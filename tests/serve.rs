@@ -558,3 +558,277 @@ fn a_full_disk_loses_no_job_and_strands_none() {
     assert_eq!(server.get("/v1").json()["queue_length"], 0);
     server.submit(&payload("after", "KC_A"));
 }
+
+/// How a job stands in a stopped server's SQLite store.
+fn stored_status(state: &std::path::Path, id: &str) -> String {
+    let store = rusqlite::Connection::open(state.join("jobs.sqlite")).unwrap();
+    store.query_row("SELECT status FROM jobs WHERE id = ?1", [id], |row| row.get(0)).unwrap()
+}
+
+#[test]
+fn sigterm_and_ctrl_c_end_the_server_with_0_and_hand_its_running_job_back_at_once() {
+    for (signal, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let (tree, state) = (fake_qmk_tree(), tempfile::tempdir().unwrap());
+        let server = Server::with_fake_toolchain(state.path(), tree.path(), &["--workers", "1"], "60");
+        let running = server.submit(&payload("stopped", "KC_A"));
+        server.wait_for(&running, &["running"]);
+        let waiting = server.submit(&payload("waiting", "KC_A"));
+        let (status, took) = server.stop_with(signal);
+        let log = std::fs::read_to_string(state.path().join("server.log")).unwrap();
+        assert_eq!(status.code(), Some(0), "{name}: exit 0, not a panic:\n{log}");
+        assert!(!log.contains("panicked"), "{log}");
+        assert!(took < std::time::Duration::from_secs(5), "{name}: stopped in {took:?}, not after the build");
+        assert!(log.contains("handed the running jobs back to the queue jobs=1"), "{name}:\n{log}");
+        // In the store at once, not at the next start; and no job was taken after the signal.
+        assert_eq!(stored_status(state.path(), &running), "queued", "{name}");
+        assert_eq!(stored_status(state.path(), &waiting), "queued", "{name}");
+        let wal = state.path().join("jobs.sqlite-wal");
+        assert!(std::fs::metadata(&wal).map_or(0, |m| m.len()) == 0, "jobs.sqlite alone holds the jobs");
+
+        let server = Server::with_fake_toolchain(state.path(), tree.path(), &["--workers", "1"], "0");
+        for id in [&running, &waiting] {
+            assert_eq!(server.wait_for(id, &["finished", "failed"])["status"], "finished", "{name}");
+        }
+    }
+}
+
+/// A state folder whose SQLite store holds `jobs` finished keymap-only jobs, and one
+/// finished firmware job (with its folder in `jobs/`), written by a server since
+/// stopped, its write-ahead log folded into the database; returns the ids.
+fn stopped_store_with_jobs(state: &std::path::Path, jobs: usize) -> Vec<String> {
+    let tree = fake_qmk_tree();
+    let server = Server::with_fake_toolchain(state, tree.path(), &["--workers", "2"], "0");
+    let mut ids: Vec<String> = (0..jobs).map(|n| server.submit(&payload(&format!("kept_{n}"), "KC_A"))).collect();
+    ids.push(server.submit(&payload("firmware", "KC_B")));
+    for id in &ids {
+        assert_eq!(server.wait_for(id, &["finished", "failed"])["status"], "finished");
+    }
+    server.kill();
+    let store = rusqlite::Connection::open(state.join("jobs.sqlite")).unwrap();
+    store.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    ids
+}
+
+#[test]
+fn an_emptied_job_store_is_refused_at_start_saying_what_to_do() {
+    let state = tempfile::tempdir().unwrap();
+    stopped_store_with_jobs(state.path(), 3);
+    let database = state.path().join("jobs.sqlite");
+    std::fs::write(&database, b"").unwrap();
+    let (status, log) = Server::try_start(state.path(), &[], &[]).err().expect("an empty store beside jobs is refused");
+    assert_eq!(status.code(), Some(2), "{log}");
+    let said = log.lines().last().unwrap_or_default();
+    for needle in [database.display().to_string().as_str(), "is empty (0 bytes)", "the folders of", "Restore", "move"] {
+        assert!(said.contains(needle), "{needle:?} in {said}");
+    }
+    assert_eq!(std::fs::metadata(&database).unwrap().len(), 0, "the refused store is left as it was");
+    // Done as the message says: with the jobs' folder moved away, a new store starts.
+    std::fs::rename(state.path().join("jobs"), state.path().join("jobs.lost")).unwrap();
+    let server = Server::start(state.path(), &[], &[]);
+    assert_eq!(server.get("/v1/healthcheck").json()["queue_length"], 0);
+}
+
+#[test]
+fn garbage_in_the_middle_of_the_job_store_is_refused_at_start_never_started_empty() {
+    let state = tempfile::tempdir().unwrap();
+    let ids = stopped_store_with_jobs(state.path(), 257);
+    let database = state.path().join("jobs.sqlite");
+    let mut bytes = std::fs::read(&database).unwrap();
+    let middle = bytes.len() / 2;
+    let mut noise = 0x2545_f491_4f6c_dd1du64;
+    for byte in &mut bytes[middle..middle + 8192] {
+        noise ^= noise << 13;
+        noise ^= noise >> 7;
+        noise ^= noise << 17;
+        *byte = noise as u8;
+    }
+    std::fs::write(&database, &bytes).unwrap();
+    match Server::try_start(state.path(), &[], &[]) {
+        Err((status, log)) => {
+            assert_eq!(status.code(), Some(2), "{log}");
+            let said = log.lines().last().unwrap_or_default();
+            assert!(said.contains(&database.display().to_string()) && said.contains("is damaged"), "{said}");
+            assert!(said.contains("integrity_check") && said.contains("Restore"), "{said}");
+        }
+        // Had the damage passed the check: every job is found, or the answer says the store cannot answer.
+        Ok(server) => {
+            let statuses: Vec<u16> = ids.iter().map(|id| server.get(&format!("/v1/compile/{id}")).status).collect();
+            assert!(statuses.iter().all(|s| [200, 503].contains(s)), "{statuses:?}");
+            if statuses.contains(&503) {
+                assert_eq!(server.get("/v1/healthcheck").status, 503);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_damaged_job_answers_503_with_its_reason_and_the_health_check_turns_503() {
+    let state = tempfile::tempdir().unwrap();
+    let ids = stopped_store_with_jobs(state.path(), 20);
+    // Damage one job's stored result where no check of SQLite's pages can see it.
+    let database = state.path().join("jobs.sqlite");
+    let mut bytes = std::fs::read(&database).unwrap();
+    let at = bytes.windows(14).position(|w| w == b"{\"returncode\":").expect("a stored result");
+    bytes[at..at + 14].copy_from_slice(b"\x01\x02garbage\x03\x04\x05\x06\x07");
+    std::fs::write(&database, &bytes).unwrap();
+    let server = Server::start(state.path(), &[], &[]);
+    assert_eq!(server.get("/v1/healthcheck").status, 200, "nothing seen yet");
+    let replies: Vec<Reply> = ids.iter().map(|id| server.get(&format!("/v1/compile/{id}"))).collect();
+    let damaged: Vec<&Reply> = replies.iter().filter(|reply| reply.status != 200).collect();
+    assert_eq!(damaged.len(), 1, "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    let reply = damaged[0];
+    assert_eq!((reply.status, reply.json()["code"].as_u64()), (503, Some(503)));
+    let message = reply.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("the job store cannot answer") && message.contains("damaged"), "{message}");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let health = server.get("/v1/healthcheck");
+    assert_eq!((health.status, health.json()["code"].as_u64()), (503, Some(503)), "the damage is not kept quiet");
+}
+
+#[test]
+fn the_health_check_reads_the_store_and_answers_503_when_it_cannot() {
+    for damage in ["emptied", "removed"] {
+        let state = tempfile::tempdir().unwrap();
+        let server = Server::start(state.path(), &[], &[]);
+        let id = server.submit(&payload("healthy", "KC_A"));
+        server.wait_for(&id, &["finished"]);
+        assert_eq!(server.get("/v1/healthcheck").status, 200);
+        let database = state.path().join("jobs.sqlite");
+        match damage {
+            "emptied" => std::fs::write(&database, b"").unwrap(),
+            _ => std::fs::remove_file(&database).unwrap(),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let health = server.get("/v1/healthcheck");
+        assert_eq!((health.status, health.json()["code"].as_u64()), (503, Some(503)), "{damage}");
+        let message = health.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("jobs.sqlite"), "{damage}: {message}");
+        assert_eq!(health.header("retry-after"), "10");
+    }
+}
+
+#[test]
+fn every_answer_says_nosniff_and_every_refusal_is_json() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &["--body-limit", "1000"], &[]);
+    let id = server.submit(&payload("sniffed", "KC_A"));
+    server.wait_for(&id, &["finished"]);
+    let mut replies: Vec<(String, Reply)> = [
+        "/",
+        "/v1",
+        "/v1/healthcheck",
+        "/v1/constants_metadata.json",
+        "/v1/keyboards",
+        "/v1/keyboards/all",
+        "/v1/keyboards/clueboard/66/rev2",
+        "/v1/usb",
+        "/v1/skeletons/keymap",
+        &format!("/v1/compile/{id}"),
+        &format!("/v1/compile/{id}/keymap"),
+        &format!("/v1/compile/{id}/source"),
+        &format!("/v1/compile/{id}/svg"),
+        &format!("/v1/compile/{id}/download"),
+        "/v1/compile/0b7e3e1c-0000-4000-8000-000000000000",
+        "/v1/keyboards/nope",
+        "/no/such/page.html",
+        "/v1/converters/kle",
+        "/v1/compile",
+    ]
+    .iter()
+    .map(|path| (format!("GET {path}"), server.get(path)))
+    .collect();
+    for (path, body) in [
+        ("/v1/compile", &b"{"[..]),
+        ("/v1/compile", &[b' '; 2000][..]),
+        ("/v1/converters/kle", b"not json"),
+        ("/v1/keyboards/all", b"{}"),
+        ("/index.html", b"{}"),
+    ] {
+        replies.push((format!("POST {path}"), server.post(path, body)));
+    }
+    for (request, reply) in &replies {
+        assert_eq!(reply.header("x-content-type-options"), "nosniff", "{request}");
+        if reply.status >= 400 {
+            assert_eq!(reply.header("content-type"), "application/json", "{request}");
+            let answer = reply.json();
+            assert_eq!(answer["code"], reply.status, "{request}");
+            assert!(!answer["message"].as_str().unwrap().is_empty(), "{request}");
+        }
+    }
+    let statuses: Vec<u16> = replies.iter().map(|(_, reply)| reply.status).collect();
+    for status in [200, 400, 404, 405, 413] {
+        assert!(statuses.contains(&status), "{status} among {statuses:?}");
+    }
+}
+
+#[test]
+fn every_post_route_caps_its_body() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &["--body-limit", "100000"], &[]);
+    // A KLE layout of 1.5 MB: under axum's own default limit, over the server's.
+    let raw = format!("[{}]", vec!["\"Esc\""; 250_000].join(","));
+    let body = json!({"raw": raw}).to_string();
+    for path in ["/v1/converters/kle", "/v1/converters/kle2qmk", "/v1/compile"] {
+        let reply = server.post(path, body.as_bytes());
+        assert_eq!((reply.status, reply.json()["code"].as_u64()), (413, Some(413)), "{path}");
+        assert!(reply.json()["message"].as_str().unwrap().contains("over the limit of 100000"), "{path}");
+    }
+    let small = json!({"raw": "[\"Esc\"]"}).to_string();
+    assert_eq!(server.post("/v1/converters/kle", small.as_bytes()).status, 200);
+}
+
+/// A keymap of 32 layers of assorted keys, whose picture costs some drawing.
+fn many_layers(keymap: &str) -> Value {
+    let keys = ["KC_A", "LT(1, KC_C)", "MT(MOD_LCTL, KC_D)", "LCTL(KC_E)", "KC_EXLM", "MO(2)", "KC_TRNS", "KC_NO"];
+    let layers: Vec<Vec<&str>> = (0..32).map(|l| (0..73).map(|k| keys[(k * 7 + l) % keys.len()]).collect()).collect();
+    json!({"keyboard": "clueboard/66/rev2", "keymap": keymap, "layout": "LAYOUT_all", "layers": layers})
+}
+
+/// GETs each of `paths` at once, each on a connection of its own.
+fn all_at_once(server: &Server, paths: &[String]) -> Vec<Reply> {
+    std::thread::scope(|scope| {
+        let asks: Vec<_> = paths.iter().map(|path| scope.spawn(move || server.get_new(path))).collect();
+        asks.into_iter().map(|ask| ask.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn a_keymap_picture_is_drawn_once_however_many_ask_at_once() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &[], &[]);
+    let id = server.submit(&many_layers("drawn_once"));
+    server.wait_for(&id, &["finished"]);
+    let paths = vec![format!("/v1/compile/{id}/svg"); 20];
+    let replies = all_at_once(&server, &paths);
+    for reply in &replies {
+        assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(reply.body, replies[0].body);
+    }
+    assert!(replies[0].body.starts_with(b"<svg"), "a picture");
+    assert_eq!(server.get(&paths[0]).body, replies[0].body, "and again later");
+    let drawn = server.log().lines().filter(|line| line.contains("drew a keymap picture")).count();
+    assert_eq!(drawn, 1, "drawn once for 21 requests");
+}
+
+#[test]
+fn costly_requests_past_the_limit_get_503_with_retry_after() {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), &["--heavy-limit", "1"], &[]);
+    let ids: Vec<String> = (0..16).map(|n| server.submit(&many_layers(&format!("busy_{n}")))).collect();
+    for id in &ids {
+        server.wait_for(id, &["finished"]);
+    }
+    let paths: Vec<String> = ids.iter().map(|id| format!("/v1/compile/{id}/svg")).collect();
+    let replies = all_at_once(&server, &paths);
+    let statuses: Vec<u16> = replies.iter().map(|reply| reply.status).collect();
+    assert!(statuses.iter().all(|status| [200, 503].contains(status)), "{statuses:?}");
+    assert!(statuses.contains(&200) && statuses.contains(&503), "one drawn at a time, one waits: {statuses:?}");
+    for reply in replies.iter().filter(|reply| reply.status == 503) {
+        assert_eq!(reply.header("retry-after"), "5");
+        assert!(reply.json()["message"].as_str().unwrap().contains("busy drawing keymap pictures"));
+    }
+    // Refused for now, not for good.
+    for (path, _) in paths.iter().zip(&replies).filter(|(_, reply)| reply.status == 503) {
+        assert_eq!(server.get(path).status, 200, "{path}");
+    }
+}

@@ -331,3 +331,132 @@ fn postgresql_over_tls_checks_the_server_as_libpq_does() {
         assert!(message.contains(expected), "`{parameters}`: {message}");
     }
 }
+
+#[test]
+fn a_job_handed_back_at_shutdown_is_not_taken_back_by_its_nodes_lease_keeper() {
+    let Some(server) = Postgres::start() else { return };
+    let lease = Duration::from_secs(1);
+    let stopping = pg_store(&server, 10, lease);
+    let id = stopping.enqueue("{}", "k", 1).unwrap();
+    // The worker still holds its claim while the process ends: its build is not waited for.
+    let held = claim(&stopping);
+    assert_eq!(stopping.release().unwrap(), 1);
+    // Past several renewals of the lease.
+    std::thread::sleep(lease * 2);
+    assert_eq!(server.query(&format!("SELECT status FROM jobs WHERE id = '{id}'")), "queued");
+    let result = json!({"returncode": 0});
+    assert_eq!(stopping.finish(&held, &ending(&result, "k", Firmware::None)).unwrap(), Recorded::NotHeld);
+    let other = pg_store(&server, 10, lease);
+    assert_eq!(claim(&other).job.id, id);
+}
+
+#[test]
+fn sqlite_hands_its_running_jobs_back_at_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), 10).unwrap().0;
+    let id = store.enqueue("{}", "k", 1).unwrap();
+    let held = claim(&store);
+    assert_eq!(store.release().unwrap(), 1);
+    assert_eq!(store.get(&id).unwrap().unwrap().status, Status::Queued);
+    let result = json!({"returncode": 0});
+    assert_eq!(store.finish(&held, &ending(&result, "k", Firmware::None)).unwrap(), Recorded::NotHeld);
+    assert_eq!(claim(&store).job.id, id, "taken again");
+}
+
+/// A state folder holding a SQLite store of one firmware job (with its folder in
+/// `jobs/`) and `more` keymap-only jobs, closed; returns the ids.
+fn closed_sqlite_store(dir: &std::path::Path, firmware: bool, more: usize) -> Vec<String> {
+    let store = SqliteStore::open(dir, 1000).unwrap().0;
+    let mut ids = Vec::new();
+    let work = tempfile::tempdir().unwrap();
+    let built = work.path().join("firmware.hex");
+    std::fs::write(&built, ":00000001FF\n").unwrap();
+    for n in 0..more + usize::from(firmware) {
+        let id = store.enqueue(&format!("{{\"keymap\": \"k{n}\", \"padding\": \"{}\"}}", "x".repeat(3000)), "k", 1);
+        ids.push(id.unwrap());
+        let claimed = claim(&store);
+        let with_firmware = firmware && n == 0;
+        let result = json!({"returncode": 0, "firmware": with_firmware.then_some("firmware.hex")});
+        let kept = if with_firmware { Firmware::Built(&built) } else { Firmware::None };
+        assert_eq!(store.finish(&claimed, &ending(&result, "k", kept)).unwrap(), Recorded::Ended);
+    }
+    ids
+}
+
+#[test]
+fn an_emptied_missing_or_schemaless_sqlite_store_beside_kept_jobs_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    closed_sqlite_store(dir.path(), true, 3);
+    let path = dir.path().join("jobs.sqlite");
+    let refused = |how: &str| match SqliteStore::open(dir.path(), 10) {
+        Err(error @ StoreError::Unusable { .. }) => error.to_string(),
+        Err(other) => panic!("{how}: {other}"),
+        Ok(_) => panic!("{how}: a store that lost its jobs was opened as a new one"),
+    };
+    std::fs::write(&path, b"").unwrap();
+    let message = refused("emptied");
+    for needle in [&path.display().to_string(), "is empty (0 bytes)", "the folder of a job", "Restore", "move "] {
+        assert!(message.contains(needle), "{needle:?} in {message}");
+    }
+    std::fs::remove_file(&path).unwrap();
+    assert!(refused("removed").contains("is missing"));
+    rusqlite::Connection::open(&path).unwrap().execute_batch("CREATE TABLE other (x)").unwrap();
+    assert!(refused("replaced").contains("holds no jobs table"));
+
+    // A store of keymap-only jobs keeps no job folder: its mark tells of its loss.
+    let keymap_only = tempfile::tempdir().unwrap();
+    closed_sqlite_store(keymap_only.path(), false, 3);
+    std::fs::write(keymap_only.path().join("jobs.sqlite"), b"").unwrap();
+    match SqliteStore::open(keymap_only.path(), 10) {
+        Err(error) => assert!(error.to_string().contains("the mark (.job-store) of a store"), "{error}"),
+        Ok(_) => panic!("an emptied store of keymap-only jobs was opened as a new one"),
+    }
+    // As the message says: with `jobs/` moved away, a new store starts.
+    std::fs::rename(keymap_only.path().join("jobs"), keymap_only.path().join("jobs.lost")).unwrap();
+    assert_eq!(SqliteStore::open(keymap_only.path(), 10).unwrap().0.queued().unwrap(), 0);
+}
+
+#[test]
+fn garbage_in_sqlite_is_refused_when_opened_or_read_as_an_error_never_as_a_missing_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = closed_sqlite_store(dir.path(), true, 257);
+    let path = dir.path().join("jobs.sqlite");
+    let clean = std::fs::read(&path).unwrap();
+    let pages = clean.len() / 4096;
+    assert!(pages > 100, "{pages} pages");
+    let mut noise = 0x9e37_79b9_7f4a_7c15u64;
+    let mut opened = 0;
+    for page in [1, pages / 4, pages / 2, pages * 3 / 4, pages - 1] {
+        let mut bytes = clean.clone();
+        // A page and a half, from the middle of a page.
+        for byte in &mut bytes[page * 4096 + 2048..(page * 4096 + 2048 + 6144).min(clean.len())] {
+            noise ^= noise << 13;
+            noise ^= noise >> 7;
+            noise ^= noise << 17;
+            *byte = noise as u8;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        match SqliteStore::open(dir.path(), 10) {
+            Err(error) => {
+                let message = error.to_string();
+                assert!(message.contains(&path.display().to_string()), "{message}");
+                assert!(message.contains("is damaged") || message.contains("cannot be read"), "page {page}: {message}");
+            }
+            // Damage that no check of the pages can see (in a row's text): each job is
+            // found or its lookup fails, none is missing, and a failure is remembered.
+            Ok((store, _)) => {
+                let found: Vec<_> = ids.iter().map(|id| store.get(id)).collect();
+                let missing = found.iter().filter(|found| matches!(found, Ok(None))).count();
+                let failed = found.iter().filter(|found| found.is_err()).count();
+                assert_eq!(missing, 0, "page {page}: {missing} jobs silently missing, {failed} failed");
+                assert!(failed == 0 || store.check().is_err(), "page {page}: the damage seen is remembered");
+                opened += 1;
+            }
+        }
+    }
+    assert!(opened <= 1, "only damage within rows' text passes the check");
+    std::fs::write(&path, &clean).unwrap();
+    let store = SqliteStore::open(dir.path(), 10).unwrap().0;
+    assert!(ids.iter().all(|id| store.get(id).unwrap().is_some()), "the clean store opens whole");
+    assert_eq!(store.check().unwrap(), 0);
+}

@@ -71,6 +71,12 @@ pub struct ServeOptions {
     /// The server's public address, for the URLs in job results [default: from each request's Host]
     #[arg(long, value_name = "URL")]
     public_url: Option<String>,
+    /// Keymap pictures drawn and KLE layouts converted at once; as many more wait (up to 10 s), the rest get 503 [default: one per core]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    heavy_limit: Option<u16>,
+    /// Disconnect a client that takes none of an answer for this long (one that does not read)
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    stall_time_limit: Duration,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -102,6 +108,10 @@ pub fn serve(tree: &DataTree, options: ServeOptions, reporter: &Reporter) -> Res
         body_limit: options.body_limit,
         header_time_limit: options.header_time_limit,
         public_url: options.public_url,
+        heavy_limit: options
+            .heavy_limit
+            .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from),
+        stall_time_limit: options.stall_time_limit,
     };
     server::run(settings, Arc::new(service), |address| {
         // On stdout, for scripts and tests that listen on port 0; nobody may be reading.

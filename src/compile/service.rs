@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -111,6 +112,11 @@ pub struct Service {
     work_dir: PathBuf,
     /// Keyboards whose reference build runs now, on one of the workers.
     filling: Mutex<HashSet<String>>,
+    /// Set at shutdown: workers claim no more jobs.
+    stopping: AtomicBool,
+    /// Held (shared) by each claim, so that the jobs handed back at shutdown include
+    /// every job claimed before.
+    claiming: RwLock<()>,
 }
 
 /// A file of a finished job, ready to be sent.
@@ -145,8 +151,17 @@ impl Service {
             let firmware = firmware.clone();
             std::thread::spawn(move || firmware.tree_digest());
         }
-        let filling = Mutex::default();
-        let service = Service { store, builder: settings.builder, revision, keyboards, keycodes, work_dir, filling };
+        let service = Service {
+            store,
+            builder: settings.builder,
+            revision,
+            keyboards,
+            keycodes,
+            work_dir,
+            stopping: AtomicBool::new(false),
+            claiming: RwLock::new(()),
+            filling: Mutex::default(),
+        };
         Ok((service, requeued))
     }
 
@@ -205,11 +220,28 @@ impl Service {
         self.store.queued()
     }
 
-    /// Claims and runs jobs, waiting when there are none; never returns.
+    /// How many jobs wait, read from the store itself: an error when the store cannot
+    /// be read (unreachable, damaged).
+    pub fn check_store(&self) -> Result<u64, StoreError> {
+        self.store.check()
+    }
+
+    /// Claims and runs jobs, waiting when there are none; never returns. Once the
+    /// service stops (see [`Service::release`]) it claims no more.
     pub fn work(&self) -> ! {
         loop {
             self.store.wait_for_work();
-            match self.store.claim() {
+            let claimed = {
+                let _claiming = self.claiming.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if self.stopping.load(Ordering::SeqCst) { None } else { Some(self.store.claim()) }
+            };
+            let Some(claimed) = claimed else {
+                // The process is ending: this thread waits for it.
+                loop {
+                    std::thread::park();
+                }
+            };
+            match claimed {
                 Ok(Some(claim)) => self.run(&claim),
                 Ok(None) => {}
                 Err(error) => {
@@ -221,9 +253,13 @@ impl Service {
         }
     }
 
-    /// Hands the jobs this process runs back to the queue, for other nodes to take at
-    /// once rather than when their leases run out (at shutdown).
+    /// Stops claiming jobs and hands the jobs this process runs back to the queue, for
+    /// other nodes to take at once rather than when their leases run out (at shutdown).
+    /// Builds still running are left to end with the process; their results are dropped.
     pub fn release(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        // Waits for the claims in progress: their jobs are handed back too.
+        drop(self.claiming.write().unwrap_or_else(|poisoned| poisoned.into_inner()));
         match self.store.release() {
             Ok(0) => {}
             Ok(jobs) => tracing::info!(jobs, "handed the running jobs back to the queue"),
@@ -297,7 +333,7 @@ impl Service {
     /// cache has it: what a request's build compiles serves that request alone, and
     /// what the reference build compiles serves every later keymap of the keyboard.
     fn fill_cache(&self, firmware: &FirmwareBuilder, keyboard: &str) {
-        if !firmware.needs_reference(keyboard) {
+        if self.stopping.load(Ordering::SeqCst) || !firmware.needs_reference(keyboard) {
             return;
         }
         let info = match self.keyboards.resolve(keyboard) {

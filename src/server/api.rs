@@ -15,6 +15,8 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use super::AppState;
+use super::cache::{Shared as SharedBody, Weighed};
+use crate::compile::store::StoreError;
 use crate::compile::{Artifact, Containment, Job, RequestError, Status, SubmitError, Unavailable, firmware_filename};
 
 type Shared = State<Arc<AppState>>;
@@ -40,7 +42,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
 }
 
 /// An error answer: `{"code": N, "message": "..."}` with status N.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct ApiError {
     status: StatusCode,
     message: String,
@@ -52,9 +54,31 @@ impl ApiError {
         ApiError { status, message: message.into(), retry_after: None }
     }
 
-    fn internal(error: impl std::fmt::Display) -> ApiError {
+    pub(super) fn internal(error: impl std::fmt::Display) -> ApiError {
         tracing::error!(%error, "internal error");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("internal error: {error}"))
+    }
+
+    /// Asks the client to try again after this many seconds.
+    pub(super) fn retry_after(self, seconds: u32) -> ApiError {
+        ApiError { retry_after: Some(seconds), ..self }
+    }
+}
+
+/// Work on a thread of its own that did not end (it panicked).
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(error: tokio::task::JoinError) -> ApiError {
+        ApiError::internal(error)
+    }
+}
+
+/// The job store cannot answer (unreachable, damaged): 503, so that a load balancer
+/// and the client try again, with the store's reason.
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        tracing::error!(%error, "the job store cannot answer");
+        let message = format!("the job store cannot answer: {error}");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(RETRY_AFTER_SECONDS)
     }
 }
 
@@ -100,18 +124,34 @@ async fn about(State(state): Shared) -> Result<Json<Value>, ApiError> {
     })))
 }
 
-/// 503 while the job store cannot answer, so that a load balancer sends requests elsewhere.
+/// 503 while the job store cannot be read, so that a load balancer sends requests
+/// elsewhere. The store is read for it: at most once a second while it answers,
+/// however many ask; on every check while it does not, so that its return is seen at once.
 async fn healthcheck(State(state): Shared) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"status": "ok", "queue_length": queue_length(&state).await?})))
+    let recent = {
+        let last = state.health.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        last.filter(|(at, _)| at.elapsed() < HEALTH_CHECK_EVERY).map(|(_, queued)| queued)
+    };
+    let queued = match recent {
+        Some(queued) => queued,
+        None => {
+            let service = state.service.clone();
+            let queued = blocking(move || service.check_store()).await??;
+            *state.health.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                Some((std::time::Instant::now(), queued));
+            queued
+        }
+    };
+    Ok(Json(json!({"status": "ok", "queue_length": queued})))
 }
+
+/// How long a successful health check's answer is reused.
+const HEALTH_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The number of queued jobs over every node; 503 when the store cannot say.
 async fn queue_length(state: &AppState) -> Result<u64, ApiError> {
     let service = state.service.clone();
-    blocking(move || service.queue_length()).await?.map_err(|error| {
-        tracing::error!(%error, "cannot count the queued jobs");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("the job store cannot be reached: {error}"))
-    })
+    Ok(blocking(move || service.queue_length()).await??)
 }
 
 async fn submit(State(state): Shared, body: Body) -> Result<Json<Value>, ApiError> {
@@ -122,7 +162,7 @@ async fn submit(State(state): Shared, body: Body) -> Result<Json<Value>, ApiErro
 }
 
 /// The whole body if it is at most `limit` bytes; else 413, once the client has sent it.
-async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
+pub(super) async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
     let mut kept = Vec::new();
     let mut seen = 0;
@@ -152,7 +192,7 @@ async fn find(state: &AppState, id: String) -> Result<Job, ApiError> {
     }
     let service = state.service.clone();
     let looked_up = id.clone();
-    blocking(move || service.job(&looked_up)).await?.map_err(ApiError::internal)?.ok_or_else(not_found)
+    blocking(move || service.job(&looked_up)).await??.ok_or_else(not_found)
 }
 
 async fn status(State(state): Shared, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
@@ -178,12 +218,13 @@ async fn download(
         }
     };
     let job = find(&state, id).await?;
-    let service = state.service.clone();
-    let found = blocking(move || service.download(&job, artifact)).await?.map_err(|error| match error {
-        Unavailable::NotEnded(..) | Unavailable::NotMade { .. } => {
-            ApiError::new(StatusCode::NOT_FOUND, error.to_string())
-        }
-        Unavailable::Unreadable(..) | Unavailable::Missing(_) | Unavailable::Store(_) => ApiError::internal(error),
+    // An ended job's files never change: each is made once (the picture drawn, the
+    // archive written, the firmware read) and kept while asked for.
+    let key = (job.id.clone(), artifact.describe());
+    let make = make_download(state.clone(), job, artifact);
+    let found = state.downloads.get_or_make(&key, false, make).await?.ok_or_else(|| {
+        // `make_download` always gives a file or an error.
+        ApiError::internal("a download was made of nothing")
     })?;
     // The picture is shown in the browser; nothing in it may run or load.
     let (disposition, policy) = match artifact {
@@ -195,7 +236,52 @@ async fn download(
         (header::CONTENT_DISPOSITION, format!("{disposition}; filename={}", found.filename)),
         (header::CONTENT_SECURITY_POLICY, policy.to_owned()),
     ];
-    Ok((headers, found.bytes))
+    Ok((headers, SharedBody::body(found.bytes)))
+}
+
+/// A job's file, kept to be sent again.
+#[derive(Clone)]
+pub(super) struct Kept {
+    bytes: Bytes,
+    filename: Arc<str>,
+}
+
+impl Weighed for Kept {
+    fn weight(&self) -> usize {
+        self.bytes.len() + self.filename.len()
+    }
+}
+
+/// Makes one of a job's files: a picture is drawn through the gate of costly work.
+async fn make_download(state: Arc<AppState>, job: Job, artifact: Artifact) -> Result<Option<Kept>, ApiError> {
+    let service = state.service.clone();
+    let make = move || service.download(&job, artifact);
+    let made = match artifact {
+        Artifact::Picture => {
+            let started = std::time::Instant::now();
+            let drawn = state.heavy.run("drawing keymap pictures", make).await?;
+            if let Ok(drawn) = &drawn {
+                let (bytes, ms) = (drawn.bytes.len(), started.elapsed().as_millis());
+                tracing::info!(file = %drawn.filename, bytes, ms, "drew a keymap picture");
+            }
+            drawn
+        }
+        _ => blocking(make).await?,
+    };
+    let found = made.map_err(|error| match error {
+        Unavailable::NotEnded(..) | Unavailable::NotMade { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, error.to_string())
+        }
+        Unavailable::Store(error) => ApiError::from(error),
+        // The store holds the job but not its firmware: it is damaged.
+        Unavailable::Missing(_) => {
+            tracing::error!(%error, "the job store is damaged");
+            let message = format!("the job store cannot answer: {error}");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).retry_after(RETRY_AFTER_SECONDS)
+        }
+        Unavailable::Unreadable(..) => ApiError::internal(error),
+    })?;
+    Ok(Some(Kept { bytes: Bytes::from(found.bytes), filename: found.filename.into() }))
 }
 
 /// A job in api.qmk.fm's shape; `result` is null until the job ends.

@@ -2,6 +2,10 @@
 //! files `build` writes into the channel served): the keyboard list, every
 //! keyboard at once, one keyboard (moved keyboards followed), its readme and
 //! JSON keymaps, the USB index, the keymap skeleton, and the KLE converter.
+//!
+//! Files are read once and kept in memory, shared by every answer that sends them
+//! (`keyboards.json` and `usb.json` for good, the others within a budget): a request
+//! costs no copy of what it is sent, however many clients ask at once or never read.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path as FsPath, PathBuf};
@@ -9,14 +13,16 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::api::ApiError;
+use super::api::{ApiError, read_body};
+use super::cache::{ByteCache, Shared as SharedBody};
+use super::heavy::Heavy;
 use crate::keyboard::{is_valid_name, kle};
 
 /// What the handlers read: the channel's folder and its keyboard names.
@@ -27,12 +33,24 @@ struct Catalog {
     list: Bytes,
     /// Old name → the name it points to now.
     aliases: HashMap<String, String>,
+    /// The files of `v1/` read so far, by their path below it.
+    files: Arc<ByteCache<String, ApiError>>,
+    /// Larger request bodies are refused with 413.
+    body_limit: usize,
+    heavy: Arc<Heavy>,
 }
 
 type Shared = State<Arc<Catalog>>;
 
-/// The routes, over the channel folder `site` (which holds `v1/`).
-pub(super) fn routes(site: &FsPath) -> Router {
+/// The whole documents, kept for good once read: the largest answers, asked for often.
+const DOCUMENTS: [&str; 2] = ["keyboards.json", "usb.json"];
+
+/// How many bytes of other files (each keyboard's info.json, readme, keymaps) are kept.
+const FILES_BUDGET: usize = 32 << 20;
+
+/// The routes, over the channel folder `site` (which holds `v1/`); POST bodies over
+/// `body_limit` bytes are refused, and KLE conversions pass through `heavy`.
+pub(super) fn routes(site: &FsPath, body_limit: usize, heavy: Arc<Heavy>) -> Router {
     let v1 = site.join("v1");
     let read = |file: &str| -> Value {
         std::fs::read(v1.join(file)).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or(Value::Null)
@@ -52,7 +70,8 @@ pub(super) fn routes(site: &FsPath) -> Router {
     let mut sorted: Vec<&String> = names.iter().collect();
     sorted.sort();
     let list_json = Bytes::from(serde_json::to_vec(&sorted).unwrap_or_default());
-    let catalog = Arc::new(Catalog { v1, names, list: list_json, aliases });
+    let files = Arc::new(ByteCache::new(FILES_BUDGET));
+    let catalog = Arc::new(Catalog { v1, names, list: list_json, aliases, files, body_limit, heavy });
     Router::new()
         .route("/v1/keyboards", get(list))
         .route("/v1/keyboards/", get(list))
@@ -79,8 +98,31 @@ impl Catalog {
         None
     }
 
-    fn file(&self, relative: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.v1.join(relative)).ok()
+    /// A file below `v1/` (plain path parts only), read once and then shared.
+    async fn file(&self, relative: &str) -> Option<Bytes> {
+        let path = self.v1.join(relative);
+        if !FsPath::new(relative).components().all(|c| matches!(c, std::path::Component::Normal(_))) {
+            return None;
+        }
+        let pin = DOCUMENTS.contains(&relative);
+        let file = relative.to_owned();
+        let read = async move {
+            let read = tokio::task::spawn_blocking(move || match std::fs::metadata(&path) {
+                Ok(metadata) if metadata.is_file() => std::fs::read(&path).map(Some),
+                Ok(_) => Ok(None),
+                Err(error) => Err(error),
+            });
+            match read.await {
+                Ok(Ok(bytes)) => Ok(bytes.map(Bytes::from)),
+                Ok(Err(error)) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, %file, "cannot read a file of the served site");
+                    Ok(None)
+                }
+                Err(_) => Ok(None),
+            }
+        };
+        self.files.get_or_make(&relative.to_owned(), pin, read).await.ok().flatten()
     }
 }
 
@@ -97,13 +139,18 @@ fn no_readme(name: &str) -> ApiError {
     ))
 }
 
-fn json_bytes(bytes: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+/// An answer of kept bytes, sent without a copy.
+fn shared(content_type: &'static str, bytes: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], SharedBody::body(bytes)).into_response()
+}
+
+fn json_bytes(bytes: Bytes) -> Response {
+    shared("application/json", bytes)
 }
 
 /// A file of the built API, or a 404 saying the site lacks it.
-fn published(catalog: &Catalog, relative: &str) -> Result<Response, ApiError> {
-    let bytes = catalog.file(relative).ok_or_else(|| {
+async fn published(catalog: &Catalog, relative: &str) -> Result<Response, ApiError> {
+    let bytes = catalog.file(relative).await.ok_or_else(|| {
         not_found(format!("{relative} is not in the served site: build it with this version of qmk-api"))
     })?;
     Ok(json_bytes(bytes))
@@ -111,7 +158,7 @@ fn published(catalog: &Catalog, relative: &str) -> Result<Response, ApiError> {
 
 /// `/v1/keyboards`: every keyboard's name, as a list.
 async fn list(State(catalog): Shared) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], catalog.list.clone()).into_response()
+    json_bytes(catalog.list.clone())
 }
 
 /// `/v1/keyboards/all`, `/v1/keyboards/<kb>`, `/v1/keyboards/<kb>/readme` (and
@@ -119,22 +166,22 @@ async fn list(State(catalog): Shared) -> Response {
 async fn keyboard(State(catalog): Shared, Path(path): Path<String>) -> Result<Response, ApiError> {
     let path = path.trim_end_matches('/');
     if path == "all" {
-        return published(&catalog, "keyboards.json");
+        return published(&catalog, "keyboards.json").await;
     }
     let unknown = |name: &str| not_found(format!("no keyboard `{name}`"));
     if let Some(name) = catalog.resolve(path) {
-        return published(&catalog, &format!("keyboards/{name}/info.json"));
+        return published(&catalog, &format!("keyboards/{name}/info.json")).await;
     }
     if let Some(name) = path.strip_suffix("/readme").or_else(|| path.strip_suffix("/readme.md")) {
         let name = catalog.resolve(name).ok_or_else(|| unknown(name))?;
-        let readme = catalog.file(&format!("keyboards/{name}/readme.md")).ok_or_else(|| no_readme(&name))?;
-        return Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], readme).into_response());
+        let readme = catalog.file(&format!("keyboards/{name}/readme.md")).await.ok_or_else(|| no_readme(&name))?;
+        return Ok(shared("text/markdown; charset=utf-8", readme));
     }
     if let Some((name, keymap)) = path.rsplit_once("/keymaps/") {
         let name = catalog.resolve(name).ok_or_else(|| unknown(name))?;
-        return keymap_of(&catalog, &name, keymap);
+        return keymap_of(&catalog, &name, keymap).await;
     }
-    if let Some(file) = static_file(&catalog, path) {
+    if let Some(file) = static_file(&catalog, path).await {
         return Ok(file);
     }
     let shown = if is_valid_name(path) { path } else { "(not a keyboard name)" };
@@ -143,33 +190,33 @@ async fn keyboard(State(catalog): Shared, Path(path): Path<String>) -> Result<Re
 
 /// A file the build wrote below `v1/keyboards/` (`<kb>/info.json`, `<kb>/readme.md`,
 /// keymaps), as the static site serves it; only plain path parts are followed.
-fn static_file(catalog: &Catalog, path: &str) -> Option<Response> {
-    let relative = FsPath::new("keyboards").join(path);
-    if !relative.components().all(|c| matches!(c, std::path::Component::Normal(_))) {
-        return None;
-    }
-    let bytes = std::fs::read(catalog.v1.join(&relative)).ok()?;
-    let content_type = match relative.extension().and_then(|e| e.to_str()) {
+async fn static_file(catalog: &Catalog, path: &str) -> Option<Response> {
+    let relative = format!("keyboards/{path}");
+    let bytes = catalog.file(&relative).await?;
+    let content_type = match FsPath::new(&relative).extension().and_then(|e| e.to_str()) {
         Some("json") => "application/json",
         Some("md") => "text/markdown; charset=utf-8",
         _ => "application/octet-stream",
     };
-    Some(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+    Some(shared(content_type, bytes))
 }
 
 /// A JSON keymap listed under the keyboard's `keymaps`.
-fn keymap_of(catalog: &Catalog, name: &str, keymap: &str) -> Result<Response, ApiError> {
+async fn keymap_of(catalog: &Catalog, name: &str, keymap: &str) -> Result<Response, ApiError> {
     let info: Value = catalog
         .file(&format!("keyboards/{name}/info.json"))
+        .await
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or(Value::Null);
-    let path = info["keyboards"][name]["keymaps"][keymap]["path"].as_str();
-    let bytes = path.and_then(|path| catalog.file(path));
+    let bytes = match info["keyboards"][name]["keymaps"][keymap]["path"].as_str() {
+        Some(path) => catalog.file(path).await,
+        None => None,
+    };
     bytes.map(json_bytes).ok_or_else(|| not_found(format!("No such keymap: {keymap}")))
 }
 
 async fn usb(State(catalog): Shared) -> Result<Response, ApiError> {
-    published(&catalog, "usb.json")
+    published(&catalog, "usb.json").await
 }
 
 /// The start of a keymap file, as QMK Configurator asks for it: it keeps
@@ -187,10 +234,17 @@ async fn skeleton() -> Json<Value> {
     }))
 }
 
-/// `POST /v1/converters/kle` with `{"raw": "<KLE raw data>"}`.
-async fn convert_kle(body: Bytes) -> Result<Response, ApiError> {
+/// `POST /v1/converters/kle` with `{"raw": "<KLE raw data>"}`: the body is capped as
+/// `/v1/compile`'s is, and the conversion passes through the gate of costly work.
+async fn convert_kle(State(catalog): Shared, body: Body) -> Result<Response, ApiError> {
+    let body = read_body(body, catalog.body_limit).await?;
+    let converted = catalog.heavy.run("converting layouts", move || convert(&body)).await??;
+    Ok(([(header::CONTENT_TYPE, "application/json")], converted).into_response())
+}
+
+fn convert(body: &[u8]) -> Result<String, ApiError> {
     let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
-    let request: Value = serde_json::from_slice(&body).map_err(|_| bad("Invalid JSON data!".into()))?;
+    let request: Value = serde_json::from_slice(body).map_err(|_| bad("Invalid JSON data!".into()))?;
     let raw = match (request.get("raw"), request.get("id")) {
         (Some(Value::String(raw)), _) => raw,
         (Some(_), _) => return Err(bad("`raw` must be the KLE raw data, as text".into())),
@@ -200,5 +254,5 @@ async fn convert_kle(body: Bytes) -> Result<Response, ApiError> {
         (None, None) => return Err(bad("You must supply either \"id\" or \"raw\" labels.".into())),
     };
     let layout = kle::parse(raw).map_err(|e| bad(e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], kle::to_info_json(&layout)).into_response())
+    Ok(kle::to_info_json(&layout))
 }

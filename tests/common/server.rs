@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -48,12 +48,51 @@ impl Server {
     }
 
     fn spawn(state: &Path, args: &[&str], env: &[(&str, &str)], file_size_limit: Option<u64>) -> Server {
+        Server::try_spawn(state, args, env, file_size_limit).unwrap_or_else(|(status, log)| {
+            panic!("the server did not start ({status}):\n{log}");
+        })
+    }
+
+    /// Starts `qmk-api serve` as [`Server::start`] does, or returns how it ended and its
+    /// log when it refused to start.
+    pub fn try_start(state: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Server, (ExitStatus, String)> {
+        Server::try_spawn(state, args, env, None)
+    }
+
+    fn try_spawn(
+        state: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        file_size_limit: Option<u64>,
+    ) -> Result<Server, (ExitStatus, String)> {
         let serve: Vec<&str> = ["serve", "--listen", "127.0.0.1:0"].into_iter().chain(args.iter().copied()).collect();
-        let (child, line) = start_process(state, &serve, env, file_size_limit);
-        let base =
-            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("no address in {line:?}")).to_owned();
+        let (mut child, line) = start_process(state, &serve, env, file_size_limit);
+        let Some(base) = line.trim().strip_prefix("listening on ") else {
+            let status = child.wait().unwrap();
+            return Err((status, std::fs::read_to_string(state.join("server.log")).unwrap_or_default()));
+        };
         let agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        Server { child, base, state: state.to_owned(), agent }
+        Ok(Server { child, base: base.to_owned(), state: state.to_owned(), agent })
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`libc::SIGTERM`, `libc::SIGINT`) and waits up to 30 s for the
+    /// server to end; returns how it ended and how long it took.
+    pub fn stop_with(mut self, signal: i32) -> (ExitStatus, Duration) {
+        let sent = Instant::now();
+        // SAFETY: kill sends a signal to our own child, which has not been waited for.
+        assert_eq!(unsafe { libc::kill(self.child.id() as libc::pid_t, signal) }, 0);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, sent.elapsed());
+            }
+            assert!(sent.elapsed() < Duration::from_secs(30), "the server did not stop:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Lets the server grow its files again, as when space is freed on a full disk.
@@ -81,6 +120,13 @@ impl Server {
     pub fn get(&self, path: &str) -> Reply {
         let url = format!("{}{path}", self.base);
         reply(self.agent.get(&url).call().unwrap_or_else(|e| panic!("GET {url}: {e}")))
+    }
+
+    /// A GET on a connection of its own (the shared agent's pool aside).
+    pub fn get_new(&self, path: &str) -> Reply {
+        let url = format!("{}{path}", self.base);
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        reply(agent.get(&url).call().unwrap_or_else(|e| panic!("GET {url}: {e}")))
     }
 
     pub fn post(&self, path: &str, body: &[u8]) -> Reply {

@@ -161,6 +161,10 @@ pub enum StoreError {
     QueueFull(u64),
     #[error("job store: a stored job is damaged: {0}")]
     Damaged(String),
+    /// The store cannot be used as it is: it is damaged, or it was lost while the files
+    /// of its jobs remain. Says what to do.
+    #[error("job store {path}: {problem}")]
+    Unusable { path: String, problem: String },
 }
 
 /// An error and its causes, as one text: tokio-postgres's own names only the kind of
@@ -212,6 +216,12 @@ pub trait JobStore: Send + Sync {
 
     /// How many jobs wait, counted over every node.
     fn queued(&self) -> Result<u64, StoreError>;
+
+    /// How many jobs wait, read from the store itself: an error when it cannot be read
+    /// (unreachable, damaged), for the health check.
+    fn check(&self) -> Result<u64, StoreError> {
+        self.queued()
+    }
 
     /// Forgets the jobs that ended and were queued before `cutoff`, with their files;
     /// returns how many.

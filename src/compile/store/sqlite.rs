@@ -20,9 +20,101 @@ pub struct SqliteStore {
     inner: Mutex<Inner>,
     /// Jobs that may wait at once; more are refused.
     queue_limit: u64,
+    /// The database file.
+    path: PathBuf,
     /// Holds each job's firmware, in `<id>/`.
     jobs_dir: PathBuf,
+    /// The first sign of damage seen, if any.
+    damage: Mutex<Option<String>>,
     wakeups: Wakeups,
+}
+
+/// Left in `jobs/` when a store is created, so that the store's loss is seen even
+/// when no job kept files.
+const MARK: &str = ".job-store";
+
+const MARK_TEXT: &str = "qmk-api keeps its jobs in ../jobs.sqlite and their firmware here. \
+    It refuses to start with an empty or missing jobs.sqlite while this folder is here.\n";
+
+/// What `jobs/` holds of an earlier store: job folders, and the mark.
+struct Kept {
+    folders: usize,
+    mark: bool,
+}
+
+impl Kept {
+    fn any(&self) -> bool {
+        self.folders > 0 || self.mark
+    }
+}
+
+impl std::fmt::Display for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.folders, self.mark) {
+            (0, _) => write!(f, "the mark ({MARK}) of a store created here"),
+            (1, _) => write!(f, "the folder of a job"),
+            (n, _) => write!(f, "the folders of {n} jobs"),
+        }
+    }
+}
+
+/// What `jobs_dir` holds of an earlier store (nothing when it does not exist).
+fn kept_before(jobs_dir: &Path) -> Result<Kept, StoreError> {
+    let mut kept = Kept { folders: 0, mark: false };
+    let entries = match std::fs::read_dir(jobs_dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(kept),
+        Err(error) => return Err(io_error(jobs_dir, error)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|source| io_error(jobs_dir, source))?;
+        let name = entry.file_name();
+        if name == MARK {
+            kept.mark = true;
+        } else if name.to_str().is_some_and(|name| uuid::Uuid::try_parse(name).is_ok()) {
+            kept.folders += 1;
+        }
+    }
+    Ok(kept)
+}
+
+/// SQLite's `integrity_check` of the whole database: `Err` says what is wrong. Its
+/// `quick_check` is twice as fast but does not hold the indexes against the rows: a
+/// damaged index entry would make a job silently missing from lookups by id. Both
+/// read every page (about a second for 50,000 jobs, 500 MB).
+fn check_integrity(connection: &Connection) -> Result<(), String> {
+    let mut statement =
+        connection.prepare("PRAGMA integrity_check(5)").map_err(|error| format!("cannot be read: {error}"))?;
+    let problems: Vec<String> = statement
+        .query_map([], |row| row.get(0))
+        .and_then(|rows| rows.collect::<rusqlite::Result<_>>())
+        .map_err(|error| format!("cannot be read: {error}"))?;
+    if problems == ["ok"] {
+        return Ok(());
+    }
+    // One line: rows may hold several, and a heading (`*** in database main ***`).
+    let problems: Vec<&str> =
+        problems.iter().flat_map(|problem| problem.lines()).filter(|line| !line.starts_with("***")).collect();
+    Err(format!("is damaged: SQLite's integrity_check finds {}", problems.join("; ")))
+}
+
+/// Whether an error says the database holds something other than what was written.
+fn is_damage(error: &StoreError) -> bool {
+    use rusqlite::{Error, ErrorCode};
+    match error {
+        StoreError::Damaged(_) => true,
+        StoreError::Sql(error) | StoreError::Open { source: error, .. } => match error {
+            Error::SqliteFailure(failure, _) => {
+                matches!(failure.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+            }
+            Error::FromSqlConversionFailure(..)
+            | Error::InvalidColumnType(..)
+            | Error::Utf8Error(..)
+            | Error::IntegralValueOutOfRange(..) => true,
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 /// The connection, and how many jobs wait: this process is the store's only writer,
@@ -74,23 +166,82 @@ const SCHEMA: &str = "
 impl SqliteStore {
     /// Opens (or creates) the store in the folder `state`; jobs left running are
     /// queued again. Returns the store and how many jobs were requeued.
+    ///
+    /// A damaged database is refused (SQLite's `integrity_check`), and so is an empty or
+    /// missing one where jobs were kept before (their folders in `jobs/`, or the mark
+    /// a new store leaves there): starting empty would silently lose every job.
     pub fn open(state: &Path, queue_limit: u64) -> Result<(SqliteStore, usize), StoreError> {
         let jobs_dir = state.join("jobs");
-        std::fs::create_dir_all(&jobs_dir).map_err(|source| io_error(&jobs_dir, source))?;
         let path = state.join("jobs.sqlite");
+        let kept = kept_before(&jobs_dir)?;
+        let unusable = |problem: String| StoreError::Unusable { path: path.display().to_string(), problem };
+        let lost = |what: &str| {
+            unusable(format!(
+                "{what}, but {} holds {kept}: the job store was lost. Restore jobs.sqlite from a backup, or, to start \
+                 with no jobs, move {} away",
+                jobs_dir.display(),
+                jobs_dir.display()
+            ))
+        };
+        match std::fs::metadata(&path) {
+            Ok(metadata) if metadata.len() == 0 && kept.any() => return Err(lost("is empty (0 bytes)")),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && kept.any() => {
+                return Err(lost("is missing"));
+            }
+            _ => {}
+        }
+        std::fs::create_dir_all(&jobs_dir).map_err(|source| io_error(&jobs_dir, source))?;
         let failed = |source| StoreError::Open { path: path.display().to_string(), source };
         let connection = Connection::open(&path).map_err(failed)?;
+        check_integrity(&connection).map_err(|problem| {
+            unusable(format!(
+                "{problem}. Restore it from a backup, or, to start with no jobs, move it (with jobs.sqlite-wal and \
+                 jobs.sqlite-shm) and {} away",
+                jobs_dir.display()
+            ))
+        })?;
+        let has_jobs = connection
+            .query_row("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'jobs'", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(failed)?
+            > 0;
+        if !has_jobs && kept.any() {
+            return Err(lost("holds no jobs table"));
+        }
         connection.execute_batch(SCHEMA).map_err(failed)?;
+        if !kept.mark {
+            let mark = jobs_dir.join(MARK);
+            std::fs::write(&mark, MARK_TEXT).map_err(|source| io_error(&mark, source))?;
+        }
         let requeued = connection.execute("UPDATE jobs SET status = 'queued' WHERE status = 'running'", [])?;
         let queued = count_queued(&connection)?;
         let store = SqliteStore {
             inner: Mutex::new(Inner { connection, queued }),
             queue_limit,
+            path,
             jobs_dir,
+            damage: Mutex::new(None),
             // This process queues every job itself, so its own wake-ups are all there are.
             wakeups: Wakeups::new(queued, None),
         };
         Ok((store, requeued))
+    }
+
+    /// Passes on an outcome, remembering a sign of a damaged database (a page SQLite
+    /// cannot read, a column that is not what was written): the health check reports
+    /// it from then on.
+    fn noted<T>(&self, outcome: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(error) = &outcome
+            && is_damage(error)
+        {
+            let mut damage = self.damage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if damage.is_none() {
+                tracing::error!(%error, path = %self.path.display(), "the job store is damaged");
+                *damage = Some(error.to_string());
+            }
+        }
+        outcome
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -159,7 +310,7 @@ impl JobStore for SqliteStore {
                 "INSERT INTO jobs (id, created_at, enqueued_at, status, request, cache_key) VALUES (?1, ?2, ?2, 'queued', ?3, ?4)",
             )
             .and_then(|mut statement| statement.execute(params![id, now, request, cache_key]));
-        inner.after(inserted)?;
+        self.noted(inner.after(inserted))?;
         inner.queued += 1;
         drop(inner);
         self.wakeups.signal(1);
@@ -177,7 +328,7 @@ impl JobStore for SqliteStore {
              (SELECT id FROM jobs WHERE status = 'queued' ORDER BY enqueued_at, rowid LIMIT 1) RETURNING {JOB_COLUMNS}"
         );
         let claimed = Self::query_job(&inner.connection, &sql, []);
-        let job = match inner.after(claimed) {
+        let job = match self.noted(inner.after(claimed)) {
             Ok(job) => job,
             Err(error) => {
                 // The job is still queued: its wake-up is owed to the next attempt.
@@ -204,27 +355,37 @@ impl JobStore for SqliteStore {
                 let result = ending.result.to_string();
                 statement.execute(params![claim.job.id, ending.status.as_str(), result, ending.sources, ending.cache_key])
             });
-        let updated = inner.after(updated)?;
+        let updated = self.noted(inner.after(updated))?;
         Ok(if updated == 1 { Recorded::Ended } else { Recorded::NotHeld })
     }
 
+    /// This process is the store's only user: the jobs it runs are all the running
+    /// ones. They are queued again now rather than at the next start, and the
+    /// write-ahead log is folded into the database, so that `jobs.sqlite` alone holds
+    /// every job once the process has stopped.
     fn release(&self) -> Result<usize, StoreError> {
-        Ok(0)
+        let inner = self.lock();
+        let released = inner.connection.execute("UPDATE jobs SET status = 'queued' WHERE status = 'running'", []);
+        let released = self.noted(released.map_err(StoreError::from))?;
+        let checkpoint = inner.connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        if let Err(error) = checkpoint {
+            tracing::warn!(%error, "cannot fold the job store's write-ahead log into it");
+        }
+        Ok(released)
     }
 
     fn get(&self, id: &str) -> Result<Option<Job>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1");
-        Self::query_job(&self.lock().connection, &sql, params![id])
+        self.noted(Self::query_job(&self.lock().connection, &sql, params![id]))
     }
 
     fn sources(&self, id: &str) -> Result<Option<String>, StoreError> {
         let inner = self.lock();
         let sources = inner
             .connection
-            .prepare_cached("SELECT sources FROM jobs WHERE id = ?1")?
-            .query_row(params![id], |r| r.get::<_, Option<String>>(0))
-            .optional()?;
-        Ok(sources.flatten())
+            .prepare_cached("SELECT sources FROM jobs WHERE id = ?1")
+            .and_then(|mut statement| statement.query_row(params![id], |r| r.get::<_, Option<String>>(0)).optional());
+        Ok(self.noted(sources.map_err(StoreError::from))?.flatten())
     }
 
     fn firmware(&self, id: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -243,20 +404,34 @@ impl JobStore for SqliteStore {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE cache_key = ?1 AND status = 'finished' ORDER BY enqueued_at DESC LIMIT 1"
         );
-        Self::query_job(&self.lock().connection, &sql, params![cache_key])
+        self.noted(Self::query_job(&self.lock().connection, &sql, params![cache_key]))
     }
 
     fn queued(&self) -> Result<u64, StoreError> {
         Ok(self.lock().queued)
     }
 
+    /// Reads the database file through a connection of its own, opened for the check:
+    /// the working connection may answer from pages it keeps in memory. Damage seen
+    /// before fails the check too.
+    fn check(&self) -> Result<u64, StoreError> {
+        if let Some(damage) = self.damage.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone() {
+            return Err(StoreError::Unusable { path: self.path.display().to_string(), problem: damage });
+        }
+        let failed = |source| StoreError::Open { path: self.path.display().to_string(), source };
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = Connection::open_with_flags(&self.path, flags).map_err(failed)?;
+        let counted = count_queued(&connection).map_err(failed);
+        self.noted(counted)
+    }
+
     fn prune(&self, cutoff: i64) -> Result<usize, StoreError> {
-        let ids: Vec<String> = self
+        let deleted = self
             .lock()
             .connection
-            .prepare("DELETE FROM jobs WHERE status IN ('finished', 'failed') AND enqueued_at < ?1 RETURNING id")?
-            .query_map(params![cutoff], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
+            .prepare("DELETE FROM jobs WHERE status IN ('finished', 'failed') AND enqueued_at < ?1 RETURNING id")
+            .and_then(|mut statement| statement.query_map(params![cutoff], |r| r.get(0))?.collect());
+        let ids: Vec<String> = self.noted(deleted.map_err(StoreError::from))?;
         for id in &ids {
             let dir = self.jobs_dir.join(id);
             if let Err(error) = remove_folder(&dir) {

@@ -453,7 +453,9 @@ impl JobStore for PgStore {
             let client = self.relaxed.get().await?;
             let released = client
                 .execute(
-                    "UPDATE jobs AS j SET status = 'queued', lease_until = NULL \
+                    // The token goes too: the lease keeper, which may run once more before
+                    // the process ends, must not take the job back.
+                    "UPDATE jobs AS j SET status = 'queued', lease_until = NULL, lease_token = NULL \
                      FROM unnest($1::uuid[], $2::uuid[]) AS held (id, token) \
                      WHERE j.id = held.id AND j.lease_token = held.token AND j.status = 'running'",
                     &[&ids, &tokens],
@@ -461,7 +463,14 @@ impl JobStore for PgStore {
                 .await?;
             Ok(released)
         })
-        .inspect(|&released| self.announce(released))
+        .inspect(|&released| {
+            // Waited for: the process ends next, and with it the tasks of its runtime.
+            if released > 0
+                && let Err(error) = self.run(notify(&self.relaxed, released))
+            {
+                tracing::warn!(%error, "cannot wake the workers; they will look for work within a second");
+            }
+        })
         .map(|released| usize::try_from(released).unwrap_or(usize::MAX))
     }
 
