@@ -6,6 +6,7 @@
 mod builder;
 pub mod launch;
 mod pipeline;
+mod process;
 mod request;
 pub mod sandbox;
 mod service;
