@@ -348,7 +348,7 @@ fn keymap_data_stays_data(c: &str) -> Result<(), TestCaseError> {
 /// Generates the keymap.c of `text` as the json2c command does, if the text is a keymap
 /// that reads without errors, and checks it.
 fn json2c_stays_data(text: &str) -> Result<(), TestCaseError> {
-    let (keymap, findings) = keymap::read(&Source::new("fuzz.json", text));
+    let (keymap, findings) = keymap::read(&Source::new("fuzz.json", text), KEYBOARDS.settings());
     if let Some(keymap) = keymap.filter(|_| !findings.iter().any(|d| d.is_error()))
         && let Ok(c) = keymap::json2c(&keymap)
     {

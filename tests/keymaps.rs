@@ -5,8 +5,10 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
+use qmk_api::keyboard::Settings;
 use qmk_api::keymap::{self, Source};
 use qmk_api::picture;
+use qmk_api::source::DataTree;
 
 /// Every real `keymap.json` under the reference tree, with its path below `keyboards/`.
 fn real_keymaps() -> Option<Vec<(PathBuf, String)>> {
@@ -17,11 +19,12 @@ fn real_keymaps() -> Option<Vec<(PathBuf, String)>> {
 fn json2c_is_byte_identical_for_every_real_keymap() {
     let Some(keymaps) = real_keymaps() else { return };
     let expected_root = shared().unwrap().join("expected/keymap_c");
+    let settings = Settings::load(&DataTree::Checkout(shared().unwrap().join("qmk"))).unwrap();
     let mut identical = 0;
     let mut differ = Vec::new();
     for (path, text) in &keymaps {
         let shown = path.display().to_string();
-        let (keymap, findings) = keymap::read(&Source::new(&shown, text));
+        let (keymap, findings) = keymap::read(&Source::new(&shown, text), &settings);
         let keymap = keymap.unwrap_or_else(|| panic!("{shown}: {findings:?}"));
         let generated = keymap::json2c(&keymap).unwrap();
         let expected = std::fs::read_to_string(expected_root.join(path.with_file_name("keymap.c"))).unwrap();

@@ -5,6 +5,7 @@ mod document;
 mod eval;
 mod expand;
 mod expr;
+mod generated;
 pub mod headers;
 mod json2c;
 mod keycodes;
@@ -16,7 +17,7 @@ mod retired;
 mod send_string;
 mod validate;
 
-pub use document::{DipSwitch, Encoder, Keymap, MacroStep, Source, is_layout_macro, read};
+pub use document::{DipSwitch, Encoder, Keymap, MAX_LAYERS, MacroStep, Source, is_layout_macro, read};
 pub use eval::{Warning, WarningKind};
 pub use expr::ExprError;
 pub use json2c::{Json2cError, generate as json2c};
