@@ -18,7 +18,7 @@ use std::collections::HashSet;
 
 use crate::keyboard::mappings::Mapping;
 use crate::keyboard::{Modules, Settings};
-use crate::schema::{Segment, Validation, Violation};
+use crate::schema::{Segment, Validation, Violation, shown};
 use crate::spec::{Object, Str, Value};
 
 /// The longest word QMK is let write unquoted.
@@ -242,13 +242,17 @@ impl Checker<'_> {
                 }
             },
             Form::Names | Form::Definitions => {
-                let Some(object) = value.as_object() else { return };
+                let Some(object) = value.as_object() else {
+                    return self
+                        .refuse(path, format!("must be an object: QMK writes each of its keys into {into} as a name"));
+                };
                 for (key, member) in object.iter() {
                     let at = child(path, Segment::Key(Str::from(key)));
                     let fits = if form == Form::Names { is_name(key) } else { is_c_identifier(key) };
                     if !fits {
                         let what = if form == Form::Names { NAME_RULE } else { "a C identifier" };
-                        self.refuse(&at, format!("the key {key:?} becomes a name in {into}, so it must be {what}"));
+                        let key = shown(&Value::String(Str::from(key)));
+                        self.refuse(&at, format!("the key {key} becomes a name in {into}, so it must be {what}"));
                     } else if form == Form::Definitions {
                         self.word(file, &at, member);
                     }
@@ -305,7 +309,7 @@ impl Checker<'_> {
             }
             Value::Array(_) | Value::Object(_) => self.refuse(
                 path,
-                format!("{} is not a value QMK can write into {into}: QMK would write Python's text of it", value.kind()),
+                format!("{} is not a value QMK can write into {into}: QMK would write Python's text of it", shown(value)),
             ),
         }
     }
@@ -319,8 +323,8 @@ impl Checker<'_> {
             return self.refuse(
                 path,
                 format!(
-                    "{:?} is not a community module's name: `owner/name`, parts of letters, digits and `_`",
-                    crate::diagnostic::excerpt(name)
+                    "{} is not a community module's name: `owner/name`, parts of letters, digits and `_`",
+                    shown(value)
                 ),
             );
         }
@@ -363,15 +367,6 @@ fn child(path: &[Segment], segment: Segment) -> Vec<Segment> {
     let mut path = path.to_vec();
     path.push(segment);
     path
-}
-
-/// A value as a message shows it: a string quoted, escaped and cut short.
-fn shown(value: &Value) -> String {
-    match value {
-        Value::String(text) => format!("{:?}", crate::diagnostic::excerpt(text)),
-        Value::Array(_) | Value::Object(_) => value.kind().to_owned(),
-        other => other.to_string(),
-    }
 }
 
 fn is_name(text: &str) -> bool {
@@ -461,6 +456,14 @@ mod tests {
                 "config/rgb_matrix/animations/a-b: the key \"a-b\" becomes a name in config.h, so it must be letters, digits and `_`",
                 "config/features/caps word: the key \"caps word\" becomes a name in rules.mk, so it must be letters, digits and `_`",
             ],
+        );
+    }
+
+    #[test]
+    fn an_object_whose_keys_become_names_must_be_an_object() {
+        assert_eq!(
+            refused(r#"{"config": {"features": "caps_word"}}"#),
+            ["config/features: must be an object: QMK writes each of its keys into rules.mk as a name"]
         );
     }
 

@@ -6,8 +6,7 @@ use std::cmp::Ordering;
 use serde_json::Number;
 
 use super::compile::{Check, Kind, Node, NodeId};
-use super::{Schemas, Segment, Validation, Violation};
-use crate::diagnostic::excerpt;
+use super::{Schemas, Segment, Validation, Violation, shown};
 use crate::spec::{Str, Value};
 
 /// Subschemas entered within one another past this are refused: only a `$ref` cycle
@@ -250,14 +249,6 @@ fn kind_name(kind: Kind) -> &'static str {
         Kind::String => "a string",
         Kind::Array => "an array",
         Kind::Object => "an object",
-    }
-}
-
-/// A value as a message shows it: a string quoted, escaped and cut short.
-fn shown(value: &Value) -> String {
-    match value {
-        Value::String(text) => format!("{:?}", excerpt(text)),
-        other => other.to_string(),
     }
 }
 

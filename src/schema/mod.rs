@@ -22,6 +22,7 @@ use std::path::Path;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use crate::diagnostic::excerpt;
 use crate::source::DataTree;
 use crate::spec::{Str, Value, hjson};
 
@@ -63,6 +64,16 @@ impl fmt::Display for Segment {
 /// A path into a document as diagnostics show it: `config/eeprom/driver`.
 pub fn path_text(path: &[Segment]) -> String {
     path.iter().map(ToString::to_string).collect::<Vec<_>>().join("/")
+}
+
+/// A value as a message shows it: a string quoted, escaped and cut short; a list
+/// or an object by its kind, whatever its size.
+pub fn shown(value: &Value) -> String {
+    match value {
+        Value::String(text) => format!("{:?}", excerpt(text)),
+        Value::Array(_) | Value::Object(_) => value.kind().to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// One thing a document does wrong: where, and what (a phrase such as `must be a
