@@ -112,18 +112,19 @@ const WRITTEN_BY_CODE: &[(File, &str, Form)] = &[
 pub fn check(document: &Object, settings: &Settings, schema: &Validation) -> Vec<Violation> {
     let listed = schema.listed.iter().map(Vec::as_slice).collect();
     let mut checker = Checker { settings, listed, found: Vec::new() };
+    // Most keymaps set no `config`: the mapping files' hundreds of entries are then not walked.
     let mappings = [(File::ConfigH, &settings.config_h), (File::RulesMk, &settings.rules_mk)];
-    for (file, mappings) in mappings {
+    for (file, mappings) in mappings.into_iter().filter(|_| document.contains_key("config")) {
         for mapping in mappings.iter().filter(|m| m.to_c) {
             let Some(form) = mapping_form(file, mapping) else { continue };
-            let pattern = format!("config/{}", mapping.info_key.replace('.', "/"));
-            for (path, value) in matches(document, &pattern) {
+            let steps = std::iter::once("config").chain(mapping.info_key.split('.'));
+            for (path, value) in matches(document, steps) {
                 checker.value(file, form, &path, value);
             }
         }
     }
     for (file, pattern, form) in WRITTEN_BY_CODE {
-        for (path, value) in matches(document, pattern) {
+        for (path, value) in matches(document, pattern.split('/')) {
             checker.value(*file, *form, &path, value);
         }
     }
@@ -149,12 +150,12 @@ fn mapping_form(file: File, mapping: &Mapping) -> Option<Form> {
     }
 }
 
-/// Every value at `pattern` (`/`-separated keys, `*` for every item, but not first) in `root`.
-fn matches<'v>(root: &'v Object, pattern: &str) -> Vec<(Vec<Segment>, &'v Value)> {
-    let mut steps = pattern.split('/');
+/// Every value at the path of `steps` (keys, or `*` for every item, but not first) in
+/// `root`. Nothing is allocated until the first key is found: most keymaps set few settings.
+fn matches<'v, 's>(root: &'v Object, mut steps: impl Iterator<Item = &'s str>) -> Vec<(Vec<Segment>, &'v Value)> {
     let first = steps.next().unwrap_or_default();
-    let mut found: Vec<(Vec<Segment>, &Value)> =
-        root.get(first).map(|value| (vec![Segment::Key(Str::from(first))], value)).into_iter().collect();
+    let Some(value) = root.get(first) else { return Vec::new() };
+    let mut found = vec![(vec![Segment::Key(Str::from(first))], value)];
     for step in steps {
         let mut next = Vec::new();
         for (path, value) in found {
@@ -342,7 +343,7 @@ impl Checker<'_> {
     /// QMK refuses two modules of one name (`a/x` and `b/x`): their C functions would clash.
     fn duplicate_modules(&mut self, root: &Object) {
         for pattern in ["modules", "config/modules"] {
-            for (path, list) in matches(root, pattern) {
+            for (path, list) in matches(root, pattern.split('/')) {
                 let Some(items) = list.as_array() else { continue };
                 let mut seen: Vec<(String, usize)> = Vec::new();
                 for (index, name) in items.iter().enumerate().filter_map(|(i, v)| Some((i, v.as_str()?))) {

@@ -29,9 +29,11 @@ impl Sink {
         Sink { kept, violations: Vec::new(), unshown: 0, listed: Vec::new() }
     }
 
-    fn violation(&mut self, path: &[Segment], message: String) {
+    /// A violation at `path`; its message is only made when it is kept, so that the
+    /// branches of a `oneOf` that do not hold cost no text.
+    fn violation(&mut self, path: &[Segment], message: impl FnOnce() -> String) {
         if self.violations.len() < self.kept {
-            self.violations.push(Violation { path: path.to_vec(), message });
+            self.violations.push(Violation { path: path.to_vec(), message: message() });
         } else {
             self.unshown += 1;
         }
@@ -57,11 +59,11 @@ impl Evaluator<'_> {
 
     fn nested(&self, node: NodeId, value: &Value, path: &mut Vec<Segment>, sink: &mut Sink, depth: usize) {
         if depth > MAX_NESTING {
-            sink.violation(path, format!("the schema nests deeper than {MAX_NESTING} levels here"));
+            sink.violation(path, || format!("the schema nests deeper than {MAX_NESTING} levels here"));
             return;
         }
         let checks = match &self.schemas.nodes[node.0] {
-            Node::Never => return sink.violation(path, "is not allowed here".to_owned()),
+            Node::Never => return sink.violation(path, || "is not allowed here".to_owned()),
             Node::All(checks) => checks,
         };
         for check in checks {
@@ -72,12 +74,14 @@ impl Evaluator<'_> {
     fn check(&self, check: &Check, value: &Value, path: &mut Vec<Segment>, sink: &mut Sink, depth: usize) {
         match (check, value) {
             (Check::Type(kinds), _) if !kinds.iter().any(|kind| is_kind(value, *kind)) => {
-                let expected: Vec<&str> = kinds.iter().map(|kind| kind_name(*kind)).collect();
-                let actual = match value {
-                    Value::Number(n) => n.to_string(),
-                    other => other.kind().to_owned(),
-                };
-                sink.violation(path, format!("must be {}, not {actual}", expected.join(" or ")));
+                sink.violation(path, || {
+                    let expected: Vec<&str> = kinds.iter().map(|kind| kind_name(*kind)).collect();
+                    let actual = match value {
+                        Value::Number(n) => n.to_string(),
+                        other => other.kind().to_owned(),
+                    };
+                    format!("must be {}, not {actual}", expected.join(" or "))
+                });
             }
             (Check::Enum(allowed), _) => {
                 if allowed.iter().any(|a| same(a, value)) {
@@ -85,34 +89,36 @@ impl Evaluator<'_> {
                         sink.listed.push(path.clone());
                     }
                 } else {
-                    let names = allowed.iter().map(|a| a.as_str().map_or(a.to_string(), str::to_owned)).collect();
-                    sink.violation(path, format!("{} is not one of: {}", shown(value), some_of(names)));
+                    sink.violation(path, || {
+                        let names = allowed.iter().map(|a| a.as_str().map_or(a.to_string(), str::to_owned)).collect();
+                        format!("{} is not one of: {}", shown(value), some_of(names))
+                    });
                 }
             }
             (Check::Pattern(regex), Value::String(text)) if !regex.is_match(text) => {
-                sink.violation(path, format!("{} does not match `{}`", shown(value), regex.as_str()));
+                sink.violation(path, || format!("{} does not match `{}`", shown(value), regex.as_str()));
             }
             (Check::MinLength(least), Value::String(text)) if (text.chars().count() as u64) < *least => {
-                sink.violation(path, format!("{} is shorter than {least} characters", shown(value)));
+                sink.violation(path, || format!("{} is shorter than {least} characters", shown(value)));
             }
             (Check::MaxLength(most), Value::String(text)) if text.chars().count() as u64 > *most => {
-                sink.violation(path, format!("{} is longer than {most} characters", shown(value)));
+                sink.violation(path, || format!("{} is longer than {most} characters", shown(value)));
             }
             (Check::Minimum(least), Value::Number(n)) if compare(n, least) == Ordering::Less => {
-                sink.violation(path, format!("{n} is less than {least}"));
+                sink.violation(path, || format!("{n} is less than {least}"));
             }
             (Check::Maximum(most), Value::Number(n)) if compare(n, most) == Ordering::Greater => {
-                sink.violation(path, format!("{n} is more than {most}"));
+                sink.violation(path, || format!("{n} is more than {most}"));
             }
             (Check::MinItems(least), Value::Array(items)) if (items.len() as u64) < *least => {
-                sink.violation(path, format!("has {} items, fewer than {least}", items.len()));
+                sink.violation(path, || format!("has {} items, fewer than {least}", items.len()));
             }
             (Check::MaxItems(most), Value::Array(items)) if items.len() as u64 > *most => {
-                sink.violation(path, format!("has {} items, more than {most}", items.len()));
+                sink.violation(path, || format!("has {} items, more than {most}", items.len()));
             }
             (Check::Required(names), Value::Object(object)) => {
                 for name in names.iter().filter(|name| !object.contains_key(name)) {
-                    sink.violation(path, format!("lacks `{name}`"));
+                    sink.violation(path, || format!("lacks `{name}`"));
                 }
             }
             (Check::Properties { known, additional }, Value::Object(object)) => {
@@ -122,7 +128,7 @@ impl Evaluator<'_> {
                         Some((_, node)) => self.nested(*node, member, path, sink, depth),
                         None => match additional {
                             Some(node) if matches!(self.schemas.nodes[node.0], Node::Never) => {
-                                sink.violation(path, unknown_key(known));
+                                sink.violation(path, || unknown_key(known));
                             }
                             Some(node) => self.nested(*node, member, path, sink, depth),
                             None => {}
@@ -137,7 +143,7 @@ impl Evaluator<'_> {
                     self.nested(*node, &Value::String(Str::from(key)), &mut Vec::new(), &mut scratch, depth);
                     path.push(Segment::Key(Str::from(key)));
                     for violation in scratch.violations {
-                        sink.violation(path, format!("the key {}", violation.message));
+                        sink.violation(path, || format!("the key {}", violation.message));
                     }
                     path.pop();
                 }
@@ -157,10 +163,10 @@ impl Evaluator<'_> {
             }
             (Check::OneOf(nodes), _) => self.one_of(nodes, value, path, sink, depth),
             (Check::Not(node), _) => {
-                let mut scratch = Sink::new(1);
+                let mut scratch = Sink::new(0);
                 self.nested(*node, value, path, &mut scratch, depth);
                 if scratch.is_clean() {
-                    sink.violation(path, self.forbidden(*node));
+                    sink.violation(path, || self.forbidden(*node));
                 }
             }
             (Check::Ref(node), _) => self.nested(*node, value, path, sink, depth),
@@ -170,27 +176,39 @@ impl Evaluator<'_> {
     }
 
     /// Exactly one of `nodes` must hold; what it lists is kept, the others' nothing.
+    /// Each is tried without messages; only when none holds are they tried again for
+    /// their first reason.
     fn one_of(&self, nodes: &[NodeId], value: &Value, path: &mut Vec<Segment>, sink: &mut Sink, depth: usize) {
         let mut held = Vec::new();
-        let mut reasons = Vec::new();
         for node in nodes {
-            let mut scratch = Sink::new(1);
+            let mut scratch = Sink::new(0);
             self.nested(*node, value, path, &mut scratch, depth);
             if scratch.is_clean() {
                 held.push(scratch);
-            } else if let Some(first) = scratch.violations.first() {
-                let deeper = &first.path[path.len().min(first.path.len())..];
-                reasons.push(match deeper {
-                    [] => first.message.clone(),
-                    _ => format!("`{}` {}", super::path_text(deeper), first.message),
-                });
             }
         }
         match held.len() {
             1 => sink.listed.append(&mut held[0].listed),
-            0 => sink.violation(path, format!("matches none of the allowed forms: {}", reasons.join("; or "))),
-            _ => sink.violation(path, "matches more than one of the allowed forms".to_owned()),
+            0 => sink.violation(path, || {
+                let reasons: Vec<String> =
+                    nodes.iter().filter_map(|node| self.first_reason(*node, value, path, depth)).collect();
+                format!("matches none of the allowed forms: {}", reasons.join("; or "))
+            }),
+            _ => sink.violation(path, || "matches more than one of the allowed forms".to_owned()),
         }
+    }
+
+    /// Why `value` does not hold against `node`, first: its message, after its path
+    /// below `path` where it is deeper.
+    fn first_reason(&self, node: NodeId, value: &Value, path: &[Segment], depth: usize) -> Option<String> {
+        let mut scratch = Sink::new(1);
+        self.nested(node, value, &mut path.to_vec(), &mut scratch, depth);
+        let first = scratch.violations.into_iter().next()?;
+        let deeper = &first.path[path.len().min(first.path.len())..];
+        Some(match deeper {
+            [] => first.message,
+            _ => format!("`{}` {}", super::path_text(deeper), first.message),
+        })
     }
 
     /// What a `not` says, in words where it forbids a set of keys together.
