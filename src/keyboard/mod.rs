@@ -32,7 +32,7 @@ pub use keymaps::{JsonKeymap, KEYMAP_JSON, KEYMAPS_DIR};
 pub use layout::{Key, Layout};
 pub use mappings::{Mappings, QmkConstants};
 pub use name::is_valid_name;
-pub use settings::{MODULES_DIR, Modules, Settings};
+pub use settings::{Modules, Settings};
 pub use sources::{COMMUNITY_LAYOUTS_DIR, COMMUNITY_LAYOUTS_FACTS, community_layouts, reduce_settings};
 
 pub const KEYBOARDS_DIR: &str = "keyboards";

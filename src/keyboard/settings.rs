@@ -14,7 +14,7 @@ use crate::schema::Schemas;
 use crate::source::DataTree;
 
 /// Where QMK keeps community modules: `modules/<owner>/<name>/qmk_module.json`.
-pub const MODULES_DIR: &str = "modules";
+const MODULES_DIR: &str = "modules";
 const MODULE_FILE: &str = "qmk_module.json";
 
 #[derive(Debug)]
