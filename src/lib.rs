@@ -5,7 +5,8 @@
 //! writes the JSON API per channel, [`site`] the pages beside it, and [`build`]
 //! runs those steps into one output; [`keymap`] resolves, checks and converts keymaps,
 //! [`compile`] runs compile jobs, and [`server`] serves them and the site over HTTP;
-//! [`picture`] draws keyboards and keymaps as SVG for the site, the CLI and the server.
+//! [`picture`] draws keyboards and keymaps as SVG for the site, the CLI and the server;
+//! [`schema`] evaluates QMK's JSON schemas.
 
 pub mod build;
 pub mod c;
@@ -18,6 +19,7 @@ pub mod keymap;
 pub mod output;
 pub mod picture;
 pub mod publish;
+pub mod schema;
 pub mod server;
 pub mod site;
 pub mod source;

@@ -178,7 +178,7 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
         Command::Draw { file, keycodes_version, output } => {
             keymaps::draw(&tree, keycodes_version.as_ref(), &file, output.as_deref(), reporter)
         }
-        Command::Json2c { file, output } => keymaps::json2c(&file, output.as_deref()),
+        Command::Json2c { file, output } => keymaps::json2c(&tree, &file, output.as_deref()),
         Command::Compile { file, out, build_time_limit, deny_warnings, no_sandbox } => {
             keymaps::compile(&tree, &file, &out, build_time_limit, deny_warnings, no_sandbox)
         }

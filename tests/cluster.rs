@@ -295,15 +295,20 @@ fn a_worker_stopped_with_sigterm_hands_its_job_to_another_node_at_once() {
 #[test]
 fn a_serve_node_stopped_with_sigterm_hands_its_running_job_to_another_node_within_2_s() {
     let Some(postgres) = Postgres::start() else { return };
-    let (tree, dir) = (fake_qmk_tree(), tempfile::tempdir().unwrap());
-    let (site, url, home) = (bundled_site(dir.path()), postgres.url(), tree.path().display().to_string());
+    // Two stand-in trees alike but for how long a build takes.
+    let (slow_tree, fast_tree, dir) = (fake_qmk_tree(), fake_qmk_tree(), tempfile::tempdir().unwrap());
+    set_build_seconds(slow_tree.path(), "60");
+    set_build_seconds(fast_tree.path(), "0.1");
+    let (site, url) = (bundled_site(dir.path()), postgres.url());
+    let (slow_home, fast_home) = (slow_tree.path().display().to_string(), fast_tree.path().display().to_string());
     // The default lease, 30 s: the job must move on long before it would run out.
-    let args = ["--database", url.as_str(), "--site", site.as_str(), "--qmk-home", home.as_str(), "--workers", "1"];
-    let slow = Server::start(&dir.path().join("slow"), &args, &[("FAKE_BUILD_SECONDS", "60")]);
+    let args =
+        ["--database", url.as_str(), "--site", site.as_str(), "--qmk-home", slow_home.as_str(), "--workers", "1"];
+    let slow = Server::start(&dir.path().join("slow"), &args, &[]);
     let id = slow.submit(&payload("handed_on", "KC_A"));
     slow.wait_for(&id, &["running"]);
-    let worker_args = ["--database", url.as_str(), "--qmk-home", home.as_str(), "--workers", "1"];
-    let _fast = Worker::start(&dir.path().join("fast"), &worker_args, &[("FAKE_BUILD_SECONDS", "0.1")]);
+    let worker_args = ["--database", url.as_str(), "--qmk-home", fast_home.as_str(), "--workers", "1"];
+    let _fast = Worker::start(&dir.path().join("fast"), &worker_args, &[]);
     let attempts = || postgres.query(&format!("SELECT attempts FROM jobs WHERE id = '{id}'"));
     assert_eq!(attempts(), "1", "the fast worker cannot take a running job");
     let log = slow.state.join("server.log");

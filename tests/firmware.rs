@@ -255,3 +255,27 @@ fn arm_boards_build_into_the_firmware_qmks_make_builds() {
         build_as_make_does(&serving, &format!("{chip} {keyboard}"), &keymap);
     }
 }
+
+#[test]
+fn a_config_that_would_run_commands_in_make_fails_at_validation_before_any_build() {
+    let Some(shared_tree) = avr_tree() else { return };
+    let serving = serving(&shared_tree);
+    let pwned = serving.state.path().join("pwned");
+    let config = json!({
+        "eeprom": {"driver": format!("vendor$(shell touch {})", pwned.display())},
+        "platform_key": "chibios$(info $(shell head -2 /etc/passwd))",
+        "joystick": {"driver": format!("analog$(shell touch {})", pwned.display())},
+    });
+    let id = serving.server.submit(&seed("injected", json!({"config": config})));
+    let job = serving.server.wait_within(&id, &["finished", "failed"], BUILD_LIMIT);
+    let output = job["result"]["output"].as_str().unwrap();
+    assert_eq!(job["status"], "failed", "{output}");
+    assert!(output.starts_with("The keymap is not valid:"), "{output}");
+    for path in ["config/eeprom/driver", "config/platform_key", "config/joystick/driver"] {
+        assert!(output.contains(&format!("error: `{path}`: ")), "{path} not named in:\n{output}");
+    }
+    assert!(!output.contains("root:"), "the payload's output reached the job: {output}");
+    assert!(!pwned.exists(), "the payload ran");
+    assert_eq!(serving.server.get(&format!("/v1/compile/{id}/source")).status, 404, "no sources were made");
+    assert!(!serving.tree.join(".build").exists(), "nothing was built in the tree");
+}

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::sample::select;
+use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestCaseError, TestRng, TestRunner};
 use qmk_api::compile::{self, Builder, Submission};
 use qmk_api::keyboard::{self, Keyboards};
@@ -348,7 +349,7 @@ fn keymap_data_stays_data(c: &str) -> Result<(), TestCaseError> {
 /// Generates the keymap.c of `text` as the json2c command does, if the text is a keymap
 /// that reads without errors, and checks it.
 fn json2c_stays_data(text: &str) -> Result<(), TestCaseError> {
-    let (keymap, findings) = keymap::read(&Source::new("fuzz.json", text));
+    let (keymap, findings) = keymap::read(&Source::new("fuzz.json", text), KEYBOARDS.settings());
     if let Some(keymap) = keymap.filter(|_| !findings.iter().any(|d| d.is_error()))
         && let Ok(c) = keymap::json2c(&keymap)
     {
@@ -456,5 +457,378 @@ fn the_c_oracle_catches_code_that_leaves_its_literal() {
     for injected in ["SEND_STRING(\"\\\"\\SS_TAP(X_A)\"); evil(); //\");", "#include \"/etc/passwd\"", "x(\"a);"] {
         let c = template.replace("\n\n\n", &format!("\n{injected}\n\n"));
         assert!(keymap_data_stays_data(&c).is_err(), "{injected}");
+    }
+}
+
+// ---- QMK's own generators on what qmk-api accepts ---------------------------------------
+
+/// Keymaps run through QMK's generators per run (times `QMK_API_FUZZ_CASES / 100`):
+/// QMK's CLI takes a third of a second per file and generator, so the fuzzed values
+/// are packed many to a keymap.
+const QMK_KEYMAPS: usize = 6;
+
+/// Candidate values generated for them, of which qmk-api accepts some.
+const QMK_CANDIDATES: usize = 3000;
+
+/// Values for settings: words QMK means, and what has broken out of make and C before.
+const SETTING_TEXTS: &[&str] = &[
+    "vendor",
+    "B0",
+    "GP17",
+    "NO_PIN",
+    "cortex-m4",
+    "atmel-dfu",
+    "0xFEED",
+    "1.0.2",
+    "LAYOUT_all",
+    "vendor$(shell id >/tmp/x)",
+    "vendor$(info $(shell head -2 /etc/passwd))",
+    "`id`",
+    "a b",
+    "a#b",
+    "a;b",
+    "a|b",
+    "-x",
+    "x\\",
+    "'",
+    "\"",
+    "a\"b\\\"c",
+    "\\\"); evil(); //",
+    "# x",
+    "é",
+    "x\ny",
+    "B1\n",
+    "1.0.0\n",
+];
+
+/// An entry to put into a keymap: a setting, a module, a keycode, a macro, a name.
+#[derive(Debug, Clone)]
+enum Entry {
+    Setting(Vec<String>, Value),
+    Module(String),
+    Keycode(String, Vec<String>),
+    Macro(Vec<Value>),
+    Keymap(String),
+}
+
+/// A setting's value, or one of its keys: from the texts above, numbers at the edges
+/// of what C and Python write, lists and objects.
+fn setting_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        4 => select(SETTING_TEXTS).prop_map(Value::from),
+        2 => text().prop_map(Value::from),
+        1 => select(&[0.0, 5.0, -1.0, 255.0, 1.5, 1e12, 4294967295.0, 4294967296.0, -2147483649.0][..]).prop_map(|f: f64| {
+            if f.fract() == 0.0 && f.abs() < 1e15 { json!(f as i64) } else { json!(f) }
+        }),
+        1 => any::<bool>().prop_map(Value::from),
+        1 => Just(Value::Null),
+    ];
+    prop_oneof![
+        4 => leaf.clone(),
+        1 => proptest::collection::vec(leaf.clone(), 0..4).prop_map(Value::from),
+        1 => proptest::collection::vec((select(SETTING_TEXTS), leaf), 1..3)
+            .prop_map(|fields| Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+    ]
+}
+
+fn entry(paths: Vec<Vec<String>>) -> impl Strategy<Value = Entry> {
+    let key = prop_oneof![
+        select(&["MY_KEY", "MK", "MY_2", "kc_x", "MY KEY", "MY_KEY\n", "MY$", "A"][..]),
+        select(SETTING_TEXTS)
+    ];
+    prop_oneof![
+        10 => (select(paths), setting_value(), proptest::option::of(select(SETTING_TEXTS))).prop_map(|(mut path, value, key)| {
+            // The keys of some settings become names too (features, animations, aliases).
+            if let Some(key) = key.filter(|_| path.last().is_some_and(|l| ["features", "animations", "layout_aliases"].contains(&l.as_str()))) {
+                path.push(key.to_owned());
+            }
+            Entry::Setting(path, value)
+        }),
+        2 => select(&["qmk/hello_world", "qmk/super_alt_tab", "qmk/flow_rgb_matrix_effect", "qmk/x$(shell id)", "qmk/nope", "../qmk/hello_world", "qmk/hello_world\n"][..])
+            .prop_map(|m| Entry::Module(m.to_owned())),
+        2 => (key.clone(), proptest::collection::vec(key, 0..3))
+            .prop_map(|(k, a)| Entry::Keycode(k.to_owned(), a.into_iter().map(str::to_owned).collect())),
+        2 => proptest::collection::vec(prop_oneof![3 => select(SETTING_TEXTS).prop_map(Value::from), 1 => Just(json!({"action": "tap", "keycodes": ["A"]})), 1 => Just(json!({"action": "beep"}))], 1..5)
+            .prop_map(Entry::Macro),
+        1 => prop_oneof![select(&["mine", "my-keymap_2", "-km", "$(shell id)", "../x", "a b"][..]).prop_map(str::to_owned), text()]
+            .prop_map(Entry::Keymap),
+    ]
+}
+
+/// `entry` laid into `keymap`; `false` where it cannot go (a setting under a value that is no object).
+fn lay(keymap: &mut Value, entry: &Entry) -> bool {
+    match entry {
+        Entry::Setting(path, value) => {
+            let mut at = &mut keymap["config"];
+            for step in &path[..path.len() - 1] {
+                if at.get(step).is_some_and(|v| !v.is_object()) {
+                    return false;
+                }
+                at = &mut at[step.as_str()];
+            }
+            at[path.last().unwrap().as_str()] = value.clone();
+        }
+        Entry::Module(name) => keymap["modules"].as_array_mut().unwrap().push(json!(name)),
+        Entry::Keycode(key, aliases) => {
+            let declaration =
+                if aliases.is_empty() { json!({"key": key}) } else { json!({"key": key, "aliases": aliases}) };
+            keymap["keycodes"].as_array_mut().unwrap().push(declaration);
+        }
+        Entry::Macro(steps) => keymap["macros"].as_array_mut().unwrap().push(json!(steps)),
+        Entry::Keymap(name) => keymap["keymap"] = json!(name),
+    }
+    true
+}
+
+/// The paths of every setting QMK's generators write from a keymap's `config`: the
+/// mapping files' (from the tree, as qmk-api reads them) and those QMK's code writes.
+fn written_settings(settings: &qmk_api::keyboard::Settings) -> Vec<Vec<String>> {
+    let mapped = settings.config_h.iter().chain(&settings.rules_mk).filter(|m| m.to_c).map(|m| m.info_key.clone());
+    let by_code = [
+        "matrix_size.cols",
+        "matrix_pins.cols",
+        "matrix_pins.direct",
+        "split.handedness.matrix_grid",
+        "encoder.rotary",
+        "rgb_matrix.default.animation",
+        "rgblight.animations",
+        "features",
+        "layout_aliases",
+    ];
+    mapped.chain(by_code.iter().map(|p| (*p).to_owned())).map(|p| p.split('.').map(str::to_owned).collect()).collect()
+}
+
+/// The lines of a generated `rules.mk` that are not comments must each be one
+/// assignment of words (or QMK's `-include` of a module's rules, or its
+/// `$(wildcard ...)` of a module's source): nothing make would expand, run or read as
+/// a comment.
+fn rules_mk_is_words(text: &str, file: &str) -> Result<(), String> {
+    static LINE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"^(?:[A-Z0-9_]+ ?(?::=|\+=|\?=|=) ?|-include )(?:\$\(wildcard ([^()]*)\)|([^$]*))$").unwrap()
+    });
+    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let value = LINE.captures(line).and_then(|c| c.get(1).or(c.get(2))).map(|m| m.as_str());
+        let words = value.is_some_and(|v| v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./ =".contains(&b)));
+        if !words {
+            return Err(format!("{file}: make would read code in {line:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// A generated C header: its comment block, then directives whose names are C
+/// identifiers and whose values hold words, numbers, `{ , }`, and string literals
+/// that close on their line; no other quote, `#`, `$`, backtick, `\` or comment.
+fn c_header_is_data(text: &str, file: &str) -> Result<(), String> {
+    let mut in_comment = false;
+    for line in text.lines() {
+        if in_comment || line.starts_with("/*") {
+            in_comment = !line.trim_end().ends_with("*/");
+            continue;
+        }
+        let code = line.trim();
+        let licence = ["// Copyright ", "// SPDX-License-Identifier: "].iter().any(|start| code.starts_with(start));
+        if code.is_empty() || licence || TEMPLATE_HEADER_LINES.contains(&code) {
+            continue;
+        }
+        let value = if let Some(rest) = code.strip_prefix("#define ").or_else(|| code.strip_prefix("#undef ")) {
+            let (name, value) = rest.split_once(' ').unwrap_or((rest, ""));
+            if !is_c_identifier(name) {
+                return Err(format!("{file}: the macro name {name:?} in {line:?}"));
+            }
+            value
+        } else if let Some(member) = code.strip_suffix(',') {
+            // An enumerator of keymap.h: `KEY = QK_USER_0,` or `KEY,`.
+            let name = member.strip_suffix(" = QK_USER_0").unwrap_or(member);
+            if !is_c_identifier(name) {
+                return Err(format!("{file}: the enumerator {name:?} in {line:?}"));
+            }
+            continue;
+        } else {
+            return Err(format!("{file}: a line of the keymap's own: {line:?}"));
+        };
+        let mut chars = value.chars();
+        while let Some(ch) = chars.next() {
+            match ch {
+                '"' => loop {
+                    match chars.next() {
+                        Some('\\') => drop(chars.next()),
+                        Some('"') => break,
+                        Some(_) => {}
+                        None => return Err(format!("{file}: a string runs past its line: {line:?}")),
+                    }
+                },
+                c if c.is_ascii_alphanumeric() || " _{},()+-".contains(c) => {}
+                c => return Err(format!("{file}: {c:?} outside a string in {line:?}")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A check of a generated file's text (named by the second argument for messages).
+type Oracle = fn(&str, &str) -> Result<(), String>;
+
+/// The lines of QMK's config.h and keymap.h templates.
+const TEMPLATE_HEADER_LINES: &[&str] = &[
+    "#pragma once",
+    "// clang-format off",
+    "#if __has_include_next(\"keymap.h\")",
+    "#    include_next \"keymap.h\"",
+    "#endif",
+    "enum keymap_keycodes {",
+    "};",
+];
+
+fn is_c_identifier(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The QMK tree and CLI this target needs, or why it skips.
+fn qmk_with_cli() -> Option<std::path::PathBuf> {
+    let tree = common::shared()?.join("qmk");
+    if !common::firmware::on_path("qmk") {
+        assert!(std::env::var_os("CI").is_none(), "CI installs QMK's CLI (`qmk`), yet it is not on PATH");
+        eprintln!("skipped: QMK's CLI (`qmk`) is not on PATH (`.ci/run` installs it)");
+        return None;
+    }
+    Some(tree)
+}
+
+/// Runs one of QMK's generators on `keymap` (a file), writing `out`; what it printed when it fails.
+fn qmk_generator(tree: &Path, args: &[&str], keymap: &Path, out: &Path) -> Result<String, String> {
+    let output = std::process::Command::new("qmk")
+        .args(args)
+        .arg("--output")
+        .arg(out)
+        .arg(keymap)
+        .env("QMK_HOME", tree)
+        // QMK's tree is only read: no byte code is written into it.
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .map_err(|e| format!("qmk: {e}"))?;
+    if !output.status.success() {
+        let said = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        return Err(format!("`qmk {}` failed on {}:\n{said}", args.join(" "), keymap.display()));
+    }
+    std::fs::read_to_string(out).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+#[test]
+fn fuzz_qmks_generators_with_keymaps_qmk_api_accepts() {
+    let Some(tree) = qmk_with_cli() else { return };
+    let started = Instant::now();
+    let scale = std::env::var("QMK_API_FUZZ_CASES").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(100);
+    let settings = qmk_api::keyboard::Settings::load(&DataTree::Checkout(tree.clone())).unwrap();
+    let accepts = |keymap: &Value| {
+        let (read, findings) = keymap::read(&Source::new("fuzz.json", &keymap.to_string()), &settings);
+        read.is_some() && !findings.iter().any(|d| d.is_error())
+    };
+    let base = json!({"keyboard": "clueboard/66/rev2", "keymap": "fuzz", "layout": "LAYOUT_all",
+        "layers": [common::layer("KC_A")], "config": {}, "modules": [], "keycodes": [], "macros": []});
+
+    // Candidates from a fixed seed, each laid into a keymap while qmk-api accepts it.
+    let config = Config { failure_persistence: None, ..Config::default() };
+    let mut runner = TestRunner::new_with_rng(config.clone(), TestRng::deterministic_rng(config.rng_algorithm));
+    let strategy = entry(written_settings(&settings));
+    let mut keymaps = vec![base; (QMK_KEYMAPS * scale / 100).max(1)];
+    let (mut candidates, mut accepted) = (0, 0);
+    while candidates < QMK_CANDIDATES * scale / 100 {
+        let entry = strategy.new_tree(&mut runner).unwrap().current();
+        candidates += 1;
+        let count = keymaps.len();
+        let keymap = &mut keymaps[accepted % count];
+        let mut tried = keymap.clone();
+        if lay(&mut tried, &entry) && accepts(&tried) {
+            *keymap = tried;
+            accepted += 1;
+        }
+    }
+    let chosen = started.elapsed();
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<_> = keymaps
+        .iter()
+        .enumerate()
+        .map(|(index, keymap)| {
+            let file = dir.path().join(format!("keymap{index}.json"));
+            std::fs::write(&file, serde_json::to_string_pretty(keymap).unwrap()).unwrap();
+            (index, file, !keymap["modules"].as_array().unwrap().is_empty())
+        })
+        .collect();
+
+    // QMK's generators, on two threads: what each writes must stay data.
+    let generators: &[(&[&str], Oracle)] = &[
+        (&["generate-rules-mk"], rules_mk_is_words),
+        (&["generate-config-h"], c_header_is_data),
+        (&["generate-keymap-h"], c_header_is_data),
+        (&["json2c"], |c, _| keymap_data_stays_data(c).map_err(|e| e.to_string())),
+        (&["generate-community-modules-rules-mk", "-kb", "clueboard/66/rev2"], rules_mk_is_words),
+    ];
+    let runs = std::sync::atomic::AtomicUsize::new(0);
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = files
+            .chunks(files.len().div_ceil(2).max(1))
+            .map(|chunk| {
+                let (tree, runs) = (&tree, &runs);
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for (index, file, has_modules) in chunk {
+                        for (number, (args, stays_data)) in generators.iter().enumerate() {
+                            if number == 4 && !has_modules {
+                                continue;
+                            }
+                            runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let out = file.with_extension(format!("out{number}"));
+                            let shown = format!("keymap{index}.json: {}", args[0]);
+                            match qmk_generator(tree, args, file, &out) {
+                                Ok(text) => failures.extend(stays_data(&text, &shown).err()),
+                                Err(failed) => failures.push(failed),
+                            }
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|worker| worker.join().unwrap()).collect()
+    });
+    assert!(accepted * 10 > candidates, "{accepted} of {candidates} accepted: too few to say much");
+    eprintln!(
+        "fuzz QMK's generators: {candidates} candidates, {accepted} accepted into {} keymaps in {chosen:.1?}, \
+         {} runs of QMK's CLI in {:.1?}",
+        keymaps.len(),
+        runs.into_inner(),
+        started.elapsed() - chosen
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_oracles_of_generated_files_catch_what_make_or_c_would_run() {
+    let rules = "# Copyright 2026 QMK\nEEPROM_DRIVER = vendor\nMCU = cortex-m4\nLAYOUTS = 60_ansi tkl\nSRC += $(wildcard /q/modules/qmk/a/a.c)\n-include /q/modules/qmk/a/rules.mk\nCONSOLE_ENABLE=yes\n";
+    assert_eq!(rules_mk_is_words(rules, "rules.mk"), Ok(()));
+    for injected in [
+        "EEPROM_DRIVER = vendor$(shell id >/tmp/x)",
+        "PLATFORM_KEY = {'a$(x)': 1}",
+        "CAPS_WORD\n_ENABLE = yes",
+        "JOYSTICK_DRIVER = a`id`",
+        "X = a # b",
+        "SRC += $(wildcard $(shell id))",
+    ] {
+        assert!(rules_mk_is_words(&format!("{rules}{injected}\n"), "rules.mk").is_err(), "{injected}");
+    }
+    let header = "// Copyright 2026 QMK\n/*****\n  \"Y88P\" '\n*****/\n#pragma once\n#undef X\n#define X { B0, -1, NO_PIN }\n#define M \"a\\\"b\\\\\"\n  KEY = QK_USER_0,\n  OTHER,\n";
+    assert_eq!(c_header_is_data(header, "config.h"), Ok(()));
+    for injected in [
+        "#define MANUFACTURER \"x\n#include </etc/passwd>",
+        "#define X a'b",
+        "#define X a\\",
+        "#define X a /* b */",
+        "#define A( B",
+        "  MY_KEY\n = QK_USER_0,",
+        "#include \"/etc/passwd\"",
+    ] {
+        assert!(c_header_is_data(&format!("{header}{injected}\n"), "config.h").is_err(), "{injected}");
     }
 }

@@ -160,9 +160,12 @@ fn malformed_keymaps_get_diagnostics_not_panics() {
         ),
         (
             r#"{"keyboard": "../../etc/passwd", "layout": "LAYOUT_all", "layers": [["KC_A"]]}"#,
-            "`../../etc/passwd` is not a keyboard name",
+            "`keyboard`: \"../../etc/passwd\" is not a keyboard name",
         ),
-        (r#"{"keyboard": "/etc", "layout": "LAYOUT", "layers": [["KC_A"]]}"#, "`/etc` is not a keyboard name"),
+        (
+            r#"{"keyboard": "/etc", "layout": "LAYOUT", "layers": [["KC_A"]]}"#,
+            "`keyboard`: \"/etc\" is not a keyboard name",
+        ),
         (
             r#"{"keyboard": "clueboard/66/rev2", "layout": "LAYOUT_nope", "layers": [["KC_A"]]}"#,
             "no layout `LAYOUT_nope` on clueboard/66/rev2; it has LAYOUT_66_ansi",
@@ -323,15 +326,16 @@ fn every_string_written_into_keymap_c_is_checked() {
         assert!(stderr.contains(field), "json2c names `{field}`: {stderr}");
         assert!(!stdout(&output).contains("#include \"/etc/passwd\""), "{extra}");
     }
-    // Macro text is any text: it is written as one C string literal, never as code.
-    let text = json!({"macros": [["\"\"", {"action": "tap", "keycodes": ["A"]}, "\");} int evil; //", "a\\", "\"", "\n#include \"/etc/passwd\"\n"]]});
+    // Macro text is any text (but for a `"` that ends it before anything other than text,
+    // which QMK's json2c would leave open): it is one C string literal, never code.
+    let text = json!({"macros": [["\"\"x", {"action": "tap", "keycodes": ["A"]}, "\");} int evil; //", "a\\", "\"", "\n#include \"/etc/passwd\"\n"]]});
     let file = keymap_with(&fixture, "text.json", text);
     expect_exit(&run(&["validate", &file]), 0);
     let keymap_c = stdout(&expect_exit_ok(run(&["json2c", &file])));
     let send = keymap_c.lines().find(|line| line.contains("SEND_STRING(")).unwrap();
     assert_eq!(
         send.trim(),
-        r#"SEND_STRING("\"\""SS_TAP(X_A)"\");} int evil; //a\\\"\n#include \"/etc/passwd\"\n");"#,
+        r#"SEND_STRING("\"\"x"SS_TAP(X_A)"\");} int evil; //a\\\"\n#include \"/etc/passwd\"\n");"#,
         "{keymap_c}"
     );
 }
@@ -656,4 +660,177 @@ fn terminal_controls_from_a_keymap_are_printed_escaped() {
     let stderr = expect_exit(&output, 1);
     assert!(stderr.contains("KC_A\\u{1b}[2J") && stderr.contains("KC_B\\u{9b}2J"), "{stderr:?}");
     assert_eq!(raw_controls(&stderr), [], "{stderr:?}");
+}
+
+/// `payload` with `extra` fields, pretty-printed (one key a line) into `name`.
+fn pretty_keymap(fixture: &Fixture, name: &str, extra: &Value) -> (String, String) {
+    let mut payload =
+        json!({"keyboard": "clueboard/66/rev2", "keymap": "mine", "layout": "LAYOUT_all", "layers": [layer("KC_A")]});
+    payload.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let text = serde_json::to_string_pretty(&payload).unwrap();
+    let path = fixture.root().join(name);
+    std::fs::write(&path, &text).unwrap();
+    (path.display().to_string(), text)
+}
+
+/// The line (from 1) of the first line of `text` holding `needle` after the line holding `after`.
+fn line_of(text: &str, after: &str, needle: &str) -> usize {
+    let start = text.lines().position(|l| l.contains(after)).unwrap();
+    start + text.lines().skip(start).position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn config_values_qmk_writes_unquoted_into_rules_mk_or_config_h_are_refused_with_their_path() {
+    let fixture = Fixture::new();
+    // Each: the `config`, the path refused, the key on the line it is reported at.
+    let cases = [
+        (json!({"eeprom": {"driver": "vendor$(shell id >/tmp/x)"}}), "config/eeprom/driver", "driver"),
+        (json!({"eeprom": {"driver": "vendor$(info $(shell head -2 /etc/passwd))"}}), "config/eeprom/driver", "driver"),
+        (json!({"platform_key": "chibios$(shell id)"}), "config/platform_key", "platform_key"),
+        (json!({"platform_key": {"$(shell id)": 1}}), "config/platform_key", "platform_key"),
+        (json!({"joystick": {"driver": "analog `id`"}}), "config/joystick/driver", "driver"),
+        (json!({"joystick": {"driver": "-x"}}), "config/joystick/driver", "driver"),
+        (json!({"joystick": {"driver": "x#y"}}), "config/joystick/driver", "driver"),
+        (json!({"joystick": {"driver": "é"}}), "config/joystick/driver", "driver"),
+        (json!({"joystick": {"driver": "x".repeat(200)}}), "config/joystick/driver", "driver"),
+        (json!({"features": {"caps word": true}}), "config/features/caps word", "caps word"),
+        (json!({"rgb_matrix": {"default": {"animation": "x\ny"}}}), "config/rgb_matrix/default/animation", "animation"),
+        (json!({"layout_aliases": {"A B": "LAYOUT_all"}}), "config/layout_aliases/A B", "A B"),
+        (json!({"manufacturer": "Clue\"board\n#include </etc/passwd>"}), "config/manufacturer", "manufacturer"),
+        (json!({"matrix_pins": {"cols": ["B0", "B1; x"]}}), "config/matrix_pins/cols/1", "cols"),
+        (json!({"debounce": 1.5}), "config/debounce", "debounce"),
+        (json!({"tapping": {"term": 1e12}}), "config/tapping/term", "term"),
+        (json!({"tapping": {"term": 99_999_999_999u64}}), "config/tapping/term", "term"),
+        (json!({"usb": {"device_version": "1.0.0\n"}}), "config/usb/device_version", "device_version"),
+    ];
+    for (index, (config, path, key)) in cases.iter().enumerate() {
+        let (file, text) = pretty_keymap(&fixture, &format!("config{index}.json"), &json!({"config": config}));
+        let stderr = expect_exit(&run(&["validate", &file]), 1);
+        assert!(stderr.contains(&format!("error: `{path}`: ")), "{config}: no error naming {path}:\n{stderr}");
+        assert!(stderr.contains(&format!("= key: {path}")), "{config}:\n{stderr}");
+        let line = line_of(&text, "\"config\"", &format!("\"{key}\""));
+        assert!(stderr.contains(&format!("{file}:{line}\n")), "{config}: line {line}:\n{stderr}");
+        let output = run(&["validate", "--format", "json", &file]);
+        let report: Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+        assert!(report["diagnostics"].as_array().unwrap().iter().any(|d| d["path"] == *path), "{report}");
+        let stderr = expect_exit(&run(&["json2c", &file]), 1);
+        assert!(stderr.contains(path), "json2c reads as validate does: {stderr}");
+    }
+    // What QMK means there passes: names, numbers, booleans, values QMK's schema lists
+    // (`cortex-m4`), pins and null pins, and text QMK quotes and escapes itself.
+    let good = json!({"config": {
+        "eeprom": {"driver": "vendor", "wear_leveling": {"driver": "embedded_flash"}},
+        "processor": "cortex-m4", "bootloader": "stm32-dfu", "debounce": 5, "tapping": {"term": 200},
+        "features": {"caps_word": true, "rgblight": false}, "rgblight": {"animations": {"rainbow_mood": true}},
+        "matrix_pins": {"cols": ["B0", "B1", null, 3], "rows": ["GP1"]}, "layout_aliases": {"LAYOUT_x": "LAYOUT_all"},
+        "manufacturer": "Clue \"board\" \\ ünïcode", "usb": {"device_version": "1.0.2", "vid": "0xFEED"},
+    }});
+    let (file, _) = pretty_keymap(&fixture, "good.json", &good);
+    expect_exit(&run(&["validate", &file]), 0);
+}
+
+#[test]
+fn the_cli_refuses_the_names_the_compile_api_refuses_before_any_make_runs() {
+    let fixture = Fixture::new();
+    let tree = common::server::fake_qmk_tree();
+    let pwned = fixture.root().join("pwned");
+    let names = [
+        format!("$(shell touch {})", pwned.display()),
+        "$(shell id>/tmp/x)".to_owned(),
+        "../../../../tmp/x".to_owned(),
+        "-km".to_owned(),
+        "--help".to_owned(),
+        "a b".to_owned(),
+    ];
+    for (index, name) in names.iter().enumerate() {
+        let (file, _) = pretty_keymap(&fixture, &format!("name{index}.json"), &json!({"keymap": name}));
+        let out = fixture.root().join(format!("out{index}"));
+        let args =
+            ["compile", "--qmk-home", &tree.path().display().to_string(), &file, "--out", &out.display().to_string()];
+        let output = run(&args);
+        expect_exit(&output, 1);
+        let printed = stdout(&output);
+        assert!(printed.contains("error: `keymap`: ") && printed.contains("is not a keymap name"), "{name}: {printed}");
+        assert!(!printed.contains("building"), "{name}: make ran: {printed}");
+        assert!(!out.exists(), "{name}: nothing is written, no source.zip");
+        for command in ["validate", "json2c"] {
+            let stderr = expect_exit(&run(&[command, &file]), 1);
+            assert!(stderr.contains("`keymap`: ") && stderr.contains("= key: keymap"), "{command} {name}: {stderr}");
+        }
+        let stderr = expect_exit(&run(&["draw", &file]), 1);
+        assert!(stderr.contains("is not a keymap name"), "draw {name}: {stderr}");
+    }
+    assert!(!pwned.exists(), "the keymap name ran a command");
+    assert!(!tree.path().join(".build").exists());
+}
+
+#[test]
+fn more_than_32_layers_are_refused_as_qmk_addresses_32_at_most() {
+    let fixture = Fixture::new();
+    let layers = |count: usize| json!({"layers": vec![layer("KC_A"); count]});
+    let (file, _) = pretty_keymap(&fixture, "33.json", &layers(33));
+    let stderr = expect_exit(&run(&["validate", &file]), 1);
+    assert!(stderr.contains("the keymap has 33 layers, but QMK addresses 32 at most"), "{stderr}");
+    assert!(stderr.contains("`MAX_LAYER`") && stderr.contains("= key: layers"), "{stderr}");
+    let (file, _) = pretty_keymap(&fixture, "950.json", &layers(950));
+    assert!(expect_exit(&run(&["validate", &file]), 1).contains("has 950 layers"));
+    let (file, _) = pretty_keymap(&fixture, "32.json", &layers(32));
+    expect_exit(&run(&["validate", &file]), 0);
+}
+
+#[test]
+fn modules_and_keycode_declarations_are_held_to_qmks_schema_and_names() {
+    let fixture = Fixture::new();
+    let cases = [
+        (json!({"modules": "qmk/hello_world"}), "modules", "must be an array"),
+        (json!({"modules": [1]}), "modules/0", "must be a string, not 1"),
+        (json!({"modules": ["qmk/hello world"]}), "modules/0", "is not a community module's name"),
+        (json!({"modules": ["../../../etc"]}), "modules/0", "is not a community module's name"),
+        (json!({"modules": ["qmk/x$(shell id)"]}), "modules/0", "is not a community module's name"),
+        (json!({"modules": ["a/hello_world", "b/hello_world"]}), "modules/1", "QMK refuses two modules of one name"),
+        (json!({"keycodes": []}), "keycodes", "has 0 items, fewer than 1"),
+        (json!({"keycodes": [{"label": "x"}]}), "keycodes/0", "lacks `key`"),
+        (json!({"keycodes": [{"key": "kc_mine"}]}), "keycodes/0/key", "does not match"),
+        (json!({"keycodes": [{"key": "MY_KEY\n#include </etc/passwd>"}]}), "keycodes/0/key", "does not match"),
+        (json!({"keycodes": [{"key": "MY_KEY", "aliases": ["MY; x"]}]}), "keycodes/0/aliases/0", "does not match"),
+        (json!({"converter": "proton_c\n"}), "converter", "does not match"),
+    ];
+    for (index, (extra, path, said)) in cases.iter().enumerate() {
+        let (file, _) = pretty_keymap(&fixture, &format!("m{index}.json"), extra);
+        let stderr = expect_exit(&run(&["validate", &file]), 1);
+        assert!(stderr.contains(&format!("error: `{path}`: ")) && stderr.contains(said), "{extra}: {stderr}");
+    }
+    // The bundled data has no modules: a module is held to its shape; a tree's must be there.
+    let (file, _) = pretty_keymap(&fixture, "modules.json", &json!({"modules": ["qmk/hello_world"]}));
+    expect_exit(&run(&["validate", &file]), 0);
+    let (declared, _) = pretty_keymap(
+        &fixture,
+        "declared.json",
+        &json!({"keycodes": [{"key": "MY_KEY", "aliases": ["MY_K"]}], "layers": [layer("MY_K")]}),
+    );
+    expect_exit(&run(&["validate", &declared]), 0);
+    let Some(shared) = shared() else { return };
+    let qmk = shared.join("qmk").display().to_string();
+    expect_exit(&run(&["validate", "--qmk-home", &qmk, &file]), 0);
+    let (missing, _) = pretty_keymap(&fixture, "missing.json", &json!({"modules": ["qmk/no_such_module"]}));
+    let stderr = expect_exit(&run(&["validate", "--qmk-home", &qmk, &missing]), 1);
+    assert!(
+        stderr.contains("`modules/0`: no community module `qmk/no_such_module` in the tree's modules/"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("qmk/hello_world"), "the tree's modules are listed: {stderr}");
+}
+
+#[test]
+fn a_macro_text_ending_in_a_quote_that_qmks_json2c_would_leave_open_is_refused() {
+    let fixture = Fixture::new();
+    let tap = json!({"action": "tap", "keycodes": ["A"]});
+    for steps in [json!(["abc\"", tap, "); evil(); //"]), json!(["\""]), json!(["x\"", ""])] {
+        let (file, _) = pretty_keymap(&fixture, "open.json", &json!({"macros": [steps]}));
+        let stderr = expect_exit(&run(&["validate", &file]), 1);
+        assert!(stderr.contains("`macros/0/0`: a text that ends with `\"`"), "{steps}: {stderr}");
+    }
+    let fine = json!({"macros": [["\"quoted\"", "then text", "\"", {"action": "beep"}, "a\"b", tap]]});
+    let (file, _) = pretty_keymap(&fixture, "fine.json", &fine);
+    expect_exit(&run(&["validate", &file]), 0);
 }

@@ -169,6 +169,8 @@ fn bad_requests_get_their_status_and_a_json_message() {
         (with("keyboard", json!("/etc/passwd")), 422, "is not a keyboard name"),
         (with("keymap", json!("../default")), 422, "is not a keymap name"),
         (with("keymap", json!("a b")), 422, "is not a keymap name"),
+        (with("keymap", json!("-km")), 422, "`keymap`: \"-km\" is not a keymap name"),
+        (with("keymap", json!("--help")), 422, "not starting with `-`"),
         (with("layout", json!("LAYOUT_all(")), 422, "is not a C identifier"),
     ];
     for (body, status, message) in &cases {

@@ -8,7 +8,7 @@ use semver::Version;
 use super::writing::{self, emit, note};
 use super::{Failure, Reporter};
 use qmk_api::compile::{self, Builder};
-use qmk_api::keyboard::{self, Keyboards};
+use qmk_api::keyboard::{self, Keyboards, Settings};
 use qmk_api::keymap::{self, Context, Keycodes, Source};
 use qmk_api::picture;
 use qmk_api::source::{self, DataTree};
@@ -185,10 +185,13 @@ fn report_unusable(path: &Path, message: &str, format: Format) -> Result<(), Fai
     }
 }
 
-pub fn json2c(file: &Path, out: Option<&Path>) -> Result<(), Failure> {
+/// Writes a keymap file's keymap.c; the file is read as `validate` reads it (QMK's
+/// schema, what QMK's generators may write, the names), without its keyboard.
+pub fn json2c(tree: &DataTree, file: &Path, out: Option<&Path>) -> Result<(), Failure> {
+    let settings = Settings::load(tree)?;
     let text = read_keymap_file(file)?;
     let shown = file.display().to_string();
-    let (keymap, findings) = keymap::read(&Source::new(&shown, &text));
+    let (keymap, findings) = keymap::read(&Source::new(&shown, &text), &settings);
     let errors: Vec<String> = findings.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
     let keymap = match keymap {
         Some(keymap) if errors.is_empty() => keymap,
@@ -207,9 +210,17 @@ pub fn migrate(
 ) -> Result<(), Failure> {
     let keycodes = keycodes(tree, to)?;
     let keyboards: Option<Keyboards> = keyboard::load(tree).ok();
+    let loaded;
+    let settings = match &keyboards {
+        Some(keyboards) => keyboards.settings(),
+        None => {
+            loaded = Settings::load(tree)?;
+            &loaded
+        }
+    };
     let text = read_keymap_file(file)?;
     let shown = file.display().to_string();
-    let (keymap, findings) = keymap::read(&Source::new(&shown, &text));
+    let (keymap, findings) = keymap::read(&Source::new(&shown, &text), settings);
     let Some(keymap) = keymap else {
         let errors: Vec<String> = findings.iter().map(ToString::to_string).collect();
         return Err(Failure::data(errors.join("\n")));

@@ -17,6 +17,7 @@ use qmk_api::import::ImportError;
 use qmk_api::keyboard::KeyboardError;
 use qmk_api::keymap::KeycodesError;
 use qmk_api::publish::{LockError, PublishError};
+use qmk_api::schema::SchemaError;
 use qmk_api::site::SiteError;
 use qmk_api::spec::SpecError;
 
@@ -116,7 +117,7 @@ impl From<ImportError> for Failure {
 impl From<KeyboardError> for Failure {
     fn from(error: KeyboardError) -> Self {
         match error {
-            KeyboardError::Io { .. } => Failure::usage(error),
+            KeyboardError::Io { .. } | KeyboardError::Schema(SchemaError::Io { .. }) => Failure::usage(error),
             _ => Failure::data(error),
         }
     }

@@ -5,6 +5,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::keymap::NameField;
+
 /// A request accepted at submit time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
@@ -49,18 +51,12 @@ impl Submission {
         let keymap: String = field(object, "keymap")?;
         let layout: String = field(object, "layout")?;
         field::<Vec<Value>>(object, "layers")?;
-        if !crate::keyboard::is_valid_name(&keyboard) {
-            return Err(RequestError::BadName(format!(
-                "`keyboard` {keyboard:?} is not a keyboard name: lowercase letters, digits, `_` and `-` in `/`-separated parts"
-            )));
-        }
-        if !is_keymap_name(&keymap) {
-            return Err(RequestError::BadName(format!(
-                "`keymap` {keymap:?} is not a keymap name: letters, digits, `_` and `-`, at most 64"
-            )));
-        }
-        if !is_c_identifier(&layout) {
-            return Err(RequestError::BadName(format!("`layout` {layout:?} is not a C identifier such as LAYOUT_all")));
+        for (field, name) in
+            [(NameField::Keyboard, &keyboard), (NameField::Keymap, &keymap), (NameField::Layout, &layout)]
+        {
+            if let Some(problem) = field.problem(name) {
+                return Err(RequestError::BadName(problem));
+            }
         }
         Ok(Submission { canonical: value.to_string(), keyboard, keymap, layout })
     }
@@ -69,18 +65,6 @@ impl Submission {
 /// The value of `key` as a `T`, or what is wrong with it.
 fn field<'a, T: Deserialize<'a>>(object: &'a Map<String, Value>, key: &str) -> Result<T, RequestError> {
     T::deserialize(&object[key]).map_err(|e| RequestError::Malformed(format!("`{key}`: {e}")))
-}
-
-/// A keymap becomes a folder and part of a file name.
-fn is_keymap_name(name: &str) -> bool {
-    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn is_c_identifier(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && name.len() <= 128
 }
 
 #[cfg(test)]
@@ -138,6 +122,7 @@ mod tests {
             ("planck", "", "LAYOUT"),
             ("planck", "x", "LAYOUT; rm -rf"),
             ("planck", "x", "1LAYOUT"),
+            ("planck", "-x", "LAYOUT"),
         ] {
             assert!(
                 matches!(with(keyboard, keymap, layout), Err(RequestError::BadName(_))),
@@ -145,5 +130,12 @@ mod tests {
             );
         }
         assert!(with("planck/rev6", "my-keymap_2", "LAYOUT_ortho_4x12").is_ok());
+        assert_eq!(
+            with("planck", "-km", "LAYOUT"),
+            Err(RequestError::BadName(
+                "`keymap`: \"-km\" is not a keymap name: letters, digits, `_` and `-`, not starting with `-`, at most 64 characters"
+                    .into()
+            ))
+        );
     }
 }

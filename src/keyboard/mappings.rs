@@ -31,6 +31,8 @@ pub struct Mapping {
     pub info_key: String,
     pub value_type: String,
     pub to_json: bool,
+    /// Whether QMK's generators write it back into `config.h` or `rules.mk`.
+    pub to_c: bool,
     pub warn_duplicate: bool,
     pub deprecated: bool,
     pub invalid: bool,
@@ -122,6 +124,7 @@ fn read_mappings(object: &Object, file: &str) -> Result<Vec<Mapping>, MappingErr
                 info_key,
                 value_type: text("value_type").unwrap_or_else(|| "raw".to_owned()),
                 to_json: flag("to_json", true),
+                to_c: flag("to_c", true),
                 warn_duplicate: flag("warn_duplicate", true),
                 deprecated: flag("deprecated", false),
                 invalid: flag("invalid", false),

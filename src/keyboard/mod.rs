@@ -14,14 +14,17 @@ pub mod mappings;
 mod name;
 mod pyrepr;
 mod rules_mk;
+mod settings;
 mod sources;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, suggest};
+use crate::schema::SchemaError;
 use crate::source::DataTree;
 use crate::spec::{self, Object, Str, Value, hjson};
 
@@ -29,6 +32,7 @@ pub use keymaps::{JsonKeymap, KEYMAP_JSON, KEYMAPS_DIR};
 pub use layout::{Key, Layout};
 pub use mappings::{Mappings, QmkConstants};
 pub use name::is_valid_name;
+pub use settings::{Modules, Settings};
 pub use sources::{COMMUNITY_LAYOUTS_DIR, COMMUNITY_LAYOUTS_FACTS, community_layouts, reduce_settings};
 
 pub const KEYBOARDS_DIR: &str = "keyboards";
@@ -118,7 +122,7 @@ pub fn declared_keycodes(declaration: Option<&Value>) -> Vec<String> {
 }
 
 /// Every keyboard of a tree, and the aliases of moved ones.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Keyboards {
     targets: BTreeMap<String, Keyboard>,
     aliases: BTreeMap<String, String>,
@@ -132,6 +136,23 @@ pub struct Keyboards {
     /// One error per file below `keyboards/` that cannot be read, naming it, why, and the
     /// keyboards left out for it.
     problems: Diagnostics,
+    /// What the tree says settings are, for keymaps that set some.
+    settings: Arc<Settings>,
+}
+
+/// No keyboards, with the bundled settings.
+impl Default for Keyboards {
+    fn default() -> Self {
+        Keyboards {
+            targets: BTreeMap::new(),
+            aliases: BTreeMap::new(),
+            custom_keycodes: custom_keycodes::CustomKeycodes::default(),
+            alias_definitions: Object::new(),
+            left_out: BTreeMap::new(),
+            problems: Diagnostics::default(),
+            settings: Settings::bundled(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +169,17 @@ pub enum KeyboardError {
     AliasCycle(String),
     #[error("keyboard `{name}` is left out: its file {file} cannot be read")]
     LeftOut { name: String, file: String },
+    #[error("{0}")]
+    Schema(#[from] SchemaError),
+}
+
+impl From<mappings::MappingError> for KeyboardError {
+    fn from(error: mappings::MappingError) -> Self {
+        match error {
+            mappings::MappingError::Io { path, source } => KeyboardError::Io { path, source },
+            mappings::MappingError::Invalid(d) => KeyboardError::Invalid(d),
+        }
+    }
 }
 
 impl Keyboards {
@@ -171,6 +203,12 @@ impl Keyboards {
     /// What a keyboard's headers define for its keymaps.
     pub fn c_keycodes(&self, keyboard: &str) -> std::sync::Arc<custom_keycodes::KeyboardFacts> {
         self.custom_keycodes.facts(keyboard)
+    }
+
+    /// What the tree says a keyboard's settings are: its schemas, where QMK writes
+    /// each setting, and its community modules.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The aliases file's entries (`{"target": ...}`) in the file's order.
@@ -221,10 +259,8 @@ impl Keyboards {
 /// as QMK reports a keyboard it cannot parse and goes on: the others load, and
 /// [`Keyboards::problems`] names each such file.
 pub fn load(tree: &DataTree) -> Result<Keyboards, KeyboardError> {
-    let mappings = Mappings::load(tree).map_err(|e| match e {
-        mappings::MappingError::Io { path, source } => KeyboardError::Io { path, source },
-        mappings::MappingError::Invalid(d) => KeyboardError::Invalid(d),
-    })?;
+    let mappings = Mappings::load(tree)?;
+    let settings = Arc::new(Settings::with_mappings(tree, &mappings)?);
     let sources = sources::Sources::read(tree, mappings)
         .map_err(|source| KeyboardError::Io { path: tree.display(Path::new(KEYBOARDS_DIR)), source })?;
     let keymaps = keymaps::KeymapIndex::new(sources.files(), |p| sources.exists(p));
@@ -281,7 +317,7 @@ pub fn load(tree: &DataTree) -> Result<Keyboards, KeyboardError> {
         .filter_map(|(alias, entry)| Some((alias.to_owned(), entry.get("target")?.as_str()?.to_owned())))
         .collect();
     let custom_keycodes = custom_keycodes::CustomKeycodes::new(tree.clone());
-    Ok(Keyboards { targets, aliases, custom_keycodes, alias_definitions, left_out, problems })
+    Ok(Keyboards { targets, aliases, custom_keycodes, alias_definitions, left_out, problems, settings })
 }
 
 /// The files a keyboard is built from that cannot be read: files in its folders, its

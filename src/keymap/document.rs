@@ -1,13 +1,23 @@
 //! A keymap file in QMK's configurator format (`keyboard`, `keymap`, `layout`,
 //! `layers`, and the optional `encoders`, `dip_switches`, `macros`, `keycodes`...),
-//! read from JSON or hjson and checked against QMK's keymap schema.
+//! read from JSON or hjson and checked against QMK's keymap schema, against what QMK's
+//! generators may write of it into a build's files, and against the names the compile
+//! API accepts.
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
+use super::generated;
+use super::naming::NameField;
 use crate::diagnostic::{Diagnostic, excerpt};
-use crate::keyboard::declared_keycodes;
+use crate::keyboard::{Settings, declared_keycodes};
+use crate::schema::{KEYMAP_SCHEMA, Segment, Validation, Violation};
 use crate::spec::hjson::{self, KeyIndex};
 use crate::spec::{Object, Value};
+
+/// The most layers a keymap may have: QMK's `layer_state_t` holds a bit per layer and
+/// is 32 bits wide at most (`LAYER_STATE_32BIT`), so `MAX_LAYER` is at most 32.
+pub const MAX_LAYERS: usize = 32;
 
 /// A keymap as read. Fields of the wrong type are reported and read as absent.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -83,15 +93,34 @@ impl<'a> Source<'a> {
         Source { shown, text, keys: OnceLock::new() }
     }
 
+    /// `diagnostic` placed at `path`: the line of its deepest key found in the text
+    /// (array indices are not written, so they are skipped), else of its first.
     pub fn finding(&self, diagnostic: Diagnostic, path: &[&str]) -> Diagnostic {
-        let line = path.first().and_then(|key| self.keys.get_or_init(|| KeyIndex::new(self.text)).locate(&[key]));
+        let line = path.first().and_then(|first| {
+            let keys = self.keys.get_or_init(|| KeyIndex::new(self.text));
+            let written: Vec<&str> = path.iter().copied().filter(|s| !s.bytes().all(|b| b.is_ascii_digit())).collect();
+            keys.locate(&written).or_else(|| keys.locate(&[first]))
+        });
         let diagnostic = diagnostic.in_file(self.shown).at_line(line);
         if path.is_empty() { diagnostic } else { diagnostic.at_key(path.join("/")) }
     }
+
+    /// A violation of QMK's schema or of what its generators may write, as an error
+    /// that names its path.
+    fn violation(&self, violation: &Violation) -> Diagnostic {
+        let path: Vec<String> = violation.path.iter().map(ToString::to_string).collect();
+        let message = match path.is_empty() {
+            true => format!("the keymap {}", violation.message),
+            false => format!("`{}`: {}", path.join("/"), violation.message),
+        };
+        self.finding(Diagnostic::error(message), &path.iter().map(String::as_str).collect::<Vec<_>>())
+    }
 }
 
-/// Reads a keymap. `None` when the text is not a keymap document at all.
-pub fn read(source: &Source) -> (Option<Keymap>, Vec<Diagnostic>) {
+/// Reads a keymap and checks it against QMK's keymap schema and what QMK's generators
+/// may write of it, as `settings` (the tree's) say. `None` when the text is not a
+/// keymap document at all.
+pub fn read(source: &Source, settings: &Settings) -> (Option<Keymap>, Vec<Diagnostic>) {
     let value = match hjson::parse(source.text) {
         Ok(value) => value,
         Err(e) => {
@@ -99,13 +128,43 @@ pub fn read(source: &Source) -> (Option<Keymap>, Vec<Diagnostic>) {
             return (None, vec![diagnostic]);
         }
     };
+    let schema = match settings.schemas.validate(KEYMAP_SCHEMA, &value) {
+        Ok(schema) => schema,
+        Err(error) => return (None, vec![source.finding(Diagnostic::error(error.to_string()), &[])]),
+    };
     let Value::Object(document) = value else {
         let diagnostic = Diagnostic::error(format!("a keymap must be an object, not {}", value.kind()));
         return (None, vec![source.finding(diagnostic, &[])]);
     };
     let mut reader = Reader { source, findings: Vec::new() };
     let keymap = reader.keymap(document);
-    (Some(keymap), reader.findings)
+    let written = generated::check(&keymap.document, settings, &schema);
+    let findings = merge(source, reader.findings, &schema, &written);
+    (Some(keymap), findings)
+}
+
+/// The reader's findings, then the schema's, then what QMK's generators may not
+/// write. Where the reader has said in its own words what is wrong with a field, the
+/// schema's findings about that field are not repeated; and a value the schema
+/// already refuses is not refused again for what it would write.
+fn merge(source: &Source, read: Vec<Diagnostic>, schema: &Validation, written: &[Violation]) -> Vec<Diagnostic> {
+    let faulted: HashSet<String> = read
+        .iter()
+        .filter(|d| d.is_error())
+        .filter_map(|d| Some(d.key.as_deref()?.split('/').next()?.to_owned()))
+        .collect();
+    let top = |path: &[Segment]| path.first().map(ToString::to_string).unwrap_or_default();
+    let mut findings = read;
+    let from_schema = schema.violations.iter().filter(|v| !faulted.contains(&top(&v.path)));
+    findings.extend(from_schema.map(|v| source.violation(v)));
+    if schema.unshown > 0 {
+        let more = format!("{} more findings of QMK's keymap schema not shown", schema.unshown);
+        findings.push(source.finding(Diagnostic::error(more), &[]));
+    }
+    let refused =
+        |path: &[Segment]| faulted.contains(&top(path)) || schema.violations.iter().any(|v| path.starts_with(&v.path));
+    findings.extend(written.iter().filter(|v| !refused(&v.path)).map(|v| source.violation(v)));
+    findings
 }
 
 struct Reader<'s, 'a> {
@@ -130,7 +189,7 @@ impl Reader<'_, '_> {
         for field in ["author", "notes", "documentation"] {
             self.string(&document, field);
         }
-        let layout = self.string(&document, "layout");
+        let layout = self.name(&document, NameField::Layout);
         // A retired name (KEYMAP) is reported by validation, with its replacement.
         if let Some(layout) = &layout
             && !is_layout_macro(layout)
@@ -138,16 +197,9 @@ impl Reader<'_, '_> {
         {
             self.error(&["layout"], format!("`{layout}` is not a layout macro name (LAYOUT or LAYOUT_...)"));
         }
-        if let Some(config) = document.get("config") {
-            self.config(config);
-        }
-        let keycodes = document.get("keycodes");
-        if let Some(declared) = keycodes {
-            self.keycode_declarations(declared);
-        }
         Keymap {
-            keyboard: self.identifier(&document, "keyboard"),
-            keymap: self.identifier(&document, "keymap"),
+            keyboard: self.name(&document, NameField::Keyboard),
+            keymap: self.name(&document, NameField::Keymap),
             layout,
             layers: self.layers(&document),
             encoders: self.pairs(&document, "encoders", |r, path, item| {
@@ -158,7 +210,7 @@ impl Reader<'_, '_> {
             }),
             macros: self.macros(&document),
             host_language: self.host_language(&document),
-            custom_keycodes: declared_keycodes(keycodes),
+            custom_keycodes: declared_keycodes(document.get("keycodes")),
             document,
         }
     }
@@ -168,6 +220,19 @@ impl Reader<'_, '_> {
             Value::String(s) => Some(s.to_string()),
             other => {
                 self.error(&[field], format!("`{field}` must be a string, not {}", other.kind()));
+                None
+            }
+        }
+    }
+
+    /// A name the compile API would accept for `field`, which becomes a folder, part
+    /// of make's command line or C; else reported and read as absent.
+    fn name(&mut self, document: &Object, field: NameField) -> Option<String> {
+        let name = self.string(document, field.as_str())?;
+        match field.problem(&name) {
+            None => Some(name),
+            Some(problem) => {
+                self.error(&[field.as_str()], problem);
                 None
             }
         }
@@ -199,38 +264,17 @@ impl Reader<'_, '_> {
         }
     }
 
-    /// `config` holds keyboard settings that QMK writes into a `config.h`: an object
-    /// whose texts must stay on one line there.
-    fn config(&mut self, config: &Value) {
-        if !matches!(config, Value::Object(_)) {
-            self.error(&["config"], format!("`config` must be an object of keyboard settings, not {}", config.kind()));
-            return;
-        }
-        let mut pending = vec![("config".to_owned(), config)];
-        while let Some((path, value)) = pending.pop() {
-            match value {
-                Value::String(text) if text.chars().any(char::is_control) => {
-                    let message = format!("{path}: `{}` holds a control character or line break", excerpt(text));
-                    self.error(&["config"], message);
-                }
-                Value::Object(object) => {
-                    for (key, value) in object.iter() {
-                        if key.chars().any(char::is_control) {
-                            self.error(&["config"], format!("{path}: a key holds a control character or line break"));
-                        }
-                        pending.push((format!("{path}/{key}"), value));
-                    }
-                }
-                Value::Array(items) => {
-                    pending.extend(items.iter().enumerate().map(|(i, item)| (format!("{path}/{i}"), item)));
-                }
-                _ => {}
-            }
-        }
-    }
-
     fn layers(&mut self, document: &Object) -> Option<Vec<Vec<String>>> {
         let layers = self.array(document, "layers")?;
+        if layers.len() > MAX_LAYERS {
+            let message = format!(
+                "the keymap has {} layers, but QMK addresses {MAX_LAYERS} at most: its layer state \
+                 (`layer_state_t`) holds one bit per layer and is 32 bits wide at most, so `MAX_LAYER` is \
+                 at most {MAX_LAYERS} (and 16 unless the keyboard sets LAYER_STATE_32BIT)",
+                layers.len()
+            );
+            self.error(&["layers"], message);
+        }
         let mut read = Vec::with_capacity(layers.len());
         for (index, layer) in layers.iter().enumerate() {
             let Some(keys) = layer.as_array() else {
@@ -313,13 +357,24 @@ impl Reader<'_, '_> {
     }
 
     fn macros(&mut self, document: &Object) -> Option<Vec<Vec<MacroStep>>> {
-        self.list(document, "macros", |reader, path, steps| {
+        let macros = self.list(document, "macros", |reader, path, steps| {
             let Some(steps) = steps.as_array() else {
                 reader.error(&["macros"], format!("{path} must be an array of steps"));
                 return None;
             };
-            steps.iter().map(|step| reader.macro_step(path, step)).collect()
-        })
+            steps.iter().map(|step| reader.macro_step(path, step)).collect::<Option<Vec<_>>>()
+        })?;
+        for (index, steps) in macros.iter().enumerate() {
+            for step in unclosed_texts(steps) {
+                let message = format!(
+                    "`macros/{index}/{step}`: a text that ends with `\"` must be followed by more text: QMK's json2c \
+                     joins a macro's strings by deleting `\"\"`, which here deletes the string's closing quote and \
+                     leaves what follows inside it"
+                );
+                self.error(&["macros", &index.to_string(), &step.to_string()], message);
+            }
+        }
+        Some(macros)
     }
 
     fn macro_step(&mut self, path: &str, step: &Value) -> Option<MacroStep> {
@@ -354,15 +409,21 @@ impl Reader<'_, '_> {
         };
         Some(MacroStep::Action { action: action.to_owned(), keycodes, duration })
     }
+}
 
-    fn keycode_declarations(&mut self, declared: &Value) {
-        let valid = declared.as_array().is_some_and(|items| {
-            !items.is_empty() && items.iter().all(|item| item.get("key").and_then(Value::as_str).is_some())
-        });
-        if !valid {
-            self.error(&["keycodes"], "`keycodes` must be a non-empty array of objects with a `key` name".to_owned());
-        }
-    }
+/// The steps of a macro whose text QMK's json2c would not close: it writes each text
+/// as a literal and deletes every `""` of the result, so an escaped `\"` at a text's
+/// end and the literal's closing quote go together, unless the opening quote of a
+/// following text (or beep, `"\a"`) pairs with that closing quote first.
+fn unclosed_texts(steps: &[MacroStep]) -> Vec<usize> {
+    let continues = |step: Option<&MacroStep>| match step {
+        Some(MacroStep::Text(text)) => !text.is_empty(),
+        Some(MacroStep::Action { action, .. }) => action == "beep",
+        None => false,
+    };
+    (0..steps.len())
+        .filter(|&i| matches!(&steps[i], MacroStep::Text(text) if text.ends_with('"')) && !continues(steps.get(i + 1)))
+        .collect()
 }
 
 /// `LAYOUT` or `LAYOUT_` and a C identifier's characters.
@@ -376,7 +437,7 @@ mod tests {
     use super::*;
 
     fn read_text(text: &str) -> (Option<Keymap>, Vec<String>) {
-        let (keymap, findings) = read(&Source::new("k.json", text));
+        let (keymap, findings) = read(&Source::new("k.json", text), &Settings::bundled());
         (keymap, findings.into_iter().map(|d| d.message).collect())
     }
 
@@ -398,17 +459,61 @@ mod tests {
         let (_, findings) = read_text(
             r#"{"keyboard": 5, "layout": "KEYMAP!", "layers": [["KC_A", 7], "KC_B"], "coonfig": {}, "keycodes": []}"#,
         );
-        let all = findings.join("\n");
-        for expected in [
-            "`keyboard` must be a string, not a number",
-            "`KEYMAP!` is not a layout macro name",
-            "layer 0: 1 keys are not strings",
-            "layer 1 must be an array of keycodes, not a string",
-            "unknown field `coonfig` (did you mean `config`?)",
-            "`keycodes` must be a non-empty array",
-        ] {
-            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
-        }
+        assert_eq!(
+            findings,
+            [
+                "unknown field `coonfig` (did you mean `config`?)",
+                "`layout`: \"KEYMAP!\" is not a C identifier such as LAYOUT_all",
+                "`keyboard` must be a string, not a number",
+                "layer 0: 1 keys are not strings (keycodes are strings)",
+                "layer 1 must be an array of keycodes, not a string",
+                "`keycodes`: has 0 items, fewer than 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_schema_speaks_where_the_reader_does_not_and_once_per_value() {
+        let (_, findings) = read_text(
+            r#"{"keyboard": "a/b", "layout": "LAYOUT", "layers": [["KC_A"]], "config": {"eeprom": {"driver": 5},
+                "platform_key": "x$(y)", "features": {"Caps Word": true}}}"#,
+        );
+        assert_eq!(
+            findings,
+            [
+                "`config/eeprom/driver`: must be a string, not 5",
+                "`config/features/Caps Word`: the key \"Caps Word\" does not match `^[a-z][a-z0-9_]*$`",
+                "`config/platform_key`: \"x$(y)\" is not a value QMK can write into rules.mk: QMK writes it unquoted, \
+                 so it must be a word of letters, digits and `_` (or a value QMK's schema lists)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_finding_is_placed_on_the_line_of_its_deepest_key() {
+        let text = "{\n\"config\": {\n  \"eeprom\": {\n    \"driver\": \"a b\"\n  }\n},\n\"layers\": [[\"KC_A\"]]\n}";
+        let (_, findings) = read(&Source::new("k.json", text), &Settings::bundled());
+        let driver = findings.iter().find(|d| d.key.as_deref() == Some("config/eeprom/driver")).unwrap();
+        assert_eq!(driver.line, Some(4), "{driver}");
+    }
+
+    #[test]
+    fn more_layers_than_qmk_addresses_are_an_error() {
+        let layers = |count: usize| format!(r#"{{"layers": {}}}"#, serde_json::json!(vec![vec!["KC_A"]; count]));
+        let (keymap, findings) = read_text(&layers(MAX_LAYERS + 1));
+        assert!(findings[0].starts_with("the keymap has 33 layers, but QMK addresses 32 at most"), "{findings:?}");
+        assert_eq!(keymap.unwrap().layers.unwrap().len(), 33, "read all the same, for the rest of the checks");
+        assert!(read_text(&layers(MAX_LAYERS)).1.is_empty());
+    }
+
+    #[test]
+    fn texts_that_qmks_json2c_would_leave_open_are_found() {
+        let text = |t: &str| MacroStep::Text(t.to_owned());
+        let tap = MacroStep::Action { action: "tap".into(), keycodes: vec!["A".into()], duration: None };
+        let beep = MacroStep::Action { action: "beep".into(), keycodes: Vec::new(), duration: None };
+        assert_eq!(unclosed_texts(&[text("a\""), tap.clone(), text("b\""), text("c\""), beep, text("\"")]), [0, 5]);
+        assert_eq!(unclosed_texts(&[text("\"a\"b"), text("x\""), text("")]), [1]);
+        assert!(unclosed_texts(&[text("\"\"x"), tap]).is_empty());
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub fn keyboard_from_path(path: &Path) -> Option<String> {
 /// Reads and checks the text of one keymap file: the document's findings and the
 /// validation's in one report, and the keymap when the text holds one.
 pub fn check(source: &Source, implied_keyboard: Option<&str>, context: Context) -> (Option<Keymap>, Report) {
-    let (keymap, findings) = super::document::read(source);
+    let (keymap, findings) = super::document::read(source, context.keyboards.settings());
     let mut report = match &keymap {
         Some(keymap) => validate(keymap, implied_keyboard, context, source),
         None => Report::default(),
@@ -111,7 +111,11 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
     let mut report = Report::default();
     let finding = |diagnostic, path: &[&str]| source.finding(diagnostic, path);
     let Some(name) = keymap.keyboard.as_deref().or(implied_keyboard) else {
-        report.diagnostics.push(finding(Diagnostic::error("no `keyboard`: name the keyboard this keymap is for"), &[]));
+        // A `keyboard` that is there but is no keyboard name has been reported by the reader.
+        if !keymap.document.contains_key("keyboard") {
+            let missing = Diagnostic::error("no `keyboard`: name the keyboard this keymap is for");
+            report.diagnostics.push(finding(missing, &[]));
+        }
         return report;
     };
     let keyboard = match context.keyboards.resolve(name) {
