@@ -211,9 +211,19 @@ fn open_inside(root: &Path, relative: &Path) -> io::Result<File> {
 
 /// Refuses anything but a regular file, saying what it is.
 fn regular(metadata: &Metadata) -> io::Result<()> {
-    let kind = metadata.file_type();
-    let what = if kind.is_file() {
-        return Ok(());
+    match metadata.file_type() {
+        kind if kind.is_file() => Ok(()),
+        kind => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}, not a regular file: not read", file_kind(kind)),
+        )),
+    }
+}
+
+/// What a file that is not a regular file is, for messages: `a folder`, `a FIFO`...
+pub fn file_kind(kind: std::fs::FileType) -> &'static str {
+    if kind.is_symlink() {
+        "a symbolic link"
     } else if kind.is_dir() {
         "a folder"
     } else if kind.is_fifo() {
@@ -222,10 +232,11 @@ fn regular(metadata: &Metadata) -> io::Result<()> {
         "a socket"
     } else if kind.is_block_device() || kind.is_char_device() {
         "a device"
+    } else if kind.is_file() {
+        "a regular file"
     } else {
         "a special file"
-    };
-    Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{what}, not a regular file: not read")))
+    }
 }
 
 fn walk_on_disk(root: &Path, relative: &Path) -> io::Result<Listing> {

@@ -430,7 +430,7 @@ fn output_files_replace_regular_files_only_and_never_follow_links() {
     let folder = fixture.root().join("folder");
     std::fs::create_dir(&folder).unwrap();
     for command in ["json2c", "migrate"] {
-        for (target, kind) in [(&link, "symbolic link"), (&fifo, "FIFO"), (&folder, "directory")] {
+        for (target, kind) in [(&link, "symbolic link"), (&fifo, "FIFO"), (&folder, "folder")] {
             let stderr = expect_exit(&run(&[command, &file, "-o", &target.display().to_string()]), 2);
             assert!(stderr.contains("not a regular file") && stderr.contains(kind), "{command} -o {kind}: {stderr}");
         }

@@ -9,9 +9,9 @@
 //! JSON whose strings hold the same text, with nothing raw that could drive a terminal.
 
 use std::fmt::{Display, Write as _};
-use std::fs::{FileType, Permissions};
+use std::fs::Permissions;
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::Failure;
@@ -82,9 +82,9 @@ pub fn file(text: &[u8], out: &Path) -> Result<(), Failure> {
     };
     if let Some(kind) = existing.as_ref().map(|m| m.file_type()).filter(|t| !t.is_file()) {
         return Err(Failure::usage(format!(
-            "{} is a {}, not a regular file: refusing to replace it",
+            "{} is {}, not a regular file: refusing to replace it",
             out.display(),
-            describe(kind)
+            qmk_api::source::file_kind(kind)
         )));
     }
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -100,22 +100,4 @@ pub fn file(text: &[u8], out: &Path) -> Result<(), Failure> {
     file.write_all(text).map_err(failed)?;
     file.persist(out).map_err(|e| failed(e.error))?;
     Ok(())
-}
-
-fn describe(kind: FileType) -> &'static str {
-    if kind.is_symlink() {
-        "symbolic link"
-    } else if kind.is_dir() {
-        "directory"
-    } else if kind.is_fifo() {
-        "FIFO"
-    } else if kind.is_socket() {
-        "socket"
-    } else if kind.is_block_device() {
-        "block device"
-    } else if kind.is_char_device() {
-        "character device"
-    } else {
-        "special file"
-    }
 }
