@@ -83,11 +83,11 @@ fn main() {
         make.push(cost);
         let cache = tempfile::tempdir_in(scratch.path()).unwrap();
         let builder = Builder::for_tree(&data, settings(Some(cache.path())));
-        let Builder::Firmware(firmware) = &builder else { panic!("{} is not buildable", tree.display()) };
+        let Builder::Firmware(builder) = &builder else { panic!("{} is not buildable", tree.display()) };
         // A new process reads the whole tree once (see above); each job then checks it.
-        firmware.tree_digest().unwrap();
+        builder.tree_digest().unwrap();
         let build = |request: &Value, dir: &Path| {
-            let builder = Builder::Firmware(firmware.at(&firmware.tree_digest().unwrap()));
+            let builder = Builder::Firmware(builder.at(&builder.tree_digest().unwrap()));
             let outcome = compile::run(&request.to_string(), context, &builder, dir).unwrap();
             assert_eq!(outcome.returncode, 0, "{}", outcome.output);
             std::fs::read(outcome.firmware.unwrap()).unwrap()
@@ -97,8 +97,8 @@ fn main() {
         cold.push(cost);
         let keyboard = keyboards.resolve(seed["keyboard"].as_str().unwrap()).unwrap();
         let fill_cache = |folder: &str| {
-            let firmware = firmware.at(&firmware.tree_digest().unwrap());
-            let build = firmware.fill_cache(keyboard, &scratch.path().join(folder)).unwrap().unwrap();
+            let builder = builder.at(&builder.tree_digest().unwrap());
+            let build = builder.fill_cache(keyboard, &scratch.path().join(folder)).unwrap().unwrap();
             assert_eq!(build.returncode, 0, "{}", build.output);
         };
         fill.push(measure(|| fill_cache(&format!("reference-{round}"))).0);
