@@ -6,7 +6,8 @@
 //! keymap built again, which reuses every generator's and compiler's result: what is
 //! left is QMK's make itself, the floor of any build through it. Every build runs in
 //! the sandbox (bubblewrap) when the machine has one. Reports wall and CPU time (user +
-//! system of the build's processes) and checks every firmware against make's. Needs
+//! system of the build's processes, as the build reports them) and checks every
+//! firmware against make's. Needs
 //! make, qmk and gcc-avr on PATH.
 
 #[path = "../tests/common/mod.rs"]
@@ -90,25 +91,28 @@ fn main() {
             let builder = Builder::Firmware(builder.at(&builder.tree_digest().unwrap()));
             let outcome = compile::run(&request.to_string(), context, &builder, dir).unwrap();
             assert_eq!(outcome.returncode, 0, "{}", outcome.output);
-            std::fs::read(outcome.firmware.unwrap()).unwrap()
+            (std::fs::read(outcome.firmware.unwrap()).unwrap(), build_cpu(&outcome.output))
         };
-        let (cost, firmware) = measure(|| build(&seed, &scratch.path().join(format!("cold-{round}"))));
+        let (cost, (firmware, cpu)) = measure(|| build(&seed, &scratch.path().join(format!("cold-{round}"))));
         assert!(firmware == reference, "a cold build is QMK's firmware");
-        cold.push(cost);
+        cold.push(Cost { cpu, ..cost });
         let keyboard = keyboards.resolve(seed["keyboard"].as_str().unwrap()).unwrap();
         let fill_cache = |folder: &str| {
             let builder = builder.at(&builder.tree_digest().unwrap());
             let build = builder.fill_cache(keyboard, &scratch.path().join(folder)).unwrap().unwrap();
             assert_eq!(build.returncode, 0, "{}", build.output);
+            build_cpu(&build.output)
         };
-        fill.push(measure(|| fill_cache(&format!("reference-{round}"))).0);
+        let (cost, cpu) = measure(|| fill_cache(&format!("reference-{round}")));
+        fill.push(Cost { cpu, ..cost });
         let mut other = seed.clone();
         other["keymap"] = json!(format!("other_{round}"));
         other["layers"][0][1] = json!("KC_Q");
-        let (cost, warm_firmware) = measure(|| build(&other, &scratch.path().join(format!("warm-{round}"))));
+        let (cost, (warm_firmware, cpu)) = measure(|| build(&other, &scratch.path().join(format!("warm-{round}"))));
         assert_ne!(warm_firmware, reference, "another keymap, other firmware");
-        warm.push(cost);
-        again.push(measure(|| fill_cache(&format!("again-{round}"))).0);
+        warm.push(Cost { cpu, ..cost });
+        let (cost, cpu) = measure(|| fill_cache(&format!("again-{round}")));
+        again.push(Cost { cpu, ..cost });
         println!(
             "  round {}: make -j2 {}   qmk-api cold {}   reference {}   warm {}   floor {}",
             round + 1,
@@ -141,6 +145,14 @@ fn main() {
         cold.wall.as_secs_f64() / again.wall.as_secs_f64(),
         warm.wall.as_secs_f64() - again.wall.as_secs_f64()
     );
+}
+
+/// The CPU time a build's own processes took, as its output reports it: they run in
+/// its sandbox, whose time reaches this process only through that line.
+fn build_cpu(output: &str) -> Duration {
+    let seconds = output.lines().rev().find_map(|line| line.strip_prefix("qmk-api: ")?.strip_suffix(" s of CPU"));
+    let seconds = seconds.and_then(|line| line.rsplit([' ', ';']).next()?.parse::<f64>().ok());
+    Duration::from_secs_f64(seconds.unwrap_or_else(|| panic!("no CPU time in the build's output:\n{output}")))
 }
 
 fn measure<T>(run: impl FnOnce() -> T) -> (Cost, T) {

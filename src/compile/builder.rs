@@ -158,14 +158,26 @@ pub enum Origin {
     Reference,
 }
 
-/// What to build: a keyboard and a keymap in QMK's configurator format.
+/// What to build: a keyboard and a keymap.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
     pub keyboard: &'a str,
+    /// The keymap's name.
     pub keymap: &'a str,
-    /// Written as the keymap folder's `keymap.json`.
-    pub keymap_json: &'a str,
+    pub source: KeymapSource<'a>,
     pub origin: Origin,
+}
+
+/// Where a build's keymap comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum KeymapSource<'a> {
+    /// A keymap.json in QMK's configurator format, written into the build's own keymap
+    /// folder (a request's, or one the service writes).
+    Json(&'a str),
+    /// The tree's own keymap of that name (`keyboards/<kb>/keymaps/<name>`, C or JSON),
+    /// found by QMK's make as `make <keyboard>:<keymap>` finds it: the service's
+    /// builds only ([`Origin::Reference`]).
+    Tree,
 }
 
 /// What one firmware build did.
@@ -336,7 +348,11 @@ impl FirmwareBuilder {
             }
         };
         command.env_clear().envs(self.environment(target, &folder, staging.as_deref()));
-        let ran = process::run(command, target.keymap_json.as_bytes(), self.settings.time_limit);
+        let keymap_json = match target.source {
+            KeymapSource::Json(text) => text.as_bytes(),
+            KeymapSource::Tree => &[],
+        };
+        let ran = process::run(command, keymap_json, self.settings.time_limit);
         if slot.is_none() && sandbox.is_none() {
             remove_folder(work)?;
         }
@@ -400,7 +416,7 @@ impl FirmwareBuilder {
         let target = Target {
             keyboard: &keyboard.name,
             keymap: REFERENCE_KEYMAP,
-            keymap_json: &keymap_json,
+            source: KeymapSource::Json(&keymap_json),
             origin: Origin::Reference,
         };
         let build = self.build(&target, &work.join("work"), &work.join("firmware"))?;
@@ -431,7 +447,9 @@ impl FirmwareBuilder {
             ]
             .map(OsString::from),
         );
-        args.extend((1..=5).map(|n| OsString::from(format!("MAIN_KEYMAP_PATH_{n}={KEYMAP_FOLDER}"))));
+        if let KeymapSource::Json(_) = target.source {
+            args.extend((1..=5).map(|n| OsString::from(format!("MAIN_KEYMAP_PATH_{n}={KEYMAP_FOLDER}"))));
+        }
         args.extend(["VERBOSE=false", "COLOR=false", "SILENT=false"].map(OsString::from));
         match &self.settings.cache {
             Some(_) => {
@@ -459,16 +477,14 @@ impl FirmwareBuilder {
             set("SKIP_GIT", "yes".into());
             set("NOT_REPO", "yes".into());
         }
-        let Some(cache) = &self.settings.cache else {
-            // Python would write its byte code into the tree.
-            set("PYTHONDONTWRITEBYTECODE", "1".into());
-            return environment;
-        };
-        // QMK's CLI spends much of its start compiling its Python: the byte code is
-        // kept, beside the tree rather than in it; a reference build writes it into its
-        // staging folder, published with the rest.
-        let byte_code = staging.map_or_else(|| cache.join(PYTHON), |staging| staging.join(PYTHON));
+        // QMK's CLI spends much of its start compiling its Python: the byte code goes
+        // beside the tree rather than into it, into the build's own folder (a reference
+        // build's staging folder, published with the rest), which starts with what the
+        // cache holds.
+        let byte_code = staging.map_or_else(|| folder.join(PYTHON), |staging| staging.join(PYTHON));
         set("PYTHONPYCACHEPREFIX", byte_code.into());
+        let Some(cache) = &self.settings.cache else { return environment };
+        set(launch::BYTE_CODE_ENV, cache.join(PYTHON).into());
         let staging = staging.map_or_else(|| folder.join(STAGING), Path::to_owned);
         let digest = self.tree_digest.as_deref().unwrap_or("unknown");
         set(launch::CACHE_ENV, cache.clone().into());

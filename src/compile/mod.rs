@@ -14,7 +14,10 @@ mod slots;
 pub mod store;
 mod tree_state;
 
-pub use builder::{Builder, Containment, FirmwareBuilder, REFERENCE_KEYMAP, Settings as BuildSettings};
+pub use builder::{
+    Build, Builder, Containment, FirmwareBuilder, KeymapSource, Origin, REFERENCE_KEYMAP, Settings as BuildSettings,
+    Target,
+};
 pub use pipeline::{Artifact, NO_TOOLCHAIN, Outcome, Sources, run};
 pub use request::{RequestError, Submission};
 pub use service::{

@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::builder::{Builder, Origin, Target};
+use super::builder::{Builder, KeymapSource, Origin, Target};
 use crate::keymap::{self, Context, Source};
 
 /// What a job produced.
@@ -101,7 +101,7 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
             let target = Target {
                 keyboard: &keyboard,
                 keymap: &keymap_name,
-                keymap_json: &sources.keymap_json,
+                source: KeymapSource::Json(&sources.keymap_json),
                 origin: Origin::Request,
             };
             let build = firmware.build(&target, &work, &dir.join("firmware"))?;

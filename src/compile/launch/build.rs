@@ -1,6 +1,7 @@
 //! `qmk-api launch build FOLDER TREE TARGET MAKE ARGS...`: the first process of a
 //! firmware build, inside its sandbox. It lays out the build's folder (the job's
-//! keymap.json, read from stdin, qmk-api's make file and a view of the tree), starts
+//! keymap.json, read from stdin, where there is one; qmk-api's make file; a view of the
+//! tree), starts
 //! QMK's CLI server for a warm build, runs make in the view, and hands the firmware
 //! back on stdout as `<format>\n<bytes>`; make's output goes to stderr.
 //!
@@ -15,7 +16,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::python::{Script, Server};
-use super::{CACHE_ENV, SERVER_FOLDER, STAGING_ENV, TREE_ENV};
+use super::{BYTE_CODE_ENV, CACHE_ENV, SERVER_FOLDER, STAGING_ENV, TREE_ENV};
 use crate::compile::builder::{FIRMWARE_FORMATS, is_firmware_file};
 
 /// The second argument of `qmk-api launch` that starts a build.
@@ -52,8 +53,9 @@ fn build(folder: &Path, tree: &Path, target: &OsStr, make: &OsStr, args: &[OsStr
     let mut keymap_json = Vec::new();
     std::io::stdin().take(KEYMAP_LIMIT).read_to_end(&mut keymap_json)?;
     lay_out(folder, tree, &keymap_json).map_err(|e| context(e, format!("cannot lay out {}", folder.display())))?;
+    copy_byte_code().map_err(|e| context(e, "cannot copy Python's byte code".into()))?;
     let view = folder.join(VIEW);
-    let _server = start_server(folder, tree).map_err(|e| context(e, "cannot start QMK's CLI server".into()))?;
+    let server = start_server(folder, tree).map_err(|e| context(e, "cannot start QMK's CLI server".into()))?;
     let output = std::io::stderr().lock();
     let status = Command::new(make)
         .args(args)
@@ -64,10 +66,18 @@ fn build(folder: &Path, tree: &Path, target: &OsStr, make: &OsStr, args: &[OsStr
         .status()
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot run make: {e}")))?;
     drop(output);
+    // Ended and waited for: the time of the runs it served counts below.
+    drop(server);
     let code = status.code().unwrap_or_else(|| super::signal_exit(status));
-    if let Some(staging) = std::env::var_os(STAGING_ENV) {
-        let compiled = super::objects::kept(Path::new(&staging));
-        eprintln!("qmk-api: {compiled} objects compiled by this build; the others came from the cache");
+    let cpu = children_cpu();
+    match std::env::var_os(STAGING_ENV) {
+        Some(staging) => {
+            let compiled = super::objects::kept(Path::new(&staging));
+            eprintln!(
+                "qmk-api: {compiled} objects compiled by this build, the others came from the cache; {cpu:.1} s of CPU"
+            );
+        }
+        None => eprintln!("qmk-api: the build took {cpu:.1} s of CPU"),
     }
     if code == 0
         && let Some((format, bytes)) = FIRMWARE_FORMATS.iter().find_map(|format| {
@@ -84,19 +94,32 @@ fn build(folder: &Path, tree: &Path, target: &OsStr, make: &OsStr, args: &[OsStr
     Ok(code)
 }
 
+/// The CPU time (user and system) of this process's children that ended and were
+/// waited for, in seconds: the whole build's, whatever user or namespace it ran in.
+fn children_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command's name (in parentheses), from the state: cutime and cstime are
+    // the 14th and 15th fields.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks: u64 = fields.get(13..15).map_or(0, |times| times.iter().filter_map(|t| t.parse::<u64>().ok()).sum());
+    ticks as f64 / rustix::param::clock_ticks_per_second() as f64
+}
+
 /// `error`, saying what was being done.
 fn context(error: std::io::Error, doing: String) -> std::io::Error {
     std::io::Error::new(error.kind(), format!("{doing}: {error}"))
 }
 
 /// Empties `folder` (what an earlier build in it left), then writes the job's keymap
-/// folder, qmk-api's make file, the view of the tree, and the build's own home and
-/// temporary folders.
+/// folder (for a keymap.json; none for a keymap of the tree's), qmk-api's make file,
+/// the view of the tree, and the build's own home and temporary folders.
 fn lay_out(folder: &Path, tree: &Path, keymap_json: &[u8]) -> std::io::Result<()> {
     empty(folder)?;
-    let keymap = folder.join(KEYMAP);
-    std::fs::create_dir_all(&keymap)?;
-    std::fs::write(keymap.join("keymap.json"), keymap_json)?;
+    if !keymap_json.is_empty() {
+        let keymap = folder.join(KEYMAP);
+        std::fs::create_dir_all(&keymap)?;
+        std::fs::write(keymap.join("keymap.json"), keymap_json)?;
+    }
     std::fs::write(folder.join("probes.mk"), PROBES_MK)?;
     for own in [HOME, TEMPORARY] {
         std::fs::create_dir_all(folder.join(own))?;
@@ -122,6 +145,26 @@ fn empty(folder: &Path) -> std::io::Result<()> {
             std::fs::remove_dir_all(entry.path())?;
         } else {
             std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies the byte code the cache keeps into the build's own (`PYTHONPYCACHEPREFIX`):
+/// a build compiles only the modules no build compiled before, and keeps what it
+/// compiles for its later runs, whatever it may write into the cache.
+fn copy_byte_code() -> std::io::Result<()> {
+    let (Some(kept), Some(own)) = (std::env::var_os(BYTE_CODE_ENV), std::env::var_os("PYTHONPYCACHEPREFIX")) else {
+        return Ok(());
+    };
+    let (kept, own) = (Path::new(&kept), Path::new(&own));
+    for entry in walkdir::WalkDir::new(kept).into_iter().filter_map(Result::ok) {
+        let Ok(relative) = entry.path().strip_prefix(kept) else { continue };
+        let target = own.join(relative);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target)?;
+        } else if entry.file_type().is_file() && !target.exists() {
+            std::fs::copy(entry.path(), &target)?;
         }
     }
     Ok(())

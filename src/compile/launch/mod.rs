@@ -50,6 +50,9 @@ pub const BUILD_ENV: &str = "QMK_API_BUILD";
 pub const WORK_ENV: &str = "QMK_API_WORK";
 /// The keymap's name, which every compile of a build carries (see [`objects`]).
 pub const KEYMAP_ENV: &str = "QMK_API_KEYMAP";
+/// Python's byte code kept in the cache, which a build copies into its own
+/// (`PYTHONPYCACHEPREFIX`) before it starts (see [`build`]).
+pub const BYTE_CODE_ENV: &str = "QMK_API_BYTE_CODE";
 
 /// The first argument of `qmk-api launch`.
 pub const SUBCOMMAND: &str = "launch";
