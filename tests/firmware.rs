@@ -1,10 +1,9 @@
 //! Real firmware: qmk-api's builds against QMK's own `make <keyboard>:<keymap>` of the
 //! same keymap.json placed in a copy of the tree, byte for byte.
 //!
-//! They need ../shared/qmk (a buildable AVR tree), `make`, Debian's gcc-avr and QMK's
-//! CLI (`qmk`) on PATH; `.ci/run` installs them, and under CI a missing one is an
-//! error rather than a skip. The ARM and RP2040 test needs a tree with ChibiOS and
-//! the pico SDK, named by `QMK_API_ARM_QMK_HOME` (see the README).
+//! They need ../shared/qmk (a tree with its submodules: LUFA, ChibiOS, the pico SDK...),
+//! `make`, Debian's gcc-avr and gcc-arm-none-eabi and QMK's CLI (`qmk`) on PATH;
+//! `.ci/run` installs them, and under CI a missing one is an error rather than a skip.
 
 mod common;
 
@@ -234,24 +233,22 @@ fn a_keyboard_changed_under_a_running_server_gets_new_firmware() {
     assert!(after.len() < before.len(), "without RGB light: {} then {}", described(&before), described(&after));
 }
 
-/// Opt-in: an STM32 and an RP2040 board, from a tree with ChibiOS, ChibiOS-Contrib,
-/// printf and the pico SDK (`QMK_API_ARM_QMK_HOME`, set up as the README says).
+/// An STM32F0, an STM32F4 and an RP2040 board, each with the JSON default keymap the
+/// keyboard publishes.
 #[test]
 fn arm_boards_build_into_the_firmware_qmks_make_builds() {
-    let Some(home) = std::env::var_os("QMK_API_ARM_QMK_HOME") else {
-        eprintln!("skipped: set QMK_API_ARM_QMK_HOME to a tree with ChibiOS and the pico SDK (see the README)");
-        return;
-    };
-    if !toolchain_ready(&["make", "qmk", "arm-none-eabi-gcc"]) {
+    let Some(tree) = shared().map(|shared| shared.join("qmk")) else { return };
+    if !toolchain_ready(&["make", "qmk", "arm-none-eabi-gcc", "dfu-suffix"]) {
         return;
     }
-    let serving = serving(Path::new(&home));
+    let serving = serving(&tree);
     let boards = [
-        ("STM32F303", "keyboards/zsa/planck_ez/keymaps/default/keymap.json", "zsa/planck_ez/base"),
-        ("RP2040", "keyboards/ez_maker/directpins/rp2040/keymaps/default/keymap.json", "ez_maker/directpins/rp2040"),
+        ("STM32F072", "dcpedit/masonry/keymaps/default", "dcpedit/masonry"),
+        ("STM32F401", "mechwild/bbpad/keymaps/default", "mechwild/bbpad/f401"),
+        ("RP2040", "ez_maker/directpins/rp2040/keymaps/default", "ez_maker/directpins/rp2040"),
     ];
-    for (chip, path, keyboard) in boards {
-        let keymap = qmk_keymap(&serving.tree, path, keyboard, "qmk_api_test");
+    for (chip, folder, keyboard) in boards {
+        let keymap = qmk_keymap(&serving.tree, &format!("keyboards/{folder}/keymap.json"), keyboard, "qmk_api_test");
         build_as_make_does(&serving, &format!("{chip} {keyboard}"), &keymap);
     }
 }
