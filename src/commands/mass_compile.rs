@@ -51,8 +51,8 @@ pub struct MassCompileOptions {
 #[derive(Default)]
 struct Tally {
     built: usize,
-    failed: Vec<String>,
-    skipped: Vec<String>,
+    failed: usize,
+    skipped: usize,
 }
 
 pub fn mass_compile(tree: &DataTree, options: MassCompileOptions, reporter: &Reporter) -> Result<(), Failure> {
@@ -116,11 +116,11 @@ pub fn mass_compile(tree: &DataTree, options: MassCompileOptions, reporter: &Rep
                         Outcome::Built => tally.built += 1,
                         Outcome::Failed(what) => {
                             progress.suspend(|| writing::note(format_args!("failed: {what}")));
-                            tally.failed.push(what);
+                            tally.failed += 1;
                         }
                         Outcome::Skipped(what) => {
                             progress.suspend(|| reporter.detail(format_args!("skipped: {what}")));
-                            tally.skipped.push(what);
+                            tally.skipped += 1;
                         }
                     }
                     progress.inc(1);
@@ -135,12 +135,12 @@ pub fn mass_compile(tree: &DataTree, options: MassCompileOptions, reporter: &Rep
     reporter.info(format_args!(
         "built {}, failed {}, skipped {}, in {:.1} s; results in {}",
         tally.built,
-        tally.failed.len(),
-        tally.skipped.len(),
+        tally.failed,
+        tally.skipped,
         started.elapsed().as_secs_f64(),
         options.state.join("jobs.sqlite").display()
     ));
-    match tally.failed.len() {
+    match tally.failed {
         0 => Ok(()),
         n => Err(Failure::data(format!("{n} of {} builds failed", plan.len()))),
     }
