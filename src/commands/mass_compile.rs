@@ -148,7 +148,7 @@ pub fn mass_compile(tree: &DataTree, options: MassCompileOptions, reporter: &Rep
 
 enum Outcome {
     Built,
-    /// What failed (`keyboard:keymap`, and why when no build ran).
+    /// What failed: `keyboard:keymap`, and the last line of its output or why no build ran.
     Failed(String),
     Skipped(String),
 }
@@ -174,9 +174,12 @@ fn build_one(
     if let Err(error) = store.record_build(&record) {
         return Outcome::Failed(format!("{target}: built, but not recorded: {error}"));
     }
-    match record.works {
-        true => Outcome::Built,
-        false => Outcome::Failed(target),
+    if record.works {
+        return Outcome::Built;
+    }
+    match record.message.lines().rev().map(str::trim).find(|line| !line.is_empty()) {
+        Some(last) => Outcome::Failed(format!("{target}: {last}")),
+        None => Outcome::Failed(target),
     }
 }
 
