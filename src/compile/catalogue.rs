@@ -114,6 +114,22 @@ pub fn build(
     })
 }
 
+/// The record of a keyboard that has no test keymap: not working, saying why, as
+/// QMK's service records a keyboard without layouts.
+pub fn unbuildable(keyboard: &str, reason: &str, tree: &str, now: i64) -> BuildRecord {
+    BuildRecord {
+        keyboard: keyboard.to_owned(),
+        keymap: String::new(),
+        works: false,
+        warnings: false,
+        last_tested: now,
+        message: format!("{keyboard} is not built: {reason}"),
+        firmware_size: None,
+        maximum_size: None,
+        tree: tree.to_owned(),
+    }
+}
+
 /// The firmware's size and the most it may be, from the line of QMK's size check
 /// (`The firmware size is fine - 26624/28672 (...)`, `The firmware is too large! ...`).
 pub fn size_check(output: &str) -> Option<(i64, i64)> {

@@ -428,20 +428,7 @@ impl Service {
             Ok(keymap) => {
                 tracing::info!(%keyboard, keymap = keymap.name(), "catalogue build started");
                 let folder = self.work_dir.join(format!("catalogue-{}", uuid::Uuid::new_v4()));
-                let waited = std::cell::Cell::new(false);
-                let last_look = std::cell::Cell::new(Instant::now());
-                let stop = || {
-                    if self.stopping.load(Ordering::SeqCst) {
-                        return true;
-                    }
-                    if last_look.get().elapsed() < CATALOGUE_CHECK {
-                        return false;
-                    }
-                    last_look.set(Instant::now());
-                    // A job seen waiting twice in a row is one no other worker took.
-                    let waiting = self.store.queued().is_ok_and(|n| n > 0);
-                    waited.replace(waiting) && waiting
-                };
+                let stop = self.a_job_waits();
                 match catalogue::build(&firmware, info, &keymap, &folder, &digest, &stop, self::now) {
                     Ok(record) => record,
                     Err(error) => {
@@ -456,17 +443,7 @@ impl Service {
                     }
                 }
             }
-            Err(reason) => BuildRecord {
-                keyboard: keyboard.clone(),
-                keymap: String::new(),
-                works: false,
-                warnings: false,
-                last_tested: now,
-                message: format!("{keyboard} is not built: {reason}"),
-                firmware_size: None,
-                maximum_size: None,
-                tree: digest.clone(),
-            },
+            Err(reason) => catalogue::unbuildable(&keyboard, &reason, &digest, now),
         };
         tracing::info!(
             %keyboard,
@@ -475,6 +452,24 @@ impl Service {
             "catalogue build recorded"
         );
         self.store.record_build(&record).map_err(|e| e.to_string())
+    }
+
+    /// What stops a catalogue build: the service stopping, or a job seen waiting at two
+    /// looks in a row, [`CATALOGUE_CHECK`] apart (one that no other worker took).
+    fn a_job_waits(&self) -> impl Fn() -> bool + '_ {
+        let waited = std::cell::Cell::new(false);
+        let last_look = std::cell::Cell::new(Instant::now());
+        move || {
+            if self.stopping.load(Ordering::SeqCst) {
+                return true;
+            }
+            if last_look.get().elapsed() < CATALOGUE_CHECK {
+                return false;
+            }
+            last_look.set(Instant::now());
+            let waiting = self.store.queued().is_ok_and(|n| n > 0);
+            waited.replace(waiting) && waiting
+        }
     }
 
     /// Every keyboard's last catalogue build; `messages` false leaves their outputs out.
