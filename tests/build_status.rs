@@ -134,9 +134,30 @@ fn the_endpoints_answer(store: &[&str]) {
     expected.sort_by_key(key);
     assert_eq!(error_log, expected);
 
+    if store.is_empty() {
+        the_keyboard_page_shows_its_build(&server, state.path());
+    }
+
     // Nothing is built again while the tree stays as it is.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(server.get("/v1/keyboards/build_log").json(), log);
+}
+
+/// In a real browser: the page `serve` serves shows the build and its size; the same
+/// page from disk (a static host's) shows no Build section.
+fn the_keyboard_page_shows_its_build(server: &Server, state: &std::path::Path) {
+    let Some(browser_dir) = browser_dir() else { return };
+    let page = "keyboards/clueboard.66.rev2.html";
+    let output = std::process::Command::new("node")
+        .arg(browser_dir.join("status.mjs"))
+        .arg(format!("{}/{page}", server.base))
+        .arg(state.join("site/master").join(page))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (stdout(&output), stderr(&output));
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("result: Builds with its generated keymap (tested "), "{stdout}");
+    assert!(stdout.contains("size: Firmware: 1000 bytes of 28672 (3%).\nmeter: 1000/28672"), "{stdout}");
 }
 
 #[test]
