@@ -10,8 +10,9 @@ use clap::{Parser, Subcommand};
 use semver::Version;
 
 use commands::keymaps::Format;
+use commands::mass_compile::MassCompileOptions;
 use commands::serve::{JobOptions, ServeOptions};
-use commands::{Failure, Reporter, constants, keymaps, serve};
+use commands::{Failure, Reporter, constants, keymaps, mass_compile, serve};
 use qmk_api::source::DataTree;
 
 #[derive(Parser)]
@@ -123,6 +124,8 @@ enum Command {
         #[arg(long)]
         no_sandbox: bool,
     },
+    /// Build keyboards' firmware as QMK's `qmk mass-compile` does, through the compile service's builder, and record the results for the build-status endpoints
+    MassCompile(MassCompileOptions),
     /// Serve the compile API (api.qmk.fm's /v1/compile) and the built site of one channel
     Serve(ServeOptions),
     /// Run compile jobs from a job store shared with `serve` nodes (--database postgres://…), without HTTP
@@ -182,6 +185,7 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
         Command::Compile { file, out, build_time_limit, deny_warnings, no_sandbox } => {
             keymaps::compile(&tree, &file, &out, build_time_limit, deny_warnings, no_sandbox)
         }
+        Command::MassCompile(options) => mass_compile::mass_compile(&tree, options, reporter),
         Command::Serve(options) => {
             init_logging(reporter);
             serve::serve(&tree, options, reporter)

@@ -223,7 +223,8 @@ fn clients_that_never_read_keyboards_all_cost_no_copy_of_it_and_are_disconnected
     assert!(built.status.success(), "{}", stderr(&built));
     let size = std::fs::metadata(site.join("master/v1/keyboards.json")).unwrap().len();
     assert!(size > 20 << 20, "keyboards.json of a whole tree: {size} bytes");
-    let args = ["--qmk-home", &home, "--site", &site.display().to_string(), "--workers", "1"];
+    let args =
+        ["--qmk-home", &home, "--site", &site.display().to_string(), "--workers", "1", "--idle-mass-compile", "off"];
     let args: Vec<&str> = args.into_iter().chain(["--stall-time-limit", "3s"]).collect();
     let server = Server::start(&dir.path().join("state"), &args, &[]);
     let (before, _) = memory_mib(server.pid());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::postgres::Postgres;
 use qmk_api::compile::store::{
-    Claim, Ending, Firmware, JobStore, PgSettings, PgStore, Recorded, SqliteStore, Status, StoreError,
+    BuildRecord, Claim, Ending, Firmware, JobStore, PgSettings, PgStore, Recorded, SqliteStore, Status, StoreError,
 };
 use serde_json::{Value, json};
 
@@ -224,7 +224,7 @@ fn nodes_starting_at_once_apply_each_migration_once() {
     for start in starts {
         start.join().unwrap().unwrap();
     }
-    assert_eq!(server.query("SELECT version FROM qmk_api_schema ORDER BY version"), "1");
+    assert_eq!(server.query("SELECT version FROM qmk_api_schema ORDER BY version"), "1\n2");
     server.query("INSERT INTO qmk_api_schema (version, description) VALUES (99, 'from the future')");
     let refused = PgStore::open(&PgSettings {
         url: server.url(),
@@ -233,7 +233,7 @@ fn nodes_starting_at_once_apply_each_migration_once() {
         connections: 2,
     });
     let message = refused.err().expect("a newer schema is refused").to_string();
-    assert!(message.contains("schema is version 99, newer than this program's 1"), "{message}");
+    assert!(message.contains("schema is version 99, newer than this program's 2"), "{message}");
 }
 
 #[test]
@@ -459,4 +459,78 @@ fn garbage_in_sqlite_is_refused_when_opened_or_read_as_an_error_never_as_a_missi
     let store = SqliteStore::open(dir.path(), 10).unwrap().0;
     assert!(ids.iter().all(|id| store.get(id).unwrap().is_some()), "the clean store opens whole");
     assert_eq!(store.check().unwrap(), 0);
+}
+
+fn record(keyboard: &str, works: bool, last_tested: i64, tree: &str) -> BuildRecord {
+    BuildRecord {
+        keyboard: keyboard.to_owned(),
+        keymap: "default".to_owned(),
+        works,
+        warnings: false,
+        last_tested,
+        message: format!("built {keyboard}"),
+        firmware_size: works.then_some(20_000),
+        maximum_size: Some(28_672),
+        tree: tree.to_owned(),
+    }
+}
+
+#[test]
+fn the_catalogue_takes_each_keyboard_once_records_it_and_prunes_it() {
+    each_backend(10, |store| {
+        let keyboards: Vec<String> = ["a", "b", "c"].map(String::from).into();
+        let take = |now| store.take_next_build(&keyboards, "t1", now, now - 1000, now + 600).unwrap();
+        // Held keyboards are not taken again until they are recorded or let go.
+        assert_eq!(
+            [take(100), take(100), take(100), take(100)],
+            [Some("a"), Some("b"), Some("c"), None].map(|k| k.map(String::from))
+        );
+        assert!(store.builds(true).unwrap().is_empty(), "holds are no results");
+        store.record_build(&record("a", true, 100, "t1")).unwrap();
+        store.record_build(&record("b", false, 101, "t0")).unwrap();
+        store.drop_hold("c").unwrap();
+        assert_eq!(take(200).as_deref(), Some("c"), "a keyboard let go is taken again");
+        assert_eq!(take(200).as_deref(), Some("b"), "one built from another tree is built again");
+        assert_eq!(take(200), None, "a is fresh; b and c are held");
+        // Later the holds have run out: c, never built, first; then the longest untested.
+        assert_eq!(
+            [take(2000), take(2000), take(2000)],
+            [Some("c"), Some("a"), Some("b")].map(|k| k.map(String::from))
+        );
+        let builds = store.builds(true).unwrap();
+        assert_eq!(builds, vec![record("a", true, 100, "t1"), record("b", false, 101, "t0")], "{}", store.backend());
+        let summary = store.builds(false).unwrap();
+        assert!(summary.iter().all(|b| b.message.is_empty()), "no messages read");
+        assert_eq!(store.build_of("b").unwrap(), Some(record("b", false, 101, "t0")));
+        assert_eq!(store.build_of("c").unwrap(), None, "held, never built");
+        store.prune(101).unwrap();
+        assert_eq!(store.builds(false).unwrap().iter().map(|b| b.keyboard.as_str()).collect::<Vec<_>>(), ["b"]);
+    });
+}
+
+#[test]
+fn nodes_sharing_postgresql_never_build_one_keyboard_at_once_and_see_each_others_results() {
+    let Some(server) = Postgres::start() else { return };
+    let nodes: Vec<PgStore> = (0..3).map(|_| pg_store(&server, 10, Duration::from_secs(30))).collect();
+    let keyboards: Vec<String> = (0..30).map(|n| format!("kb{n}")).collect();
+    let taken: Vec<String> = std::thread::scope(|scope| {
+        let takers: Vec<_> = nodes
+            .iter()
+            .map(|node| {
+                let keyboards = &keyboards;
+                scope.spawn(move || {
+                    std::iter::from_fn(|| node.take_next_build(keyboards, "t", 100, 0, 700).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        takers.into_iter().flat_map(|taker| taker.join().unwrap()).collect()
+    });
+    let mut sorted = taken.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 30, "each keyboard taken once: {taken:?}");
+    assert_eq!(taken.len(), 30);
+    nodes[0].record_build(&record("kb7", true, 150, "t")).unwrap();
+    assert_eq!(nodes[2].build_of("kb7").unwrap(), Some(record("kb7", true, 150, "t")));
 }

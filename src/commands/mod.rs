@@ -2,6 +2,7 @@
 
 pub mod constants;
 pub mod keymaps;
+pub mod mass_compile;
 pub mod serve;
 pub mod writing;
 

@@ -37,6 +37,20 @@ pub struct JobOptions {
     /// With --database: a job stays with a node that stops renewing its lease (killed, cut off) this long before another node takes it
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_lease)]
     lease: Duration,
+    /// With firmware builds: once no job has come for this long, build every keyboard's test keymap in turn (as `mass-compile`), for the build-status endpoints; `off` never does
+    #[arg(long, default_value = "1m", value_name = "DURATION|off", value_parser = parse_idle)]
+    idle_mass_compile: Idle,
+}
+
+/// `--idle-mass-compile`: a duration, or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct Idle(Option<Duration>);
+
+fn parse_idle(text: &str) -> Result<Idle, String> {
+    match text {
+        "off" => Ok(Idle(None)),
+        _ => humantime::parse_duration(text).map(|after| Idle(Some(after))).map_err(|e| format!("{e} (or `off`)")),
+    }
 }
 
 /// A lease of at least a second: it is renewed three times per lease.
@@ -166,7 +180,8 @@ fn open_service(
             ),
         }
     }
-    let settings = Settings { state: options.state.clone(), database, queue_limit, builder, workers };
+    let catalogue_after = options.idle_mass_compile.0;
+    let settings = Settings { state: options.state.clone(), database, queue_limit, builder, workers, catalogue_after };
     let (service, requeued) = Service::open(tree, &data.constants, data.keyboards, settings)?;
     if requeued > 0 {
         tracing::info!(jobs = requeued, "queued again the jobs that were running when the last process stopped");

@@ -236,6 +236,11 @@ impl FirmwareBuilder {
         &self.settings.containment
     }
 
+    /// How long a build may run.
+    pub fn time_limit(&self) -> Duration {
+        self.settings.time_limit
+    }
+
     /// The digest of everything in the tree a build reads, as it is now. What ended
     /// reference builds kept is published when they were keyed on this very digest (the
     /// tree did not change since they started), and dropped otherwise.
@@ -299,6 +304,19 @@ impl FirmwareBuilder {
     /// the build runs in a jail or a warm folder; the firmware is written to
     /// `firmware_stem.<format>`.
     pub fn build(&self, target: &Target, work: &Path, firmware_stem: &Path) -> std::io::Result<Build> {
+        self.build_until(target, work, firmware_stem, &|| false)
+    }
+
+    /// [`FirmwareBuilder::build`], stopped as soon as `stop` says so (checked every
+    /// few milliseconds): then an [`std::io::ErrorKind::Interrupted`] error, and no
+    /// result. The service's catalogue builds stop so for a request.
+    pub fn build_until(
+        &self,
+        target: &Target,
+        work: &Path,
+        firmware_stem: &Path,
+        stop: &dyn Fn() -> bool,
+    ) -> std::io::Result<Build> {
         let sandbox = match &self.settings.containment {
             Containment::Sandbox(sandbox) => Some(sandbox),
             Containment::None => None,
@@ -352,11 +370,17 @@ impl FirmwareBuilder {
             KeymapSource::Json(text) => text.as_bytes(),
             KeymapSource::Tree => &[],
         };
-        let ran = process::run(command, keymap_json, self.settings.time_limit);
+        let ran = process::run(command, keymap_json, self.settings.time_limit, stop);
         if slot.is_none() && sandbox.is_none() {
             remove_folder(work)?;
         }
         let ran = ran?;
+        if ran.stopped {
+            if let Some(staging) = staging {
+                remove_folder(&staging)?;
+            }
+            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "the build was stopped"));
+        }
         if let (Some(staging), Some(digest)) = (staging, &self.tree_digest) {
             self.unpublished.lock().unwrap_or_else(|p| p.into_inner()).push((staging, digest.clone()));
         }
@@ -423,6 +447,23 @@ impl FirmwareBuilder {
         remove_folder(work)?;
         shelf::write_whole(&mark, build.returncode.to_string().as_bytes())?;
         Ok(Some(build))
+    }
+
+    /// Whether the tree holds a keymap folder `name` that `make <keyboard>:<name>`
+    /// finds: in the keyboard's folder or one above it, up to `keyboards/`.
+    pub fn has_tree_keymap(&self, keyboard: &str, name: &str) -> bool {
+        let keyboards = self.home.join(crate::keyboard::KEYBOARDS_DIR);
+        let mut folder = keyboards.join(keyboard);
+        while folder.starts_with(&keyboards) && folder != keyboards {
+            let keymap = folder.join("keymaps").join(name);
+            if keymap.join("keymap.c").is_file() || keymap.join("keymap.json").is_file() {
+                return true;
+            }
+            if !folder.pop() {
+                break;
+            }
+        }
+        false
     }
 
     /// The file that marks `keyboard`'s reference build for the job's tree.

@@ -4,6 +4,7 @@
 //! them together for the HTTP server and the worker nodes.
 
 mod builder;
+pub mod catalogue;
 pub mod launch;
 mod pipeline;
 mod process;
@@ -23,4 +24,4 @@ pub use request::{RequestError, Submission};
 pub use service::{
     Download, Service, ServiceError, Settings, SubmitError, Unavailable, firmware_filename, start_workers,
 };
-pub use store::{Database, Job, JobStore, Status, StoreError};
+pub use store::{BuildRecord, Database, Job, JobStore, Status, StoreError};

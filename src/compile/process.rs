@@ -15,9 +15,15 @@ const OUTPUT_LIMIT: usize = 256 << 10;
 const FIRMWARE_LIMIT: u64 = 64 << 20;
 
 /// Runs a build's first process in a process group of its own, stopped as a whole
-/// past `time_limit`, with `keymap_json` on its stdin; its output's end and the
-/// firmware it handed back. The status is `None` when it was stopped.
-pub fn run(mut command: Command, keymap_json: &[u8], time_limit: Duration) -> std::io::Result<Ran> {
+/// past `time_limit`, or as soon as `stop` says so, with `keymap_json` on its stdin;
+/// its output's end and the firmware it handed back. The status is `None` when it
+/// was stopped.
+pub fn run(
+    mut command: Command,
+    keymap_json: &[u8],
+    time_limit: Duration,
+    stop: &dyn Fn() -> bool,
+) -> std::io::Result<Ran> {
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of
     // the parent. It ends the build if this process dies (kill -9), so that an
@@ -41,11 +47,16 @@ pub fn run(mut command: Command, keymap_json: &[u8], time_limit: Duration) -> st
     let firmware = std::thread::spawn(move || stdout.map(read_firmware).unwrap_or(Ok(None)));
     let log = std::thread::spawn(move || stderr.map(|stderr| Tail::read(stderr).text()).unwrap_or_default());
     let group = rustix::process::Pid::from_raw(child.id() as i32);
+    let mut stopped = false;
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break Some(status.code().unwrap_or(-1));
         }
         if started.elapsed() > time_limit {
+            break None;
+        }
+        if stop() {
+            stopped = true;
             break None;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -59,13 +70,15 @@ pub fn run(mut command: Command, keymap_json: &[u8], time_limit: Duration) -> st
     let _ = writer.join();
     let firmware = firmware.join().unwrap_or_else(|_| Err("the firmware could not be read".to_owned()));
     let output = log.join().unwrap_or_default();
-    Ok(Ran { status, output, firmware })
+    Ok(Ran { status, stopped, output, firmware })
 }
 
 /// How a build's first process ended.
 pub struct Ran {
     /// Its exit code; `None` when it was stopped at the time limit.
     pub status: Option<i32>,
+    /// Whether `stop` ended it, rather than its time limit.
+    pub stopped: bool,
     pub output: String,
     /// The firmware it handed back (its format and bytes), or why it is refused.
     pub firmware: Result<Option<(String, Vec<u8>)>, String>,

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use super::builder::{Builder, Containment, FirmwareBuilder, remove_folder, tree_revision};
+use super::catalogue;
 use super::pipeline::{self, Artifact, Sources};
 use super::request::{RequestError, Submission};
-use super::store::{self, Claim, Database, Ending, Firmware, Job, JobStore, Recorded, Status, StoreError};
+use super::store::{self, BuildRecord, Claim, Database, Ending, Firmware, Job, JobStore, Recorded, Status, StoreError};
 use crate::keyboard::Keyboards;
 use crate::keymap::{Context, Keycodes, KeycodesError, Source};
 use crate::source::DataTree;
@@ -33,6 +34,9 @@ pub struct Settings {
     pub builder: Builder,
     /// Threads that will run jobs in this process (0 for a node that only queues).
     pub workers: usize,
+    /// With firmware builds: how long the queue stays empty before a worker builds
+    /// the catalogue (see [`super::catalogue`]); `None`: never.
+    pub catalogue_after: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +121,11 @@ pub struct Service {
     /// Held (shared) by each claim, so that the jobs handed back at shutdown include
     /// every job claimed before.
     claiming: RwLock<()>,
+    catalogue_after: Option<Duration>,
+    /// When this process last took a job (or started).
+    last_job: Mutex<Instant>,
+    /// Set while one of the workers builds the catalogue: one at a time per process.
+    cataloguing: AtomicBool,
 }
 
 /// A file of a finished job, ready to be sent.
@@ -161,12 +170,20 @@ impl Service {
             stopping: AtomicBool::new(false),
             claiming: RwLock::new(()),
             filling: Mutex::default(),
+            catalogue_after: settings.catalogue_after,
+            last_job: Mutex::new(Instant::now()),
+            cataloguing: AtomicBool::new(false),
         };
         Ok((service, requeued))
     }
 
     pub fn builder(&self) -> &Builder {
         &self.builder
+    }
+
+    /// The keyboards loaded at start, which jobs are checked against.
+    pub fn keyboards(&self) -> &Keyboards {
+        &self.keyboards
     }
 
     /// The job store's backend: `sqlite` or `postgresql`.
@@ -229,8 +246,14 @@ impl Service {
     /// Claims and runs jobs, waiting when there are none; never returns. Once the
     /// service stops (see [`Service::release`]) it claims no more.
     pub fn work(&self) -> ! {
+        let look_again = match &self.builder {
+            Builder::Firmware(_) => {
+                self.catalogue_after.map(|after| after.clamp(CATALOGUE_CHECK, Duration::from_secs(1)))
+            }
+            Builder::KeymapOnly => None,
+        };
         loop {
-            self.store.wait_for_work();
+            self.store.wait_for_work(look_again);
             let claimed = {
                 let _claiming = self.claiming.read().unwrap_or_else(|poisoned| poisoned.into_inner());
                 if self.stopping.load(Ordering::SeqCst) { None } else { Some(self.store.claim()) }
@@ -242,8 +265,12 @@ impl Service {
                 }
             };
             match claimed {
-                Ok(Some(claim)) => self.run(&claim),
-                Ok(None) => {}
+                Ok(Some(claim)) => {
+                    self.note_job();
+                    self.run(&claim);
+                    self.note_job();
+                }
+                Ok(None) => self.build_catalogue(),
                 Err(error) => {
                     tracing::error!(%error, "cannot claim a job");
                     // The job stays queued; let the store recover before trying again.
@@ -357,6 +384,102 @@ impl Service {
             Err(error) => tracing::warn!(keyboard, %error, "cannot run the reference build"),
         }
         self.filling.lock().unwrap_or_else(|p| p.into_inner()).remove(keyboard);
+    }
+
+    fn note_job(&self) {
+        *self.last_job.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// When the queue has been empty for `catalogue_after` and no other worker of this
+    /// process builds the catalogue: builds the next keyboard of the catalogue and
+    /// records how it went. The build is stopped, and its keyboard left for later, as
+    /// soon as a job waits unclaimed (see [`CATALOGUE_CHECK`]): a request waits for no
+    /// catalogue build.
+    fn build_catalogue(&self) {
+        let (Some(after), Builder::Firmware(firmware)) = (self.catalogue_after, &self.builder) else { return };
+        let idle = self.last_job.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+        if idle < after || self.stopping.load(Ordering::SeqCst) || self.cataloguing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.build_next(firmware)));
+        if let Ok(Err(problem)) | Err(problem) = outcome.map_err(|_| "an internal error (a panic)".to_owned()) {
+            tracing::warn!(%problem, "catalogue build");
+            // A store or tree that fails now is not tried again at once.
+            self.note_job();
+        }
+        self.cataloguing.store(false, Ordering::SeqCst);
+    }
+
+    fn build_next(&self, firmware: &FirmwareBuilder) -> Result<(), String> {
+        let digest = firmware.tree_digest().map_err(|e| format!("cannot read the qmk_firmware tree: {e}"))?;
+        let firmware = firmware.at(&digest);
+        let names: Vec<String> = self.keyboards.iter().map(|keyboard| keyboard.name.clone()).collect();
+        let now = now();
+        let hold = i64::try_from(firmware.time_limit().as_secs()).unwrap_or(i64::MAX).saturating_add(60);
+        let next = self.store.take_next_build(&names, &digest, now, now - CATALOGUE_RETEST_AFTER, now + hold);
+        let Some(keyboard) = next.map_err(|e| e.to_string())? else {
+            // Every keyboard is tested: look again after a while.
+            self.note_job();
+            return Ok(());
+        };
+        let info = self.keyboards.resolve(&keyboard).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let record = match catalogue::TestKeymap::choose(&firmware, info, None) {
+            Ok(keymap) => {
+                tracing::info!(%keyboard, keymap = keymap.name(), "catalogue build started");
+                let folder = self.work_dir.join(format!("catalogue-{}", uuid::Uuid::new_v4()));
+                let stop = self.a_job_waits();
+                match catalogue::build(&firmware, info, &keymap, &folder, &digest, &stop, self::now) {
+                    Ok(record) => record,
+                    Err(error) => {
+                        if let Err(error) = self.store.drop_hold(&keyboard) {
+                            tracing::warn!(%keyboard, %error, "cannot let go of a catalogue build");
+                        }
+                        if error.kind() == std::io::ErrorKind::Interrupted {
+                            tracing::info!(%keyboard, "catalogue build stopped: a job waits");
+                            return Ok(());
+                        }
+                        return Err(format!("{keyboard}: {error}"));
+                    }
+                }
+            }
+            Err(reason) => catalogue::unbuildable(&keyboard, &reason, &digest, now),
+        };
+        tracing::info!(
+            %keyboard,
+            works = record.works,
+            seconds = started.elapsed().as_secs(),
+            "catalogue build recorded"
+        );
+        self.store.record_build(&record).map_err(|e| e.to_string())
+    }
+
+    /// What stops a catalogue build: the service stopping, or a job seen waiting at two
+    /// looks in a row, [`CATALOGUE_CHECK`] apart (one that no other worker took).
+    fn a_job_waits(&self) -> impl Fn() -> bool + '_ {
+        let waited = std::cell::Cell::new(false);
+        let last_look = std::cell::Cell::new(Instant::now());
+        move || {
+            if self.stopping.load(Ordering::SeqCst) {
+                return true;
+            }
+            if last_look.get().elapsed() < CATALOGUE_CHECK {
+                return false;
+            }
+            last_look.set(Instant::now());
+            let waiting = self.store.queued().is_ok_and(|n| n > 0);
+            waited.replace(waiting) && waiting
+        }
+    }
+
+    /// Every keyboard's last catalogue build; `messages` false leaves their outputs out.
+    pub fn builds(&self, messages: bool) -> Result<Vec<BuildRecord>, StoreError> {
+        self.store.builds(messages)
+    }
+
+    /// A keyboard's last catalogue build.
+    pub fn build_of(&self, keyboard: &str) -> Result<Option<BuildRecord>, StoreError> {
+        self.store.build_of(keyboard)
     }
 
     /// The result, sources and firmware of an identical finished job, if its firmware
@@ -495,6 +618,14 @@ pub fn start_workers(service: &Arc<Service>, workers: usize, keep: Duration) -> 
     })?;
     Ok(())
 }
+
+/// How often a catalogue build looks for a waiting job; one seen at two looks in a
+/// row stops it.
+const CATALOGUE_CHECK: Duration = Duration::from_millis(250);
+
+/// A keyboard's catalogue build is repeated after this long even when the tree has
+/// not changed (a changed tree rebuilds every keyboard).
+const CATALOGUE_RETEST_AFTER: i64 = 24 * 3600;
 
 /// How often ended jobs are looked at for pruning.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);

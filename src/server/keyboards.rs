@@ -23,6 +23,8 @@ use serde_json::{Value, json};
 use super::api::{ApiError, read_body};
 use super::cache::{ByteCache, Shared as SharedBody};
 use super::heavy::Heavy;
+use super::status;
+use crate::compile::Service;
 use crate::keyboard::{is_valid_name, kle};
 
 /// What the handlers read: the channel's folder and its keyboard names.
@@ -38,6 +40,8 @@ struct Catalog {
     /// Larger request bodies are refused with 413.
     body_limit: usize,
     heavy: Arc<Heavy>,
+    /// For the build-status endpoints.
+    service: Arc<Service>,
 }
 
 type Shared = State<Arc<Catalog>>;
@@ -50,7 +54,7 @@ const FILES_BUDGET: usize = 32 << 20;
 
 /// The routes, over the channel folder `site` (which holds `v1/`); POST bodies over
 /// `body_limit` bytes are refused, and KLE conversions pass through `heavy`.
-pub(super) fn routes(site: &FsPath, body_limit: usize, heavy: Arc<Heavy>) -> Router {
+pub(super) fn routes(site: &FsPath, body_limit: usize, heavy: Arc<Heavy>, service: Arc<Service>) -> Router {
     let v1 = site.join("v1");
     let read = |file: &str| -> Value {
         std::fs::read(v1.join(file)).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or(Value::Null)
@@ -71,7 +75,7 @@ pub(super) fn routes(site: &FsPath, body_limit: usize, heavy: Arc<Heavy>) -> Rou
     sorted.sort();
     let list_json = Bytes::from(serde_json::to_vec(&sorted).unwrap_or_default());
     let files = Arc::new(ByteCache::new(FILES_BUDGET));
-    let catalog = Arc::new(Catalog { v1, names, list: list_json, aliases, files, body_limit, heavy });
+    let catalog = Arc::new(Catalog { v1, names, list: list_json, aliases, files, body_limit, heavy, service });
     Router::new()
         .route("/v1/keyboards", get(list))
         .route("/v1/keyboards/", get(list))
@@ -168,7 +172,14 @@ async fn keyboard(State(catalog): Shared, Path(path): Path<String>) -> Result<Re
     if path == "all" {
         return published(&catalog, "keyboards.json").await;
     }
+    if let Some(which) = status::LISTS.iter().find(|which| **which == path) {
+        return Ok(status::list(catalog.service.clone(), which).await?.into_response());
+    }
     let unknown = |name: &str| not_found(format!("no keyboard `{name}`"));
+    if let Some(name) = path.strip_suffix("/build_log") {
+        let name = catalog.resolve(name).ok_or_else(|| unknown(name))?;
+        return Ok(status::build_log(catalog.service.clone(), name).await?.into_response());
+    }
     if let Some(name) = catalog.resolve(path) {
         return published(&catalog, &format!("keyboards/{name}/info.json")).await;
     }

@@ -7,6 +7,7 @@ mod api;
 mod cache;
 mod heavy;
 mod keyboards;
+mod status;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -91,6 +92,7 @@ struct AppState {
 
 /// The routes: the compile API under `/v1`, and the site for everything else.
 fn router(settings: &Settings, service: Arc<Service>) -> Router {
+    let catalogue = service.clone();
     let heavy = Arc::new(Heavy::new(settings.heavy_limit));
     let state = Arc::new(AppState {
         service,
@@ -104,7 +106,7 @@ fn router(settings: &Settings, service: Arc<Service>) -> Router {
     Router::new()
         .merge(api::routes())
         .with_state(state)
-        .merge(keyboards::routes(&settings.site, settings.body_limit, heavy))
+        .merge(keyboards::routes(&settings.site, settings.body_limit, heavy, catalogue))
         .fallback_service(ServeDir::new(&settings.site))
         .layer(CorsLayer::permissive())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIME_LIMIT))

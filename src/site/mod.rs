@@ -405,6 +405,7 @@ fn keyboard_context(keyboard: &Keyboard, aliases: &[&str], tree: &DataTree, keym
         keymaps => keymaps,
         readme => readme,
         json => format!("../v1/keyboards/{}/info.json", keyboard.name),
+        build_log => format!("../v1/keyboards/{}/build_log", keyboard.name),
     }
 }
 

@@ -12,6 +12,7 @@
 //! service through `spawn_blocking`. The PostgreSQL backend drives its async client on
 //! a small runtime of its own, behind the same blocking calls.
 
+mod builds;
 mod holdings;
 mod postgres;
 mod sqlite;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use builds::{BuildRecord, MESSAGE_LIMIT, Standing, choose_next, message_tail};
 pub use holdings::Hold;
 pub use postgres::{PgSettings, PgStore};
 pub use sqlite::SqliteStore;
@@ -189,8 +191,9 @@ pub trait JobStore: Send + Sync {
     /// ([`StoreError::QueueFull`]). On an error no job was stored.
     fn enqueue(&self, request: &str, cache_key: &str, now: i64) -> Result<String, StoreError>;
 
-    /// Returns when a job may be waiting: a wake-up for a new job, or after a while.
-    fn wait_for_work(&self);
+    /// Returns when a job may be waiting: a wake-up for a new job, or after a while
+    /// (at most `at_most`).
+    fn wait_for_work(&self, at_most: Option<Duration>);
 
     /// Takes the oldest queued job, `None` when none waits. On an error the job stays
     /// queued, to be claimed again.
@@ -223,9 +226,53 @@ pub trait JobStore: Send + Sync {
         self.queued()
     }
 
-    /// Forgets the jobs that ended and were queued before `cutoff`, with their files;
-    /// returns how many.
+    /// Forgets the jobs that ended and were queued before `cutoff`, with their files,
+    /// and the catalogue's records tested before it (keyboards gone from the tree);
+    /// returns how many jobs.
     fn prune(&self, cutoff: i64) -> Result<usize, StoreError>;
+
+    /// Records the last build of a keyboard's test keymap, in place of the one before,
+    /// and lets go of the keyboard's hold.
+    fn record_build(&self, record: &BuildRecord) -> Result<(), StoreError>;
+
+    /// The last build of every keyboard that has one, by name; `messages` false leaves
+    /// their messages empty (and unread).
+    fn builds(&self, messages: bool) -> Result<Vec<BuildRecord>, StoreError>;
+
+    /// The last build of one keyboard.
+    fn build_of(&self, keyboard: &str) -> Result<Option<BuildRecord>, StoreError>;
+
+    /// Takes the keyboard to build next among `candidates` ([`choose_next`]), holding it
+    /// until `hold_until` so that no other build takes it meanwhile, on any node.
+    fn take_next_build(
+        &self,
+        candidates: &[String],
+        tree: &str,
+        now: i64,
+        stale_before: i64,
+        hold_until: i64,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Lets go of a keyboard whose build ended without a result (stopped for a job).
+    fn drop_hold(&self, keyboard: &str) -> Result<(), StoreError>;
+}
+
+/// A record's columns as both backends read them: keyboard, keymap, works, warnings,
+/// last_tested, message, firmware_size, maximum_size, tree.
+type BuildColumns = (String, String, bool, bool, i64, String, Option<i64>, Option<i64>, String);
+
+/// The columns a [`BuildRecord`] is read from, `messages` or an empty text in their place.
+fn build_columns(messages: bool) -> String {
+    let message = if messages { "message" } else { "''" };
+    format!("keyboard, keymap, works, warnings, last_tested, {message}, firmware_size, maximum_size, tree")
+}
+
+impl BuildRecord {
+    fn from_columns(
+        (keyboard, keymap, works, warnings, last_tested, message, firmware_size, maximum_size, tree): BuildColumns,
+    ) -> BuildRecord {
+        BuildRecord { keyboard, keymap, works, warnings, last_tested, message, firmware_size, maximum_size, tree }
+    }
 }
 
 /// Which job store to use.

@@ -9,11 +9,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::wakeups::Wakeups;
-use super::{Claim, Ending, Firmware, Job, JobStore, Recorded, StoreError};
+use super::{
+    BuildRecord, Claim, Ending, Firmware, Job, JobStore, Recorded, Standing, StoreError, build_columns, choose_next,
+};
 use crate::compile::builder::{move_file, remove_folder};
 
 pub struct SqliteStore {
@@ -161,6 +164,18 @@ const SCHEMA: &str = "
     );
     CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, enqueued_at);
     CREATE INDEX IF NOT EXISTS jobs_by_cache_key ON jobs (cache_key, status, enqueued_at);
+    CREATE TABLE IF NOT EXISTS keyboard_builds (
+        keyboard TEXT PRIMARY KEY,
+        keymap TEXT,
+        works INTEGER,
+        warnings INTEGER,
+        last_tested INTEGER,
+        message TEXT,
+        firmware_size INTEGER,
+        maximum_size INTEGER,
+        tree TEXT,
+        held_until INTEGER NOT NULL DEFAULT 0
+    );
 ";
 
 impl SqliteStore {
@@ -317,8 +332,8 @@ impl JobStore for SqliteStore {
         Ok(id)
     }
 
-    fn wait_for_work(&self) {
-        self.wakeups.wait();
+    fn wait_for_work(&self, at_most: Option<Duration>) {
+        self.wakeups.wait(at_most);
     }
 
     fn claim(&self) -> Result<Option<Claim>, StoreError> {
@@ -426,12 +441,15 @@ impl JobStore for SqliteStore {
     }
 
     fn prune(&self, cutoff: i64) -> Result<usize, StoreError> {
-        let deleted = self
-            .lock()
+        let inner = self.lock();
+        let records = inner.connection.execute("DELETE FROM keyboard_builds WHERE last_tested < ?1", params![cutoff]);
+        self.noted(records.map_err(StoreError::from))?;
+        let deleted = inner
             .connection
             .prepare("DELETE FROM jobs WHERE status IN ('finished', 'failed') AND enqueued_at < ?1 RETURNING id")
             .and_then(|mut statement| statement.query_map(params![cutoff], |r| r.get(0))?.collect());
         let ids: Vec<String> = self.noted(deleted.map_err(StoreError::from))?;
+        drop(inner);
         for id in &ids {
             let dir = self.jobs_dir.join(id);
             if let Err(error) = remove_folder(&dir) {
@@ -440,6 +458,115 @@ impl JobStore for SqliteStore {
         }
         Ok(ids.len())
     }
+
+    fn record_build(&self, record: &BuildRecord) -> Result<(), StoreError> {
+        let inner = self.lock();
+        let written = inner
+            .connection
+            .prepare_cached(
+                "INSERT INTO keyboard_builds (keyboard, keymap, works, warnings, last_tested, message, firmware_size, \
+                 maximum_size, tree, held_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0) \
+                 ON CONFLICT (keyboard) DO UPDATE SET keymap = ?2, works = ?3, warnings = ?4, last_tested = ?5, \
+                 message = ?6, firmware_size = ?7, maximum_size = ?8, tree = ?9, held_until = 0",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    record.keyboard,
+                    record.keymap,
+                    record.works,
+                    record.warnings,
+                    record.last_tested,
+                    record.message,
+                    record.firmware_size,
+                    record.maximum_size,
+                    record.tree
+                ])
+            });
+        self.noted(written.map_err(StoreError::from)).map(drop)
+    }
+
+    fn builds(&self, messages: bool) -> Result<Vec<BuildRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM keyboard_builds WHERE last_tested IS NOT NULL ORDER BY keyboard",
+            build_columns(messages)
+        );
+        let inner = self.lock();
+        let read = inner.connection.prepare_cached(&sql).and_then(|mut statement| {
+            statement.query_map([], build_row)?.collect::<rusqlite::Result<Vec<BuildRecord>>>()
+        });
+        self.noted(read.map_err(StoreError::from))
+    }
+
+    fn build_of(&self, keyboard: &str) -> Result<Option<BuildRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM keyboard_builds WHERE keyboard = ?1 AND last_tested IS NOT NULL",
+            build_columns(true)
+        );
+        let inner = self.lock();
+        let read = inner
+            .connection
+            .prepare_cached(&sql)
+            .and_then(|mut statement| statement.query_row(params![keyboard], build_row).optional());
+        self.noted(read.map_err(StoreError::from))
+    }
+
+    fn take_next_build(
+        &self,
+        candidates: &[String],
+        tree: &str,
+        now: i64,
+        stale_before: i64,
+        hold_until: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let inner = self.lock();
+        let read = inner
+            .connection
+            .prepare_cached("SELECT keyboard, last_tested, tree, held_until FROM keyboard_builds")
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            Standing { last_tested: r.get(1)?, tree: r.get(2)?, held_until: r.get(3)? },
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<std::collections::HashMap<String, Standing>>>()
+            });
+        let standing = self.noted(read.map_err(StoreError::from))?;
+        let Some(next) = choose_next(candidates, |kb| standing.get(kb).cloned(), tree, now, stale_before) else {
+            return Ok(None);
+        };
+        let held = inner.connection.execute(
+            "INSERT INTO keyboard_builds (keyboard, held_until) VALUES (?1, ?2) \
+             ON CONFLICT (keyboard) DO UPDATE SET held_until = ?2",
+            params![next, hold_until],
+        );
+        self.noted(held.map_err(StoreError::from))?;
+        Ok(Some(next.to_owned()))
+    }
+
+    fn drop_hold(&self, keyboard: &str) -> Result<(), StoreError> {
+        let inner = self.lock();
+        let dropped = inner
+            .connection
+            .execute("UPDATE keyboard_builds SET held_until = 0 WHERE keyboard = ?1", params![keyboard]);
+        self.noted(dropped.map_err(StoreError::from)).map(drop)
+    }
+}
+
+/// A [`BuildRecord`] from a row of [`build_columns`].
+fn build_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<BuildRecord> {
+    Ok(BuildRecord::from_columns((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+    )))
 }
 
 #[cfg(test)]

@@ -28,11 +28,15 @@ impl Wakeups {
         }
     }
 
-    /// Waits for a wake-up, or for the polling interval.
-    pub(super) fn wait(&self) {
+    /// Waits for a wake-up, or for the polling interval, or `at_most`.
+    pub(super) fn wait(&self, at_most: Option<Duration>) {
+        let limit = match (self.poll_every, at_most) {
+            (Some(every), Some(most)) => Some(every.min(most)),
+            (every, most) => every.or(most),
+        };
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         while *pending == 0 {
-            pending = match self.poll_every {
+            pending = match limit {
                 None => self.condvar.wait(pending).unwrap_or_else(|p| p.into_inner()),
                 Some(every) => {
                     let (pending, waited) =
@@ -56,12 +60,12 @@ mod tests {
     #[test]
     fn each_signal_lets_one_wait_through() {
         let wakeups = Arc::new(Wakeups::new(1, None));
-        wakeups.wait();
+        wakeups.wait(None);
         let waiter = {
             let wakeups = wakeups.clone();
             std::thread::spawn(move || {
-                wakeups.wait();
-                wakeups.wait();
+                wakeups.wait(None);
+                wakeups.wait(None);
             })
         };
         wakeups.signal(2);
@@ -72,7 +76,7 @@ mod tests {
     fn a_polling_wait_returns_without_a_signal() {
         let wakeups = Wakeups::new(0, Some(Duration::from_millis(20)));
         let started = std::time::Instant::now();
-        wakeups.wait();
+        wakeups.wait(None);
         assert!(started.elapsed() >= Duration::from_millis(20));
     }
 }

@@ -15,10 +15,11 @@ struct Migration {
 }
 
 /// Every migration, oldest first. Never change one that has shipped: add another.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "jobs and their firmware",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "jobs and their firmware",
+        sql: "
         CREATE TABLE firmware (
             digest text PRIMARY KEY,
             bytes bytea NOT NULL
@@ -44,7 +45,26 @@ const MIGRATIONS: &[Migration] = &[Migration {
         CREATE INDEX jobs_ended ON jobs (enqueued_at) WHERE status IN ('finished', 'failed');
         CREATE INDEX jobs_by_firmware ON jobs (firmware_digest) WHERE firmware_digest IS NOT NULL;
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "the catalogue's last build of each keyboard",
+        sql: "
+        CREATE TABLE keyboard_builds (
+            keyboard text PRIMARY KEY,
+            keymap text,
+            works boolean,
+            warnings boolean,
+            last_tested bigint,
+            message text,
+            firmware_size bigint,
+            maximum_size bigint,
+            tree text,
+            held_until bigint NOT NULL DEFAULT 0
+        );
+    ",
+    },
+];
 
 /// Applies the migrations the database lacks; returns how many.
 pub(super) async fn apply(client: &mut deadpool_postgres::Client) -> Result<usize, StoreError> {

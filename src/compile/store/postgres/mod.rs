@@ -35,7 +35,9 @@ use uuid::Uuid;
 
 use super::holdings::Holdings;
 use super::wakeups::Wakeups;
-use super::{Claim, Ending, Firmware, Job, JobStore, Recorded, StoreError};
+use super::{
+    BuildRecord, Claim, Ending, Firmware, Job, JobStore, Recorded, Standing, StoreError, build_columns, choose_next,
+};
 
 /// How a node connects and queues.
 #[derive(Debug, Clone)]
@@ -70,6 +72,9 @@ const CHANNEL: &str = "qmk_api_jobs";
 
 /// Advisory lock taken around queueing (shared, or exclusive near the limit).
 const QUEUE_LOCK: i64 = 0x716d_6b5f_6170_6901;
+
+/// Advisory lock taken while a node chooses the next keyboard of the catalogue.
+const CATALOGUE_LOCK: i64 = 0x716d_6b5f_6170_6902;
 
 /// A worker looks for work this often when no wake-up comes.
 const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -372,8 +377,8 @@ impl JobStore for PgStore {
         Ok(id.to_string())
     }
 
-    fn wait_for_work(&self) {
-        self.wakeups.wait();
+    fn wait_for_work(&self, at_most: Option<Duration>) {
+        self.wakeups.wait(at_most);
     }
 
     fn claim(&self) -> Result<Option<Claim>, StoreError> {
@@ -523,6 +528,7 @@ impl JobStore for PgStore {
     fn prune(&self, cutoff: i64) -> Result<usize, StoreError> {
         self.run(async {
             let client = self.durable.get().await?;
+            client.execute("DELETE FROM keyboard_builds WHERE last_tested < $1", &[&cutoff]).await?;
             let pruned = client
                 .execute("DELETE FROM jobs WHERE status IN ('finished', 'failed') AND enqueued_at < $1", &[&cutoff])
                 .await?;
@@ -539,4 +545,111 @@ impl JobStore for PgStore {
             Ok(usize::try_from(pruned).unwrap_or(usize::MAX))
         })
     }
+
+    fn record_build(&self, record: &BuildRecord) -> Result<(), StoreError> {
+        self.run(async {
+            let client = self.durable.get().await?;
+            let statement = client
+                .prepare_cached(
+                    "INSERT INTO keyboard_builds (keyboard, keymap, works, warnings, last_tested, message, \
+                     firmware_size, maximum_size, tree, held_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0) \
+                     ON CONFLICT (keyboard) DO UPDATE SET keymap = $2, works = $3, warnings = $4, last_tested = $5, \
+                     message = $6, firmware_size = $7, maximum_size = $8, tree = $9, held_until = 0",
+                )
+                .await?;
+            let parameters: [&(dyn ToSql + Sync); 9] = [
+                &record.keyboard,
+                &record.keymap,
+                &record.works,
+                &record.warnings,
+                &record.last_tested,
+                &record.message,
+                &record.firmware_size,
+                &record.maximum_size,
+                &record.tree,
+            ];
+            client.execute(&statement, &parameters).await?;
+            Ok(())
+        })
+    }
+
+    fn builds(&self, messages: bool) -> Result<Vec<BuildRecord>, StoreError> {
+        self.run(async {
+            let client = self.durable.get().await?;
+            let sql = format!(
+                "SELECT {} FROM keyboard_builds WHERE last_tested IS NOT NULL ORDER BY keyboard",
+                build_columns(messages)
+            );
+            let statement = client.prepare_cached(&sql).await?;
+            Ok(client.query(&statement, &[]).await?.iter().map(build_row).collect())
+        })
+    }
+
+    fn build_of(&self, keyboard: &str) -> Result<Option<BuildRecord>, StoreError> {
+        self.run(async {
+            let client = self.durable.get().await?;
+            let sql = format!(
+                "SELECT {} FROM keyboard_builds WHERE keyboard = $1 AND last_tested IS NOT NULL",
+                build_columns(true)
+            );
+            let statement = client.prepare_cached(&sql).await?;
+            Ok(client.query_opt(&statement, &[&keyboard]).await?.as_ref().map(build_row))
+        })
+    }
+
+    fn take_next_build(
+        &self,
+        candidates: &[String],
+        tree: &str,
+        now: i64,
+        stale_before: i64,
+        hold_until: i64,
+    ) -> Result<Option<String>, StoreError> {
+        self.run(async {
+            let mut client = self.relaxed.get().await?;
+            let transaction = client.transaction().await?;
+            transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&CATALOGUE_LOCK]).await?;
+            let rows =
+                transaction.query("SELECT keyboard, last_tested, tree, held_until FROM keyboard_builds", &[]).await?;
+            let standing: std::collections::HashMap<String, Standing> = rows
+                .iter()
+                .map(|row| (row.get(0), Standing { last_tested: row.get(1), tree: row.get(2), held_until: row.get(3) }))
+                .collect();
+            let Some(next) = choose_next(candidates, |kb| standing.get(kb).cloned(), tree, now, stale_before) else {
+                return Ok(None);
+            };
+            transaction
+                .execute(
+                    "INSERT INTO keyboard_builds (keyboard, held_until) VALUES ($1, $2) \
+                     ON CONFLICT (keyboard) DO UPDATE SET held_until = $2",
+                    &[&next, &hold_until],
+                )
+                .await?;
+            transaction.commit().await?;
+            Ok(Some(next.to_owned()))
+        })
+    }
+
+    fn drop_hold(&self, keyboard: &str) -> Result<(), StoreError> {
+        self.run(async {
+            let client = self.relaxed.get().await?;
+            client.execute("UPDATE keyboard_builds SET held_until = 0 WHERE keyboard = $1", &[&keyboard]).await?;
+            Ok(())
+        })
+    }
+}
+
+/// A [`BuildRecord`] from a row of [`build_columns`].
+fn build_row(row: &Row) -> BuildRecord {
+    BuildRecord::from_columns((
+        row.get(0),
+        row.get(1),
+        row.get(2),
+        row.get(3),
+        row.get(4),
+        row.get(5),
+        row.get(6),
+        row.get(7),
+        row.get(8),
+    ))
 }
