@@ -30,6 +30,30 @@ pub struct SqliteStore {
     /// The first sign of damage seen, if any.
     damage: Mutex<Option<String>>,
     wakeups: Wakeups,
+    /// Held while the store is open: one process at a time owns a state folder's jobs.
+    _owner: std::fs::File,
+}
+
+/// Locks `STATE/jobs.sqlite.lock` (`flock`, released when the process ends): opening
+/// the store puts the jobs left running back in the queue, which is only right when no
+/// other process (a `serve` or a `mass-compile` on the same `--state`) is running them.
+fn take_ownership(state: &Path) -> Result<std::fs::File, String> {
+    std::fs::create_dir_all(state).map_err(|e| format!("cannot create {}: {e}", state.display()))?;
+    let path = state.join("jobs.sqlite.lock");
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(format!(
+            "another process (a serve or a mass-compile) is using {}; stop it, or give this one another --state",
+            state.display()
+        )),
+        Err(error) => Err(format!("cannot lock {}: {error}", path.display())),
+    }
 }
 
 /// Left in `jobs/` when a store is created, so that the store's loss is seen even
@@ -188,8 +212,9 @@ impl SqliteStore {
     pub fn open(state: &Path, queue_limit: u64) -> Result<(SqliteStore, usize), StoreError> {
         let jobs_dir = state.join("jobs");
         let path = state.join("jobs.sqlite");
-        let kept = kept_before(&jobs_dir)?;
         let unusable = |problem: String| StoreError::Unusable { path: path.display().to_string(), problem };
+        let owner = take_ownership(state).map_err(|problem| unusable(problem))?;
+        let kept = kept_before(&jobs_dir)?;
         let lost = |what: &str| {
             unusable(format!(
                 "{what}, but {} holds {kept}: the job store was lost. Restore jobs.sqlite from a backup, or, to start \
@@ -239,6 +264,7 @@ impl SqliteStore {
             damage: Mutex::new(None),
             // This process queues every job itself, so its own wake-ups are all there are.
             wakeups: Wakeups::new(queued, None),
+            _owner: owner,
         };
         Ok((store, requeued))
     }
@@ -603,5 +629,18 @@ mod tests {
             [super::super::Status::Queued, super::super::Status::Queued, super::super::Status::Finished]
         );
         assert_eq!(store.claim().unwrap().unwrap().job.id, running, "the interrupted job runs first");
+    }
+
+    #[test]
+    fn a_second_opener_of_a_state_folder_is_refused_while_the_first_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = SqliteStore::open(dir.path(), 10).unwrap().0;
+        let id = first.enqueue("{}", "k", 0).unwrap();
+        first.claim().unwrap();
+        let Err(error) = SqliteStore::open(dir.path(), 10) else { panic!("a second store on one folder") };
+        assert!(error.to_string().contains("another process"), "{error}");
+        assert_eq!(first.get(&id).unwrap().unwrap().status, super::super::Status::Running, "its job left running");
+        drop(first);
+        assert_eq!(SqliteStore::open(dir.path(), 10).unwrap().1, 1, "once released, the next opener takes over");
     }
 }
