@@ -16,7 +16,7 @@ use super::expand::expand;
 use super::expr::ExprError;
 use super::headers;
 use super::names::{Constant, Function, Names};
-use super::retired::Retired;
+use super::retired::{Retired, Retirement};
 use crate::c::{self, CInt, Definition};
 use crate::diagnostic::suggest;
 use crate::keyboard::{Keyboard, Keyboards};
@@ -202,9 +202,14 @@ impl Keycodes {
         if let Some(names) = lock().get(&keyboard.name) {
             return names.clone();
         }
-        let facts = keyboards.c_keycodes(&keyboard.name);
+        let facts = keyboards.c_keycodes(keyboard);
         let mut names = Names::build(&facts.definitions, &self.scope_with(&NO_NAMES, &NO_NAMES, None), Origin::Keycode);
         names.unseen = facts.unseen.clone();
+        for (name, constant) in &mut names.constants {
+            if let Some(retirement) = self.retired.get(name) {
+                constant.warnings.push(self.redefined(name, retirement, constant, facts.platform_header.as_deref()));
+            }
+        }
         if let Some(start) = self.range_start("QK_KB") {
             let declared = keyboard.custom_keycodes().into_iter().enumerate();
             let values = declared.map(|(offset, name)| (name, start.wrapping_add(offset as u16)));
@@ -215,6 +220,28 @@ impl Keycodes {
         let names = Arc::new(names);
         lock().insert(keyboard.name.clone(), names.clone());
         names
+    }
+
+    /// What a retired name is when the keyboard's headers define it: what C makes of
+    /// it, which make builds, rather than QMK's old keycode.
+    fn redefined(&self, name: &str, retirement: &Retirement, constant: &Constant, platform: Option<&str>) -> Warning {
+        let value = constant.val.int.to_keycode();
+        let what = value.map_or_else(
+            || constant.val.int.value.to_string(),
+            |v| match self.key_names.get(&v) {
+                Some(key) => format!("0x{v:04X} ({key})"),
+                None => format!("0x{v:04X}"),
+            },
+        );
+        let headers = platform.map_or_else(String::new, |p| format!(" (with {p})"));
+        let effect = if value == Some(0) { ": the key does nothing" } else { "" };
+        Warning {
+            kind: WarningKind::RetiredNameRedefined,
+            message: format!(
+                "`{name}` is no QMK keycode (retired: {retirement}); the headers keymap.c sees here{headers} \
+                 define it as {what}{effect}"
+            ),
+        }
     }
 
     /// The value of an expression, or why it has none.
