@@ -6,10 +6,9 @@
 //!
 //! Includes are found as the C compiler finds them under QMK's make: beside the
 //! including file, then on make's include path (see [`include_path`]). Headers in
-//! QMK's own folders are not read here: their keycodes are the constants and the
-//! keycode headers (`keymap::headers`), plus the two kinds of header QMK's build adds
-//! that define names a keymap can use: a feature's keycodes ([`FEATURE_HEADERS`]) and
-//! the platform's device header ([`platform_header`]).
+//! QMK's own folders are not read here: their keycodes are the constants and QMK's
+//! keycode headers, a feature's among them (`keymap::headers`); what the platform adds
+//! is read from its device header ([`platform_header`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
@@ -33,14 +32,6 @@ const MAX_INCLUDES: usize = 64;
 /// `paths.mk`): the tree's root first, so `#include "keyboards/wilba_tech/x.h"` works.
 const QMK_INCLUDE_DIRS: &[&str] =
     &["", "tmk_core", "quantum", "quantum/keymap_extras", "quantum/process_keycode", "quantum/sequencer", "drivers"];
-
-/// The headers QMK's build adds for a feature that define keycodes: `quantum.h`
-/// includes them when the feature is on (`STENO_ENABLE` → `process_steno.h` →
-/// `steno_keycodes.h`). Each entry: the feature's key under `features`, the other
-/// info key QMK's `info_rules.hjson` maps its `_ENABLE` to, and the header. Among
-/// QMK's headers only these and `keymap::headers::HEADERS` declare keycodes from
-/// QMK's ranges (a test checks this against a tree).
-pub const FEATURE_HEADERS: &[(&str, &str, &str)] = &[("steno", "stenography.enabled", "quantum/steno_keycodes.h")];
 
 /// Where QMK's ChibiOS build takes an MCU's series from (`MCU_SERIES`).
 const MCU_SELECTION: &str = "platforms/chibios/mcu_selection.mk";
@@ -114,14 +105,14 @@ fn is_keyboards(path: &Path) -> bool {
     path.starts_with(KEYBOARDS_DIR)
 }
 
-/// Whether the keyboard's info turns a feature on: `features.<feature>`, or the info
-/// key QMK maps the feature's `_ENABLE` to.
-fn enables(info: &crate::spec::Object, feature: &str, info_key: &str) -> bool {
+/// Whether a keyboard's info (or a keymap's `config`, which QMK merges into it) turns
+/// a feature on: `features.<feature>`, or `info_key`, the key QMK maps the feature's
+/// `_ENABLE` to (`stenography.enabled`).
+pub fn enables_feature(info: &crate::spec::Object, feature: &str, info_key: &str) -> bool {
     let on = |value: Option<&Value>| value == Some(&Value::Bool(true));
-    let nested = info_key.split('.').try_fold(None::<&Value>, |at, key| match at {
-        None => info.get(key).map(Some),
-        Some(value) => value.get(key).map(Some),
-    });
+    let mut keys = info_key.split('.');
+    let first = keys.next().and_then(|key| info.get(key));
+    let nested = keys.try_fold(first, |at, key| Some(at?.get(key)));
     on(info.get("features").and_then(|f| f.get(feature))) || on(nested.flatten())
 }
 
@@ -175,10 +166,7 @@ pub fn scan(tree: &DataTree, keyboard: &Keyboard, platform: &PlatformHeader) -> 
         let header = folder.join(format!("{}.h", folder.file_name()?.to_str()?));
         tree.exists(&header).then_some(header)
     });
-    let features = FEATURE_HEADERS.iter().filter(|(feature, key, _)| enables(&keyboard.info, feature, key));
-    let mut queue: Vec<PathBuf> =
-        features.map(|(_, _, header)| PathBuf::from(header)).filter(|p| tree.exists(p)).collect();
-    queue.extend(folders.iter().rev().map(|f| f.join("config.h")).filter(|p| tree.exists(p)));
+    let mut queue: Vec<PathBuf> = folders.iter().rev().map(|f| f.join("config.h")).filter(|p| tree.exists(p)).collect();
     queue.extend(top_header);
     let mut facts = KeyboardFacts::default();
     let mut seen: Vec<PathBuf> = Vec::new();
@@ -280,5 +268,64 @@ impl CustomKeycodes {
         let facts = Arc::new(load(tree, keyboard, platform));
         self.read.lock().expect("the cache lock is never poisoned").insert(keyboard.name.clone(), facts.clone());
         facts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, DataTree) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let tree = DataTree::Checkout(dir.path().to_owned());
+        (dir, tree)
+    }
+
+    #[test]
+    fn paths_stay_inside_the_tree() {
+        assert_eq!(normalize(Path::new("keyboards/a/b/../../c/x.h")), Some(PathBuf::from("keyboards/c/x.h")));
+        assert_eq!(normalize(Path::new("./quantum/./x.h")), Some(PathBuf::from("quantum/x.h")));
+        assert_eq!(normalize(Path::new("keyboards/../../etc/passwd")), None);
+        assert_eq!(normalize(Path::new("/etc/passwd")), None);
+    }
+
+    #[test]
+    fn the_include_path_is_makes() {
+        let (_dir, tree) = tree(&[
+            ("keyboards/a/rules.mk", "VPATH += keyboards/lib/x $(KEYBOARD_PATH_1)/y\n"),
+            ("keyboards/a/b/rules.mk", "VPATH += keyboards/a/b/../../lib/z\nSRC += s.c\n"),
+        ]);
+        let path: Vec<String> = include_path(&tree, "a/b").iter().map(|p| p.display().to_string()).collect();
+        let expected =
+            ["keyboards/lib/x", "keyboards/lib/z", "keyboards/a", "keyboards/a/b", "", "tmk_core", "quantum"];
+        assert_eq!(path[..expected.len()], expected);
+    }
+
+    #[test]
+    fn the_platform_header_is_the_mcu_series_ones() {
+        let selection = "ifneq ($(findstring STM32F103, $(MCU)),)\n  MCU_FAMILY = STM32\n  MCU_SERIES = STM32F1xx\n\
+                         endif\nifneq ($(findstring WB32FQ95, $(MCU)),)\n  MCU_SERIES = WB32FQ95xx\nendif\n";
+        let (_dir, tree) = tree(&[
+            (MCU_SELECTION, selection),
+            (
+                "lib/chibios/os/common/ext/ST/STM32F1xx/stm32f1xx.h",
+                "#define V 1\ntypedef enum\n{ RESET = 0, SET = !RESET } F;\n",
+            ),
+            ("lib/chibios-contrib/os/common/ext/CMSIS/WB32/WB32FQ95xx/wb32fq95xx.h", "enum { RESET = 0 };\n"),
+        ]);
+        let stm32 = platform_header(&tree, "STM32F103");
+        assert_eq!(stm32.header, Some(PathBuf::from("lib/chibios/os/common/ext/ST/STM32F1xx/stm32f1xx.h")));
+        let names: Vec<&str> = stm32.definitions.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["RESET", "SET"], "enumerators only");
+        let wb32 = platform_header(&tree, "WB32FQ95");
+        assert!(wb32.header.is_some_and(|h| h.ends_with("wb32fq95xx.h")));
+        for none in ["atmega32u4", "RP2040", ""] {
+            assert!(platform_header(&tree, none).header.is_none(), "{none}");
+        }
     }
 }

@@ -277,6 +277,26 @@ fn action_code(action: &str, keycodes: &[String], duration: Option<u64>) -> Stri
 mod tests {
     use super::*;
 
+    #[test]
+    fn strings_json2c_joins_into_one_key_are_one_key() {
+        let keys = |strings: &[&str]| {
+            let strings: Vec<String> = strings.iter().map(|s| (*s).to_owned()).collect();
+            c_keys(&strings).into_iter().map(|k| (k.text, k.parts)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(&["KC_A", "LT(2", " KC_MUTE)", "ANY(KC_B)"]),
+            [("KC_A".into(), 0..1), ("LT(2,  KC_MUTE)".into(), 1..3), ("KC_B".into(), 3..4)]
+        );
+        assert_eq!(keys(&["LCTL(LT(1", "KC_A", ")", ")"]).len(), 4, "together no expression either");
+        assert_eq!(keys(&["MT(MOD_LCTL", "KC_A)"])[0], ("MT(MOD_LCTL, KC_A)".into(), 0..2));
+        // A `(` in a character constant opens nothing; a comment would end the key in C.
+        assert_eq!(keys(&["'('", "KC_A)"]).len(), 2);
+        assert_eq!(keys(&["LT(2 // x", "KC_A)"]).len(), 2);
+        assert_eq!(keys(&["LT(2", "KC_A", "KC_B"]).len(), 3, "never closed");
+        let many: Vec<&str> = std::iter::once("LT(1").chain(std::iter::repeat_n("(", 100_000)).collect();
+        assert_eq!(keys(&many).len(), many.len(), "split keys are looked for a bounded way ahead");
+    }
+
     fn action(action: &str, keycodes: &[&str], duration: Option<u64>) -> MacroStep {
         MacroStep::Action { action: action.into(), keycodes: keycodes.iter().map(|k| (*k).into()).collect(), duration }
     }

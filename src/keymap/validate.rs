@@ -198,7 +198,13 @@ impl KeymapNames {
     pub(super) fn new(keymap: &Keymap, keyboard: &Keyboard, context: Context) -> KeymapNames {
         KeymapNames {
             keyboard: context.keycodes.keyboard_names(keyboard, context.keyboards),
-            keymap: keymap_keycodes(keymap, context.keycodes),
+            keymap: {
+                let mut names = keymap_keycodes(keymap, context.keycodes);
+                if let Some(config) = keymap.document.get("config").and_then(crate::spec::Value::as_object) {
+                    context.keycodes.add_features(&mut names, config);
+                }
+                names
+            },
         }
     }
 
