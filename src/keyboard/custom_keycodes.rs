@@ -64,12 +64,14 @@ pub struct KeyboardFacts {
 pub struct PlatformHeader {
     pub header: Option<PathBuf>,
     pub definitions: Vec<Definition>,
+    /// A file that is there but could not be read, as shown, and why.
+    pub unreadable: Option<(String, String)>,
 }
 
 /// The include path QMK's make gives a keyboard's sources, after the including file's
 /// own folder: the folders its `rules.mk` files add to `VPATH` (they are read before
 /// make adds the rest), the keyboard's folders from the top one down, then QMK's.
-pub fn include_path(tree: &DataTree, keyboard: &str) -> Vec<PathBuf> {
+fn include_path(tree: &DataTree, keyboard: &str) -> Vec<PathBuf> {
     let folders = super::folders(keyboard);
     let mut rules = Rules::default();
     for folder in folders.iter().rev() {
@@ -124,7 +126,16 @@ pub fn enables_feature(info: &crate::spec::Object, feature: &str, info_key: &str
 /// hold nothing a keymap writes as a key, so they are not read. AVR and the others
 /// without a series have none.
 pub fn platform_header(tree: &DataTree, processor: &str) -> PlatformHeader {
-    let Some(series) = mcu_series(tree, processor) else { return PlatformHeader::default() };
+    let unreadable = |path: &Path, error: std::io::Error| PlatformHeader {
+        unreadable: Some((tree.display(path), error.to_string())),
+        ..PlatformHeader::default()
+    };
+    let selection = match tree.read(Path::new(MCU_SELECTION)) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return PlatformHeader::default(),
+        Err(error) => return unreadable(Path::new(MCU_SELECTION), error),
+    };
+    let Some(series) = mcu_series(&selection, processor) else { return PlatformHeader::default() };
     let file = format!("{}.h", series.to_ascii_lowercase());
     let candidates = DEVICE_HEADER_DIRS.iter().flat_map(|dir| {
         let vendors = tree.list(Path::new(dir)).unwrap_or_default();
@@ -133,26 +144,27 @@ pub fn platform_header(tree: &DataTree, processor: &str) -> PlatformHeader {
     let Some(header) = candidates.into_iter().find(|p| tree.exists(p)) else { return PlatformHeader::default() };
     let definitions = match tree.read(&header) {
         Ok(bytes) => c::scan(&String::from_utf8_lossy(&bytes)).definitions,
-        Err(_) => Vec::new(),
+        Err(error) => return unreadable(&header, error),
     };
     let enumerators = definitions.into_iter().filter(|d| d.enumeration.is_some() && d.is_expression());
-    PlatformHeader { header: Some(header), definitions: enumerators.collect() }
+    PlatformHeader { header: Some(header), definitions: enumerators.collect(), unreadable: None }
 }
 
 /// The `MCU_SERIES` of the last `ifneq ($(findstring NAME, $(MCU)),)` block of
 /// `mcu_selection.mk` whose `NAME` the processor holds, as make sets it.
-fn mcu_series(tree: &DataTree, processor: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(&tree.read(Path::new(MCU_SELECTION)).ok()?).into_owned();
+fn mcu_series(selection: &str, processor: &str) -> Option<String> {
     let mut matching = false;
     let mut series = None;
-    for line in text.lines().map(str::trim) {
+    for line in selection.lines().map(str::trim) {
         if let Some(rest) = line.strip_prefix("ifneq ($(findstring ") {
-            matching = rest.split(',').next().is_some_and(|name| processor.contains(name.trim()));
-        } else if matching && let Some((name, value)) = line.split_once('=') {
-            if name.trim() == "MCU_SERIES" {
-                series = Some(value.trim().to_owned());
-                matching = false;
-            }
+            let name = rest.split(',').next().unwrap_or_default().trim();
+            matching = !name.is_empty() && processor.contains(name);
+        } else if matching
+            && let Some((name, value)) = line.split_once('=')
+            && name.trim() == "MCU_SERIES"
+        {
+            series = Some(value.trim().to_owned());
+            matching = false;
         }
     }
     series
@@ -202,6 +214,7 @@ pub fn scan(tree: &DataTree, keyboard: &Keyboard, platform: &PlatformHeader) -> 
         }
     }
     facts.platform_header = platform.header.as_ref().map(|p| p.display().to_string());
+    facts.unreadable.extend(platform.unreadable.clone());
     let shown = |p: &Path| p.strip_prefix(KEYBOARDS_DIR).unwrap_or(p).display().to_string();
     facts.headers = seen.iter().map(|p| shown(p)).collect();
     for folder in &folders {
@@ -275,7 +288,7 @@ impl CustomKeycodes {
 mod tests {
     use super::*;
 
-    fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, DataTree) {
+    fn tree_of(files: &[(&str, &str)]) -> (tempfile::TempDir, DataTree) {
         let dir = tempfile::tempdir().unwrap();
         for (path, text) in files {
             let path = dir.path().join(path);
@@ -296,7 +309,7 @@ mod tests {
 
     #[test]
     fn the_include_path_is_makes() {
-        let (_dir, tree) = tree(&[
+        let (_dir, tree) = tree_of(&[
             ("keyboards/a/rules.mk", "VPATH += keyboards/lib/x $(KEYBOARD_PATH_1)/y\n"),
             ("keyboards/a/b/rules.mk", "VPATH += keyboards/a/b/../../lib/z\nSRC += s.c\n"),
         ]);
@@ -310,7 +323,7 @@ mod tests {
     fn the_platform_header_is_the_mcu_series_ones() {
         let selection = "ifneq ($(findstring STM32F103, $(MCU)),)\n  MCU_FAMILY = STM32\n  MCU_SERIES = STM32F1xx\n\
                          endif\nifneq ($(findstring WB32FQ95, $(MCU)),)\n  MCU_SERIES = WB32FQ95xx\nendif\n";
-        let (_dir, tree) = tree(&[
+        let (_dir, tree) = tree_of(&[
             (MCU_SELECTION, selection),
             (
                 "lib/chibios/os/common/ext/ST/STM32F1xx/stm32f1xx.h",
@@ -327,5 +340,15 @@ mod tests {
         for none in ["atmega32u4", "RP2040", ""] {
             assert!(platform_header(&tree, none).header.is_none(), "{none}");
         }
+        // A header that leads out of the tree is not read, and is named.
+        let (dir, linked) = tree_of(&[(MCU_SELECTION, selection)]);
+        let folder = dir.path().join("lib/chibios/os/common/ext/ST/STM32F1xx");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", folder.join("stm32f1xx.h")).unwrap();
+        let out = platform_header(&linked, "STM32F103");
+        assert!(out.definitions.is_empty());
+        assert!(
+            out.unreadable.is_some_and(|(file, why)| file.ends_with("stm32f1xx.h") && why.contains("out of the tree"))
+        );
     }
 }
