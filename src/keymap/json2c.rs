@@ -113,7 +113,8 @@ pub fn c_keys(strings: &[String]) -> Vec<CKey> {
 
 /// Where a key split over several strings from `start` ends, if it is one.
 fn split_key_end(strings: &[String], start: usize) -> Option<usize> {
-    if expr::parse(strip_any(&strings[start])).is_ok() {
+    // Only a string with a `(` can open a key; most strings are names.
+    if !strings[start].contains('(') || expr::parse(strip_any(&strings[start])).is_ok() {
         return None;
     }
     let mut depth = 0i64;
