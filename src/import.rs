@@ -52,6 +52,8 @@ pub enum ImportError {
     NeedsCSource { keyboard: String, file: String },
     #[error("cannot write {path}: {source}")]
     Write { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Keyboards(#[from] crate::keyboard::KeyboardError),
 }
 
 /// What an import wrote.
@@ -90,14 +92,18 @@ pub fn import(from: &DataTree, data_dir: &Path, keyboards: &[&str]) -> Result<Im
     let mut keyboard_files = normalize(from, sources.definitions.into_iter(), &mut diagnostics)?;
     keyboard_files.extend(reduce(from, sources.settings, &mut diagnostics)?);
     let mut keyboard_definitions = 0;
+    // Which headers a keyboard sees depends on its processor and features: its info.
+    let loaded = crate::keyboard::load(from)?;
     for keyboard in keyboards {
-        let facts = custom_keycodes::scan(from, keyboard);
+        let keyboard = loaded.resolve(keyboard)?;
+        let processor = keyboard.info.get("processor").and_then(Value::as_str).unwrap_or_default();
+        let facts = custom_keycodes::scan(from, keyboard, &custom_keycodes::platform_header(from, processor));
         if let Some((path, why)) = facts.unreadable.first() {
             return Err(ImportError::Read { path: path.clone(), source: std::io::Error::other(why.clone()) });
         }
         if !facts.definitions.is_empty() || !facts.unseen.is_empty() {
             keyboard_definitions += facts.definitions.len();
-            keyboard_files.push((Path::new(KEYBOARDS_DIR).join(keyboard).join(FACTS_FILE), pretty(&facts)));
+            keyboard_files.push((Path::new(KEYBOARDS_DIR).join(&keyboard.name).join(FACTS_FILE), pretty(&facts)));
         }
     }
     let header_facts = headers::scan(from).map_err(|(path, source)| ImportError::Read { path, source })?;

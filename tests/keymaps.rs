@@ -99,3 +99,163 @@ fn every_real_keymap_validates_with_its_keyboards_c_keycodes_and_is_drawn() {
         assert!(keycodes.resolve(name).is_err(), "{name} is known without its keyboard");
     }
 }
+
+/// A keymap of `keyboard` on its first layout (or `extra`'s `layout`): `keys` first,
+/// `KC_NO` on the rest of the layout's keys (`extra_strings` more strings for keys
+/// written split), and `extra`'s fields.
+fn keymap_on(
+    keyboards: &qmk_api::keyboard::Keyboards,
+    keyboard: &str,
+    keys: &[&str],
+    extra_strings: usize,
+    extra: serde_json::Value,
+) -> String {
+    let found = keyboards.resolve(keyboard).unwrap();
+    let named = extra.get("layout").and_then(|l| l.as_str()).and_then(|l| found.layout(l));
+    let (layout, keys_of_layout) = named.or(found.layouts.first().map(|(n, l)| (n.as_str(), l))).unwrap();
+    let (layout, keys_of_layout) = (layout.to_owned(), keys_of_layout.keys.len());
+    let mut layer: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    layer.resize(keys_of_layout + extra_strings, "KC_NO".to_owned());
+    let mut keymap =
+        serde_json::json!({"keyboard": keyboard, "keymap": "headers", "layout": layout, "layers": [layer]});
+    keymap.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    keymap.to_string()
+}
+
+/// The errors and warnings of a keymap, and its first key's value when it is valid.
+fn verdict(context: keymap::Context, text: &str) -> (Vec<String>, Vec<String>, Option<u16>) {
+    let (keymap, report) = keymap::check(&Source::new("keymap.json", text), None, context);
+    let messages = |error: bool| -> Vec<String> {
+        report.diagnostics.iter().filter(|d| d.is_error() == error).map(|d| d.message.clone()).collect()
+    };
+    let (errors, warnings) = (messages(true), messages(false));
+    let first =
+        keymap.as_ref().and_then(|k| k.layers.as_ref()).map(|layers| keymap::c_keys(&layers[0])[0].text.clone());
+    let keyboard = report.keyboard.as_deref().and_then(|k| context.keyboards.resolve(k).ok());
+    let value = first.zip(keyboard).filter(|_| errors.is_empty()).map(|(first, keyboard)| {
+        let names = context.keycodes.keyboard_names(keyboard, context.keyboards);
+        let mut own = keymap::Names::default();
+        if let Some(config) = keymap.as_ref().and_then(|k| k.document.get("config")).and_then(|c| c.as_object()) {
+            context.keycodes.add_features(&mut own, config);
+        }
+        context.keycodes.scope(&names, &own, None).unwrap().resolve(&first).unwrap().value
+    });
+    (errors, warnings, value)
+}
+
+/// Keycodes the default keymaps of QMK Configurator take from headers found only on
+/// make's include path, with the value QMK's C compiler gives each: included by a
+/// path from the tree's root, by a path relative to a folder of the keyboard's
+/// (`../../wilba_tech/...` from `keyboards/hs60/v2/ansi`, found from `keyboards/hs60/v2`),
+/// or from a folder `rules.mk` adds to `VPATH`.
+const INCLUDE_PATH_KEYCODES: &[(&str, &str, &str)] = &[
+    ("wilba_tech/zeal60", "EF_DEC", "QK_KB_0 + 3"),
+    ("hs60/v2/ansi", "S1_DEC", "QK_KB_0 + 9"),
+    ("keebwerk/mega/ansi", "BR_DEC", "QK_KB_0 + 1"),
+    ("cannonkeys/satisfaction75/rev1", "ENC_PRESS", "QK_KB_0"),
+    ("cannonkeys/satisfaction75_hs", "OLED_TOGG", "QK_KB_0 + 2"),
+];
+
+/// Validation sees the headers keymap.c sees with the include path QMK's make gives
+/// it, a feature's keycodes when the keyboard or the keymap turns it on, and the
+/// platform's: each verdict is make's (the keymaps below were built with make, or
+/// refused by it, when this was written).
+#[test]
+fn validation_sees_every_header_keymap_c_sees() {
+    let Some(shared) = shared() else { return };
+    let (keyboards, keycodes) = load_tree(&shared.join("qmk"));
+    let context = keymap::Context { keyboards: &keyboards, keycodes: &keycodes };
+    let none = serde_json::json!({});
+    for (keyboard, name, value) in INCLUDE_PATH_KEYCODES {
+        let (errors, warnings, found) = verdict(context, &keymap_on(&keyboards, keyboard, &[name], 0, none.clone()));
+        assert!(errors.is_empty() && warnings.is_empty(), "{keyboard} {name}: {errors:?} {warnings:?}");
+        assert_eq!(found, Some(keycodes.resolve(value).unwrap().value), "{keyboard} {name}");
+        assert!(keycodes.resolve(name).is_err(), "{name} is known without its keyboard");
+    }
+
+    // Steno's keycodes: with a keyboard that turns steno on (`features.steno`, or
+    // `stenography.enabled` as QMK maps STENO_ENABLE), or a keymap's config; else none.
+    let steno_s1 = keycodes.resolve("QK_STENO").unwrap().value + 7;
+    for keyboard in ["stenokeyboards/the_uni/pro_micro", "handwired/split_cloud"] {
+        let (errors, _, found) = verdict(context, &keymap_on(&keyboards, keyboard, &["STN_S1"], 0, none.clone()));
+        assert!(errors.is_empty(), "{keyboard}: {errors:?}");
+        assert_eq!(found, Some(steno_s1), "{keyboard}");
+    }
+    let (errors, ..) = verdict(context, &keymap_on(&keyboards, "clueboard/66/rev2", &["STN_S1"], 0, none.clone()));
+    assert_eq!(errors, ["no keycode `STN_S1` in keycodes 0.0.8"]);
+    let config = serde_json::json!({"config": {"features": {"steno": true}}});
+    let (errors, _, found) = verdict(context, &keymap_on(&keyboards, "clueboard/66/rev2", &["STN_S1"], 0, config));
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(found, Some(steno_s1));
+
+    // The retired RESET: ChibiOS's STM32 device header makes it 0, a key that does
+    // nothing, which make builds; on AVR it is unknown to C, as here.
+    let (errors, warnings, found) =
+        verdict(context, &keymap_on(&keyboards, "pixelspace/shadow80", &["RESET"], 0, none.clone()));
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(found, Some(0));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    for part in ["`RESET`", "QK_BOOT", "STM32F1xx/stm32f1xx.h", "KC_NO", "does nothing"] {
+        assert!(warnings[0].contains(part), "{part}: {}", warnings[0]);
+    }
+    let (errors, ..) = verdict(context, &keymap_on(&keyboards, "clueboard/66/rev2", &["RESET"], 0, none.clone()));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("`RESET` is a retired name: use `QK_BOOT`"), "{}", errors[0]);
+}
+
+/// A key written as two strings that json2c joins into one C expression (a QMK
+/// Configurator default keymap holds `"LT(2"` and `"KC_MUTE)"`): the layer's keys are
+/// counted and checked as C sees them, a warning names both strings, and json2c
+/// writes what QMK's writes.
+#[test]
+fn a_key_split_over_strings_is_the_one_key_c_sees() {
+    let Some(shared) = shared() else { return };
+    let (keyboards, keycodes) = load_tree(&shared.join("qmk"));
+    let context = keymap::Context { keyboards: &keyboards, keycodes: &keycodes };
+    let none = serde_json::json!({"layout": "LAYOUT_all"});
+    let split = keymap_on(&keyboards, "werk_technica/one", &["LT(0", " KC_MUTE)", "KC_A"], 1, none.clone());
+    let (errors, warnings, found) = verdict(context, &split);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(found, Some(keycodes.resolve("LT(0, KC_MUTE)").unwrap().value));
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    for part in ["`LT(0`", "` KC_MUTE)`", "strings 0 to 1", "`LT(0,  KC_MUTE)`"] {
+        assert!(warnings[0].contains(part), "{part}: {}", warnings[0]);
+    }
+    let (keymap, _) = keymap::check(&Source::new("keymap.json", &split), None, context);
+    let written = keymap::json2c(&keymap.unwrap()).unwrap();
+    assert!(written.contains("LAYOUT_all(LT(0,  KC_MUTE), KC_A, KC_NO"), "{written}");
+
+    // Strings that do not close into one expression stay what they are: errors, as in C.
+    for keys in [&["LT(2", "KC_MUTE"][..], &["LT(2", "KC_MUTE))"], &["KC_A)", "KC_B"]] {
+        let (errors, ..) = verdict(context, &keymap_on(&keyboards, "werk_technica/one", keys, 1, none.clone()));
+        assert!(errors.iter().any(|e| e.contains("has 86 keys, but LAYOUT_all has 85")), "{keys:?}: {errors:?}");
+    }
+}
+
+/// Among QMK's headers, only the keycode headers and the feature headers qmk-api reads
+/// declare keycodes from QMK's ranges (enumerators whose value starts from a `QK_`
+/// range), so no other header QMK's build adds gives a keymap keycodes.
+#[test]
+fn no_other_header_of_qmk_declares_keycodes() {
+    let Some(shared) = shared() else { return };
+    let qmk = shared.join("qmk");
+    let read = keymap::headers::HEADERS.iter().chain(keymap::headers::FEATURE_HEADERS.iter().map(|(_, _, h)| h));
+    let mut read: Vec<&str> = read.copied().collect();
+    read.push("quantum/keycodes.h"); // generated from the spec files, which qmk-api reads itself
+    let mut declaring = Vec::new();
+    for folder in ["quantum", "tmk_core", "platforms", "drivers"] {
+        for entry in walkdir::WalkDir::new(qmk.join(folder)).into_iter().map(Result::unwrap) {
+            if entry.path().extension().is_none_or(|e| e != "h") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap()).into_owned();
+            let scanned = qmk_api::c::scan(&text);
+            if scanned.definitions.iter().any(|d| d.enumeration.is_some() && d.value.starts_with("QK_")) {
+                declaring.push(entry.path().strip_prefix(&qmk).unwrap().display().to_string());
+            }
+        }
+    }
+    assert!(declaring.iter().any(|h| h == "quantum/steno_keycodes.h"), "{declaring:?}");
+    let unread: Vec<&String> = declaring.iter().filter(|h| !read.contains(&h.as_str())).collect();
+    assert!(unread.is_empty(), "headers declaring keycodes that validation does not read: {unread:?}");
+}

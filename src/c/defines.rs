@@ -111,8 +111,11 @@ impl Scanner<'_> {
     }
 
     fn joined(&self, range: std::ops::Range<usize>) -> String {
-        let words: Vec<&str> =
-            self.tokens[range].iter().filter(|l| l.token != T::LineComment).map(|l| l.text(self.text)).collect();
+        let words: Vec<&str> = self.tokens[range]
+            .iter()
+            .filter(|l| !matches!(l.token, T::LineComment | T::Newline))
+            .map(|l| l.text(self.text))
+            .collect();
         words.join(" ")
     }
 
@@ -164,10 +167,13 @@ impl Scanner<'_> {
 
     fn enumeration(&mut self) {
         self.at += 1;
+        // C lets the tag and the `{` stand on lines of their own (`typedef enum\n{`).
+        self.skip_newlines();
         let tag = (self.peek() == Some(T::Ident)).then(|| {
             self.at += 1;
             self.text_at(self.at - 1).to_owned()
         });
+        self.skip_newlines();
         if self.peek() != Some(T::LBrace) {
             return;
         }
@@ -201,6 +207,12 @@ impl Scanner<'_> {
                     self.at += 1;
                 }
             }
+        }
+    }
+
+    fn skip_newlines(&mut self) {
+        while self.peek() == Some(T::Newline) {
+            self.at += 1;
         }
     }
 
@@ -259,6 +271,19 @@ mod tests {
                 ("A", None, "0", Some("enum A")),
                 ("B", None, "A + 1", Some("enum A")),
             ]
+        );
+    }
+
+    #[test]
+    fn an_enumeration_may_open_on_a_line_of_its_own() {
+        // As ST's device headers write it, with their CRLF line ends.
+        let scanned =
+            scan("typedef enum \r\n{\r\n  RESET = 0, \r\n  SET = !RESET\r\n} FlagStatus;\r\nenum\ntag\n{ X };\n");
+        let found: Vec<(&str, &str, Option<&str>)> =
+            scanned.definitions.iter().map(|d| (d.name.as_str(), d.value.as_str(), d.enumeration.as_deref())).collect();
+        assert_eq!(
+            found,
+            [("RESET", "0", Some("enum RESET")), ("SET", "! RESET", Some("enum RESET")), ("X", "0", Some("tag"))]
         );
     }
 

@@ -111,6 +111,7 @@ impl From<ImportError> for Failure {
             | ImportError::UnknownKeyboard(_)
             | ImportError::NeedsCSource { .. } => Failure::data(error),
             ImportError::Read { .. } | ImportError::Write { .. } => Failure::usage(error),
+            ImportError::Keyboards(error) => error.into(),
         }
     }
 }

@@ -201,7 +201,7 @@ impl Keyboards {
     }
 
     /// What a keyboard's headers define for its keymaps.
-    pub fn c_keycodes(&self, keyboard: &str) -> std::sync::Arc<custom_keycodes::KeyboardFacts> {
+    pub fn c_keycodes(&self, keyboard: &Keyboard) -> std::sync::Arc<custom_keycodes::KeyboardFacts> {
         self.custom_keycodes.facts(keyboard)
     }
 

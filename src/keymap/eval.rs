@@ -71,6 +71,9 @@ pub enum WarningKind {
     WrappedNotBasic,
     /// A `MOD_*` set used as a whole keycode.
     ModSetAsKeycode,
+    /// A retired keycode name that the keyboard's headers define as something else:
+    /// `RESET` is 0 (`KC_NO`) in STM32's device headers.
+    RetiredNameRedefined,
 }
 
 /// Function-like macros applied deeper than this, or more often, are refused.

@@ -5,6 +5,7 @@
 //! `keycodes.h` and `keymap_us.h` are generated from the spec files, which the
 //! keycodes of each version come from directly, so they are not read here.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::LazyLock;
 
@@ -22,14 +23,26 @@ pub const HEADERS: &[&str] = &[
     "quantum/quantum_keycodes_legacy.h",
 ];
 
+/// The headers QMK's build adds for a feature that define keycodes: `quantum.h`
+/// includes them when the feature is on (`STENO_ENABLE` → `process_steno.h` →
+/// `steno_keycodes.h`), so a keymap has their names when its keyboard or itself turns
+/// the feature on. Each entry: the feature's key under `features`, the other info key
+/// QMK's `info_rules.hjson` maps its `_ENABLE` to, and the header. Among QMK's headers
+/// only these and [`HEADERS`] declare keycodes from QMK's ranges (a test checks this
+/// against a tree).
+pub const FEATURE_HEADERS: &[(&str, &str, &str)] = &[("steno", "stenography.enabled", "quantum/steno_keycodes.h")];
+
 /// Where `import` keeps the headers' definitions in a data directory.
 pub const FACTS_PATH: &str = "data/keymap/c_headers.json";
 
-/// The facts file: which headers were read and what they define.
+/// The facts file: which headers were read and what they define; a feature's
+/// headers apart, by feature.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeaderFacts {
     pub headers: Vec<String>,
     pub definitions: Vec<Definition>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub features: BTreeMap<String, Vec<Definition>>,
 }
 
 static BUNDLED: LazyLock<HeaderFacts> = LazyLock::new(|| {
@@ -37,9 +50,9 @@ static BUNDLED: LazyLock<HeaderFacts> = LazyLock::new(|| {
     serde_json::from_slice(&bytes).expect("the bundled C header facts are valid")
 });
 
-/// The definitions bundled in the binary.
-pub fn bundled() -> &'static [Definition] {
-    &BUNDLED.definitions
+/// The facts bundled in the binary.
+pub fn bundled() -> &'static HeaderFacts {
+    &BUNDLED
 }
 
 /// The headers of a qmk_firmware checkout, scanned; `None` for a tree without them.
@@ -48,29 +61,43 @@ pub fn bundled() -> &'static [Definition] {
 pub fn scan(tree: &DataTree) -> Result<Option<HeaderFacts>, (String, std::io::Error)> {
     let mut facts = HeaderFacts::default();
     for header in HEADERS {
-        let bytes = match tree.read(Path::new(header)) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(error) => return Err((tree.display(Path::new(header)), error)),
-        };
+        let Some(definitions) = read(tree, header)? else { continue };
         facts.headers.push((*header).to_owned());
-        for definition in
-            c::scan(&String::from_utf8_lossy(&bytes)).definitions.into_iter().filter(Definition::is_expression)
-        {
+        for definition in definitions {
             if !facts.definitions.iter().any(|d| d.name == definition.name) {
                 facts.definitions.push(definition);
             }
         }
     }
-    Ok((!facts.headers.is_empty()).then_some(facts))
+    if facts.headers.is_empty() {
+        return Ok(None);
+    }
+    for (feature, _, header) in FEATURE_HEADERS {
+        if let Some(definitions) = read(tree, header)? {
+            facts.headers.push((*header).to_owned());
+            facts.features.insert((*feature).to_owned(), definitions);
+        }
+    }
+    Ok(Some(facts))
 }
 
-/// The definitions for a tree: its headers, else its own facts file, else the bundled ones.
-pub fn load(tree: &DataTree) -> Vec<Definition> {
+/// The C expressions a header defines; `None` for a header that is not there.
+fn read(tree: &DataTree, header: &str) -> Result<Option<Vec<Definition>>, (String, std::io::Error)> {
+    let bytes = match tree.read(Path::new(header)) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err((tree.display(Path::new(header)), error)),
+    };
+    let definitions = c::scan(&String::from_utf8_lossy(&bytes)).definitions;
+    Ok(Some(definitions.into_iter().filter(Definition::is_expression).collect()))
+}
+
+/// The facts for a tree: its headers, else its own facts file, else the bundled ones.
+pub fn load(tree: &DataTree) -> HeaderFacts {
     if let Ok(Some(facts)) = scan(tree) {
-        return facts.definitions;
+        return facts;
     }
     let facts =
         tree.read(Path::new(FACTS_PATH)).ok().and_then(|bytes| serde_json::from_slice::<HeaderFacts>(&bytes).ok());
-    facts.map_or_else(|| bundled().to_vec(), |f| f.definitions)
+    facts.unwrap_or_else(|| bundled().clone())
 }

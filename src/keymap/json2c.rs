@@ -81,18 +81,85 @@ pub(super) fn strip_any(keycode: &str) -> &str {
     keycode.strip_prefix("ANY(").and_then(|k| k.strip_suffix(')')).unwrap_or(keycode)
 }
 
+/// How many strings one key of C may be split into.
+const MAX_SPLIT: usize = 64;
+
+/// One key of a layer as C sees it: QMK's json2c writes a layer's strings joined with
+/// `, ` into the layout macro's call, so a string that opens a parenthesis it does not
+/// close (`"LT(2"`) takes the strings after it, up to the one that closes it
+/// (`"KC_MUTE)"`), as its arguments: C sees the one key `LT(2, KC_MUTE)`, and the
+/// layer has a key fewer than strings. Strings are joined only when alone one is no
+/// keycode expression and together they are exactly one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CKey {
+    /// What C sees (`ANY(kc)` written as `kc`, as json2c writes it).
+    pub text: String,
+    /// The strings of the layer it is written from.
+    pub parts: std::ops::Range<usize>,
+}
+
+/// A layer's keys as C sees them.
+pub fn c_keys(strings: &[String]) -> Vec<CKey> {
+    let mut keys = Vec::with_capacity(strings.len());
+    let mut start = 0;
+    while start < strings.len() {
+        let end = split_key_end(strings, start).unwrap_or(start + 1);
+        let text = strings[start..end].iter().map(|s| strip_any(s)).collect::<Vec<_>>().join(", ");
+        keys.push(CKey { text, parts: start..end });
+        start = end;
+    }
+    keys
+}
+
+/// Where a key split over several strings from `start` ends, if it is one.
+fn split_key_end(strings: &[String], start: usize) -> Option<usize> {
+    // Only a string with a `(` can open a key; most strings are names.
+    if !strings[start].contains('(') || expr::parse(strip_any(&strings[start])).is_ok() {
+        return None;
+    }
+    let mut depth = 0i64;
+    for (at, string) in strings.iter().enumerate().skip(start).take(MAX_SPLIT) {
+        depth += paren_balance(strip_any(string))?;
+        if depth <= 0 {
+            let end = at + 1;
+            let joined = strings[start..end].iter().map(|s| strip_any(s)).collect::<Vec<_>>().join(", ");
+            return (depth == 0 && end > start + 1 && expr::parse(&joined).is_ok()).then_some(end);
+        }
+    }
+    None
+}
+
+/// `(`s less `)`s among a string's C tokens; `None` for a string that is not C tokens
+/// on one line (a comment or line break would not stay inside the key).
+fn paren_balance(text: &str) -> Option<i64> {
+    use crate::c::lexer::{Token, lex};
+    let tokens = lex(text).ok()?;
+    tokens.iter().try_fold(0i64, |depth, lexeme| match lexeme.token {
+        Token::LParen => Some(depth + 1),
+        Token::RParen => Some(depth - 1),
+        Token::LineComment | Token::UnclosedComment | Token::Newline => None,
+        _ => Some(depth),
+    })
+}
+
 fn keymap_table(keymap: &Keymap, layers: &[Vec<String>]) -> Result<String, Json2cError> {
     let layout = keymap.layout.as_deref().ok_or(Json2cError::NoLayout)?;
     if !super::document::is_layout_macro(layout) {
         return Err(Json2cError::BadLayout(layout.to_owned()));
     }
     let mut rows = Vec::with_capacity(layers.len());
-    for (layer, keys) in layers.iter().enumerate() {
-        let keys = keys
-            .iter()
-            .enumerate()
-            .map(|(index, text)| keycode(text, || format!("layers/{layer}/{index}")))
-            .collect::<Result<Vec<&str>, _>>()?;
+    for (layer, strings) in layers.iter().enumerate() {
+        // Joined as json2c joins them, each key checked whole: a split key's strings
+        // are no expressions alone.
+        let keys = c_keys(strings);
+        for key in &keys {
+            let original = || strings[key.parts.clone()].join(", ");
+            if let Err(e) = expr::parse(&key.text) {
+                let at = format!("layers/{layer}/{}", key.parts.start);
+                return Err(Json2cError::BadKeycode { at, text: original(), reason: e.message });
+            }
+        }
+        let keys: Vec<&str> = keys.iter().map(|k| k.text.as_str()).collect();
         rows.push(format!("    [{layer}] = {layout}({})", keys.join(", ")));
     }
     Ok(format!("const uint16_t PROGMEM keymaps[][MATRIX_ROWS][MATRIX_COLS] = {{\n{}\n}};", rows.join(",\n")))
@@ -210,6 +277,26 @@ fn action_code(action: &str, keycodes: &[String], duration: Option<u64>) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strings_json2c_joins_into_one_key_are_one_key() {
+        let keys = |strings: &[&str]| {
+            let strings: Vec<String> = strings.iter().map(|s| (*s).to_owned()).collect();
+            c_keys(&strings).into_iter().map(|k| (k.text, k.parts)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(&["KC_A", "LT(2", " KC_MUTE)", "ANY(KC_B)"]),
+            [("KC_A".into(), 0..1), ("LT(2,  KC_MUTE)".into(), 1..3), ("KC_B".into(), 3..4)]
+        );
+        assert_eq!(keys(&["LCTL(LT(1", "KC_A", ")", ")"]).len(), 4, "together no expression either");
+        assert_eq!(keys(&["MT(MOD_LCTL", "KC_A)"])[0], ("MT(MOD_LCTL, KC_A)".into(), 0..2));
+        // A `(` in a character constant opens nothing; a comment would end the key in C.
+        assert_eq!(keys(&["'('", "KC_A)"]).len(), 2);
+        assert_eq!(keys(&["LT(2 // x", "KC_A)"]).len(), 2);
+        assert_eq!(keys(&["LT(2", "KC_A", "KC_B"]).len(), 3, "never closed");
+        let many: Vec<&str> = std::iter::once("LT(1").chain(std::iter::repeat_n("(", 100_000)).collect();
+        assert_eq!(keys(&many).len(), many.len(), "split keys are looked for a bounded way ahead");
+    }
 
     fn action(action: &str, keycodes: &[&str], duration: Option<u64>) -> MacroStep {
         MacroStep::Action { action: action.into(), keycodes: keycodes.iter().map(|k| (*k).into()).collect(), duration }

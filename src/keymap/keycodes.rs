@@ -14,11 +14,12 @@ use semver::Version;
 use super::eval::{Evaluator, Origin, Val, Warning, WarningKind, enumeration_tag};
 use super::expand::expand;
 use super::expr::ExprError;
-use super::headers;
+use super::headers::{self, HeaderFacts};
 use super::names::{Constant, Function, Names};
-use super::retired::Retired;
-use crate::c::{self, CInt, Definition};
+use super::retired::{Retired, Retirement};
+use crate::c::{self, CInt};
 use crate::diagnostic::suggest;
+use crate::keyboard::custom_keycodes::enables_feature;
 use crate::keyboard::{Keyboard, Keyboards};
 use crate::source::DataTree;
 use crate::spec::{Constants, Value, entry_names, keycode_entries, parse_range};
@@ -71,6 +72,9 @@ pub struct Keycodes {
     languages: HashMap<String, Language>,
     /// Each keyboard's own names under this version, built when first needed.
     keyboard_names: Arc<Mutex<HashMap<String, Arc<Names>>>>,
+    /// The names a feature's header adds (`steno` → `STN_S1`...), for a keymap whose
+    /// keyboard or itself turns the feature on.
+    features: HashMap<String, Names>,
 }
 
 impl Keycodes {
@@ -93,7 +97,7 @@ impl Keycodes {
     pub fn with_headers(
         constants: &Constants,
         version: Option<&Version>,
-        header_definitions: &[Definition],
+        headers: &HeaderFacts,
     ) -> Result<Keycodes, KeycodesError> {
         let subsystem = constants.subsystem("keycodes").ok_or(KeycodesError::NoKeycodes)?;
         let spec = match version {
@@ -113,6 +117,7 @@ impl Keycodes {
             retired: Retired::new(constants, &spec.version),
             languages: HashMap::default(),
             keyboard_names: Arc::default(),
+            features: HashMap::default(),
         };
         let ranges_tag = Some(enumeration_tag(RANGES_ENUMERATION));
         for (key, range) in spec.content.get("ranges").and_then(Value::as_object).into_iter().flat_map(|r| r.iter()) {
@@ -138,7 +143,11 @@ impl Keycodes {
             }
         }
         keycodes.header =
-            Names::build(header_definitions, &keycodes.scope_with(&NO_NAMES, &NO_NAMES, None), Origin::Plain);
+            Names::build(&headers.definitions, &keycodes.scope_with(&NO_NAMES, &NO_NAMES, None), Origin::Plain);
+        for (feature, definitions) in &headers.features {
+            let names = Names::build(definitions, &keycodes.scope_with(&NO_NAMES, &NO_NAMES, None), Origin::Keycode);
+            keycodes.features.insert(feature.clone(), names);
+        }
         // Every keymap can use the US symbols (KC_TILD); other languages on request.
         let us = keycodes.language(constants, US);
         for (name, value) in us.names {
@@ -202,9 +211,15 @@ impl Keycodes {
         if let Some(names) = lock().get(&keyboard.name) {
             return names.clone();
         }
-        let facts = keyboards.c_keycodes(&keyboard.name);
+        let facts = keyboards.c_keycodes(keyboard);
         let mut names = Names::build(&facts.definitions, &self.scope_with(&NO_NAMES, &NO_NAMES, None), Origin::Keycode);
         names.unseen = facts.unseen.clone();
+        self.add_features(&mut names, &keyboard.info);
+        for (name, constant) in &mut names.constants {
+            if let Some(retirement) = self.retired.get(name) {
+                constant.warnings.push(self.redefined(name, retirement, constant, facts.platform_header.as_deref()));
+            }
+        }
         if let Some(start) = self.range_start("QK_KB") {
             let declared = keyboard.custom_keycodes().into_iter().enumerate();
             let values = declared.map(|(offset, name)| (name, start.wrapping_add(offset as u16)));
@@ -215,6 +230,44 @@ impl Keycodes {
         let names = Arc::new(names);
         lock().insert(keyboard.name.clone(), names.clone());
         names
+    }
+
+    /// Adds the names of the features `info` (a keyboard's, or a keymap's `config`)
+    /// turns on; names already there are kept.
+    pub fn add_features(&self, names: &mut Names, info: &crate::spec::Object) {
+        for (feature, info_key, _) in headers::FEATURE_HEADERS {
+            let Some(added) = self.features.get(*feature).filter(|_| enables_feature(info, feature, info_key)) else {
+                continue;
+            };
+            for (name, constant) in &added.constants {
+                names.constants.entry(name.clone()).or_insert_with(|| constant.clone());
+            }
+            for (name, function) in &added.functions {
+                names.functions.entry(name.clone()).or_insert_with(|| function.clone());
+            }
+        }
+    }
+
+    /// What a retired name is when the keyboard's headers define it: what C makes of
+    /// it, which make builds, rather than QMK's old keycode.
+    fn redefined(&self, name: &str, retirement: &Retirement, constant: &Constant, platform: Option<&str>) -> Warning {
+        let value = constant.val.int.to_keycode();
+        let what = value.map_or_else(
+            || constant.val.int.value.to_string(),
+            |v| match self.key_names.get(&v) {
+                Some(key) => format!("0x{v:04X} ({key})"),
+                None => format!("0x{v:04X}"),
+            },
+        );
+        let headers = platform.map_or_else(String::new, |p| format!(" (with {p})"));
+        let effect = if value == Some(0) { ": the key does nothing" } else { "" };
+        Warning {
+            kind: WarningKind::RetiredNameRedefined,
+            message: format!(
+                "`{name}` is no QMK keycode (retired: {retirement}); the headers keymap.c sees here{headers} \
+                 define it as {what}{effect}"
+            ),
+        }
     }
 
     /// The value of an expression, or why it has none.

@@ -7,6 +7,7 @@
 use rustc_hash::FxHashMap as HashMap;
 
 use super::document::Keymap;
+use super::json2c::{CKey, c_keys};
 use super::keycodes::{Scope, is_identifier};
 use super::validate::{Context, KeymapNames, Report, key_warnings};
 use crate::keyboard::Layout;
@@ -85,17 +86,19 @@ pub fn legends<'k>(keymap: &Keymap, report: &Report, context: Context<'k>) -> Op
     let scope = names.scope(keymap, context.keycodes)?;
     let layers = keymap.layers.as_ref()?;
     // Keymaps repeat their keycodes (`KC_TRNS`...): each is worked out once.
-    let mut known: HashMap<&str, KeyLegend> = HashMap::default();
+    let mut known: HashMap<String, KeyLegend> = HashMap::default();
     let mut drawn = Vec::with_capacity(layers.len());
     for layer in layers {
-        let mut keys = Vec::with_capacity(layer.len());
-        for keycode in layer {
-            let key = match known.get(keycode.as_str()) {
+        // The keys as C sees them: a key split over strings is drawn once (see `CKey`).
+        let c_keys = c_keys(layer);
+        let mut keys = Vec::with_capacity(c_keys.len());
+        for CKey { text: keycode, .. } in c_keys {
+            let key = match known.get(&keycode) {
                 Some(found) => found.clone(),
                 None => {
-                    let resolved = scope.resolve(keycode).ok()?;
-                    let warnings = key_warnings(keycode, &resolved, layers.len());
-                    let legend = legend(&scope, keycode, resolved.value);
+                    let resolved = scope.resolve(&keycode).ok()?;
+                    let warnings = key_warnings(&keycode, &resolved, layers.len());
+                    let legend = legend(&scope, &keycode, resolved.value);
                     let key = KeyLegend { keycode: keycode.clone(), legend, warnings };
                     known.insert(keycode, key.clone());
                     key

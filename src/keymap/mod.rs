@@ -20,7 +20,7 @@ mod validate;
 pub use document::{DipSwitch, Encoder, Keymap, MAX_LAYERS, MacroStep, Source, is_layout_macro, read};
 pub use eval::{Warning, WarningKind};
 pub use expr::ExprError;
-pub use json2c::{Json2cError, generate as json2c};
+pub use json2c::{CKey, Json2cError, c_keys, generate as json2c};
 pub use keycodes::{Keycodes, KeycodesError, Resolved, Scope};
 pub use legend::{KeyLegend, Kind, Legend, Legends, legends};
 pub use migrate::{Change, migrate, to_keymap_json};

@@ -10,6 +10,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::document::{Keymap, MacroStep, Source};
 use super::expr::ExprError;
+use super::json2c::{CKey, c_keys};
 use super::keycodes::{Keycodes, Resolved, Scope};
 use super::names::Names;
 use super::retired::retired_layout;
@@ -142,6 +143,8 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
             return report;
         }
     };
+    // The keys as C sees them, which is what is checked (see `CKey`).
+    let c_layers: Vec<Vec<CKey>> = keymap.layers.iter().flatten().map(|strings| c_keys(strings)).collect();
     let checker = Checker { scope, source, suggestions: Cell::new(0), resolved: RefCell::default() };
 
     if let Some(layers) = &keymap.layers {
@@ -154,8 +157,8 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
         if let Some((layout_name, _)) = layout {
             report.layout = Some(layout_name.to_owned());
         }
-        for (index, layer) in layers.iter().enumerate() {
-            checker.layer(index, layer, layers.len(), layout, &mut report.diagnostics);
+        for (index, (strings, keys)) in layers.iter().zip(&c_layers).enumerate() {
+            checker.layer(index, strings, keys, layers.len(), layout, &mut report.diagnostics);
         }
     }
     let count = keymap.layers.as_ref().map_or(0, Vec::len);
@@ -195,7 +198,13 @@ impl KeymapNames {
     pub(super) fn new(keymap: &Keymap, keyboard: &Keyboard, context: Context) -> KeymapNames {
         KeymapNames {
             keyboard: context.keycodes.keyboard_names(keyboard, context.keyboards),
-            keymap: keymap_keycodes(keymap, context.keycodes),
+            keymap: {
+                let mut names = keymap_keycodes(keymap, context.keycodes);
+                if let Some(config) = keymap.document.get("config").and_then(crate::spec::Value::as_object) {
+                    context.keycodes.add_features(&mut names, config);
+                }
+                names
+            },
         }
     }
 
@@ -212,6 +221,20 @@ pub(super) fn key_warnings(keycode: &str, resolved: &Resolved, layer_count: usiz
     let beyond =
         beyond.map(|layer| format!("`{keycode}` refers to layer {layer}, but the keymap has {layer_count} layers"));
     resolved.warnings.iter().map(|w| w.message.clone()).chain(beyond).collect()
+}
+
+/// What a key written as several strings is: one key of C, as json2c joins them.
+fn split_warning(strings: &[String], key: &CKey) -> String {
+    let quoted: Vec<String> = strings[key.parts.clone()].iter().map(|s| format!("`{}`", excerpt(s))).collect();
+    let (last, first) = quoted.split_last().expect("a split key has strings");
+    format!(
+        "{} and {last} (strings {} to {} of the layer) are one key: QMK's json2c joins a layer's strings with `, `, \
+         so C sees `{}`, and every later key is one string further on",
+        first.join(", "),
+        key.parts.start,
+        key.parts.end - 1,
+        excerpt(&key.text)
+    )
 }
 
 /// The keymap's own keycodes, numbered from QK_USER as QMK does.
@@ -305,7 +328,8 @@ impl<'a> Checker<'a> {
     fn layer(
         &self,
         index: usize,
-        keys: &'a [String],
+        strings: &[String],
+        keys: &'a [CKey],
         layer_count: usize,
         layout: Option<(&str, &Layout)>,
         findings: &mut Vec<Diagnostic>,
@@ -322,17 +346,24 @@ impl<'a> Checker<'a> {
         }
         let before = findings.len();
         let (mut errors, mut warnings) = (0, 0);
-        for (key, keycode) in keys.iter().enumerate() {
+        for (key, c_key) in keys.iter().enumerate() {
+            let keycode = c_key.text.as_str();
+            let split = (c_key.parts.len() > 1).then(|| split_warning(strings, c_key));
             let reported = findings.len() - before < FINDINGS_PER_LAYER;
             if !reported {
                 match self.resolve(keycode) {
                     Ok(resolved) => warnings += key_warnings(keycode, &resolved, layer_count).len(),
                     Err(_) => errors += 1,
                 }
+                warnings += usize::from(split.is_some());
                 continue;
             }
             let label = layout.and_then(|(_, l)| l.keys.get(key)).and_then(|k| k.label()).map(str::to_owned);
             let position = KeyPosition { layer: index, index: key, label };
+            if let Some(split) = split {
+                let finding = self.source.finding(Diagnostic::warning(split), &["layers"]);
+                findings.push(finding.at_position(position.clone()));
+            }
             self.keycode(keycode, layer_count, Some(position), &["layers"], findings);
         }
         // The summary is an error only when errors are among what it counts.
