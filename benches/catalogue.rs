@@ -103,7 +103,7 @@ fn main() {
 }
 
 /// The platform of a processor as info.json names it.
-fn platform(processor: Option<&serde_json::Value>) -> &'static str {
+fn platform(processor: Option<&qmk_api::spec::Value>) -> &'static str {
     match processor.and_then(|p| p.as_str()).unwrap_or_default() {
         p if p.starts_with("at") => "AVR",
         p if p.starts_with("STM32") => "STM32",
