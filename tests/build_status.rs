@@ -258,6 +258,9 @@ fn mass_compile_builds_the_test_keymaps_records_them_and_fails_with_a_failed_bui
         server.get("/v1/keyboards/build_status").json(),
         json!({"clueboard/66/rev2": true, "ferris/0_1": false})
     );
+    // Not beside that running service: its running jobs would be queued again.
+    let beside = mass(&["clueboard/66/rev2"]);
+    assert!(expect_exit(&beside, 2).contains("another process (a serve or a mass-compile) is using"));
 }
 
 /// Real keyboards of ../shared/qmk, AVR, through the sandboxed builder.
