@@ -9,7 +9,8 @@
 //! The sample: the keyboards of ../shared/qmk whose test keymap is their tree's
 //! `default` (so both sides build the same keymap), by platform in the catalogue's
 //! proportions (at least one of each), each platform's keyboards ordered by the SHA-256
-//! of their names. `QMK_API_BENCH_KEYBOARDS` sets its size (12). Needs make, qmk,
+//! of their names. `QMK_API_BENCH_KEYBOARDS` sets its size (12), or, as `json`, takes
+//! instead every keyboard whose default keymap is a keymap.json. Needs make, qmk,
 //! gcc-avr, gcc-arm-none-eabi and dfu-suffix on PATH.
 
 #[path = "../tests/common/mod.rs"]
@@ -33,7 +34,7 @@ fn main() {
         println!("skipped: {missing:?} not on PATH");
         return;
     }
-    let size: usize = std::env::var("QMK_API_BENCH_KEYBOARDS").ok().and_then(|n| n.parse().ok()).unwrap_or(12);
+    let asked = std::env::var("QMK_API_BENCH_KEYBOARDS").unwrap_or_default();
     let scratch = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let copy = |name: &str| {
         let tree = scratch.path().join(name);
@@ -44,7 +45,11 @@ fn main() {
     let (keyboards, _) = common::load_tree(&our_tree);
     let catalogue: BTreeMap<&str, &str> =
         keyboards.iter().map(|kb| (kb.name.as_str(), platform(kb.info.get("processor")))).collect();
-    let sample = sample(&testable(&our_tree), &catalogue, size);
+    let testable = testable(&our_tree);
+    let sample = match asked.as_str() {
+        "json" => testable.into_iter().filter(|kb| default_is_json(&our_tree, kb)).collect(),
+        size => sample(&testable, &catalogue, size.parse().unwrap_or(12)),
+    };
     let per_platform: BTreeMap<&str, usize> = sample.iter().fold(BTreeMap::new(), |mut counts, kb| {
         *counts.entry(catalogue[kb.as_str()]).or_default() += 1;
         counts
@@ -80,11 +85,19 @@ fn main() {
                 .output()
                 .unwrap()
         });
-        let failed = our_failures(&String::from_utf8_lossy(&output.stderr), &sample);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let failed = our_failures(&stderr, &sample);
         report(&format!("qmk-api mass-compile -j 2, {run}"), took, &failed, sample.len());
         for keyboard in failed.symmetric_difference(&make_failed) {
             let verdict = |failed: &BTreeSet<String>| if failed.contains(keyboard) { "fails" } else { "builds" };
             println!("    disagreement: {keyboard}: QMK {}, qmk-api {}", verdict(&make_failed), verdict(&failed));
+            for line in qmk_errors(&make_tree, keyboard) {
+                println!("      QMK: {line}");
+            }
+            let marker = format!("failed: {keyboard}:");
+            for line in stderr.lines().filter(|line| line.contains(&marker)) {
+                println!("      qmk-api: {line}");
+            }
         }
         ours.push(took);
     }
@@ -128,6 +141,14 @@ fn testable(tree: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// Whether the `default` keymap QMK finds for `keyboard` (in its folder or the nearest
+/// parent's) is a keymap.json.
+fn default_is_json(tree: &Path, keyboard: &str) -> bool {
+    let folder = tree.join("keyboards").join(keyboard);
+    let default = folder.ancestors().map(|f| f.join("keymaps/default")).find(|keymap| keymap.is_dir());
+    default.is_some_and(|keymap| keymap.join("keymap.json").is_file())
+}
+
 /// `size` keyboards of `testable`, shared among the platforms as the catalogue is (at
 /// least one each), each platform's taken in the order of their names' SHA-256.
 fn sample(testable: &BTreeSet<String>, catalogue: &BTreeMap<&str, &str>, size: usize) -> Vec<String> {
@@ -150,6 +171,17 @@ fn qmk_failures(stdout: &str, sample: &[String]) -> BTreeSet<String> {
         .filter_map(|line| line.strip_prefix("Build ")?.split(':').next())
         .collect();
     sample.iter().filter(|kb| !built.contains(kb.as_str())).cloned().collect()
+}
+
+/// The error lines of `keyboard`'s log that QMK's mass-compile kept as failed.
+fn qmk_errors(tree: &Path, keyboard: &str) -> Vec<String> {
+    let suffix = format!(".{}.default", keyboard.replace('/', "_"));
+    let logs = std::fs::read_dir(tree.join(".build")).into_iter().flatten().flatten();
+    let log = logs.map(|entry| entry.path()).find(|path| {
+        path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("failed.log.") && n.ends_with(&suffix))
+    });
+    let text = log.and_then(|path| std::fs::read_to_string(path).ok()).unwrap_or_default();
+    text.lines().filter(|line| line.contains("error") || line.contains("Error")).take(3).map(str::to_owned).collect()
 }
 
 /// The keyboards qmk-api's mass-compile names as failed (`failed: <kb>:<keymap>: ...`).

@@ -4,15 +4,15 @@ mod commands;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use semver::Version;
 
+use commands::compile::CompileOptions;
 use commands::keymaps::Format;
 use commands::mass_compile::MassCompileOptions;
 use commands::serve::{JobOptions, ServeOptions};
-use commands::{Failure, Reporter, constants, keymaps, mass_compile, serve};
+use commands::{Failure, Reporter, compile, constants, keymaps, mass_compile, serve};
 use qmk_api::source::DataTree;
 
 #[derive(Parser)]
@@ -109,21 +109,7 @@ enum Command {
     },
     /// Run a compile job on a keymap file: validate it, write its keymap.c, keymap.json and sources, and
     /// build its firmware when --qmk-home is a qmk_firmware checkout
-    Compile {
-        file: PathBuf,
-        /// Where the job's files go
-        #[arg(long, default_value = "compiled", value_name = "DIR")]
-        out: PathBuf,
-        /// Stop a firmware build that runs longer than this
-        #[arg(long, default_value = "10m", value_name = "DURATION", value_parser = humantime::parse_duration)]
-        build_time_limit: Duration,
-        /// Refuse a keymap with warnings, before the job runs
-        #[arg(long)]
-        deny_warnings: bool,
-        /// Build firmware without a sandbox (bubblewrap): the keymap's build may then run code as this user
-        #[arg(long)]
-        no_sandbox: bool,
-    },
+    Compile(CompileOptions),
     /// Build keyboards' firmware as QMK's `qmk mass-compile` does, through the compile service's builder, and record the results for the build-status endpoints
     MassCompile(MassCompileOptions),
     /// Serve the compile API (api.qmk.fm's /v1/compile) and the built site of one channel
@@ -182,9 +168,7 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
             keymaps::draw(&tree, keycodes_version.as_ref(), &file, output.as_deref(), reporter)
         }
         Command::Json2c { file, output } => keymaps::json2c(&tree, &file, output.as_deref()),
-        Command::Compile { file, out, build_time_limit, deny_warnings, no_sandbox } => {
-            keymaps::compile(&tree, &file, &out, build_time_limit, deny_warnings, no_sandbox)
-        }
+        Command::Compile(options) => compile::compile(&tree, options, reporter),
         Command::MassCompile(options) => mass_compile::mass_compile(&tree, options, reporter),
         Command::Serve(options) => {
             init_logging(reporter);

@@ -209,14 +209,43 @@ fn each_kind_of_keymap_builds_into_the_firmware_qmks_make_builds() {
         assert_eq!(owner, service_user, "{} belongs to another user", entry.path().display());
     }
 
-    // A second build of the seed, cold and by another route: `qmk-api compile`.
-    let out = serving.state.path().join("compiled");
-    let keymap_file = serving.state.path().join("seed.json");
-    std::fs::write(&keymap_file, cases[0].1.to_string()).unwrap();
-    let args = ["compile", &keymap_file.display().to_string(), "--qmk-home", &tree.display().to_string()];
-    let compiled = common::run(&[&args[..], &["--out", &out.display().to_string()]].concat());
-    common::expect_exit(&compiled, 0);
-    assert!(std::fs::read(out.join("firmware.hex")).unwrap() == built[0], "two builds of one request are identical");
+    // The seed and the second keymap by another route, `qmk-api compile`: cold without
+    // a cache; with one, the keyboard's reference build first, then warm builds.
+    let cache = serving.state.path().join("user-cache");
+    let local = |case: usize, options: &[&str]| {
+        let out = serving.state.path().join(format!("compiled-{case}"));
+        let keymap_file = serving.state.path().join(format!("keymap-{case}.json"));
+        std::fs::write(&keymap_file, cases[case].1.to_string()).unwrap();
+        let args = ["compile", &keymap_file.display().to_string(), "--qmk-home", &tree.display().to_string()];
+        let compiled = common::run(&[&args[..], &["--out", &out.display().to_string()], options].concat());
+        common::expect_exit(&compiled, 0);
+        let firmware = std::fs::read(out.join("firmware.hex")).unwrap();
+        assert!(
+            firmware == built[case],
+            "{}: the CLI's build ≠ the service's, {}",
+            cases[case].0,
+            described(&firmware)
+        );
+        compiled
+    };
+    let cache_arg = cache.display().to_string();
+    local(0, &["--no-cache"]);
+    assert!(!cache.exists(), "--no-cache keeps nothing");
+    let first = local(4, &["--cache", &cache_arg]);
+    assert!(common::stderr(&first).contains("its reference keymap builds first"), "{}", common::stderr(&first));
+    let warm = local(0, &["--cache", &cache_arg]);
+    assert!(!common::stderr(&warm).contains("reference keymap"), "{}", common::stderr(&warm));
+    let anew = compiled_objects(&json!({"output": common::stdout(&warm)}));
+    assert!(
+        anew * 5 < compiled[0],
+        "the CLI's warm build compiled {anew} objects, the service's cold one {}",
+        compiled[0]
+    );
+    let objects =
+        |dir: &Path| walkdir::WalkDir::new(dir).into_iter().flatten().filter(|e| e.file_name() == "object").count();
+    assert!(objects(&cache) > 0, "the reference build kept its objects");
+    local(4, &["--cache", &cache_arg, "--cache-limit", "0"]);
+    assert_eq!(objects(&cache), 0, "a cache past its limit forgets what it holds");
 }
 
 #[test]

@@ -1,13 +1,11 @@
-//! `keycode`, `validate`, `draw`, `json2c`, `migrate` and `compile`.
+//! `keycode`, `validate`, `draw`, `json2c` and `migrate`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use semver::Version;
 
 use super::writing::{self, emit, note};
 use super::{Failure, Reporter};
-use qmk_api::compile::{self, Builder};
 use qmk_api::keyboard::{self, Keyboards, Settings};
 use qmk_api::keymap::{self, Context, Keycodes, Source};
 use qmk_api::picture;
@@ -15,13 +13,13 @@ use qmk_api::source::{self, DataTree};
 use qmk_api::spec;
 
 /// The keycodes of `version`, with the keycode headers of `tree` when it has them.
-fn keycodes(tree: &DataTree, version: Option<&Version>) -> Result<Keycodes, Failure> {
+pub(super) fn keycodes(tree: &DataTree, version: Option<&Version>) -> Result<Keycodes, Failure> {
     Ok(Keycodes::for_tree(&spec::load(tree)?.constants, version, tree)?)
 }
 
 /// A keymap file's text. Too large (past 64 MiB, whatever kind of file) or not text is
 /// bad data (exit 1); a file that cannot be read is an I/O error (exit 2).
-fn read_keymap_file(path: &Path) -> Result<String, Failure> {
+pub(super) fn read_keymap_file(path: &Path) -> Result<String, Failure> {
     let bytes = source::read_input(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::FileTooLarge => Failure::data(format!("{}: {e}", path.display())),
         _ => Failure::usage(format!("cannot read {}: {e}", path.display())),
@@ -231,56 +229,4 @@ pub fn migrate(
     }
     reporter.info(format_args!("{shown}: {} names changed for keycodes {}", changes.len(), keycodes.version));
     emit(keymap::to_keymap_json(&migrated).as_bytes(), out)
-}
-
-/// Runs a job with the builder of `tree` and writes what it made into `out`; with
-/// `deny_warnings`, a keymap with warnings fails before the job runs.
-pub fn compile(
-    tree: &DataTree,
-    file: &Path,
-    out: &Path,
-    build_time_limit: Duration,
-    deny_warnings: bool,
-    no_sandbox: bool,
-) -> Result<(), Failure> {
-    let keycodes = keycodes(tree, None)?;
-    let keyboards = keyboard::load(tree)?;
-    let request = read_keymap_file(file)?;
-    let context = Context { keyboards: &keyboards, keycodes: &keycodes };
-    if deny_warnings {
-        let shown = file.display().to_string();
-        let (_, mut report) = keymap::check(&Source::new(&shown, &request), None, context);
-        if report.diagnostics.iter().any(|d| !d.is_error()) {
-            report.deny_warnings();
-            let diagnostics: Vec<String> = report.diagnostics.iter().map(ToString::to_string).collect();
-            return Err(Failure::data(format!(
-                "{}\n{shown}: warnings denied by --deny-warnings",
-                diagnostics.join("\n")
-            )));
-        }
-    }
-    let builder = Builder::for_tree(tree, super::build_settings(build_time_limit, no_sandbox, None)?);
-    let failed = |e: std::io::Error| Failure::usage(format!("cannot write {}: {e}", out.display()));
-    let outcome = compile::run(&request, context, &builder, out).map_err(failed)?;
-    writing::line(&outcome.output)?;
-    if let Some(sources) = &outcome.sources {
-        let zip = sources.zip().map_err(failed)?;
-        let files = [
-            ("keymap.c", sources.keymap_c.as_bytes()),
-            ("keymap.json", sources.keymap_json.as_bytes()),
-            ("source.zip", zip.as_slice()),
-        ];
-        std::fs::create_dir_all(out).map_err(failed)?;
-        for (name, bytes) in files {
-            emit(bytes, Some(&out.join(name)))?;
-            writing::line(format_args!("wrote {}", out.join(name).display()))?;
-        }
-    }
-    if let Some(firmware) = &outcome.firmware {
-        writing::line(format_args!("wrote {}", firmware.display()))?;
-    }
-    match outcome.returncode {
-        0 => Ok(()),
-        code => Err(Failure::data(format!("the job failed (return code {code})"))),
-    }
 }

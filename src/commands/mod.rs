@@ -1,5 +1,6 @@
 //! The subcommands' bodies: each loads what it needs through the library and prints.
 
+pub mod compile;
 pub mod constants;
 pub mod keymaps;
 pub mod mass_compile;

@@ -295,6 +295,25 @@ impl FirmwareBuilder {
             + prune_folders(&cache.join(REFERENCES), cutoff)?)
     }
 
+    /// Keeps the cache within `limit` bytes: forgets what no build used for a month,
+    /// then, while the cache is larger than `limit`, what none used for a week, a day,
+    /// an hour, a minute, and at last everything. Returns the bytes left.
+    pub fn bound_cache(&self, limit: u64) -> std::io::Result<u64> {
+        const UNUSED_FOR: [u64; 6] = [30 * 86_400, 7 * 86_400, 86_400, 3_600, 60, 0];
+        let Some(cache) = &self.settings.cache else { return Ok(0) };
+        let now = std::time::SystemTime::now();
+        let mut size = folder_size(cache);
+        for (step, seconds) in UNUSED_FOR.into_iter().enumerate() {
+            if step > 0 && size <= limit {
+                break;
+            }
+            if self.prune_cache(now - Duration::from_secs(seconds))? > 0 {
+                size = folder_size(cache);
+            }
+        }
+        Ok(size)
+    }
+
     /// This builder for a job taken when the tree's digest was `digest`.
     pub fn at(&self, digest: &str) -> FirmwareBuilder {
         FirmwareBuilder { tree_digest: Some(digest.to_owned()), ..self.clone() }
@@ -624,6 +643,12 @@ fn prune_folders(root: &Path, cutoff: std::time::SystemTime) -> std::io::Result<
         }
     }
     Ok(removed)
+}
+
+/// The bytes of the files in `folder` and below (what cannot be read counts nothing).
+fn folder_size(folder: &Path) -> u64 {
+    let files = walkdir::WalkDir::new(folder).into_iter().flatten().filter(|entry| entry.file_type().is_file());
+    files.filter_map(|entry| entry.metadata().ok()).map(|metadata| metadata.len()).sum()
 }
 
 /// Removes `folder` with all it holds; one that is not there is no error.
