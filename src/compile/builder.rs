@@ -71,6 +71,8 @@ const PASSED_ENV: [&str; 4] = ["PATH", "LANG", "LANGUAGE", "TZ"];
 const STAGING: &str = "staging";
 const PYTHON: &str = "python";
 const REFERENCES: &str = "references";
+/// The digests of the tree's files, kept for the next process (see [`TreeState`]).
+const TREE_INDEX: &str = "tree-index";
 
 /// The keymap name of reference builds.
 pub const REFERENCE_KEYMAP: &str = "qmk_api_reference";
@@ -198,7 +200,8 @@ impl Builder {
             Some(home) if home.join(BUILD_RULES).is_file() => {
                 let home = std::path::absolute(home).unwrap_or_else(|_| home.to_owned());
                 let skip_git = !is_git_work_tree(&home);
-                let state = Arc::new(TreeState::new(&home, &settings.private));
+                let index = settings.cache.as_ref().map(|cache| cache.join(TREE_INDEX));
+                let state = Arc::new(TreeState::new(&home, &settings.private, index));
                 let limits = Limits::for_time_limit(settings.time_limit);
                 Builder::Firmware(FirmwareBuilder {
                     home,

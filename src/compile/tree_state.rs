@@ -5,10 +5,13 @@
 //!
 //! Hashing 150 MB on every job would cost seconds; a file's digest is kept beside its
 //! size, times and inode, and only files whose metadata changed are read again, as
-//! git's index does. A walk that finds nothing changed costs one `stat` per file.
+//! git's index does. A walk that finds nothing changed costs one `stat` per file. The
+//! digests are kept in an index file too, so that a new process (the CLI's next
+//! compile) does not read the whole tree again.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -17,6 +20,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::builder::is_firmware_file;
+use super::launch::shelf;
 
 /// Programs whose version changes the firmware; their metadata joins the digest.
 const TOOLS: [&str; 4] = ["make", "qmk", "avr-gcc", "arm-none-eabi-gcc"];
@@ -27,6 +31,8 @@ pub struct TreeState {
     private: Vec<PathBuf>,
     /// Digests of the files seen by the last walk, by path.
     known: Mutex<HashMap<PathBuf, Known>>,
+    /// Where the digests are kept between processes.
+    index: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -49,14 +55,19 @@ impl std::fmt::Debug for TreeState {
 }
 
 impl TreeState {
-    pub fn new(root: &Path, private: &[PathBuf]) -> TreeState {
-        TreeState { root: root.to_owned(), private: private.to_vec(), known: Mutex::new(HashMap::new()) }
+    /// The state of the tree at `root`, leaving out `private`; `index` keeps the files'
+    /// digests between processes.
+    pub fn new(root: &Path, private: &[PathBuf], index: Option<PathBuf>) -> TreeState {
+        TreeState { root: root.to_owned(), private: private.to_vec(), known: Mutex::new(HashMap::new()), index }
     }
 
     /// The digest of the tree as it is now, in hex. One digest at a time: a second
     /// caller waits and then finds the files read by the first.
     pub fn digest(&self) -> std::io::Result<String> {
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if known.is_empty() {
+            *known = self.index.as_deref().map(read_index).unwrap_or_default();
+        }
         let files = self.files()?;
         let entries: Vec<(PathBuf, Known)> = files
             .into_par_iter()
@@ -78,7 +89,15 @@ impl TreeState {
             hasher.update(program_stamp(OsStr::new(tool)).as_bytes());
             hasher.update(b"\n");
         }
+        let changed = entries.len() != known.len()
+            || entries.iter().any(|(path, seen)| known.get(path).is_none_or(|old| old.stamp != seen.stamp));
         *known = entries.into_iter().collect();
+        if let (Some(index), true) = (&self.index, changed) {
+            // Only a later start is slower without it.
+            if let Err(error) = shelf::write_whole(index, &index_text(&known)) {
+                tracing::warn!(index = %index.display(), %error, "cannot keep the tree's digests");
+            }
+        }
         Ok(hex(&hasher.finalize()))
     }
 
@@ -129,6 +148,53 @@ impl TreeState {
             name == ".git" || (at_root && is_firmware_file(Path::new(name)))
         }
     }
+}
+
+/// The index's text: a line per file, `len mtime mtime_ns ctime ctime_ns inode digest
+/// path` (paths with a line break are left out: they are read again).
+fn index_text(known: &HashMap<PathBuf, Known>) -> Vec<u8> {
+    let mut text = Vec::new();
+    for (path, Known { stamp, digest }) in known {
+        let path = path.as_os_str().as_encoded_bytes();
+        if path.contains(&b'\n') {
+            continue;
+        }
+        let Stamp { len, mtime, ctime, inode } = stamp;
+        let fields = format!("{len} {} {} {} {} {inode} {} ", mtime.0, mtime.1, ctime.0, ctime.1, hex(digest));
+        text.extend_from_slice(fields.as_bytes());
+        text.extend_from_slice(path);
+        text.push(b'\n');
+    }
+    text
+}
+
+/// The digests an index holds; a line it cannot read is left out (its file is read again).
+fn read_index(index: &Path) -> HashMap<PathBuf, Known> {
+    let Ok(text) = std::fs::read(index) else { return HashMap::new() };
+    text.split(|byte| *byte == b'\n').filter_map(index_line).collect()
+}
+
+fn index_line(line: &[u8]) -> Option<(PathBuf, Known)> {
+    let mut fields = line.splitn(8, |byte| *byte == b' ');
+    let mut number = || std::str::from_utf8(fields.next()?).ok()?.parse::<i64>().ok();
+    let (len, mtime, mtime_ns, ctime, ctime_ns, inode) =
+        (number()?, number()?, number()?, number()?, number()?, number()?);
+    let stamp = Stamp {
+        len: u64::try_from(len).ok()?,
+        mtime: (mtime, mtime_ns),
+        ctime: (ctime, ctime_ns),
+        inode: u64::try_from(inode).ok()?,
+    };
+    let hex_digest = std::str::from_utf8(fields.next()?).ok()?;
+    let mut digest = [0u8; 32];
+    if hex_digest.len() != 64 {
+        return None;
+    }
+    for (byte, pair) in digest.iter_mut().zip(hex_digest.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    let path = std::ffi::OsStr::from_bytes(fields.next()?);
+    Some((PathBuf::from(path), Known { stamp, digest }))
 }
 
 /// The SHA-256 of a file's content.
@@ -186,7 +252,7 @@ mod tests {
     #[test]
     fn a_changed_file_changes_the_digest_even_with_the_same_size_and_time() {
         let dir = tree();
-        let state = TreeState::new(dir.path(), &[]);
+        let state = TreeState::new(dir.path(), &[], None);
         let before = state.digest().unwrap();
         assert_eq!(state.digest().unwrap(), before, "nothing changed");
         let file = dir.path().join("keyboards/a/keyboard.json");
@@ -195,14 +261,43 @@ mod tests {
         std::fs::File::options().write(true).open(&file).unwrap().set_modified(mtime).unwrap();
         let after = state.digest().unwrap();
         assert_ne!(after, before);
-        assert_eq!(TreeState::new(dir.path(), &[]).digest().unwrap(), after, "a new process sees the same tree alike");
+        assert_eq!(
+            TreeState::new(dir.path(), &[], None).digest().unwrap(),
+            after,
+            "a new process sees the same tree alike"
+        );
+    }
+
+    #[test]
+    fn a_new_process_takes_the_digests_of_unchanged_files_from_the_index() {
+        let dir = tree();
+        let index = dir.path().join("qmk-api-state/tree-index");
+        let private = [dir.path().join("qmk-api-state")];
+        let fresh = TreeState::new(dir.path(), &private, None).digest().unwrap();
+        assert_eq!(TreeState::new(dir.path(), &private, Some(index.clone())).digest().unwrap(), fresh);
+        // An index that lies about a file whose metadata did not change is believed:
+        // the file is not read again.
+        let text = std::fs::read_to_string(&index).unwrap();
+        let line = text.lines().find(|line| line.ends_with("quantum/quantum.c")).unwrap();
+        let forged: Vec<&str> = line.split(' ').collect();
+        let lie = line.replace(forged[6], &"0".repeat(64));
+        std::fs::write(&index, text.replace(line, &lie)).unwrap();
+        assert_ne!(TreeState::new(dir.path(), &private, Some(index.clone())).digest().unwrap(), fresh);
+        // A changed file is read again, whatever the index says.
+        std::fs::write(&index, text.replace(line, &lie)).unwrap();
+        std::fs::write(dir.path().join("quantum/quantum.c"), "int y;").unwrap();
+        let changed = TreeState::new(dir.path(), &private, None).digest().unwrap();
+        assert_eq!(TreeState::new(dir.path(), &private, Some(index.clone())).digest().unwrap(), changed);
+        // So is every file when the index cannot be read.
+        std::fs::write(&index, "not an index\n").unwrap();
+        assert_eq!(TreeState::new(dir.path(), &private, Some(index)).digest().unwrap(), changed);
     }
 
     #[test]
     fn build_output_keymap_folders_and_the_services_state_do_not_count() {
         let dir = tree();
         let private = dir.path().join("qmk-api-state");
-        let state = TreeState::new(dir.path(), std::slice::from_ref(&private));
+        let state = TreeState::new(dir.path(), std::slice::from_ref(&private), None);
         let before = state.digest().unwrap();
         std::fs::create_dir_all(private.join("cache")).unwrap();
         std::fs::write(private.join("jobs.sqlite"), "a job store").unwrap();
