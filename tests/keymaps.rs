@@ -2,10 +2,11 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use common::*;
-use qmk_api::keyboard::Settings;
+use qmk_api::keyboard::{self, Keyboards, Settings};
 use qmk_api::keymap::{self, Source};
 use qmk_api::picture;
 use qmk_api::source::DataTree;
@@ -98,6 +99,34 @@ fn every_real_keymap_validates_with_its_keyboards_c_keycodes_and_is_drawn() {
         assert_eq!(scope.resolve(name).unwrap().value, keycodes.resolve(value).unwrap().value, "{name}");
         assert!(keycodes.resolve(name).is_err(), "{name} is known without its keyboard");
     }
+}
+
+/// `validate`, `draw` and `compile` load only the folders of the keyboards a keymap
+/// needs: every real keymap gets the report it gets with the whole tree loaded.
+#[test]
+fn a_keymap_checked_with_only_its_keyboards_folders_gets_the_whole_trees_report() {
+    let Some(keymaps) = real_keymaps() else { return };
+    let qmk = shared().unwrap().join("qmk");
+    let tree = DataTree::Checkout(qmk.clone());
+    let (keyboards, keycodes) = load_tree(&qmk);
+    let whole = keymap::Context { keyboards: &keyboards, keycodes: &keycodes };
+    let mut loads: HashMap<String, Keyboards> = HashMap::new();
+    for (path, text) in &keymaps {
+        let (shown, path) = (path.display().to_string(), PathBuf::from("keyboards").join(path));
+        let needed = keymap::keyboard_needed(&path, text).unwrap();
+        let few = loads.entry(needed.clone()).or_insert_with(|| {
+            keyboard::load_for(&tree, &[&needed]).unwrap().unwrap_or_else(|| panic!("{shown}: {needed} not found"))
+        });
+        assert!(few.len() * 10 < keyboards.len(), "{shown}: {} keyboards loaded for {needed:?}", few.len());
+        let implied = keymap::keyboard_from_path(&path);
+        let report = |context| keymap::check(&Source::new(&shown, text), implied.as_deref(), context).1.to_json(&shown);
+        assert_eq!(report(keymap::Context { keyboards: few, keycodes: &keycodes }), report(whole), "{shown}");
+    }
+    // Aliases are followed; a name the tree lacks is left to the whole load, which suggests names.
+    let aliased = keyboard::load_for(&tree, &["_test_a"]).unwrap().expect("_test_a leads to planck/rev6");
+    assert!(aliased.resolve("_test_a").is_ok_and(|kb| kb.name == "planck/rev6"));
+    assert!(keyboard::load_for(&tree, &["planck/rev6", "no_such/board"]).unwrap().is_none());
+    assert!(keyboard::load_for(&tree, &["../planck"]).unwrap().is_none());
 }
 
 /// A keymap of `keyboard` on its first layout (or `extra`'s `layout`): `keys` first,

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use qmk_api::compile::{self, Builder, Containment, FirmwareBuilder};
-use qmk_api::keyboard::{self, Keyboards};
+use qmk_api::keyboard::Keyboards;
 use qmk_api::keymap::{self, Context, Source};
 use qmk_api::source::DataTree;
 
-use super::keymaps::{keycodes, read_keymap_file};
+use super::keymaps::{keyboards_for, keycodes, read_keymap_file};
 use super::writing::{self, emit};
 use super::{Failure, Reporter};
 
@@ -46,8 +46,8 @@ pub struct CompileOptions {
 /// `--deny-warnings`, a keymap with warnings fails before the job runs.
 pub fn compile(tree: &DataTree, options: CompileOptions, reporter: &Reporter) -> Result<(), Failure> {
     let keycodes = keycodes(tree, None)?;
-    let keyboards = keyboard::load(tree)?;
     let request = read_keymap_file(&options.file)?;
+    let keyboards = keyboards_for(tree, keymap::keyboard_needed(&options.file, &request).map(|name| vec![name]))?;
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let shown = options.file.display().to_string();
     let (_, mut report) = keymap::check(&Source::new(&shown, &request), None, context);

@@ -27,6 +27,19 @@ pub(super) fn read_keymap_file(path: &Path) -> Result<String, Failure> {
     String::from_utf8(bytes).map_err(|e| Failure::data(format!("{}: not UTF-8 text: {e}", path.display())))
 }
 
+/// The keyboards that checking keymaps needs: the folders of the `needed` keyboards
+/// when every one is known and in the tree, else the whole tree (which then says
+/// what a name might have meant).
+pub(super) fn keyboards_for(tree: &DataTree, needed: Option<Vec<String>>) -> Result<Keyboards, Failure> {
+    if let Some(needed) = needed {
+        let names: Vec<&str> = needed.iter().map(String::as_str).collect();
+        if let Some(keyboards) = keyboard::load_for(tree, &names)? {
+            return Ok(keyboards);
+        }
+    }
+    Ok(keyboard::load(tree)?)
+}
+
 /// Prints each expression's value; what C silently changes is a warning on stderr,
 /// an error with `deny_warnings`.
 pub fn keycode(
@@ -82,11 +95,14 @@ pub fn validate(
     reporter: &Reporter,
 ) -> Result<(), Failure> {
     let keycodes = keycodes(tree, version)?;
-    let keyboards = keyboard::load(tree)?;
+    let texts: Vec<Result<String, Failure>> = files.iter().map(|path| read_keymap_file(path)).collect();
+    let needed =
+        files.iter().zip(&texts).filter_map(|(path, text)| Some(keymap::keyboard_needed(path, text.as_ref().ok()?)));
+    let keyboards = keyboards_for(tree, needed.collect())?;
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let (mut invalid, mut unreadable) = (0, Vec::new());
-    for path in files {
-        let text = match read_keymap_file(path) {
+    for (path, text) in files.iter().zip(texts) {
+        let text = match text {
             Ok(text) => text,
             Err(failure) if failure.code == 2 => {
                 note(format_args!("error: {}", failure.message));
@@ -152,9 +168,9 @@ pub fn draw(
     reporter: &Reporter,
 ) -> Result<(), Failure> {
     let keycodes = keycodes(tree, version)?;
-    let keyboards = keyboard::load(tree)?;
-    let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let text = read_keymap_file(file)?;
+    let keyboards = keyboards_for(tree, keymap::keyboard_needed(file, &text).map(|name| vec![name]))?;
+    let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let shown = file.display().to_string();
     let implied = keymap::keyboard_from_path(file);
     let (svg, report) = picture::draw(&Source::new(&shown, &text), implied.as_deref(), context);

@@ -259,9 +259,46 @@ impl Keyboards {
 /// as QMK reports a keyboard it cannot parse and goes on: the others load, and
 /// [`Keyboards::problems`] names each such file.
 pub fn load(tree: &DataTree) -> Result<Keyboards, KeyboardError> {
+    load_from(tree, &[PathBuf::from(KEYBOARDS_DIR)], read_aliases(tree)?)
+}
+
+/// Loads what keymaps of the keyboards `names` need: the keyboards of their top folders
+/// (`keyboards/<first part>`, aliases followed) and the aliases, a small part of the
+/// tree. `None` when one of them is not a keyboard there: [`load`] then tells why, with
+/// the names it might have meant.
+pub fn load_for(tree: &DataTree, names: &[&str]) -> Result<Option<Keyboards>, KeyboardError> {
+    let alias_definitions = read_aliases(tree)?;
+    let target = |name: &str| {
+        let mut current = name.to_owned();
+        for _ in 0..=alias_definitions.len() {
+            match alias_definitions.get(current.as_str()).and_then(|entry| entry.get("target")?.as_str()) {
+                Some(next) => current = next.to_owned(),
+                None => break,
+            }
+        }
+        current
+    };
+    let targets: Vec<String> = names.iter().map(|name| target(name)).collect();
+    if names.is_empty() || !targets.iter().all(|name| is_valid_name(name)) {
+        return Ok(None);
+    }
+    let mut folders: Vec<PathBuf> = targets
+        .iter()
+        .filter_map(|name| name.split('/').next())
+        .map(|top| Path::new(KEYBOARDS_DIR).join(top))
+        .collect();
+    folders.sort();
+    folders.dedup();
+    // What cannot be loaded so is left to the whole load, which names it in its place.
+    let Ok(keyboards) = load_from(tree, &folders, alias_definitions) else { return Ok(None) };
+    Ok(targets.iter().all(|name| keyboards.targets.contains_key(name)).then_some(keyboards))
+}
+
+/// Loads the keyboards below `folders` of `keyboards/`.
+fn load_from(tree: &DataTree, folders: &[PathBuf], alias_definitions: Object) -> Result<Keyboards, KeyboardError> {
     let mappings = Mappings::load(tree)?;
     let settings = Arc::new(Settings::with_mappings(tree, &mappings)?);
-    let sources = sources::Sources::read(tree, mappings)
+    let sources = sources::Sources::read(tree, mappings, folders)
         .map_err(|source| KeyboardError::Io { path: tree.display(Path::new(KEYBOARDS_DIR)), source })?;
     let keymaps = keymaps::KeymapIndex::new(sources.files(), |p| sources.exists(p));
     let mut left_out = BTreeMap::new();
@@ -311,7 +348,6 @@ pub fn load(tree: &DataTree) -> Result<Keyboards, KeyboardError> {
                        the keyboard is left out";
         problems.push(Diagnostic::error(message).in_file(tree.display(&file)));
     }
-    let alias_definitions = read_aliases(tree)?;
     let aliases = alias_definitions
         .iter()
         .filter_map(|(alias, entry)| Some((alias.to_owned(), entry.get("target")?.as_str()?.to_owned())))

@@ -80,10 +80,15 @@ enum Kind {
 }
 
 impl<'t> Sources<'t> {
-    /// Reads every file below `keyboards/` that a keyboard may be built from.
-    pub fn read(tree: &'t DataTree, mappings: Mappings) -> std::io::Result<Sources<'t>> {
-        let listing = tree.walk(Path::new(KEYBOARDS_DIR))?;
-        let all = listing.files;
+    /// Reads every file below the `folders` of `keyboards/` (all of it when they are
+    /// `keyboards/` itself) that a keyboard may be built from.
+    pub fn read(tree: &'t DataTree, mappings: Mappings, folders: &[PathBuf]) -> std::io::Result<Sources<'t>> {
+        let (mut all, mut refused) = (Vec::new(), Vec::new());
+        for folder in folders {
+            let listing = tree.walk(folder)?;
+            all.extend(listing.files);
+            refused.extend(listing.refused);
+        }
         let wanted: Vec<(&PathBuf, Kind)> = all.iter().filter_map(|f| to_read(f).map(|k| (f, k))).collect();
         // Each file is parsed as soon as it is read, so that the texts are not all held at once.
         let parsed: Vec<(PathBuf, std::io::Result<Read>)> = wanted
@@ -115,8 +120,8 @@ impl<'t> Sources<'t> {
             rules_mk: HashMap::new(),
             headers: HashMap::new(),
             community_layouts: HashSet::new(),
-            folders_refused: listing.refused.iter().map(|(path, _)| path.clone()).collect(),
-            problems: listing.refused.into_iter().map(|(path, error)| (path, error.to_string())).collect(),
+            folders_refused: refused.iter().map(|(path, _)| path.clone()).collect(),
+            problems: refused.into_iter().map(|(path, error)| (path, error.to_string())).collect(),
         };
         for (path, parsed) in parsed {
             match parsed {

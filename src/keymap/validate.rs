@@ -95,6 +95,18 @@ pub fn keyboard_from_path(path: &Path) -> Option<String> {
     (end > start).then(|| parts[start..end].join("/"))
 }
 
+/// The keyboard whose definition checking a keymap file needs: the one its text
+/// names, else the one its path implies (as [`check`] takes them); `None` when neither is known.
+pub fn keyboard_needed(path: &Path, text: &str) -> Option<String> {
+    let named = match crate::spec::hjson::parse(text) {
+        Ok(crate::spec::Value::Object(document)) => {
+            document.get("keyboard").and_then(|k| k.as_str()).map(str::to_owned)
+        }
+        _ => None,
+    };
+    named.or_else(|| keyboard_from_path(path))
+}
+
 /// Reads and checks the text of one keymap file: the document's findings and the
 /// validation's in one report, and the keymap when the text holds one.
 pub fn check(source: &Source, implied_keyboard: Option<&str>, context: Context) -> (Option<Keymap>, Report) {
