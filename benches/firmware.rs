@@ -7,8 +7,10 @@
 //! left is QMK's make itself, the floor of any build through it. Every build runs in
 //! the sandbox (bubblewrap) when the machine has one. Reports wall and CPU time (user +
 //! system of the build's processes, as the build reports them) and checks every
-//! firmware against make's. Needs
-//! make, qmk and gcc-avr on PATH.
+//! firmware against make's. Last, the CLI as a keymap author runs it, a new process
+//! each time: `qmk-api compile` of the seed with an empty cache (the keyboard's
+//! reference build, then the keymap's), then of another keymap of the keyboard, and
+//! with `--no-cache`. Needs make, qmk and gcc-avr on PATH.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -144,6 +146,40 @@ fn main() {
         "  the floor (every result reused: QMK's make alone) is {:.1}× faster than cold; the warm build's {:.2} s above it is the new keymap's own work: QMK's keymap generators and the compiles of its keymap.c",
         cold.wall.as_secs_f64() / again.wall.as_secs_f64(),
         warm.wall.as_secs_f64() - again.wall.as_secs_f64()
+    );
+
+    let cache = scratch.path().join("user-cache").display().to_string();
+    let cli = |name: &str, keymap: &Value, options: &[&str]| {
+        let file = scratch.path().join(format!("{name}.json"));
+        std::fs::write(&file, keymap.to_string()).unwrap();
+        let out = scratch.path().join(format!("cli-{name}"));
+        let started = Instant::now();
+        let output = Command::new(env!("CARGO_BIN_EXE_qmk-api"))
+            .arg("--qmk-home")
+            .arg(&tree)
+            .args(["-q", "compile"])
+            .arg(&file)
+            .arg("--out")
+            .arg(&out)
+            .args(options)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+        started.elapsed()
+    };
+    let mut second = seed.clone();
+    second["keymap"] = json!("second");
+    second["layers"][0][1] = json!("KC_Q");
+    let first = cli("first", &seed, &["--cache", &cache]);
+    let next = cli("second", &second, &["--cache", &cache]);
+    let uncached = cli("uncached", &second, &["--no-cache"]);
+    println!(
+        "  the CLI, a new process each: first compile of the keyboard {:.1} s (its reference build, then the keymap), the next keymap {:.1} s ({:.1}× faster), --no-cache {:.1} s; load average {}",
+        first.as_secs_f64(),
+        next.as_secs_f64(),
+        first.as_secs_f64() / next.as_secs_f64(),
+        uncached.as_secs_f64(),
+        load()
     );
 }
 
