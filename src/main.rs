@@ -100,12 +100,15 @@ enum Command {
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
     },
-    /// Write the keymap.c of a keymap file, as QMK's json2c does
+    /// Write the keymap.c of a keymap file, as QMK's json2c does, once the keymap validates
     Json2c {
         file: PathBuf,
         /// Write here instead of to stdout
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
+        /// Write keymap.c from any keymap that reads, as QMK's json2c does, without validating its keycodes and layers
+        #[arg(long)]
+        unchecked: bool,
     },
     /// Run a compile job on a keymap file: validate it, write its keymap.c, keymap.json and sources, and
     /// build its firmware when --qmk-home is a qmk_firmware checkout
@@ -167,7 +170,9 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
         Command::Draw { file, keycodes_version, output } => {
             keymaps::draw(&tree, keycodes_version.as_ref(), &file, output.as_deref(), reporter)
         }
-        Command::Json2c { file, output } => keymaps::json2c(&tree, &file, output.as_deref()),
+        Command::Json2c { file, output, unchecked } => {
+            keymaps::json2c(&tree, &file, output.as_deref(), unchecked, reporter)
+        }
         Command::Compile(options) => compile::compile(&tree, options, reporter),
         Command::MassCompile(options) => mass_compile::mass_compile(&tree, options, reporter),
         Command::Serve(options) => {

@@ -5,8 +5,14 @@
 //! build, is hard-linked instead of written again: creating inodes is most of a
 //! build's cost, and published files are never modified in place, so sharing them
 //! is safe.
+//!
+//! Nothing half-written outlives its build: a staging folder is held with an advisory
+//! lock (`flock`) while its build runs, so the next build removes those whose build
+//! died (killed, power lost); a process stopped by a signal removes its own first
+//! ([`remove_unfinished`]).
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -18,6 +24,8 @@ use tempfile::TempDir;
 /// the target as it was and removes what was written.
 pub struct Staging {
     dir: TempDir,
+    /// Held while the build runs: a staging folder nobody holds is an abandoned one.
+    _held: Held,
     target: PathBuf,
     /// The output being replaced, to link unchanged files from.
     previous: Option<PathBuf>,
@@ -49,11 +57,15 @@ impl Staging {
         };
         std::fs::create_dir_all(parent)?;
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-        let dir = tempfile::Builder::new().prefix(&format!(".{name}.staging-")).tempdir_in(parent)?;
+        let prefix = format!(".{name}.staging-");
+        remove_abandoned(parent, &prefix);
+        let dir = tempfile::Builder::new().prefix(&prefix).tempdir_in(parent)?;
+        let held = Held::new(dir.path())?;
         std::fs::write(dir.path().join(MARKER), MARKER_TEXT)?;
         let previous = target.is_dir().then(|| target.to_owned());
         Ok(Staging {
             dir,
+            _held: held,
             target: target.to_owned(),
             previous,
             written: Mutex::default(),
@@ -109,6 +121,57 @@ impl Staging {
         // The staging path now holds the previous output, which TempDir removes on drop.
         drop(self.dir);
         Ok(written)
+    }
+}
+
+/// Staging folders of this process's builds in progress, for [`remove_unfinished`].
+static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Removes the staging folders of this process's builds in progress: what a process
+/// stopped by a signal does last, so that nothing half-written stays beside an output.
+pub fn remove_unfinished() {
+    let unfinished = std::mem::take(&mut *UNFINISHED.lock().unwrap_or_else(|p| p.into_inner()));
+    for folder in unfinished {
+        let _ = std::fs::remove_dir_all(folder);
+    }
+}
+
+/// A staging folder held: locked against [`remove_abandoned`] and listed for
+/// [`remove_unfinished`] until dropped.
+struct Held {
+    folder: PathBuf,
+    _lock: File,
+}
+
+impl Held {
+    fn new(folder: &Path) -> io::Result<Held> {
+        let lock = File::open(folder)?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+        UNFINISHED.lock().unwrap_or_else(|p| p.into_inner()).push(folder.to_owned());
+        Ok(Held { folder: folder.to_owned(), _lock: lock })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        UNFINISHED.lock().unwrap_or_else(|p| p.into_inner()).retain(|folder| *folder != self.folder);
+    }
+}
+
+/// Removes the staging folders in `parent` (named `prefix…`, holding the [`MARKER`])
+/// that no build holds: those of builds that died. One that cannot be removed stays.
+fn remove_abandoned(parent: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let folder = entry.path();
+        let ours = entry.file_name().to_str().is_some_and(|name| name.starts_with(prefix));
+        if !ours || !entry.file_type().is_ok_and(|t| t.is_dir()) || !folder.join(MARKER).is_file() {
+            continue;
+        }
+        let Ok(lock) = File::open(&folder) else { continue };
+        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
+            let _ = std::fs::remove_dir_all(&folder);
+        }
     }
 }
 
@@ -188,6 +251,28 @@ mod tests {
         }
         assert_eq!(std::fs::read(home.join("notes.txt")).unwrap(), b"precious");
         assert!(Staging::new(&root.path().join("empty-or-new")).is_ok());
+    }
+
+    #[test]
+    fn a_build_removes_the_staging_folders_of_dead_builds_and_keeps_running_ones() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("public");
+        let running = Staging::new(&target).unwrap();
+        running.write(Path::new("a.json"), b"1").unwrap();
+        // A dead build's folder: as a killed process leaves it, unlocked.
+        let dead = root.path().join(".public.staging-dead");
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join(MARKER), MARKER_TEXT).unwrap();
+        // Not qmk-api's: no marker.
+        let foreign = root.path().join(".public.staging-foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        let next = Staging::new(&target).unwrap();
+        assert!(!dead.exists(), "the dead build's folder is removed");
+        assert!(foreign.exists() && running.dir.path().join("a.json").exists(), "the others stay");
+        assert!(UNFINISHED.lock().unwrap().contains(&next.dir.path().to_owned()));
+        let folder = next.dir.path().to_owned();
+        drop(next);
+        assert!(!UNFINISHED.lock().unwrap().contains(&folder), "a dropped build is no longer listed");
     }
 
     #[test]

@@ -241,16 +241,17 @@ fn lock_rejects_unknown_subsystems_versions_and_the_bundled_data() {
 
 /// Builds a tree holding `text` as its only version and returns stderr, expecting a data error.
 #[test]
-fn a_folder_of_other_constants_is_skipped_with_a_warning() {
+fn a_folder_of_other_constants_is_skipped_with_a_warning_unless_named_by_version_as_qmks_own() {
     // A qmk_firmware checkout keeps module hooks beside the keycodes, named by version only.
     let fixture = Fixture::new();
     fixture.keycodes("keycodes_0.0.1.hjson", BASE).file("data/constants/module_hooks/1.0.0.hjson", "{}");
     let stderr = expect_exit(&fixture.build(), 0);
-    assert!(
-        stderr.contains("warning: no module_hooks_<version>.hjson file: not a constants subsystem, skipped"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("data/constants/module_hooks"), "{stderr}");
+    assert!(!stderr.contains("module_hooks"), "{stderr}");
+    // Files named otherwise may be a subsystem's, misnamed: a warning names the folder.
+    fixture.file("data/constants/macros/macro_0.0.1.hjson", "{}");
+    let stderr = expect_exit(&fixture.build(), 0);
+    assert!(stderr.contains("warning: no macros_<version>.hjson file: not a constants subsystem, skipped"), "{stderr}");
+    assert!(stderr.contains("data/constants/macros") && !stderr.contains("module_hooks"), "{stderr}");
     let metadata = fixture.published_json("develop", "constants_metadata.json");
     assert_eq!(metadata["constants"].as_object().unwrap().keys().collect::<Vec<_>>(), ["keycodes"]);
     // A misnamed file among a subsystem's own stays an error.
@@ -340,7 +341,7 @@ fn the_summary_and_verbose_output() {
     fixture.keycodes("keycodes_0.0.1.hjson", BASE);
     let stderr = expect_exit(&fixture.build(), 0);
     let summary = stderr.lines().last().unwrap();
-    assert!(summary.contains("master 1 versions, develop 1 versions, 0 keyboards, 11 pages,"), "{summary}");
+    assert!(summary.contains("master 1 version, develop 1 version, 0 keyboards, 11 pages,"), "{summary}");
     assert!(summary.ends_with(" ms"), "{summary}");
     let verbose = run(&["build", "-v", "--qmk-home", &fixture.root_arg(), "--out", &fixture.out_arg()]);
     assert!(expect_exit(&verbose, 0).contains("reading "));
@@ -444,4 +445,42 @@ fn every_spec_diagnostic_names_file_and_line() {
         let place = diagnostic.split("  --> ").nth(1).unwrap().lines().next().unwrap();
         assert!(place.rsplit(':').any(|part| part.parse::<usize>().is_ok()), "no line in {diagnostic:?}");
     }
+}
+
+/// A `build` stopped by SIGTERM removes its unfinished output before it ends; one
+/// killed outright leaves it, and the next build into the same place removes it.
+#[test]
+fn a_stopped_build_leaves_no_staging_folder_behind() {
+    let Some(shared) = shared() else { return };
+    let qmk = shared.join("qmk").display().to_string();
+    let fixture = Fixture::new();
+    let out = fixture.root().join("public");
+    let staging_folders = || -> Vec<std::path::PathBuf> {
+        let entries = std::fs::read_dir(fixture.root()).unwrap().flatten();
+        entries.map(|e| e.path()).filter(|p| p.to_string_lossy().contains(".public.staging-")).collect()
+    };
+    // QMK's whole tree: a build of several seconds, stopped once it writes.
+    let stopped = |signal: i32| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_qmk-api"))
+            .args(["--qmk-home", &qmk, "-q", "build", "--out", &out.display().to_string()])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        while staging_folders().is_empty() {
+            assert!(child.try_wait().unwrap().is_none(), "the build ended before it was stopped");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // SAFETY: kill has no preconditions; the pid is our child's, not yet waited for.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        child.wait().unwrap()
+    };
+    let status = stopped(libc::SIGTERM);
+    assert_eq!(status.code(), Some(143));
+    assert!(staging_folders().is_empty() && !out.exists(), "{:?}", staging_folders());
+    let status = stopped(libc::SIGKILL);
+    assert!(status.code().is_none());
+    assert_eq!(staging_folders().len(), 1, "a killed build cannot clean up");
+    expect_exit(&run(&["build", "--json-only", "--out", &out.display().to_string()]), 0);
+    assert!(staging_folders().is_empty() && out.join(".qmk-api-output").exists(), "{:?}", staging_folders());
 }

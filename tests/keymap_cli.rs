@@ -201,15 +201,48 @@ fn a_ten_megabyte_layer_is_reported_briefly() {
 fn json2c_writes_keymap_c_and_refuses_what_would_not_be_c() {
     let fixture = Fixture::new();
     let file = example(&fixture, json!([["KC_A", "ANY(KC_B)", "LT(1,KC_C)"]]));
-    let output = run(&["json2c", &file]);
+    let output = run(&["json2c", "--unchecked", &file]);
     expect_exit(&output, 0);
     assert!(stdout(&output).contains("    [0] = LAYOUT_all(KC_A, KC_B, LT(1,KC_C))\n};\n"));
     let out = fixture.root().join("keymap.c");
-    expect_exit(&run(&["json2c", &file, "-o", &out.display().to_string()]), 0);
+    expect_exit(&run(&["json2c", "--unchecked", &file, "-o", &out.display().to_string()]), 0);
     assert_eq!(std::fs::read_to_string(&out).unwrap(), stdout(&output));
 
     let bad = example(&fixture, json!([["KC_A); system(\"x\""]]));
-    assert!(expect_exit(&run(&["json2c", &bad]), 1).contains("is not a keycode expression"));
+    assert!(expect_exit(&run(&["json2c", "--unchecked", &bad]), 1).contains("is not a keycode expression"));
+}
+
+#[test]
+fn json2c_refuses_what_validate_refuses_with_the_same_diagnostics() {
+    let fixture = Fixture::new();
+    let mut unknown = layer("KC_A");
+    unknown[5] = "KC_QQ".to_owned();
+    for (layers, expected) in
+        [(json!([["KC_A", "KC_B", "KC_C"]]), "layer 0 has 3 keys, but LAYOUT_all has 73"), (json!([unknown]), "KC_QQ")]
+    {
+        let file = example(&fixture, layers);
+        let validated = expect_exit(&run(&["validate", &file]), 1);
+        let output = run(&["json2c", &file, "-o", &fixture.root().join("refused.c").display().to_string()]);
+        let refused = expect_exit(&output, 1);
+        assert!(refused.contains(expected), "{refused}");
+        let diagnostics = |stderr: &str| {
+            stderr.lines().take_while(|l| !l.contains(": invalid (")).map(str::to_owned).collect::<Vec<_>>()
+        };
+        assert_eq!(diagnostics(&refused), diagnostics(&validated));
+        assert!(refused.contains("no keymap.c written"), "{refused}");
+        assert!(!fixture.root().join("refused.c").exists(), "nothing written");
+    }
+    // A warning is printed and the keymap.c written; -q keeps errors only.
+    let mut lossy = layer("KC_A");
+    lossy[5] = "LT(16, KC_A)".to_owned();
+    let file = example(&fixture, json!([lossy]));
+    let output = run(&["json2c", &file]);
+    let warned = expect_exit(&output, 0);
+    assert!(warned.contains("warning"), "{warned}");
+    assert!(stdout(&output).contains("LT(16, KC_A)"));
+    let quiet = run(&["-q", "json2c", &file]);
+    assert_eq!(expect_exit(&quiet, 0), "");
+    assert_eq!(expect_exit(&run(&["-q", "validate", &file]), 0), "");
 }
 
 #[test]
@@ -557,7 +590,7 @@ fn a_keyboards_own_c_keycodes_are_known_with_their_values() {
     let file = fixture.root().join("keymap.json").display().to_string();
     let root = fixture.root_arg();
     let stderr = expect_exit(&run(&["validate", "--qmk-home", &root, &file]), 0);
-    assert!(stderr.contains("valid (own, LAYOUT, keycodes 0.0.8), 1 warnings"), "{stderr}");
+    assert!(stderr.contains("valid (own, LAYOUT, keycodes 0.0.8), 1 warning"), "{stderr}");
     assert!(stderr.contains("`OWN_NAV` refers to layer 2, but the keymap has 2 layers"), "{stderr}");
     // Their values, as C computes them.
     let tree = qmk_api::source::DataTree::Checkout(fixture.root().to_owned());
@@ -571,7 +604,7 @@ fn a_keyboards_own_c_keycodes_are_known_with_their_values() {
     }
     assert_eq!(scope.resolve("OWN_NAV").unwrap().value, keycodes.resolve("LT(2, KC_ESC)").unwrap().value);
     assert_eq!(scope.resolve("OWN_TAP(KC_A)").unwrap().value, 0x2304);
-    let generated = stdout(&expect_exit_ok(run(&["json2c", &file])));
+    let generated = stdout(&expect_exit_ok(run(&["json2c", "--qmk-home", &root, &file])));
     assert!(generated.contains("LAYOUT(OWN_FIRST, OWN_SECOND, OWN_NAV)"));
     // What only the keyboard's .c file defines is no keycode for its keymaps, as in C.
     fixture.file(

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use semver::Version;
 
+use super::writing::counted;
 use super::{Failure, Reporter};
 use qmk_api::build;
 use qmk_api::import;
@@ -38,6 +39,7 @@ pub fn load(tree: &DataTree, reporter: &Reporter) -> Result<TreeData, Failure> {
 /// does not stop the build: the rest is published and replaces `out`, and the command
 /// then fails (exit 1) saying how many were left out, so that a script notices.
 pub fn build(tree: &DataTree, out: &Path, json_only: bool, reporter: &Reporter) -> Result<(), Failure> {
+    super::clean_up_on_signal();
     let started = Instant::now();
     let data = load(tree, reporter)?;
     publish(tree, &data, out, json_only, reporter, started)?;
@@ -45,7 +47,9 @@ pub fn build(tree: &DataTree, out: &Path, json_only: bool, reporter: &Reporter) 
     match (problems, data.keyboards.left_out().len()) {
         (0, _) => Ok(()),
         (files, left_out) => Err(Failure::data(format!(
-            "{files} keyboard files could not be used: {left_out} keyboards are left out of {}",
+            "{} could not be used: {} left out of {}",
+            counted(files, "keyboard file"),
+            counted(left_out, "keyboard"),
             out.display()
         ))),
     }
@@ -72,20 +76,24 @@ pub fn publish(
     }
     for (channel, versions) in &report.channels {
         reporter.detail(format_args!(
-            "{}: {versions} versions in {}",
+            "{}: {} in {}",
             channel.name(),
+            counted(*versions, "version"),
             out.join(channel.name()).display()
         ));
     }
-    let channels: Vec<String> =
-        report.channels.iter().map(|(channel, versions)| format!("{} {versions} versions", channel.name())).collect();
+    let channels: Vec<String> = report
+        .channels
+        .iter()
+        .map(|(channel, versions)| format!("{} {}", channel.name(), counted(*versions, "version")))
+        .collect();
     reporter.info(format_args!(
-        "built {}: {}, {} keyboards, {} pages, {} files, {} bytes in {} ms",
+        "built {}: {}, {}, {}, {}, {} bytes in {} ms",
         out.display(),
         channels.join(", "),
-        report.keyboards,
-        report.pages,
-        report.written.files,
+        counted(report.keyboards, "keyboard"),
+        counted(report.pages, "page"),
+        counted(report.written.files, "file"),
         report.written.bytes,
         started.elapsed().as_millis()
     ));
@@ -104,10 +112,10 @@ pub fn check(tree: &DataTree, reporter: &Reporter) -> Result<(), Failure> {
         }
     };
     reporter.info(format_args!(
-        "ok: {} subsystems, {} versions, {} warnings; {lock_state}",
-        loaded.constants.subsystems.len(),
-        published.len(),
-        loaded.warnings.iter().count()
+        "ok: {}, {}, {}; {lock_state}",
+        counted(loaded.constants.subsystems.len(), "subsystem"),
+        counted(published.len(), "version"),
+        counted(loaded.warnings.iter().count(), "warning")
     ));
     Ok(())
 }
@@ -135,6 +143,7 @@ pub fn lock(
 }
 
 pub fn import(qmk_home: Option<PathBuf>, out: &Path, keyboards: &[String], reporter: &Reporter) -> Result<(), Failure> {
+    super::clean_up_on_signal();
     let Some(root) = qmk_home else {
         return Err(Failure::usage("import reads a QMK tree: pass --qmk-home ROOT"));
     };

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use semver::Version;
 
-use super::writing::{self, emit, note};
+use super::writing::{self, counted, emit, note};
 use super::{Failure, Reporter};
 use qmk_api::keyboard::{self, Keyboards, Settings};
 use qmk_api::keymap::{self, Context, Keycodes, Source};
@@ -142,7 +142,7 @@ pub fn validate(
 /// A keymap's diagnostics on stderr as rustc prints them, then a line saying
 /// whether it is valid and what it was checked against.
 fn print_report(shown: &str, report: &keymap::Report, keycodes: &Keycodes, reporter: &Reporter) {
-    for diagnostic in &report.diagnostics {
+    for diagnostic in report.diagnostics.iter().filter(|d| d.is_error() || !reporter.quiet) {
         note(diagnostic);
     }
     let warnings = report.diagnostics.iter().filter(|d| !d.is_error()).count();
@@ -153,8 +153,12 @@ fn print_report(shown: &str, report: &keymap::Report, keycodes: &Keycodes, repor
         _ => String::new(),
     };
     match errors {
-        0 => reporter.info(format_args!("{shown}: valid{against}, {warnings} warnings")),
-        _ => note(format_args!("{shown}: invalid{against}: {errors} errors, {warnings} warnings")),
+        0 => reporter.info(format_args!("{shown}: valid{against}, {}", counted(warnings, "warning"))),
+        _ => note(format_args!(
+            "{shown}: invalid{against}: {}, {}",
+            counted(errors, "error"),
+            counted(warnings, "warning")
+        )),
     }
 }
 
@@ -201,15 +205,44 @@ fn report_unusable(path: &Path, message: &str, format: Format) -> Result<(), Fai
 
 /// Writes a keymap file's keymap.c; the file is read as `validate` reads it (QMK's
 /// schema, what QMK's generators may write, the names), without its keyboard.
-pub fn json2c(tree: &DataTree, file: &Path, out: Option<&Path>) -> Result<(), Failure> {
-    let settings = Settings::load(tree)?;
+/// Writes the keymap.c of a keymap file, as QMK's json2c does, once the keymap passes
+/// `validate` (its diagnostics as `validate` prints them); `unchecked`, as QMK's
+/// json2c, it only has to read and to make C.
+pub fn json2c(
+    tree: &DataTree,
+    file: &Path,
+    out: Option<&Path>,
+    unchecked: bool,
+    reporter: &Reporter,
+) -> Result<(), Failure> {
     let text = read_keymap_file(file)?;
     let shown = file.display().to_string();
-    let (keymap, findings) = keymap::read(&Source::new(&shown, &text), &settings);
-    let errors: Vec<String> = findings.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
-    let keymap = match keymap {
-        Some(keymap) if errors.is_empty() => keymap,
-        _ => return Err(Failure::data(errors.join("\n"))),
+    let source = Source::new(&shown, &text);
+    let keymap = match unchecked {
+        true => {
+            let (keymap, findings) = keymap::read(&source, &Settings::load(tree)?);
+            let errors: Vec<String> = findings.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
+            keymap.filter(|_| errors.is_empty()).ok_or_else(|| Failure::data(errors.join("\n")))?
+        }
+        false => {
+            let keycodes = keycodes(tree, None)?;
+            let keyboards = keyboards_for(tree, keymap::keyboard_needed(file, &text).map(|name| vec![name]))?;
+            let context = Context { keyboards: &keyboards, keycodes: &keycodes };
+            let implied = keymap::keyboard_from_path(file);
+            let (keymap, report) = keymap::check(&source, implied.as_deref(), context);
+            match keymap.filter(|_| report.is_valid()) {
+                Some(keymap) => {
+                    report.diagnostics.iter().filter(|_| !reporter.quiet).for_each(note);
+                    keymap
+                }
+                None => {
+                    print_report(&shown, &report, &keycodes, reporter);
+                    return Err(Failure::data(format!(
+                        "{shown}: no keymap.c written (--unchecked writes it from any keymap that reads)"
+                    )));
+                }
+            }
+        }
     };
     let generated = keymap::json2c(&keymap).map_err(|e| Failure::data(format!("{shown}: {e}")))?;
     emit(generated.as_bytes(), out)

@@ -42,6 +42,30 @@ pub fn build_settings(time_limit: Duration, no_sandbox: bool, state: Option<&Pat
     })
 }
 
+/// From now on, Ctrl-C or SIGTERM removes the unfinished output of this process's
+/// builds, then ends it as the signal would have (exit 130 or 143): a stopped `build`
+/// or `import` leaves nothing half-written beside its output.
+pub fn clean_up_on_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_io().build() else { return };
+    // Made here, so that the handlers are in place before any output is.
+    let signals = {
+        let _entered = runtime.enter();
+        signal(SignalKind::interrupt()).and_then(|interrupt| Ok((interrupt, signal(SignalKind::terminate())?)))
+    };
+    let Ok((mut interrupt, mut terminate)) = signals else { return };
+    std::thread::spawn(move || {
+        let code = runtime.block_on(async {
+            tokio::select! {
+                _ = interrupt.recv() => 130,
+                _ = terminate.recv() => 143,
+            }
+        });
+        qmk_api::output::remove_unfinished();
+        std::process::exit(code);
+    });
+}
+
 /// What went wrong and the exit status it earns: 1 for bad data, 2 for usage or I/O.
 pub struct Failure {
     pub code: u8,

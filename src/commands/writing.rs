@@ -17,6 +17,14 @@ use std::path::Path;
 use super::Failure;
 use qmk_api::diagnostic::{escape_controls_in_lines, is_control};
 
+/// `count` and `noun`, plural unless it is one: `1 error`, `2 errors`.
+pub fn counted(count: usize, noun: &str) -> String {
+    match count {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// Writes `text` to stdout and flushes it.
 pub fn stdout(text: &[u8]) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();

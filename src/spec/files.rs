@@ -2,8 +2,10 @@
 //!
 //! `constants/<name>/<name>_<version>[_<fragment>].hjson` belongs to subsystem `<name>`;
 //! `constants/<name>/extras/<name>_<extra>_<version>[_<fragment>].hjson` to `<name>_<extra>`.
-//! A folder with no `<name>_*.hjson` file at all holds other data (a qmk_firmware
-//! checkout keeps `module_hooks/<version>.hjson` there): it is skipped with a warning.
+//! A folder with no `<name>_*.hjson` file at all holds other data: skipped silently
+//! when its files are named by version alone (a qmk_firmware checkout keeps
+//! `module_hooks/<version>.hjson` there), else with a warning (a subsystem's files
+//! misnamed, perhaps).
 
 use std::path::{Path, PathBuf};
 
@@ -35,8 +37,11 @@ pub fn discover(tree: &DataTree, diagnostics: &mut Diagnostics) -> std::io::Resu
         let prefix = format!("{}_", family.name);
         let entries = tree.list(&dir)?;
         if !entries.iter().any(|e| !e.is_dir && e.name.starts_with(&prefix) && e.name.ends_with(".hjson")) {
-            let message = format!("no {prefix}<version>.hjson file: not a constants subsystem, skipped");
-            diagnostics.push(Diagnostic::warning(message).in_file(tree.display(&dir)));
+            let versioned = |name: &str| name.strip_suffix(".hjson").is_some_and(|v| Version::parse(v).is_ok());
+            if !entries.iter().filter(|e| !e.is_dir).all(|e| versioned(&e.name)) {
+                let message = format!("no {prefix}<version>.hjson file: not a constants subsystem, skipped");
+                diagnostics.push(Diagnostic::warning(message).in_file(tree.display(&dir)));
+            }
             continue;
         }
         collect(tree, &dir, &family.name, false, &mut files, diagnostics)?;
