@@ -867,3 +867,24 @@ fn a_macro_text_ending_in_a_quote_that_qmks_json2c_would_leave_open_is_refused()
     let (file, _) = pretty_keymap(&fixture, "fine.json", &fine);
     expect_exit(&run(&["validate", &file]), 0);
 }
+
+/// A keyboard the bundled data lacks: the error says which keyboards it holds and how to use QMK's tree.
+#[test]
+fn an_unknown_keyboard_on_the_bundled_data_says_what_to_do() {
+    let fixture = Fixture::new();
+    let file = fixture.root().join("gh60.json");
+    std::fs::write(&file, json!({"keyboard": "gh60/revc", "layout": "LAYOUT", "layers": [["KC_A"]]}).to_string())
+        .unwrap();
+    let file = file.display().to_string();
+    for command in ["validate", "draw", "json2c"] {
+        let stderr = expect_exit(&run(&[command, &file]), 1);
+        assert!(stderr.contains("error: no keyboard `gh60/revc`"), "{command}: {stderr}");
+        assert!(
+            stderr.contains("help: the bundled data holds 10 keyboards (clueboard/66/rev2, "),
+            "{command}: {stderr}"
+        );
+        assert!(stderr.contains("pass --qmk-home"), "{command}: {stderr}");
+    }
+    let stderr = expect_exit(&run(&["validate", "--qmk-home", &fixture.root_arg(), &file]), 1);
+    assert!(!stderr.contains("help: the bundled data"), "{stderr}");
+}

@@ -127,7 +127,7 @@ pub fn validate(
         }
         match format {
             Format::Json => writing::json_line(&report.to_json(&shown))?,
-            Format::Text => print_report(&shown, &report, &keycodes, reporter),
+            Format::Text => print_report(&shown, &report, tree, context, reporter),
         }
     }
     if !unreadable.is_empty() {
@@ -141,7 +141,8 @@ pub fn validate(
 
 /// A keymap's diagnostics on stderr as rustc prints them, then a line saying
 /// whether it is valid and what it was checked against.
-fn print_report(shown: &str, report: &keymap::Report, keycodes: &Keycodes, reporter: &Reporter) {
+fn print_report(shown: &str, report: &keymap::Report, tree: &DataTree, context: Context, reporter: &Reporter) {
+    let keycodes = context.keycodes;
     for diagnostic in report.diagnostics.iter().filter(|d| d.is_error() || !reporter.quiet) {
         note(diagnostic);
     }
@@ -159,6 +160,18 @@ fn print_report(shown: &str, report: &keymap::Report, keycodes: &Keycodes, repor
             counted(errors, "error"),
             counted(warnings, "warning")
         )),
+    }
+    let unknown_keyboard = report
+        .diagnostics
+        .iter()
+        .any(|d| d.is_error() && d.key.as_deref() == Some("keyboard") && report.keyboard.is_none());
+    if unknown_keyboard && matches!(tree, DataTree::Bundled) {
+        let names: Vec<&str> = context.keyboards.iter().map(|keyboard| keyboard.name.as_str()).collect();
+        note(format_args!(
+            "help: the bundled data holds {} ({}); for any QMK keyboard, pass --qmk-home with a qmk_firmware checkout, or set QMK_HOME",
+            counted(names.len(), "keyboard"),
+            names.join(", ")
+        ));
     }
 }
 
@@ -178,7 +191,7 @@ pub fn draw(
     let shown = file.display().to_string();
     let implied = keymap::keyboard_from_path(file);
     let (svg, report) = picture::draw(&Source::new(&shown, &text), implied.as_deref(), context);
-    print_report(&shown, &report, &keycodes, reporter);
+    print_report(&shown, &report, tree, context, reporter);
     let svg = svg.ok_or_else(|| match report.is_valid() {
         true => Failure::data(format!("{shown}: not drawn: the keymap has no layers")),
         false => Failure::data(format!("{shown}: not drawn: the keymap is invalid")),
@@ -236,7 +249,7 @@ pub fn json2c(
                     keymap
                 }
                 None => {
-                    print_report(&shown, &report, &keycodes, reporter);
+                    print_report(&shown, &report, tree, context, reporter);
                     return Err(Failure::data(format!(
                         "{shown}: no keymap.c written (--unchecked writes it from any keymap that reads)"
                     )));
