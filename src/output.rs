@@ -145,8 +145,7 @@ struct Held {
 
 impl Held {
     fn new(folder: &Path) -> io::Result<Held> {
-        let lock = File::open(folder)?;
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+        let lock = lock(folder)?;
         UNFINISHED.lock().unwrap_or_else(|p| p.into_inner()).push(folder.to_owned());
         Ok(Held { folder: folder.to_owned(), _lock: lock })
     }
@@ -168,11 +167,17 @@ fn remove_abandoned(parent: &Path, prefix: &str) {
         if !ours || !entry.file_type().is_ok_and(|t| t.is_dir()) || !folder.join(MARKER).is_file() {
             continue;
         }
-        let Ok(lock) = File::open(&folder) else { continue };
-        if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok() {
+        if lock(&folder).is_ok() {
             let _ = std::fs::remove_dir_all(&folder);
         }
     }
+}
+
+/// `folder` locked for this process, unless another holds it.
+fn lock(folder: &Path) -> io::Result<File> {
+    let lock = File::open(folder)?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+    Ok(lock)
 }
 
 fn refuse_foreign(target: &Path) -> io::Result<()> {

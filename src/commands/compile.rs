@@ -47,7 +47,7 @@ pub struct CompileOptions {
 pub fn compile(tree: &DataTree, options: CompileOptions, reporter: &Reporter) -> Result<(), Failure> {
     let keycodes = keycodes(tree, None)?;
     let request = read_keymap_file(&options.file)?;
-    let keyboards = keyboards_for(tree, keymap::keyboard_needed(&options.file, &request).map(|name| vec![name]))?;
+    let keyboards = keyboards_for(tree, [keymap::keyboard_needed(&options.file, &request)])?;
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let shown = options.file.display().to_string();
     let (_, mut report) = keymap::check(&Source::new(&shown, &request), None, context);

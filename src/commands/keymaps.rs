@@ -28,10 +28,13 @@ pub(super) fn read_keymap_file(path: &Path) -> Result<String, Failure> {
 }
 
 /// The keyboards that checking keymaps needs: the folders of the `needed` keyboards
-/// when every one is known and in the tree, else the whole tree (which then says
-/// what a name might have meant).
-pub(super) fn keyboards_for(tree: &DataTree, needed: Option<Vec<String>>) -> Result<Keyboards, Failure> {
-    if let Some(needed) = needed {
+/// (one per keymap, see [`keymap::keyboard_needed`]) when every one is known and in
+/// the tree, else the whole tree (which then says what a name might have meant).
+pub(super) fn keyboards_for(
+    tree: &DataTree,
+    needed: impl IntoIterator<Item = Option<String>>,
+) -> Result<Keyboards, Failure> {
+    if let Some(needed) = needed.into_iter().collect::<Option<Vec<String>>>() {
         let names: Vec<&str> = needed.iter().map(String::as_str).collect();
         if let Some(keyboards) = keyboard::load_for(tree, &names)? {
             return Ok(keyboards);
@@ -98,7 +101,7 @@ pub fn validate(
     let texts: Vec<Result<String, Failure>> = files.iter().map(|path| read_keymap_file(path)).collect();
     let needed =
         files.iter().zip(&texts).filter_map(|(path, text)| Some(keymap::keyboard_needed(path, text.as_ref().ok()?)));
-    let keyboards = keyboards_for(tree, needed.collect())?;
+    let keyboards = keyboards_for(tree, needed)?;
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let (mut invalid, mut unreadable) = (0, Vec::new());
     for (path, text) in files.iter().zip(texts) {
@@ -186,7 +189,7 @@ pub fn draw(
 ) -> Result<(), Failure> {
     let keycodes = keycodes(tree, version)?;
     let text = read_keymap_file(file)?;
-    let keyboards = keyboards_for(tree, keymap::keyboard_needed(file, &text).map(|name| vec![name]))?;
+    let keyboards = keyboards_for(tree, [keymap::keyboard_needed(file, &text)])?;
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let shown = file.display().to_string();
     let implied = keymap::keyboard_from_path(file);
@@ -239,7 +242,7 @@ pub fn json2c(
         }
         false => {
             let keycodes = keycodes(tree, None)?;
-            let keyboards = keyboards_for(tree, keymap::keyboard_needed(file, &text).map(|name| vec![name]))?;
+            let keyboards = keyboards_for(tree, [keymap::keyboard_needed(file, &text)])?;
             let context = Context { keyboards: &keyboards, keycodes: &keycodes };
             let implied = keymap::keyboard_from_path(file);
             let (keymap, report) = keymap::check(&source, implied.as_deref(), context);
