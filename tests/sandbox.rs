@@ -173,6 +173,13 @@ fn a_build_is_bounded_in_file_size_disk_and_processes_and_starves_no_other_build
     if !ready() {
         return;
     }
+    // The system's interpreter, which the sandbox's read-only /usr holds: a `python3`
+    // found first on PATH may be a shim (pyenv) that needs folders the sandbox hides.
+    let python = Path::new("/usr/bin/python3");
+    if !python.is_file() {
+        eprintln!("skipped: {} is absent (Debian's python3 package)", python.display());
+        return;
+    }
     let state = tempfile::tempdir().unwrap();
     let tree = fake_qmk_tree();
     let rules = tree.path().join("builddefs/build_keyboard.mk");
@@ -202,7 +209,7 @@ ifeq ($(KEYMAP),greedy)
 $(info file: $(shell head -c 600M /dev/zero > /build/big; echo $$?; stat -c %s /build/big; rm /build/big))
 $(info disk: $(shell for n in 1 2 3 4 5; do head -c 500M /dev/zero > /build/fill$$n || break; done; du -sm /build | cut -f1; rm /build/fill*))
 $(file >/build/bomb.py,$(FORK_BOMB))
-$(info processes: $(shell python3 /build/bomb.py))
+$(info processes: $(shell /usr/bin/python3 /build/bomb.py))
 endif
 "#;
     std::fs::write(&rules, attacks.to_owned() + &stand_in).unwrap();
