@@ -141,6 +141,33 @@ fn validation_names_layer_key_and_label_in_text_and_json() {
 }
 
 #[test]
+fn a_diagnostic_about_a_key_points_at_its_own_line_and_column() {
+    let fixture = Fixture::new();
+    let mut keys = layer("KC_A");
+    keys[12] = "KC_QQ".into();
+    keys[40] = "LT(1".into();
+    keys.insert(41, " KC_B)".into());
+    // One key per line, as keymaps are often written.
+    let (file, text) = pretty_keymap(&fixture, "one_per_line.json", &json!({"layers": [layer("KC_B"), keys]}));
+    let line = line_of(&text, "\"layers\"", "\"KC_QQ\"");
+    let split = line_of(&text, "\"layers\"", "\"LT(1\"");
+    assert!(line > 80, "the second layer's key 12 is far below `layers`: {line}");
+    let stderr = expect_exit(&run(&["validate", &file]), 1);
+    assert!(stderr.contains("error: no keycode `KC_QQ`"), "{stderr}");
+    assert!(stderr.contains(&format!("--> {file}:{line}:7\n")), "line {line}, column 7:\n{stderr}");
+    assert!(stderr.contains(&format!("--> {file}:{split}:7\n")), "a split key at its first string:\n{stderr}");
+
+    let output = run(&["validate", "--format", "json", &file]);
+    let report: Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    let unknown = report["diagnostics"].as_array().unwrap().iter().find(|d| d["layer"] == 1 && d["key"] == 12);
+    let unknown = unknown.unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(
+        (&unknown["line"], &unknown["column"], &unknown["path"]),
+        (&json!(line), &json!(7), &json!("layers/1/12"))
+    );
+}
+
+#[test]
 fn malformed_keymaps_get_diagnostics_not_panics() {
     let fixture = Fixture::new();
     let cases: &[(&str, &str)] = &[
@@ -715,7 +742,7 @@ fn line_of(text: &str, after: &str, needle: &str) -> usize {
 #[test]
 fn config_values_qmk_writes_unquoted_into_rules_mk_or_config_h_are_refused_with_their_path() {
     let fixture = Fixture::new();
-    // Each: the `config`, the path refused, the key on the line it is reported at.
+    // Each: the `config`, the path refused, what is written on the line it is reported at.
     let cases = [
         (json!({"eeprom": {"driver": "vendor$(shell id >/tmp/x)"}}), "config/eeprom/driver", "driver"),
         (json!({"eeprom": {"driver": "vendor$(info $(shell head -2 /etc/passwd))"}}), "config/eeprom/driver", "driver"),
@@ -730,7 +757,7 @@ fn config_values_qmk_writes_unquoted_into_rules_mk_or_config_h_are_refused_with_
         (json!({"rgb_matrix": {"default": {"animation": "x\ny"}}}), "config/rgb_matrix/default/animation", "animation"),
         (json!({"layout_aliases": {"A B": "LAYOUT_all"}}), "config/layout_aliases/A B", "A B"),
         (json!({"manufacturer": "Clue\"board\n#include </etc/passwd>"}), "config/manufacturer", "manufacturer"),
-        (json!({"matrix_pins": {"cols": ["B0", "B1; x"]}}), "config/matrix_pins/cols/1", "cols"),
+        (json!({"matrix_pins": {"cols": ["B0", "B1; x"]}}), "config/matrix_pins/cols/1", "B1; x"),
         (json!({"debounce": 1.5}), "config/debounce", "debounce"),
         (json!({"tapping": {"term": 1e12}}), "config/tapping/term", "term"),
         (json!({"tapping": {"term": 99_999_999_999u64}}), "config/tapping/term", "term"),
@@ -742,7 +769,7 @@ fn config_values_qmk_writes_unquoted_into_rules_mk_or_config_h_are_refused_with_
         assert!(stderr.contains(&format!("error: `{path}`: ")), "{config}: no error naming {path}:\n{stderr}");
         assert!(stderr.contains(&format!("= key: {path}")), "{config}:\n{stderr}");
         let line = line_of(&text, "\"config\"", &format!("\"{key}\""));
-        assert!(stderr.contains(&format!("{file}:{line}\n")), "{config}: line {line}:\n{stderr}");
+        assert!(stderr.contains(&format!("{file}:{line}:")), "{config}: line {line}:\n{stderr}");
         let output = run(&["validate", "--format", "json", &file]);
         let report: Value = serde_json::from_str(stdout(&output).trim()).unwrap();
         assert!(report["diagnostics"].as_array().unwrap().iter().any(|d| d["path"] == *path), "{report}");

@@ -13,6 +13,7 @@ use crate::diagnostic::{Diagnostic, excerpt};
 use crate::keyboard::{Settings, declared_keycodes};
 use crate::schema::{KEYMAP_SCHEMA, Segment, Validation, Violation};
 use crate::spec::hjson::{self, KeyIndex};
+use crate::spec::positions::ValueIndex;
 use crate::spec::{Object, Value};
 
 /// The most layers a keymap may have: QMK's `layer_state_t` holds a bit per layer and
@@ -86,23 +87,39 @@ pub struct Source<'a> {
     pub text: &'a str,
     /// Built at the first finding, once for the whole file.
     keys: OnceLock<KeyIndex>,
+    values: OnceLock<ValueIndex>,
 }
 
 impl<'a> Source<'a> {
     pub fn new(shown: &'a str, text: &'a str) -> Source<'a> {
-        Source { shown, text, keys: OnceLock::new() }
+        Source { shown, text, keys: OnceLock::new(), values: OnceLock::new() }
     }
 
-    /// `diagnostic` placed at `path`: the line of its deepest key found in the text
-    /// (array indices are not written, so they are skipped), else of its first.
+    /// `diagnostic` placed at `path`: the line and column of its value, else the line
+    /// of its deepest key found in the text (array indices are not written, so they are
+    /// skipped), else of its first.
     pub fn finding(&self, diagnostic: Diagnostic, path: &[&str]) -> Diagnostic {
-        let line = path.first().and_then(|first| {
+        let diagnostic = diagnostic.in_file(self.shown);
+        let diagnostic = match self.value_position(path) {
+            Some((line, column)) => diagnostic.at_line(Some(line)).at_column(Some(column)),
+            None => diagnostic.at_line(self.key_line(path)),
+        };
+        if path.is_empty() { diagnostic } else { diagnostic.at_key(path.join("/")) }
+    }
+
+    fn value_position(&self, path: &[&str]) -> Option<(usize, usize)> {
+        if path.is_empty() {
+            return None;
+        }
+        self.values.get_or_init(|| ValueIndex::new(self.text)).position(self.text, path)
+    }
+
+    fn key_line(&self, path: &[&str]) -> Option<usize> {
+        path.first().and_then(|first| {
             let keys = self.keys.get_or_init(|| KeyIndex::new(self.text));
             let written: Vec<&str> = path.iter().copied().filter(|s| !s.bytes().all(|b| b.is_ascii_digit())).collect();
             keys.locate(&written).or_else(|| keys.locate(&[first]))
-        });
-        let diagnostic = diagnostic.in_file(self.shown).at_line(line);
-        if path.is_empty() { diagnostic } else { diagnostic.at_key(path.join("/")) }
+        })
     }
 
     /// A violation of QMK's schema or of what its generators may write, as an error

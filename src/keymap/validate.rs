@@ -55,7 +55,7 @@ impl Report {
     }
 
     /// The report for tools: `file`, `valid`, `keyboard`, `layout` and `diagnostics`,
-    /// each with `severity`, `message` and, where they apply, `line`, `path`, `layer`, `key`, `label`.
+    /// each with `severity`, `message` and, where they apply, `line`, `column`, `path`, `layer`, `key`, `label`.
     pub fn to_json(&self, file: &str) -> serde_json::Value {
         let diagnostics: Vec<serde_json::Value> = self
             .diagnostics
@@ -64,6 +64,7 @@ impl Report {
                 let mut entry = serde_json::json!({"severity": d.severity.as_str(), "message": d.message});
                 let fields = [
                     ("line", d.line.map(serde_json::Value::from)),
+                    ("column", d.column.map(serde_json::Value::from)),
                     ("path", d.key.clone().map(serde_json::Value::from)),
                     ("layer", d.position.as_ref().map(|p| p.layer.into())),
                     ("key", d.position.as_ref().map(|p| p.index.into())),
@@ -346,15 +347,17 @@ impl<'a> Checker<'a> {
         layout: Option<(&str, &Layout)>,
         findings: &mut Vec<Diagnostic>,
     ) {
+        let layer_at = index.to_string();
+        let layer_path = ["layers", layer_at.as_str()];
         if keys.is_empty() {
-            findings.push(self.source.finding(Diagnostic::error(format!("layer {index} is empty")), &["layers"]));
+            findings.push(self.source.finding(Diagnostic::error(format!("layer {index} is empty")), &layer_path));
             return;
         }
         if let Some((name, layout)) = layout
             && layout.keys.len() != keys.len()
         {
             let message = format!("layer {index} has {} keys, but {name} has {}", keys.len(), layout.keys.len());
-            findings.push(self.source.finding(Diagnostic::error(message), &["layers"]));
+            findings.push(self.source.finding(Diagnostic::error(message), &layer_path));
         }
         let before = findings.len();
         let (mut errors, mut warnings) = (0, 0);
@@ -372,11 +375,13 @@ impl<'a> Checker<'a> {
             }
             let label = layout.and_then(|(_, l)| l.keys.get(key)).and_then(|k| k.label()).map(str::to_owned);
             let position = KeyPosition { layer: index, index: key, label };
+            let string_at = c_key.parts.start.to_string();
+            let path = ["layers", &layer_at, &string_at];
             if let Some(split) = split {
-                let finding = self.source.finding(Diagnostic::warning(split), &["layers"]);
+                let finding = self.source.finding(Diagnostic::warning(split), &path);
                 findings.push(finding.at_position(position.clone()));
             }
-            self.keycode(keycode, layer_count, Some(position), &["layers"], findings);
+            self.keycode(keycode, layer_count, Some(position), &path, findings);
         }
         // The summary is an error only when errors are among what it counts.
         let more = match (errors, warnings) {
@@ -386,7 +391,7 @@ impl<'a> Checker<'a> {
                 "layer {index}: {errors} more errors and {warnings} more warnings not shown"
             ))),
         };
-        findings.extend(more.map(|d| self.source.finding(d, &["layers"])));
+        findings.extend(more.map(|d| self.source.finding(d, &layer_path)));
     }
 
     fn keycode(

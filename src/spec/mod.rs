@@ -5,6 +5,7 @@ mod check;
 mod files;
 pub mod hjson;
 mod merge;
+pub mod positions;
 pub mod value;
 
 use std::collections::BTreeMap;
