@@ -149,12 +149,21 @@ fn default_is_json(tree: &Path, keyboard: &str) -> bool {
     default.is_some_and(|keymap| keymap.join("keymap.json").is_file())
 }
 
-/// `size` keyboards of `testable`, shared among the platforms as the catalogue is (at
-/// least one each), each platform's taken in the order of their names' SHA-256.
+/// `size` keyboards of `testable` (or more, for at least one of each platform), shared
+/// among the platforms as the catalogue is (largest remainders first), each platform's
+/// taken in the order of their names' SHA-256.
 fn sample(testable: &BTreeSet<String>, catalogue: &BTreeMap<&str, &str>, size: usize) -> Vec<String> {
+    let exact: Vec<usize> =
+        PLATFORMS.iter().map(|platform| catalogue.values().filter(|p| *p == platform).count() * size).collect();
+    let mut shares: Vec<usize> = exact.iter().map(|e| e / catalogue.len()).collect();
+    let mut by_remainder: Vec<usize> = (0..PLATFORMS.len()).collect();
+    by_remainder.sort_by_key(|&at| std::cmp::Reverse(exact[at] % catalogue.len()));
+    let short = size.saturating_sub(shares.iter().sum());
+    for &at in by_remainder.iter().take(short) {
+        shares[at] += 1;
+    }
     let mut chosen = Vec::new();
-    for platform in PLATFORMS {
-        let share = catalogue.values().filter(|p| **p == platform).count() * size / catalogue.len();
+    for (platform, share) in PLATFORMS.into_iter().zip(shares) {
         let mut candidates: Vec<&String> =
             testable.iter().filter(|kb| catalogue.get(kb.as_str()) == Some(&platform)).collect();
         candidates.sort_by_key(|kb| Sha256::digest(kb.as_bytes()));
