@@ -294,7 +294,32 @@ fn migrate_rewrites_retired_names_and_the_result_validates() {
         assert!(stderr.contains(change), "missing {change:?} in {stderr}");
     }
     let text = std::fs::read_to_string(&migrated).unwrap();
-    assert!(text.contains(r#"["QK_BOOT", "LT(1, KC_SCRL)", "KC_TRNS""#), "{text}");
+    let renamed = [
+        ("\"KEYMAP\"", "\"LAYOUT\""),
+        ("\"RESET\"", "\"QK_BOOT\""),
+        ("KC_SLCK", "KC_SCRL"),
+        ("KC_MS_UP", "QK_MOUSE_CURSOR_UP"),
+    ]
+    .iter()
+    .fold(payload.to_string(), |text, (from, to)| text.replace(from, to));
+    assert_eq!(text, renamed, "only the names change, where they are written");
+    expect_exit(&run(&["validate", &migrated]), 0);
+
+    // Comments and the keys' lines stay; a name hjson writes without quotes has the
+    // whole document written out instead.
+    let lines: Vec<String> = layer("KC_A").iter().map(|key| format!("    \"{key}\",")).collect();
+    let commented = format!(
+        "{{\n  // mine\n  \"keyboard\": \"clueboard/66/rev2\",\n  \"layout\": \"LAYOUT_all\",\n  \"layers\": [[\n{}\n  ]]\n}}\n",
+        lines.join("\n").replacen("KC_A", "KC_SLCK", 1)
+    );
+    std::fs::write(&file, &commented).unwrap();
+    expect_exit(&run(&["migrate", &file, "-o", &migrated]), 0);
+    assert_eq!(std::fs::read_to_string(&migrated).unwrap(), commented.replace("KC_SLCK", "KC_SCRL"));
+    std::fs::write(&file, commented.replace("\"KC_SLCK\"", "KC_SLCK\n")).unwrap();
+    let stderr = expect_exit(&run(&["migrate", &file, "-o", &migrated]), 0);
+    assert!(stderr.contains("layers/0/0: KC_SLCK → KC_SCRL"), "{stderr}");
+    let text = std::fs::read_to_string(&migrated).unwrap();
+    assert!(text.contains("\"KC_SCRL\", \"KC_TRNS\"") && !text.contains("// mine"), "{text}");
     expect_exit(&run(&["validate", &migrated]), 0);
 }
 

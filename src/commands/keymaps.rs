@@ -292,6 +292,9 @@ pub fn migrate(
     for change in &changes {
         reporter.info(format_args!("{}: {} → {} ({})", change.at, change.from, change.to, change.why));
     }
-    reporter.info(format_args!("{shown}: {} names changed for keycodes {}", changes.len(), keycodes.version));
-    emit(keymap::to_keymap_json(&migrated).as_bytes(), out)
+    let changed = counted(changes.len(), "name");
+    reporter.info(format_args!("{shown}: {changed} changed for keycodes {}", keycodes.version));
+    let rewritten = keymap::rewrite_text(&text, &keymap.document, &migrated, &changes)
+        .unwrap_or_else(|| keymap::to_keymap_json(&migrated));
+    emit(rewritten.as_bytes(), out)
 }

@@ -9,6 +9,7 @@ use super::retired::retired_layout;
 use crate::c::{Expr, Kind};
 use crate::keyboard::Keyboards;
 use crate::publish::pyjson;
+use crate::spec::positions::ValueIndex;
 use crate::spec::{Object, Value};
 
 /// One rename made, and where.
@@ -41,6 +42,46 @@ pub fn migrate(keymap: &Keymap, keycodes: &Keycodes, keyboards: Option<&Keyboard
         }
     }
     (document, changes)
+}
+
+/// `text`, the keymap as written, with each string `changes` rewrote replaced where it
+/// is written, so that its layout and comments stay; `None` when a changed string is
+/// not written as plain JSON would write it (hjson's quoteless or single-quoted
+/// strings, escapes), for the caller to write the whole document instead.
+pub fn rewrite_text(text: &str, original: &Object, migrated: &Object, changes: &[Change]) -> Option<String> {
+    let index = ValueIndex::new(text);
+    let mut splices = Vec::new();
+    for at in changes.iter().map(|change| change.at.as_str()) {
+        let path: Vec<&str> = at.split('/').collect();
+        let (Some(Value::String(old)), Some(Value::String(new))) = (lookup(original, &path), lookup(migrated, &path))
+        else {
+            return None;
+        };
+        let start = index.start(&path)?;
+        let written = serde_json::to_string(old.as_ref()).ok()?;
+        text[start..].starts_with(&written).then_some(())?;
+        splices.push((start, start + written.len(), serde_json::to_string(new.as_ref()).ok()?));
+    }
+    splices.sort();
+    splices.dedup();
+    let mut rewritten = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (start, end, new) in splices {
+        rewritten.push_str(&text[copied..start]);
+        rewritten.push_str(&new);
+        copied = end;
+    }
+    rewritten.push_str(&text[copied..]);
+    Some(rewritten)
+}
+
+fn lookup<'v>(document: &'v Object, path: &[&str]) -> Option<&'v Value> {
+    let (first, rest) = path.split_first()?;
+    rest.iter().try_fold(document.get(*first)?, |value, segment| match value {
+        Value::Array(items) => items.get(segment.parse::<usize>().ok()?),
+        Value::Object(members) => members.get(*segment),
+        _ => None,
+    })
 }
 
 /// A keymap document as JSON text the way configurator exports read: four-space

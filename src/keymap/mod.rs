@@ -23,7 +23,7 @@ pub use expr::ExprError;
 pub use json2c::{CKey, Json2cError, c_keys, generate as json2c};
 pub use keycodes::{Keycodes, KeycodesError, Resolved, Scope};
 pub use legend::{KeyLegend, Kind, Legend, Legends, legends};
-pub use migrate::{Change, migrate, to_keymap_json};
+pub use migrate::{Change, migrate, rewrite_text, to_keymap_json};
 pub use names::Names;
 pub use naming::NameField;
 pub use retired::{Retired, Retirement, retired_layout};

@@ -21,10 +21,15 @@ impl ValueIndex {
         ValueIndex { line_starts, starts: walk.starts }
     }
 
+    /// The byte offset where the value at `path` starts.
+    pub fn start(&self, path: &[&str]) -> Option<usize> {
+        self.starts.get(path.join("/").as_str()).copied()
+    }
+
     /// The line and column (both from 1, the column in characters) where the value at
     /// `path` starts in `text`, the text the index was made from.
     pub fn position(&self, text: &str, path: &[&str]) -> Option<(usize, usize)> {
-        let start = *self.starts.get(path.join("/").as_str())?;
+        let start = self.start(path)?;
         let line = self.line_starts.partition_point(|&line_start| line_start <= start);
         let column = text.get(self.line_starts[line - 1]..start)?.chars().count() + 1;
         Some((line, column))
