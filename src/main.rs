@@ -5,7 +5,7 @@ mod commands;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use semver::Version;
 
 use commands::compile::CompileOptions;
@@ -16,7 +16,13 @@ use commands::{Failure, Reporter, compile, constants, keymaps, mass_compile, ser
 use qmk_api::source::DataTree;
 
 #[derive(Parser)]
-#[command(name = "qmk-api", version, about = "QMK's versioned constants, keyboards and keymaps, in one binary")]
+#[command(
+    name = "qmk-api",
+    version,
+    long_version = LONG_VERSION,
+    about = "QMK's versioned constants, keyboards and keymaps, in one binary",
+    after_help = "Examples:\n  qmk-api validate my_keymap.json        check a keymap against its keyboard\n  qmk-api draw my_keymap.json -o my.svg  draw its layers\n  qmk-api build                          publish the JSON API and the site into public/\n\nA guide: docs/guide.md, or guide/ in the built site."
+)]
 struct Cli {
     /// A qmk_firmware checkout to read [default: $QMK_HOME, else the bundled data]
     #[arg(long, global = true, value_name = "ROOT")]
@@ -34,6 +40,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check the constants and the lock, then publish both channels: JSON API and site
+    #[command(
+        after_help = "Examples:\n  qmk-api build\n  qmk-api --qmk-home ~/qmk_firmware build --out /srv/keyboards"
+    )]
     Build {
         /// Output directory; replaced as a whole, and only when the build succeeds
         #[arg(long, default_value = "public", value_name = "DIR")]
@@ -43,20 +52,27 @@ enum Command {
         json_only: bool,
     },
     /// Check the constants and the lock without writing anything
+    #[command(after_help = "Example:\n  qmk-api --qmk-home ~/qmk_firmware check")]
     Check,
     /// Lock versions in: record their published bytes in data/constants/constants.lock
+    #[command(
+        after_help = "Examples:\n  qmk-api --qmk-home ~/qmk_firmware lock --up-to 0.0.8\n  qmk-api --qmk-home . lock --subsystem keycodes"
+    )]
     Lock {
         /// Only this subsystem (e.g. keycodes, keycodes_german) [default: all]
         #[arg(long, value_name = "S")]
         subsystem: Option<String>,
         /// Lock every version up to and including this one [default: all]
-        #[arg(long, value_name = "V")]
-        version: Option<Version>,
+        #[arg(long, value_name = "VERSION", alias = "version")]
+        up_to: Option<Version>,
         /// Re-lock versions whose content changed since they were locked
         #[arg(long)]
         force: bool,
     },
     /// Write normalized data from a QMK tree (--qmk-home) into a data directory
+    #[command(
+        after_help = "Example:\n  qmk-api --qmk-home ~/qmk_firmware import --keyboard dz60 --keyboard planck/rev6"
+    )]
     Import {
         /// The data directory to write (its constants/, keyboards/ and mappings/ are replaced; the lock is kept)
         #[arg(long, default_value = "data", value_name = "DIR")]
@@ -66,10 +82,14 @@ enum Command {
         keyboards: Vec<String>,
     },
     /// Print the 16-bit value of keycode expressions, e.g. 'LT(1, KC_A)'
+    #[command(
+        after_help = "Examples:\n  qmk-api keycode 'LT(1, KC_A)' KC_TILD\n  qmk-api keycode --keycodes-version 0.0.3 QK_BOOT"
+    )]
     Keycode {
         /// The constants version to resolve against [default: the newest]
         #[arg(long, value_name = "V")]
         keycodes_version: Option<Version>,
+        /// Keycode expressions as a keymap holds them: names, numbers and QMK's macros
         #[arg(required = true, value_name = "EXPR")]
         expressions: Vec<String>,
         /// Treat warnings (what C silently changes) as errors
@@ -77,6 +97,9 @@ enum Command {
         deny_warnings: bool,
     },
     /// Check keymap files (QMK configurator JSON, or hjson) against their keyboard and the keycodes
+    #[command(
+        after_help = "Examples:\n  qmk-api validate my_keymap.json\n  qmk-api --qmk-home ~/qmk_firmware validate --format json keymaps/*.json"
+    )]
     Validate {
         /// The constants version to check against [default: the newest]
         #[arg(long, value_name = "V")]
@@ -84,6 +107,7 @@ enum Command {
         /// `text` reads like rustc, `json` prints one object per file for tools
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// Keymap files: JSON as QMK Configurator exports it, or hjson
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Treat warnings as errors: a keymap with warnings is invalid
@@ -91,7 +115,9 @@ enum Command {
         deny_warnings: bool,
     },
     /// Draw every layer of a keymap file on its keyboard's layout, as SVG
+    #[command(after_help = "Example:\n  qmk-api draw my_keymap.json -o my_keymap.svg")]
     Draw {
+        /// The keymap file to draw, once it validates
         file: PathBuf,
         /// The constants version to check and label against [default: the newest]
         #[arg(long, value_name = "V")]
@@ -101,7 +127,9 @@ enum Command {
         output: Option<PathBuf>,
     },
     /// Write the keymap.c of a keymap file, as QMK's json2c does, once the keymap validates
+    #[command(after_help = "Example:\n  qmk-api json2c my_keymap.json -o keymap.c")]
     Json2c {
+        /// The keymap file to write as C
         file: PathBuf,
         /// Write here instead of to stdout
         #[arg(short, long, value_name = "OUT")]
@@ -112,15 +140,27 @@ enum Command {
     },
     /// Run a compile job on a keymap file: validate it, write its keymap.c, keymap.json and sources, and
     /// build its firmware when --qmk-home is a qmk_firmware checkout
+    #[command(
+        after_help = "Examples:\n  qmk-api compile my_keymap.json --out compiled\n  qmk-api --qmk-home ~/qmk_firmware compile my_keymap.json"
+    )]
     Compile(CompileOptions),
     /// Build keyboards' firmware as QMK's `qmk mass-compile` does, through the compile service's builder, and record the results for the build-status endpoints
+    #[command(
+        after_help = "Examples:\n  qmk-api --qmk-home ~/qmk_firmware mass-compile -j 2 dz60 planck/rev6\n  qmk-api --qmk-home ~/qmk_firmware mass-compile -f processor=RP2040 --dry-run"
+    )]
     MassCompile(MassCompileOptions),
     /// Serve the compile API (api.qmk.fm's /v1/compile) and the built site of one channel
+    #[command(
+        after_help = "Examples:\n  qmk-api serve --listen 127.0.0.1:8080\n  qmk-api --qmk-home ~/qmk_firmware serve --workers 2 --state /var/lib/qmk-api"
+    )]
     Serve(ServeOptions),
     /// Run compile jobs from a job store shared with `serve` nodes (--database postgres://…), without HTTP
+    #[command(after_help = "Example:\n  qmk-api --qmk-home ~/qmk_firmware worker --database postgres://qmk@db/qmk_api")]
     Worker(JobOptions),
     /// Rewrite retired keycode and layout names in a keymap file to current ones
+    #[command(after_help = "Example:\n  qmk-api migrate my_keymap.json -o my_keymap.json")]
     Migrate {
+        /// The keymap file; only the renamed strings change, where they are written
         file: PathBuf,
         /// The constants version to migrate to [default: the newest]
         #[arg(long, value_name = "VERSION")]
@@ -129,7 +169,27 @@ enum Command {
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
     },
+    /// Print a shell's completion script
+    #[command(
+        after_help = "Examples:\n  qmk-api completions bash > ~/.local/share/bash-completion/completions/qmk-api\n  qmk-api completions zsh > ~/.zfunc/_qmk-api"
+    )]
+    Completions {
+        /// The shell to complete in
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff)
+    #[command(after_help = "Example:\n  qmk-api man > ~/.local/share/man/man1/qmk-api.1")]
+    Man,
 }
+
+/// `--version`: the commit built and the constants bundled.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("QMK_API_COMMIT"),
+    ")\nbundled constants: keycodes ",
+    env!("QMK_API_KEYCODES"),
+);
 
 fn main() -> ExitCode {
     // QMK's make runs its CLI and compiler through `qmk-api launch` (see
@@ -144,8 +204,11 @@ fn main() -> ExitCode {
     match run(cli, &reporter) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            if !failure.message.is_empty() {
-                commands::writing::note(&failure.message);
+            // One style for every command: the last word is an error, as diagnostics are.
+            match failure.message.as_str() {
+                "" => {}
+                message if message.starts_with("error:") => commands::writing::note(message),
+                message => commands::writing::note(&format!("error: {message}")),
             }
             ExitCode::from(failure.code)
         }
@@ -157,8 +220,8 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
     match cli.command {
         Command::Build { out, json_only } => constants::build(&tree, &out, json_only, reporter),
         Command::Check => constants::check(&tree, reporter),
-        Command::Lock { subsystem, version, force } => {
-            constants::lock(&tree, subsystem.as_deref(), version.as_ref(), force, reporter)
+        Command::Lock { subsystem, up_to, force } => {
+            constants::lock(&tree, subsystem.as_deref(), up_to.as_ref(), force, reporter)
         }
         Command::Import { out, keyboards } => constants::import(cli.qmk_home, &out, &keyboards, reporter),
         Command::Keycode { keycodes_version, expressions, deny_warnings } => {
@@ -185,6 +248,16 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
         }
         Command::Migrate { file, to, output } => {
             keymaps::migrate(&tree, &file, to.as_ref(), output.as_deref(), reporter)
+        }
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "qmk-api", &mut script);
+            commands::writing::stdout(&script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page).map_err(|e| Failure::usage(e.to_string()))?;
+            commands::writing::stdout(&page)
         }
     }
 }

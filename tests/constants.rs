@@ -196,7 +196,7 @@ fn lock_pins_master_and_catches_changes() {
         .keycodes("keycodes_0.0.1.hjson", BASE)
         .keycodes("keycodes_0.0.2.hjson", r#"{keycodes: {"0x7C00": {group: "quantum", key: "QK_BOOT"}}}"#);
     let root = fixture.root_arg();
-    let locked = run(&["lock", "--qmk-home", &root, "--version", "0.0.1"]);
+    let locked = run(&["lock", "--qmk-home", &root, "--up-to", "0.0.1"]);
     assert!(expect_exit(&locked, 0).contains("locked 1 versions"));
     let lock: Value =
         serde_json::from_slice(&std::fs::read(fixture.root().join("data/constants/constants.lock")).unwrap()).unwrap();
@@ -234,7 +234,7 @@ fn lock_rejects_unknown_subsystems_versions_and_the_bundled_data() {
     assert!(
         expect_exit(&run(&["lock", "--qmk-home", &root, "--subsystem", "nope"]), 1).contains("no subsystem `nope`")
     );
-    assert!(expect_exit(&run(&["lock", "--qmk-home", &root, "--version", "0.0.7"]), 1).contains("no version 0.0.7"));
+    assert!(expect_exit(&run(&["lock", "--qmk-home", &root, "--up-to", "0.0.7"]), 1).contains("no version 0.0.7"));
     assert!(expect_exit(&run_in(fixture.root(), &["lock"]), 2).contains("read-only"));
     assert!(!fixture.root().join("data/constants/constants.lock").exists());
 }

@@ -196,7 +196,7 @@ fn develop_only_versions_are_marked_on_every_page() {
         )
         .keycodes("keycodes_0.0.2.hjson", r#"{keycodes: {"0x0005": {group: "basic", key: "KC_B"}}}"#);
     let root = fixture.root_arg();
-    expect_exit(&run(&["lock", "--qmk-home", &root, "--version", "0.0.1"]), 0);
+    expect_exit(&run(&["lock", "--qmk-home", &root, "--up-to", "0.0.1"]), 0);
     expect_exit(&fixture.build(), 0);
     let out = fixture.out();
     for page in ["develop/constants/keycodes_0.0.2.html", "develop/changelog/keycodes_0.0.2.html"] {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use semver::Version;
 
-use super::writing::{self, counted, emit, note};
+use super::writing::{self, counted, emit, note, some_of};
 use super::{Failure, Reporter};
 use qmk_api::keyboard::{self, Keyboards, Settings};
 use qmk_api::keymap::{self, Context, Keycodes, Source};
@@ -73,12 +73,13 @@ pub fn keycode(
     match (failed, warned) {
         (0, 0) => Ok(()),
         (0, _) if !deny_warnings => Ok(()),
-        (0, n) => Err(Failure::data(format!(
-            "{n} of {} expressions have warnings in keycodes {version}, denied by --deny-warnings",
-            expressions.len()
-        ))),
+        (0, n) => {
+            let warned = some_of(n, expressions.len(), "expression", "has warnings", "have warnings");
+            Err(Failure::data(format!("{warned} in keycodes {version}, denied by --deny-warnings")))
+        }
         (n, _) => {
-            Err(Failure::data(format!("{n} of {} expressions have no value in keycodes {version}", expressions.len())))
+            let failed = some_of(n, expressions.len(), "expression", "has no value", "have no value");
+            Err(Failure::data(format!("{failed} in keycodes {version}")))
         }
     }
 }
@@ -134,11 +135,17 @@ pub fn validate(
         }
     }
     if !unreadable.is_empty() {
-        return Err(Failure::usage(format!("{} of {} files could not be read", unreadable.len(), files.len())));
+        return Err(Failure::usage(some_of(
+            unreadable.len(),
+            files.len(),
+            "file",
+            "could not be read",
+            "could not be read",
+        )));
     }
     match invalid {
         0 => Ok(()),
-        n => Err(Failure::data(format!("{n} of {} keymaps are invalid", files.len()))),
+        n => Err(Failure::data(some_of(n, files.len(), "keymap", "is invalid", "are invalid"))),
     }
 }
 

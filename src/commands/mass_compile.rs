@@ -142,7 +142,7 @@ pub fn mass_compile(tree: &DataTree, options: MassCompileOptions, reporter: &Rep
     ));
     match tally.failed {
         0 => Ok(()),
-        n => Err(Failure::data(format!("{n} of {} builds failed", plan.len()))),
+        n => Err(Failure::data(writing::some_of(n, plan.len(), "build", "failed", "failed"))),
     }
 }
 

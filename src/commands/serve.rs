@@ -16,7 +16,7 @@ use qmk_api::source::DataTree;
 /// What `qmk-api serve` and `qmk-api worker` share: where jobs are and how they run.
 #[derive(clap::Args)]
 pub struct JobOptions {
-    /// The job store shared by several nodes: a postgres:// URL (libpq's form, with its sslmode and sslrootcert) [default: SQLite in --state]
+    /// The job store shared by several nodes: a postgres:// URL (libpq's form, with its sslmode and sslrootcert); without it `serve` keeps its jobs in SQLite in --state, and `worker` refuses to start
     #[arg(long, env = "QMK_API_DATABASE", value_name = "URL", hide_env_values = true)]
     database: Option<String>,
     /// Where firmware builds run and warm builds keep their cache (cache/), the site is built, and with SQLite jobs (jobs.sqlite) and their firmware are kept

@@ -25,6 +25,15 @@ pub fn counted(count: usize, noun: &str) -> String {
     }
 }
 
+/// How many of `total` things (`noun`) are as `singular`/`plural` say: `the keymap is
+/// invalid` of one, `2 of 3 keymaps are invalid` of more.
+pub fn some_of(count: usize, total: usize, noun: &str, singular: &str, plural: &str) -> String {
+    match total {
+        1 => format!("the {noun} {singular}"),
+        _ => format!("{count} of {total} {noun}s {plural}"),
+    }
+}
+
 /// Writes `text` to stdout and flushes it.
 pub fn stdout(text: &[u8]) -> Result<(), Failure> {
     let mut stdout = std::io::stdout().lock();
