@@ -206,7 +206,12 @@ pub fn draw(
         true => Failure::data(format!("{shown}: not drawn: the keymap has no layers")),
         false => Failure::data(format!("{shown}: not drawn: the keymap is invalid")),
     })?;
-    emit(svg.as_bytes(), out)?;
+    emit_reported(svg.as_bytes(), out, reporter)
+}
+
+/// Writes `text` to `out` or stdout, saying so when it is a file.
+fn emit_reported(text: &[u8], out: Option<&Path>, reporter: &Reporter) -> Result<(), Failure> {
+    emit(text, out)?;
     if let Some(out) = out {
         reporter.info(format_args!("wrote {}", out.display()));
     }
@@ -226,8 +231,6 @@ fn report_unusable(path: &Path, message: &str, format: Format) -> Result<(), Fai
     }
 }
 
-/// Writes a keymap file's keymap.c; the file is read as `validate` reads it (QMK's
-/// schema, what QMK's generators may write, the names), without its keyboard.
 /// Writes the keymap.c of a keymap file, as QMK's json2c does, once the keymap passes
 /// `validate` (its diagnostics as `validate` prints them); `unchecked`, as QMK's
 /// json2c, it only has to read and to make C.
@@ -268,7 +271,7 @@ pub fn json2c(
         }
     };
     let generated = keymap::json2c(&keymap).map_err(|e| Failure::data(format!("{shown}: {e}")))?;
-    emit(generated.as_bytes(), out)
+    emit_reported(generated.as_bytes(), out, reporter)
 }
 
 pub fn migrate(
@@ -303,5 +306,5 @@ pub fn migrate(
     reporter.info(format_args!("{shown}: {changed} changed for keycodes {}", keycodes.version));
     let rewritten = keymap::rewrite_text(&text, &keymap.document, &migrated, &changes)
         .unwrap_or_else(|| keymap::to_keymap_json(&migrated));
-    emit(rewritten.as_bytes(), out)
+    emit_reported(rewritten.as_bytes(), out, reporter)
 }

@@ -193,7 +193,7 @@ mod tests {
         assert_eq!(outcome.returncode, 0, "{}", outcome.output);
         let lines: Vec<&str> = outcome.output.lines().collect();
         assert!(lines[0].starts_with("warning: `LT(2, KC_RPRN)` takes a basic keycode"), "{}", outcome.output);
-        assert!(outcome.output.contains("warning: `LT(2, KC_RPRN)` refers to layer 2, but the keymap has 1 layers"));
+        assert!(outcome.output.contains("warning: `LT(2, KC_RPRN)` refers to layer 2, but the keymap has 1 layer"));
         assert!(outcome.output.contains("mine is valid for clueboard/66/rev2"));
         assert!(outcome.sources.unwrap().keymap_c.contains("LAYOUT_all(LT(2, KC_RPRN), KC_TRNS"));
     }

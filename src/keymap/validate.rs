@@ -184,7 +184,7 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
                 }
             }
             if count > 0 && layer >= count {
-                let extra = format!("encoders are given for layer {layer}, but the keymap has {count} layers");
+                let extra = format!("encoders are given for layer {layer}, but the keymap has {}", layers(count));
                 report.diagnostics.push(finding(Diagnostic::warning(extra), &["encoders"]));
             }
         }
@@ -232,7 +232,7 @@ impl KeymapNames {
 pub(super) fn key_warnings(keycode: &str, resolved: &Resolved, layer_count: usize) -> Vec<String> {
     let beyond = resolved.layers.iter().filter(|l| **l as usize >= layer_count && layer_count > 0);
     let beyond =
-        beyond.map(|layer| format!("`{keycode}` refers to layer {layer}, but the keymap has {layer_count} layers"));
+        beyond.map(|layer| format!("`{keycode}` refers to layer {layer}, but the keymap has {}", layers(layer_count)));
     resolved.warnings.iter().map(|w| w.message.clone()).chain(beyond).collect()
 }
 
@@ -425,6 +425,14 @@ impl<'a> Checker<'a> {
                 findings.push(at(Diagnostic::error(message)));
             }
         }
+    }
+}
+
+/// `1 layer`, `2 layers`.
+fn layers(count: usize) -> String {
+    match count {
+        1 => "1 layer".to_owned(),
+        n => format!("{n} layers"),
     }
 }
 

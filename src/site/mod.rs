@@ -6,6 +6,7 @@
 //! Each channel directory is a whole site; `index.html` at the root joins them.
 
 mod changelog;
+mod guide;
 mod keymaps;
 mod readme;
 mod search;
@@ -116,18 +117,33 @@ pub fn render(
     progress: &ProgressBar,
 ) -> Result<usize, SiteError> {
     let per_channel = |c| 3 + 2 * publication.in_channel(c).count() + keyboards.len();
-    progress.set_length(1 + Channel::ALL.into_iter().map(per_channel).sum::<usize>() as u64);
+    let guide = guide::pages();
+    progress.set_length((1 + guide.len() + Channel::ALL.into_iter().map(per_channel).sum::<usize>()) as u64);
     let renderer = Renderer { env: environment()?, staging, last_updated: format_timestamp(last_updated), progress };
     let mut pages = 0;
     write_assets(staging, Path::new(""))?;
     let channels: Vec<ChannelSummary> = Channel::ALL.iter().map(|&c| ChannelSummary::of(c, publication)).collect();
     renderer.page("root.html", Path::new("index.html"), None, context! { channels => data(&channels) })?;
-    pages += 1;
+    pages += 1 + render_guide(&renderer, &guide)?;
     for (channel, summary) in Channel::ALL.into_iter().zip(&channels) {
         pages += render_channel(&renderer, channel, summary, publication, keyboards)?;
     }
     let checked = keycodes.map(|keycodes| keymap::Context { keyboards, keycodes });
     Ok(pages + render_keyboards(&renderer, keyboards, tree, checked)?)
+}
+
+/// The guide's pages, beside the channels.
+fn render_guide(renderer: &Renderer, pages: &[guide::Page]) -> Result<usize, SiteError> {
+    let index: Vec<Context> =
+        pages.iter().map(|p| context! { name => p.name.as_str(), title => p.title.as_str() }).collect();
+    for page in pages {
+        let path = Path::new(guide::FOLDER).join(format!("{}.html", page.name));
+        let html = Context::from_safe_string(page.html.clone());
+        let context =
+            context! { name => page.name.as_str(), title => page.title.as_str(), html => html, pages => &index };
+        renderer.page("guide.html", &path, None, context)?;
+    }
+    Ok(pages.len())
 }
 
 /// Keyboard pages, the same in every channel: each is rendered once and written to all;
