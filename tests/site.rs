@@ -91,6 +91,10 @@ fn a_keyboard_page_draws_one_shape_per_key_of_each_layout() {
     let keys = scraper::Selector::parse("rect.key").unwrap();
     let counts: Vec<usize> = html.select(&layouts).map(|svg| svg.select(&keys).count()).collect();
     assert_eq!(counts, [66, 67, 73], "LAYOUT_66_ansi, LAYOUT_66_iso, LAYOUT_all");
+    let view_boxes: Vec<&str> = html.select(&layouts).filter_map(|svg| svg.value().attr("viewbox")).collect();
+    assert!(view_boxes.iter().all(|view| view.starts_with("-3.0 -3.0 ")), "a margin around the keys: {view_boxes:?}");
+    assert!(!page.contains(">k46</text>") && page.contains(": k46, matrix 4,6</title>"), "a matrix id is no legend, only a tooltip");
+    assert!(page.contains(">;</text>") && !page.contains(">SEMICOLON</text>"), "SEMICOLON shows the spec's `;`");
     assert!(page.contains("10 rows × 8 columns"));
     assert!(page.contains("<code>LAYOUT</code>"), "the layout alias is shown");
     assert!(!page.contains("class=\"readme\""), "the bundled data has no readme, and the page no readme section");
@@ -214,29 +218,100 @@ fn the_search_index_covers_names_and_aliases_across_versions() {
     let entries = index["entries"].as_array().unwrap();
     let find =
         |name: &str| entries.iter().find(|e| e[0] == name && e[3] == "keycodes").unwrap_or_else(|| panic!("{name}"));
+    let versions = &index["subsystems"]["keycodes"];
+    assert_eq!(versions, &serde_json::json!(["0.0.1", "0.0.2", "0.0.3", "0.0.4", "0.0.5", "0.0.6", "0.0.7", "0.0.8"]));
     assert_eq!(find("QK_BOOT")[2], "0x7C00");
-    assert_eq!(
-        find("QK_BOOT")[4],
-        serde_json::json!(["0.0.1", "0.0.2", "0.0.3", "0.0.4", "0.0.5", "0.0.6", "0.0.7", "0.0.8"])
-    );
+    assert_eq!(find("QK_BOOT")[4], serde_json::json!([0, 7]), "versions 0.0.1 to 0.0.8, as a run");
     assert_eq!(find("XXXXXXX")[1], "KC_NO", "aliases name their keycode");
+    assert_eq!(find("KC_NO")[1], "", "a keycode's own entry");
     let script = read(&fixture.out(), "develop/assets/search-index.js");
     assert!(script.starts_with("window.QMK_SEARCH_INDEX = {"), "the search page works from file://");
+    assert!(script.len() < 600_000, "the index is {} bytes", script.len());
+}
+
+/// The search page resolves expressions from the index (names' values, macros as what
+/// each bit of their arguments sets): for every macro it resolves, with arguments of
+/// every kind, the value is the one QMK's C compiler gives, as `qmk-api keycode` says.
+#[test]
+fn the_search_page_resolves_expressions_as_the_keycode_command_does() {
+    if !common::firmware::on_path("node") {
+        assert!(std::env::var_os("CI").is_none(), "CI installs node");
+        eprintln!("skipped: no node to run the page's script");
+        return;
+    }
+    let fixture = built();
+    let index: serde_json::Value = serde_json::from_str(&read(&fixture.out(), "develop/search-index.json")).unwrap();
+    let functions = index["expressions"]["functions"].as_object().unwrap();
+    assert!(functions.contains_key("LT") && functions.contains_key("MT") && functions.contains_key("LCTL"));
+    let one = ["KC_A", "KC_ENT", "0", "1", "16", "0x1F", "MOD_LCTL", "MOD_LCTL | MOD_LSFT", "LSFT(KC_1)", "QK_BOOT"];
+    let two = [
+        ("1", "KC_A"),
+        ("15", "KC_SPC"),
+        ("MOD_LSFT", "KC_ENT"),
+        ("MOD_RALT | MOD_RGUI", "KC_B"),
+        ("16", "LCTL(KC_B)"),
+    ];
+    let mut expressions: Vec<String> = Vec::new();
+    for (name, model) in functions {
+        match model["bits"].as_array().unwrap().len() {
+            1 => expressions.extend(one.iter().map(|arg| format!("{name}({arg})"))),
+            _ => expressions.extend(two.iter().map(|(a, b)| format!("{name}({a}, {b})"))),
+        }
+    }
+    let script = format!(
+        "const vm = require('vm'), fs = require('fs'); const window = {{}}; window.window = window; vm.createContext(window);
+         for (const file of process.argv.slice(1, 3)) vm.runInContext(fs.readFileSync(file, 'utf8'), window);
+         for (const text of fs.readFileSync(0, 'utf8').split('\\n').filter(Boolean)) {{
+           try {{ const r = window.QMK_EXPRESSIONS.resolve(text, window.QMK_SEARCH_INDEX.expressions); console.log(text + '\\t' + r.hex); }}
+           catch (e) {{ console.log(text + '\\terror: ' + e.message); }}
+         }}"
+    );
+    let out = fixture.out();
+    let mut node = std::process::Command::new("node")
+        .args(["-e", &script])
+        .arg(out.join("develop/assets/search-index.js"))
+        .arg(out.join("develop/assets/expression.js"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut node.stdin.take().unwrap(), expressions.join("\n").as_bytes()).unwrap();
+    let output = node.wait_with_output().unwrap();
+    let page = stdout(&output);
+    let keycodes = qmk_api::keymap::Keycodes::new(
+        &qmk_api::spec::load(&qmk_api::source::DataTree::Bundled).unwrap().constants,
+        None,
+    )
+    .unwrap();
+    let mut compared = 0;
+    for line in page.lines() {
+        let (text, shown) = line.split_once('\t').unwrap();
+        let Ok(resolved) = keycodes.resolve(text) else { continue };
+        assert_eq!(shown, format!("0x{:04X}", resolved.value), "{text}");
+        compared += 1;
+    }
+    assert_eq!(page.lines().count(), expressions.len(), "{page}");
+    assert!(compared > 900, "{compared} of {} expressions compared", expressions.len());
 }
 
 #[test]
 fn the_search_finds_qk_boot_when_it_is_typed_in_a_real_browser() {
     let Some(browser_dir) = browser_dir() else { return };
     let fixture = built();
-    let output = std::process::Command::new("node")
-        .arg(browser_dir.join("search.mjs"))
-        .arg(fixture.out())
-        .arg("QK_BOOT")
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (stdout(&output), stderr(&output));
-    assert!(output.status.success(), "{stdout}{stderr}");
-    assert!(stdout.contains("found: QK_BOOT = 0x7C00 (alias of QK_BOOTLOADER)"), "{stdout}");
+    let search = |query: &str| {
+        let output = std::process::Command::new("node")
+            .arg(browser_dir.join("search.mjs"))
+            .arg(fixture.out())
+            .arg(query)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}{}", stdout(&output), stderr(&output));
+        stdout(&output)
+    };
+    let found = search("QK_BOOT");
+    assert!(found.contains("found: QK_BOOT = 0x7C00 (alias of QK_BOOTLOADER)"), "{found}");
+    let found = search("LT(1, KC_A)");
+    assert!(found.contains("found: LT(1, KC_A) = 0x4104 (KC_A = 0x0004)"), "an expression is resolved: {found}");
 }
 
 #[test]

@@ -190,6 +190,22 @@ impl Keycodes {
         self.languages.keys().map(String::as_str)
     }
 
+    /// What an expression may use: every name with a 16-bit value (keycodes, ranges,
+    /// the keycode headers' constants), and the headers' function-like macros of one or
+    /// two parameters, with how many they take.
+    pub fn expression_names(&self) -> (Vec<(&str, u16)>, Vec<(&str, usize)>) {
+        let sixteen = |val: &Val| u16::try_from(val.int.value).ok();
+        let keycodes = self.names.iter().filter_map(|(name, val)| Some((name.as_str(), sixteen(val)?)));
+        let constants = self.header.constants.iter().filter_map(|(name, c)| Some((name.as_str(), sixteen(&c.val)?)));
+        let functions = self.header.functions.iter().filter(|(_, f)| (1..=2).contains(&f.params.len()));
+        (keycodes.chain(constants).collect(), functions.map(|(name, f)| (name.as_str(), f.params.len())).collect())
+    }
+
+    /// Each value's first name, with the label that value is drawn with.
+    pub fn labelled_names(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.key_names.iter().filter_map(|(value, name)| Some((name.as_str(), self.labels.get(value)?.as_str())))
+    }
+
     pub fn retired(&self) -> &Retired {
         &self.retired
     }

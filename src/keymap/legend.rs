@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::document::Keymap;
 use super::json2c::{CKey, c_keys};
-use super::keycodes::{Scope, is_identifier};
+use super::keycodes::{Keycodes, Scope, is_identifier};
 use super::validate::{Context, KeymapNames, Report, key_warnings};
 use crate::keyboard::Layout;
 
@@ -198,6 +198,53 @@ fn readable(name: &str) -> String {
     bare.replace('_', " ").trim().to_owned()
 }
 
+/// What a key of a keyboard's layout shows, from the label its maker gave it: the
+/// spec's label where the label names a keycode (`SEMICOLON` → `;`, `PAGEUP` → `Page Up`,
+/// and retired names: `LSHIFT` → `Left Shift`), nothing for a matrix id (`k46`), which
+/// says nothing about the key, else the label as written.
+pub struct LabelLegends {
+    by_name: HashMap<String, String>,
+}
+
+impl LabelLegends {
+    pub fn new(keycodes: &Keycodes) -> LabelLegends {
+        let mut by_name: HashMap<String, String> =
+            keycodes.labelled_names().map(|(name, label)| (normalized(name), label.to_owned())).collect();
+        for (old, retirement) in keycodes.retired().iter() {
+            if let Some(label) = by_name.get(&normalized(&retirement.replacement)).cloned() {
+                by_name.entry(normalized(old)).or_insert(label);
+            }
+        }
+        LabelLegends { by_name }
+    }
+
+    pub fn legend<'l>(&'l self, label: &'l str) -> &'l str {
+        if is_matrix_id(label) {
+            return "";
+        }
+        match self.by_name.get(&normalized(label)) {
+            // A longer label only where it is words for an abbreviation (`LCTRL`).
+            Some(legend) if legend.chars().count() <= label.chars().count() + 4 => legend,
+            _ => label,
+        }
+    }
+}
+
+/// A keycode name or a label as compared: no `KC_`/`QK_`, no `_`, upper case.
+fn normalized(name: &str) -> String {
+    let bare = ["KC_", "QK_"].iter().find_map(|prefix| name.strip_prefix(prefix)).unwrap_or(name);
+    bare.chars().filter(|c| *c != '_').flat_map(char::to_uppercase).collect()
+}
+
+/// QMK's matrix ids (`k46`, `K2A`): a `k` and two to four letters or digits, one a digit.
+fn is_matrix_id(label: &str) -> bool {
+    label.strip_prefix(['k', 'K']).is_some_and(|rest| {
+        (2..=4).contains(&rest.len())
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+            && rest.bytes().any(|b| b.is_ascii_digit())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +262,17 @@ mod tests {
         let value = scope.resolve(written).unwrap_or_else(|e| panic!("{written}: {e}")).value;
         let legend = legend(&scope, written, value);
         (legend.kind, legend.tap, legend.hold, legend.layer)
+    }
+
+    #[test]
+    fn a_layouts_label_shows_the_legend_of_the_keycode_it_names_and_matrix_ids_show_nothing() {
+        let legends = LabelLegends::new(&keycodes());
+        let shown: Vec<&str> =
+            ["SEMICOLON", "PAGEUP", "caps_lock", "GRAVE", "k46", "K2A", "Shift", "EQUALSIGN", "KEY", "k1"]
+                .into_iter()
+                .map(|label| legends.legend(label))
+                .collect();
+        assert_eq!(shown, [";", "Page Up", "Caps Lock", "`", "", "", "Shift", "EQUALSIGN", "KEY", "k1"]);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use eval::{Warning, WarningKind};
 pub use expr::ExprError;
 pub use json2c::{CKey, Json2cError, c_keys, generate as json2c};
 pub use keycodes::{Keycodes, KeycodesError, Resolved, Scope};
-pub use legend::{KeyLegend, Kind, Legend, Legends, legends};
+pub use legend::{KeyLegend, Kind, LabelLegends, Legend, Legends, legends};
 pub use migrate::{Change, migrate, rewrite_text, to_keymap_json};
 pub use names::Names;
 pub use naming::NameField;

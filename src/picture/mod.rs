@@ -8,6 +8,7 @@ pub mod keymap;
 use std::fmt::Write;
 
 use crate::keyboard::{Key, Layout};
+use crate::keymap::LabelLegends;
 use fit::{Room, fit};
 
 pub use keymap::{Picture, draw};
@@ -185,13 +186,19 @@ fn text(svg: &mut String, class: &str, content: &str, room: Room, middle: f64, c
     svg.push_str("</text>");
 }
 
-/// A layout drawn for the site: each key with its label, its index and matrix position in a tooltip.
-pub fn layout(name: &str, layout: &Layout) -> String {
+/// Room around a layout, so that the outline of its edge keys is drawn whole.
+const MARGIN: f64 = 3.0;
+
+/// A layout drawn for the site: each key with the legend its label stands for
+/// (`legends`, else the label as written), its index, label and matrix position in a tooltip.
+pub fn layout(name: &str, layout: &Layout, legends: Option<&LabelLegends>) -> String {
     let (width, height) = extent(layout);
     let mut svg = format!(
-        r#"<svg class="layout" viewBox="0 0 {} {}" role="img" aria-label="{} with {} keys">"#,
-        Tenths(width),
-        Tenths(height),
+        r#"<svg class="layout" viewBox="{} {} {} {}" role="img" aria-label="{} with {} keys">"#,
+        Tenths(-MARGIN),
+        Tenths(-MARGIN),
+        Tenths(width + 2.0 * MARGIN),
+        Tenths(height + 2.0 * MARGIN),
         escape(name),
         layout.keys.len()
     );
@@ -199,7 +206,8 @@ pub fn layout(name: &str, layout: &Layout) -> String {
         let label = key.label().unwrap_or_default();
         let matrix = key.matrix().map(|[r, c]| format!(", matrix {r},{c}")).unwrap_or_default();
         let shown = if label.is_empty() { "no label" } else { label };
-        Face { title: format!("key {index}: {shown}{matrix}"), tap: label.to_owned(), ..Face::default() }
+        let tap = legends.map_or(label, |legends| legends.legend(label)).to_owned();
+        Face { title: format!("key {index}: {shown}{matrix}"), tap, ..Face::default() }
     });
     svg + "</svg>"
 }
@@ -216,10 +224,10 @@ mod tests {
             key(serde_json::json!({"matrix": [0, 0], "x": 0, "y": 0, "label": "<Esc>"})),
             key(serde_json::json!({"matrix": [0, 1], "x": 1, "y": 0, "w": 2})),
         ]);
-        let svg = layout("LAYOUT", &board);
+        let svg = layout("LAYOUT", &board, None);
         assert_eq!(svg.matches(r#"<rect class="key""#).count(), 2);
         assert!(svg.contains("&lt;Esc&gt;") && !svg.contains("<Esc>"));
-        assert!(svg.contains(r#"viewBox="0 0 162.0 54.0""#), "{svg}");
+        assert!(svg.contains(r#"viewBox="-3.0 -3.0 168.0 60.0""#), "a margin around the keys: {svg}");
         assert!(svg.contains("<title>key 1: no label, matrix 0,1</title>"), "{svg}");
     }
 

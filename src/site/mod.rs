@@ -126,7 +126,7 @@ pub fn render(
     renderer.page("root.html", Path::new("index.html"), None, context! { channels => data(&channels) })?;
     pages += 1 + render_guide(&renderer, &guide)?;
     for (channel, summary) in Channel::ALL.into_iter().zip(&channels) {
-        pages += render_channel(&renderer, channel, summary, publication, keyboards)?;
+        pages += render_channel(&renderer, channel, summary, publication, keyboards, keycodes)?;
     }
     let checked = keycodes.map(|keycodes| keymap::Context { keyboards, keycodes });
     Ok(pages + render_keyboards(&renderer, keyboards, tree, checked)?)
@@ -159,13 +159,15 @@ fn render_keyboards(
         aliases_of.entry(target.as_str()).or_default().push(alias.as_str());
     }
     let all: Vec<&Keyboard> = keyboards.iter().collect();
+    let legends = checked.map(|context| keymap::LabelLegends::new(context.keycodes));
     all.par_iter().try_for_each(|keyboard| {
         let page = keyboard_page(&keyboard.name);
         let paths: Vec<_> = Channel::ALL.iter().map(|c| Path::new(c.name()).join(&page)).collect();
         let paths: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
         let aliases = aliases_of.get(keyboard.name.as_str()).map_or(&[][..], Vec::as_slice);
         let keymaps = keymaps::pictures(keyboard, tree, checked);
-        renderer.pages("keyboard.html", &paths, true, keyboard_context(keyboard, aliases, tree, keymaps))
+        let context = keyboard_context(keyboard, aliases, tree, keymaps, legends.as_ref());
+        renderer.pages("keyboard.html", &paths, true, context)
     })?;
     Ok(all.len() * Channel::ALL.len())
 }
@@ -241,6 +243,7 @@ fn render_channel(
     summary: &ChannelSummary,
     publication: &Publication,
     keyboards: &Keyboards,
+    keycodes: Option<&Keycodes>,
 ) -> Result<usize, SiteError> {
     let root = Path::new(channel.name());
     write_assets(renderer.staging, root)?;
@@ -294,7 +297,7 @@ fn render_channel(
     page("keyboards.html", "keyboards/index.html", context! { keyboards => data(&list) })?;
     pages += 1;
 
-    let index = search::index(&items, &version_page);
+    let index = search::index(&items, keycodes);
     let write = |path: &str, bytes: &[u8]| {
         let path = root.join(path);
         renderer.staging.write(&path, bytes).map_err(|source| write_error(&path, source))
@@ -375,7 +378,13 @@ impl KeyboardSummary {
     }
 }
 
-fn keyboard_context(keyboard: &Keyboard, aliases: &[&str], tree: &DataTree, keymaps: Vec<Context>) -> Context {
+fn keyboard_context(
+    keyboard: &Keyboard,
+    aliases: &[&str],
+    tree: &DataTree,
+    keymaps: Vec<Context>,
+    legends: Option<&keymap::LabelLegends>,
+) -> Context {
     let text = |field: &str| keyboard.info.get(field).and_then(crate::spec::Value::as_str).map(str::to_owned);
     let layouts: Vec<Context> = keyboard
         .layouts
@@ -387,7 +396,7 @@ fn keyboard_context(keyboard: &Keyboard, aliases: &[&str], tree: &DataTree, keym
                 name => name,
                 keys => layout.keys.len(),
                 aliases => data(&aliases),
-                svg => Context::from_safe_string(crate::picture::layout(name, layout)),
+                svg => Context::from_safe_string(crate::picture::layout(name, layout, legends)),
             }
         })
         .collect();

@@ -12,7 +12,7 @@ try {
   const errors = [];
   page.on("pageerror", (error) => errors.push(error.message));
   await page.goto(pathToFileURL(join(site, "develop", "search.html")).href);
-  await page.getByLabel("Keycode name or alias").pressSequentially(query);
+  await page.getByLabel("Keycode name, alias or expression").pressSequentially(query);
   const first = page.locator("#results li").first();
   await first.waitFor({ timeout: 5000 });
   const text = await first.textContent();
