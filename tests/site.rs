@@ -91,9 +91,13 @@ fn a_keyboard_page_draws_one_shape_per_key_of_each_layout() {
     let keys = scraper::Selector::parse("rect.key").unwrap();
     let counts: Vec<usize> = html.select(&layouts).map(|svg| svg.select(&keys).count()).collect();
     assert_eq!(counts, [66, 67, 73], "LAYOUT_66_ansi, LAYOUT_66_iso, LAYOUT_all");
-    let view_boxes: Vec<&str> = html.select(&layouts).filter_map(|svg| svg.value().attr("viewbox")).collect();
+    let view_boxes: Vec<&str> = html.select(&layouts).filter_map(|svg| svg.value().attr("viewBox")).collect();
+    assert_eq!(view_boxes.len(), 3, "{view_boxes:?}");
     assert!(view_boxes.iter().all(|view| view.starts_with("-3.0 -3.0 ")), "a margin around the keys: {view_boxes:?}");
-    assert!(!page.contains(">k46</text>") && page.contains(": k46, matrix 4,6</title>"), "a matrix id is no legend, only a tooltip");
+    assert!(
+        !page.contains(">k46</text>") && page.contains(": k46, matrix 4,6</title>"),
+        "a matrix id is no legend, only a tooltip"
+    );
     assert!(page.contains(">;</text>") && !page.contains(">SEMICOLON</text>"), "SEMICOLON shows the spec's `;`");
     assert!(page.contains("10 rows × 8 columns"));
     assert!(page.contains("<code>LAYOUT</code>"), "the layout alias is shown");

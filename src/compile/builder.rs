@@ -434,7 +434,10 @@ impl FirmwareBuilder {
                 output.push_str("\nmake succeeded but wrote no firmware file (.uf2, .hex or .bin).");
                 Ok(Build { returncode: 1, output, firmware: None })
             }
-            Ok(_) => Ok(Build { returncode, output, firmware: None }),
+            Ok(_) => {
+                output.extend(missing_tool(&output).map(|hint| format!("\n{hint}")));
+                Ok(Build { returncode, output, firmware: None })
+            }
         }
     }
 
@@ -610,6 +613,28 @@ fn outside_links(home: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The programs a QMK build runs that a machine may lack, and the Debian packages
+/// (or the command) that install them.
+const TOOLS: [(&str, &str); 6] = [
+    ("avr-gcc", "Debian's `gcc-avr avr-libc binutils-avr`"),
+    ("arm-none-eabi-gcc", "Debian's `gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi`"),
+    ("dfu-suffix", "Debian's `dfu-util`"),
+    ("riscv64-unknown-elf-gcc", "Debian's `gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf`"),
+    ("qmk", "QMK's CLI: `pip install qmk`"),
+    ("bwrap", "Debian's `bubblewrap`"),
+];
+
+/// What to install, where a failed build's `output` says a program was not found.
+fn missing_tool(output: &str) -> Option<String> {
+    TOOLS.iter().find_map(|(program, install)| {
+        let missing = [": not found", ": command not found", ": No such file or directory"]
+            .iter()
+            .any(|said| output.contains(&format!("{program}{said}")))
+            || output.contains(&format!("cannot run {program}"));
+        missing.then(|| format!("help: `{program}` is not installed here: install {install}"))
+    })
+}
+
 /// Whether git sees `dir` inside a work tree, as QMK's top-level make file asks.
 fn is_git_work_tree(dir: &Path) -> bool {
     Command::new("git")
@@ -716,6 +741,18 @@ mod tests {
         std::fs::write(dir.path().join(BUILD_RULES), "").unwrap();
         assert_eq!(Builder::for_tree(&tree, settings()).name(), "qmk-firmware");
         assert_eq!(Builder::for_tree(&DataTree::Bundled, settings()).name(), "keymap-only");
+    }
+
+    #[test]
+    fn a_build_that_lacks_a_compiler_says_what_to_install() {
+        let output = "Compiling: quantum/keymap.c\n/bin/sh: 1: avr-gcc: not found\nmake: *** [x] Error 127";
+        assert_eq!(
+            missing_tool(output).as_deref(),
+            Some("help: `avr-gcc` is not installed here: install Debian's `gcc-avr avr-libc binutils-avr`")
+        );
+        let launched = "qmk-api launch: cannot run arm-none-eabi-gcc: No such file or directory (os error 2)";
+        assert!(missing_tool(launched).unwrap().contains("gcc-arm-none-eabi"));
+        assert_eq!(missing_tool("error: 'FOO' undeclared"), None);
     }
 
     #[test]
