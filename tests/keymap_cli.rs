@@ -172,6 +172,10 @@ fn malformed_keymaps_get_diagnostics_not_panics() {
     let fixture = Fixture::new();
     let cases: &[(&str, &str)] = &[
         (
+            r#"{"keyboard": "clueboard/66/rev2", "layers": [["KC_A"]"#,
+            "the file ends inside the array opened here: a `]` is missing",
+        ),
+        (
             r#"{"keyboard": "clueboard/66/rev2", "layout": "LAYOUT_all", "layers": "KC_A"}"#,
             "`layers` must be an array, not a string",
         ),
@@ -200,7 +204,11 @@ fn malformed_keymaps_get_diagnostics_not_panics() {
         (r#"{"keyboard": "clueboard/66/rev2", "layers": [["KC_A"]]}"#, "no `layout`"),
         (r#"{"layout": "LAYOUT_all", "layers": [["KC_A"]]}"#, "no `keyboard`"),
         (r#"["not", "an", "object"]"#, "a keymap must be an object, not an array"),
-        ("{\"keyboard\": \"clueboard/66/rev2\",\n  \"layers\": [", "invalid hjson"),
+        (
+            "{\"keyboard\": \"clueboard/66/rev2\",\n  \"layers\": [",
+            "ends inside the array opened here: a `]` is missing\n  --> ",
+        ),
+        ("{\"keyboard\": \"clueboard/66/rev2\",\n  \"layers\" [[]]}", "invalid hjson: expected `:` after a key"),
     ];
     let path = fixture.root().join("bad.json");
     let file = path.display().to_string();

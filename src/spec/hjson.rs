@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
 
+use super::positions::unclosed;
 use super::value::{Object, Str, Value};
 
 /// Why a document could not be read, with the parser's position where it has one.
@@ -38,6 +39,13 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
         return Ok(value);
     }
     match quietly(|| deser_hjson::from_str::<Strict>(text)) {
+        Some(Err(deser_hjson::Error::Syntax { code: deser_hjson::ErrorCode::Eof, .. }))
+            if let Some((line, column, bracket)) = unclosed(text) =>
+        {
+            let (what, closing) = if bracket == '{' { ("object", '}') } else { ("array", ']') };
+            let message = format!("the file ends inside the {what} opened here: a `{closing}` is missing");
+            Err(ParseError { message, line: Some(line), column: Some(column) })
+        }
         Some(parsed) => parsed.map(|Strict(value)| value).map_err(ParseError::from),
         // deser-hjson 2.2.6 panics when it places an error inside a multi-byte character
         // (`{"a"é: 1}`). The same text with each such character as ASCII bytes has the
@@ -79,7 +87,10 @@ impl From<deser_hjson::Error> for ParseError {
     fn from(error: deser_hjson::Error) -> Self {
         match error {
             deser_hjson::Error::Syntax { line, col, code, at } => ParseError {
-                message: format!("invalid hjson: {} near `{}`", describe(&code), at.trim()),
+                message: match at.trim() {
+                    "" => format!("invalid hjson: {}", describe(&code)),
+                    near => format!("invalid hjson: {} near `{near}`", describe(&code)),
+                },
                 line: Some(line),
                 column: Some(col),
             },

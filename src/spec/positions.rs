@@ -36,6 +36,43 @@ impl ValueIndex {
     }
 }
 
+/// The last `{` or `[` the text leaves open, with its line and column: where a
+/// document that ends too early lacks its `}` or `]`. Brackets inside strings and
+/// comments do not count.
+pub fn unclosed(text: &str) -> Option<(usize, usize, char)> {
+    let bytes = text.as_bytes();
+    let mut open = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        at += match rest[0] {
+            b'{' | b'[' => {
+                open.push(at);
+                1
+            }
+            b'}' | b']' => {
+                open.pop();
+                1
+            }
+            b'"' | b'\'' => {
+                let mut walk = Walk { text: bytes, at, starts: HashMap::new() };
+                match walk.string() {
+                    Some(_) => walk.at - at,
+                    None => rest.len(),
+                }
+            }
+            b'#' => line_length(rest),
+            b'/' if rest.get(1) == Some(&b'/') => line_length(rest),
+            b'/' if rest.get(1) == Some(&b'*') => find(&rest[2..], b"*/").map_or(rest.len(), |end| end + 4),
+            _ => 1,
+        };
+    }
+    let start = *open.last()?;
+    let line_start = text[..start].rfind('\n').map_or(0, |newline| newline + 1);
+    let line = text[..start].matches('\n').count() + 1;
+    Some((line, text[line_start..start].chars().count() + 1, char::from(bytes[start])))
+}
+
 struct Walk<'t> {
     text: &'t [u8],
     at: usize,
@@ -222,6 +259,13 @@ mod tests {
         assert_eq!(at(text, &["layers", "0", "1"]), Some((7, 5)));
         assert_eq!(at(text, &["layers", "0", "3"]), Some((8, 10)));
         assert_eq!(at(text, &["layout"]), Some((14, 9)));
+    }
+
+    #[test]
+    fn the_last_bracket_left_open_is_found_outside_strings_and_comments() {
+        assert_eq!(unclosed("{\n  \"layers\": [[\"KC_A\"],\n   [\"]\", // ]\n"), Some((3, 4, '[')));
+        assert_eq!(unclosed("{\"a\": [1]"), Some((1, 1, '{')));
+        assert_eq!(unclosed("{\"a\": [1]}"), None);
     }
 
     #[test]
