@@ -190,6 +190,11 @@ fn malformed_keymaps_get_diagnostics_not_panics() {
             "no keyboard `clueboard/66/rev22` (did you mean `clueboard/66/rev2`?)",
         ),
         (
+            r#"{"keyboard": "clueboard/6", "layout": "LAYOUT_all", "layers": [["KC_A"]]}"#,
+            "no keyboard `clueboard/6` (did you mean `clueboard/66/rev2`?)",
+        ),
+        (r#"{"keyboard": "feris", "layout": "LAYOUT", "layers": [["KC_A"]]}"#, "(did you mean `ferris/0_1`?)"),
+        (
             r#"{"keyboard": "../../etc/passwd", "layout": "LAYOUT_all", "layers": [["KC_A"]]}"#,
             "`keyboard`: \"../../etc/passwd\" is not a keyboard name",
         ),

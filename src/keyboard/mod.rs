@@ -227,6 +227,36 @@ impl Keyboards {
         &self.left_out
     }
 
+    /// The keyboard `name` may have meant: the closest keyboard name, or the keyboards
+    /// inside the closest folder that holds keyboards (`feris`, `ferris` → `ferris/0_1`).
+    fn closest(&self, name: &str) -> Option<String> {
+        let folders = self.targets.keys().flat_map(|keyboard| {
+            keyboard
+                .match_indices('/')
+                .map(|(at, _)| &keyboard[..at])
+                .filter(|folder| !self.targets.contains_key(*folder))
+        });
+        let mut candidates: Vec<&str> = self.targets.keys().map(String::as_str).chain(folders).collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let closest = if candidates.binary_search(&name).is_ok() {
+            name.to_owned()
+        } else {
+            suggest(name, candidates.into_iter())?
+        };
+        if self.targets.contains_key(&closest) {
+            return Some(closest);
+        }
+        let inside = format!("{closest}/");
+        let mut keyboards: Vec<&str> =
+            self.targets.keys().map(String::as_str).filter(|k| k.starts_with(&inside)).collect();
+        keyboards.sort_unstable();
+        let more = keyboards.len().saturating_sub(3);
+        keyboards.truncate(3);
+        let listed = keyboards.join("`, `");
+        Some(if more > 0 { format!("{listed}` or {more} more in `{closest}") } else { listed })
+    }
+
     /// A keyboard by name, following aliases of moved keyboards.
     pub fn resolve(&self, name: &str) -> Result<&Keyboard, KeyboardError> {
         if !is_valid_name(name) {
@@ -242,10 +272,7 @@ impl Keyboards {
             }
             match self.aliases.get(current) {
                 Some(target) => current = target,
-                None => {
-                    let suggestion = suggest(name, self.targets.keys().map(String::as_str));
-                    return Err(KeyboardError::Unknown { name: name.to_owned(), suggestion });
-                }
+                None => return Err(KeyboardError::Unknown { name: name.to_owned(), suggestion: self.closest(name) }),
             }
         }
         Err(KeyboardError::AliasCycle(name.to_owned()))
