@@ -270,8 +270,11 @@ fn rejected(text: &str) -> String {
 #[test]
 fn broken_hjson_names_file_and_line() {
     let stderr = rejected("{\n  ranges: {\n    \"0x0000/0x00FF\": {define: \"QK_BASIC\"}\n  \n");
-    assert!(stderr.contains("error: invalid hjson"), "{stderr}");
-    assert!(stderr.contains("keycodes_0.0.1.hjson:"), "{stderr}");
+    assert!(stderr.contains("error: the file ends inside the object opened here: a `}` is missing"), "{stderr}");
+    assert!(stderr.contains("keycodes_0.0.1.hjson:2:11"), "at `ranges: {{`: {stderr}");
+    let stderr = rejected("{\n  ranges: {\n    \"0x0000/0x00FF\" {define: \"QK_BASIC\"}\n  }\n}\n");
+    assert!(stderr.contains("error: invalid hjson: expected `:` after a key"), "{stderr}");
+    assert!(stderr.contains("keycodes_0.0.1.hjson:3:"), "{stderr}");
 }
 
 #[test]
@@ -341,7 +344,13 @@ fn the_summary_and_verbose_output() {
     fixture.keycodes("keycodes_0.0.1.hjson", BASE);
     let stderr = expect_exit(&fixture.build(), 0);
     let summary = stderr.lines().last().unwrap();
-    assert!(summary.contains("master 1 version, develop 1 version, 0 keyboards, 11 pages,"), "{summary}");
+    // The root and the guide's pages, and each channel's home, version, changelog, keyboards and search.
+    let guide = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/docs")).unwrap().count();
+    let pages = 1 + guide + 2 * 5;
+    assert!(
+        summary.contains(&format!("master 1 version, develop 1 version, 0 keyboards, {pages} pages,")),
+        "{summary}"
+    );
     assert!(summary.ends_with(" ms"), "{summary}");
     let verbose = run(&["build", "-v", "--qmk-home", &fixture.root_arg(), "--out", &fixture.out_arg()]);
     assert!(expect_exit(&verbose, 0).contains("reading "));
