@@ -194,8 +194,7 @@ fn mods(bits: u16) -> String {
 
 /// A keycode name as a legend: `QK_STENO_BOLT` → `STENO BOLT`, which can wrap.
 fn readable(name: &str) -> String {
-    let bare = ["KC_", "QK_"].iter().find_map(|prefix| name.strip_prefix(prefix)).unwrap_or(name);
-    bare.replace('_', " ").trim().to_owned()
+    bare(name).replace('_', " ").trim().to_owned()
 }
 
 /// What a key of a keyboard's layout shows, from the label its maker gave it: the
@@ -232,8 +231,12 @@ impl LabelLegends {
 
 /// A keycode name or a label as compared: no `KC_`/`QK_`, no `_`, upper case.
 fn normalized(name: &str) -> String {
-    let bare = ["KC_", "QK_"].iter().find_map(|prefix| name.strip_prefix(prefix)).unwrap_or(name);
-    bare.chars().filter(|c| *c != '_').flat_map(char::to_uppercase).collect()
+    bare(name).chars().filter(|c| *c != '_').flat_map(char::to_uppercase).collect()
+}
+
+/// A keycode name without its `KC_` or `QK_` prefix.
+fn bare(name: &str) -> &str {
+    ["KC_", "QK_"].iter().find_map(|prefix| name.strip_prefix(prefix)).unwrap_or(name)
 }
 
 /// QMK's matrix ids (`k46`, `K2A`): a `k` and two to four letters or digits, one a digit.
