@@ -1,10 +1,11 @@
 //! `cargo bench --bench firmware`: real AVR firmware of the seeds' example payload
 //! (clueboard/66/rev2) over a copy of ../shared/qmk, in rounds of five builds:
 //! QMK's own `make -j2`; qmk-api cold (empty caches); the keyboard's reference build,
-//! which fills the cache (as the service runs it after a keyboard's first job); qmk-api
-//! warm (the same keyboard, another keymap, reading the cache); and the reference
-//! keymap built again, which reuses every generator's and compiler's result: what is
-//! left is QMK's make itself, the floor of any build through it. Every build runs in
+//! which fills the cache and records make's commands (as the service runs it after a
+//! keyboard's first job); qmk-api warm (the same keyboard, another keymap, replaying the
+//! recorded commands without make); and the reference keymap built again through make,
+//! which reuses every generator's and compiler's result: what is left is QMK's make
+//! itself, the floor of any build through it. Every build runs in
 //! the sandbox (bubblewrap) when the machine has one. Reports wall and CPU time (user +
 //! system of the build's processes, as the build reports them) and checks every
 //! firmware against make's. Last, the CLI as a keymap author runs it, a new process
@@ -65,7 +66,9 @@ fn main() {
         load()
     );
     println!(
-        "  reference: QMK's make -j2 of the seed 14.6–16.8 s; goals: cold no slower, warm ≥ 5× faster than cold, < 2 s"
+        "  reference: QMK's make -j2 of the seed 14.6–16.8 s; goals: cold no slower, warm (make's recorded commands \
+         replayed without make) ≥ 8× faster than cold and ≥ 15× faster than make -j2; the CLI's second compile ≥ 5× \
+         faster than its first"
     );
     if let Builder::Firmware(firmware) = Builder::for_tree(&data, settings(None)) {
         let timed = || {
@@ -143,9 +146,9 @@ fn main() {
         load()
     );
     println!(
-        "  the floor (every result reused: QMK's make alone) is {:.1}× faster than cold; the warm build's {:.2} s above it is the new keymap's own work: QMK's keymap generators and the compiles of its keymap.c",
+        "  make's floor (every result reused, QMK's make alone) is {:.1}× faster than cold; warm, without make, is {:.1}× faster than that floor",
         cold.wall.as_secs_f64() / again.wall.as_secs_f64(),
-        warm.wall.as_secs_f64() - again.wall.as_secs_f64()
+        again.wall.as_secs_f64() / warm.wall.as_secs_f64()
     );
 
     let cache = scratch.path().join("user-cache").display().to_string();

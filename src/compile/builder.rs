@@ -71,6 +71,8 @@ const PASSED_ENV: [&str; 4] = ["PATH", "LANG", "LANGUAGE", "TZ"];
 const STAGING: &str = "staging";
 const PYTHON: &str = "python";
 const REFERENCES: &str = "references";
+/// Where a reference build notes the commands make runs (see [`launch::record`]).
+const RECORD: &str = "record";
 /// The digests of the tree's files, kept for the next process (see [`TreeState`]).
 const TREE_INDEX: &str = "tree-index";
 
@@ -158,6 +160,14 @@ pub enum Origin {
     Request,
     /// The service, for a keyboard's reference build: what it keeps serves every build.
     Reference,
+}
+
+impl Target<'_> {
+    /// Whether make's commands are recorded for later keymaps of the keyboard: in its
+    /// reference build, whose keymap's name is the service's own.
+    fn records(&self) -> bool {
+        self.origin == Origin::Reference && self.keymap == REFERENCE_KEYMAP
+    }
 }
 
 /// What to build: a keyboard and a keymap.
@@ -294,6 +304,7 @@ impl FirmwareBuilder {
         let Some(cache) = &self.settings.cache else { return Ok(0) };
         Ok(launch::memo::prune(&cache.join(launch::memo::FOLDER), cutoff)?
             + launch::objects::prune(&cache.join(launch::objects::FOLDER), cutoff)?
+            + launch::graph::prune(&cache.join(launch::graph::FOLDER), cutoff)?
             + prune_folders(&cache.join(STAGING), cutoff)?
             + prune_folders(&cache.join(REFERENCES), cutoff)?)
     }
@@ -522,6 +533,9 @@ impl FirmwareBuilder {
                 let launcher = make_word(&self.settings.launcher);
                 args.push(format!("QMK_BIN={launcher} {} qmk", launch::SUBCOMMAND).into());
                 args.push(format!("CC_PREFIX={launcher} {} cc", launch::SUBCOMMAND).into());
+                if target.records() {
+                    args.push(format!("SHELL={launcher} {} {}", launch::SUBCOMMAND, launch::record::SUBCOMMAND).into());
+                }
             }
             None => args.push("QMK_BIN=qmk".into()),
         }
@@ -559,6 +573,9 @@ impl FirmwareBuilder {
         set(launch::BUILD_ENV, uuid::Uuid::new_v4().to_string().into());
         set(launch::KEYMAP_ENV, target.keymap.into());
         set(launch::WORK_ENV, folder.into());
+        if target.records() {
+            set(launch::record::RECORD_ENV, folder.join(RECORD).into());
+        }
         environment
     }
 

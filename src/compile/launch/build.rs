@@ -10,13 +10,16 @@
 //! then the same for every job of a keyboard, whatever its keymap's name, and the tree
 //! itself is never written to.
 
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use super::graph::{self, Graph};
 use super::python::{Script, Server};
-use super::{BYTE_CODE_ENV, CACHE_ENV, SERVER_FOLDER, STAGING_ENV, TREE_ENV};
+use super::shelf::Shelf;
+use super::{BYTE_CODE_ENV, CACHE_ENV, KEYMAP_ENV, SERVER_FOLDER, STAGING_ENV, TREE_ENV, record, replay};
 use crate::compile::builder::{FIRMWARE_FORMATS, is_firmware_file};
 
 /// The second argument of `qmk-api launch` that starts a build.
@@ -56,28 +59,52 @@ fn build(folder: &Path, tree: &Path, target: &OsStr, make: &OsStr, args: &[OsStr
     copy_byte_code().map_err(|e| context(e, "cannot copy Python's byte code".into()))?;
     let view = folder.join(VIEW);
     let server = start_server(folder, tree).map_err(|e| context(e, "cannot start QMK's CLI server".into()))?;
-    let output = std::io::stderr().lock();
-    let status = Command::new(make)
-        .args(args)
-        .current_dir(&view)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(std::os::fd::AsFd::as_fd(&output).try_clone_to_owned()?))
-        .stderr(Stdio::inherit())
-        .status()
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot run make: {e}")))?;
-    drop(output);
+    let log = std::fs::File::from(std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned()?);
+    let recorded = Recorded::of_build(folder, target, args)?;
+    let replayed = match (&recorded, keymap_json.is_empty()) {
+        (Recorded::Replayable { graph, shelf, name, .. }, false) if is_plain_name(name) => {
+            match replay::replay(graph, shelf, &view, name, &folder.to_string_lossy(), &log) {
+                Ok(replayed) => Some(replayed),
+                Err(stopped) => {
+                    eprintln!("qmk-api: the recorded build does not fit this keymap ({stopped}); make builds it");
+                    clear_output(&view)?;
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let code = match &replayed {
+        Some(_) => 0,
+        None => {
+            let mut make = Command::new(make);
+            make.args(args).current_dir(&view).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(Stdio::inherit());
+            if let Recorded::Recording { .. } = recorded {
+                make.env(record::RECIPE_OUTPUT_ENV, record::output_mark(&log)?);
+            }
+            let status = make.status().map_err(|e| std::io::Error::new(e.kind(), format!("cannot run make: {e}")))?;
+            status.code().unwrap_or_else(|| super::signal_exit(status))
+        }
+    };
     // Ended and waited for: the time of the runs it served counts below.
     drop(server);
-    let code = status.code().unwrap_or_else(|| super::signal_exit(status));
+    if code == 0 {
+        recorded.keep(folder, &view);
+    }
     let cpu = children_cpu();
-    match std::env::var_os(STAGING_ENV) {
-        Some(staging) => {
+    match (replayed, std::env::var_os(STAGING_ENV)) {
+        (Some(replayed), _) => eprintln!(
+            "qmk-api: {} objects compiled by this build, {} came from the cache; make's recorded commands for this \
+             keyboard replayed without make; {cpu:.1} s of CPU",
+            replayed.compiled, replayed.reused
+        ),
+        (None, Some(staging)) => {
             let compiled = super::objects::kept(Path::new(&staging));
             eprintln!(
                 "qmk-api: {compiled} objects compiled by this build, the others came from the cache; {cpu:.1} s of CPU"
             );
         }
-        None => eprintln!("qmk-api: the build took {cpu:.1} s of CPU"),
+        (None, None) => eprintln!("qmk-api: the build took {cpu:.1} s of CPU"),
     }
     if code == 0
         && let Some((format, bytes)) = FIRMWARE_FORMATS.iter().find_map(|format| {
@@ -103,6 +130,81 @@ fn children_cpu() -> f64 {
     let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
     let ticks: u64 = fields.get(13..15).map_or(0, |times| times.iter().filter_map(|t| t.parse::<u64>().ok()).sum());
     ticks as f64 / rustix::param::clock_ticks_per_second() as f64
+}
+
+/// What this build does with the graph of its keyboard's build (see [`graph`]).
+enum Recorded {
+    /// A reference build: make's commands are noted, and their graph kept.
+    Recording {
+        shelf: Shelf,
+        key: String,
+        environment: BTreeMap<String, String>,
+        name: String,
+    },
+    /// A keymap whose keyboard's graph the cache holds.
+    Replayable {
+        shelf: Shelf,
+        graph: Graph,
+        name: String,
+    },
+    Neither,
+}
+
+impl Recorded {
+    fn of_build(folder: &Path, target: &OsStr, args: &[OsString]) -> std::io::Result<Recorded> {
+        let environment: Option<BTreeMap<String, String>> =
+            std::env::vars_os().map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
+        let (Some(shelf), Some(environment), Ok(tree), Ok(name), Some(work), Some(target)) = (
+            Shelf::from_env(),
+            environment,
+            std::env::var(TREE_ENV),
+            std::env::var(KEYMAP_ENV),
+            folder.to_str(),
+            target.to_str(),
+        ) else {
+            return Ok(Recorded::Neither);
+        };
+        let key = graph::key(&tree, target, args, &environment, work);
+        if let Some(record) = std::env::var_os(record::RECORD_ENV) {
+            std::fs::create_dir_all(&record)?;
+            return Ok(Recorded::Recording { shelf, key, environment, name });
+        }
+        Ok(match Graph::find(&shelf, &key) {
+            Some(graph) => Recorded::Replayable { shelf, graph, name },
+            None => Recorded::Neither,
+        })
+    }
+
+    /// Keeps the graph of a recording build that succeeded (best effort: a build never
+    /// fails for it).
+    fn keep(&self, folder: &Path, view: &Path) {
+        let Recorded::Recording { shelf, key, environment, name } = self else { return };
+        let Some(record) = std::env::var_os(record::RECORD_ENV) else { return };
+        let assembled = record::assemble(Path::new(&record), view, environment, name, &folder.to_string_lossy());
+        if let Some(graph) = assembled {
+            let _ = graph.keep(shelf, key);
+        }
+    }
+}
+
+/// A keymap name a replay puts into the recorded commands in place of the reference
+/// keymap's: as the service accepts them, nothing a shell reads otherwise.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Removes what a stopped replay wrote: the build output and firmware in the view.
+fn clear_output(view: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(view)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_name() == ".build" {
+            std::fs::remove_dir_all(&path)?;
+        } else if !entry.file_type()?.is_symlink() {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// `error`, saying what was being done.

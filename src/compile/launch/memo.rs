@@ -20,6 +20,24 @@ const WORK_MARK: &[u8] = b"\0qmk-api-work\0";
 /// Where kept results live on the shelf.
 pub const FOLDER: &str = "launch";
 
+/// QMK's generators that read a keymap.json's `config`, `keycodes` and `modules`, and
+/// its layers and name only through the keymap schema's check (json2c, which converts the
+/// layers, is not one).
+const LAYER_BLIND: [&str; 12] = [
+    "generate-config-h",
+    "generate-rules-mk",
+    "generate-keymap-h",
+    "generate-community-modules-rules-mk",
+    "generate-community-config-h",
+    "generate-community-modules-h",
+    "generate-community-modules-c",
+    "generate-community-modules-introspection-c",
+    "generate-community-modules-introspection-h",
+    "generate-led-matrix-community-modules-inc",
+    "generate-rgb-matrix-community-modules-inc",
+    "generate-split-transaction-id-community-modules-inc",
+];
+
 /// What a kept result says about the run.
 const STATUS: &str = "status";
 
@@ -77,14 +95,93 @@ fn key(scope: &str, program: &OsStr, args: &[OsString], output: Option<&Path>) -
     let mut hasher = Sha256::new();
     field(&mut hasher, scope.as_bytes());
     field(&mut hasher, program_stamp(program).as_bytes());
+    let layer_blind = args.first().is_some_and(|subcommand| LAYER_BLIND.iter().any(|g| subcommand == *g));
     for arg in args {
         field(&mut hasher, arg.as_encoded_bytes());
         let path = Path::new(arg);
         if Some(path) != output && path.is_file() {
-            field(&mut hasher, &std::fs::read(path).unwrap_or_default());
+            let content = std::fs::read(path).unwrap_or_default();
+            match layer_blind.then(|| without_layers(&content)).flatten() {
+                Some(view) => field(&mut hasher, &[b"without layers\0".as_slice(), &view].concat()),
+                None => field(&mut hasher, &content),
+            }
         }
     }
     hex(&hasher.finalize())
+}
+
+/// A keymap.json as QMK's generators in [`LAYER_BLIND`] read it: its layers (an array of
+/// arrays of strings, as the keymap schema requires) and its name (a string of 1 to 250
+/// characters) pass the schema's check and are not read further, so any such value
+/// stands for any other. `None` for a text that is not so plainly a keymap (not a JSON
+/// object, a key twice, layers or name of another shape): its whole content counts.
+fn without_layers(content: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(content).ok()?;
+    let serde_json::Value::Object(mut keymap) = serde_json::from_str::<UniqueKeys>(text).ok()?.0 else { return None };
+    let strings = |v: &serde_json::Value| v.as_array().is_some_and(|a| a.iter().all(serde_json::Value::is_string));
+    if let Some(layers) = keymap.get_mut("layers") {
+        if !layers.as_array().is_some_and(|layers| layers.iter().all(strings)) {
+            return None;
+        }
+        *layers = serde_json::Value::Array(Vec::new());
+    }
+    if let Some(name) = keymap.get_mut("keymap") {
+        if !name.as_str().is_some_and(|n| (1..=250).contains(&n.chars().count())) {
+            return None;
+        }
+        *name = serde_json::Value::String("k".into());
+    }
+    serde_json::to_vec(&keymap).ok()
+}
+
+/// A JSON value in which no object holds a key twice (QMK's loader refuses those).
+struct UniqueKeys(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+                let mut object = serde_json::Map::new();
+                while let Some((key, UniqueKeys(value))) = map.next_entry::<String, UniqueKeys>()? {
+                    if object.insert(key.clone(), value).is_some() {
+                        return Err(serde::de::Error::custom(format!("the key {key} is there twice")));
+                    }
+                }
+                Ok(UniqueKeys(serde_json::Value::Object(object)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+                let mut items = Vec::new();
+                while let Some(UniqueKeys(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(UniqueKeys(serde_json::Value::Array(items)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(v.into()))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(v.into()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(v.into()))
+            }
+            fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(serde_json::Value::Null))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// Plays a kept result back: writes the file it wrote, and returns its exit code,
@@ -149,6 +246,21 @@ pub fn prune(folder: &Path, cutoff: SystemTime) -> std::io::Result<usize> {
 mod tests {
     use super::super::tests::args;
     use super::*;
+
+    #[test]
+    fn generators_blind_to_layers_see_any_keymap_of_plain_layers_as_the_same() {
+        let keymap = |layers: &str, extra: &str| {
+            format!(r#"{{"keyboard":"a/b","keymap":"mine","layout":"LAYOUT","layers":{layers}{extra}}}"#).into_bytes()
+        };
+        let plain = without_layers(&keymap(r#"[["KC_A","KC_B"]]"#, "")).unwrap();
+        assert_eq!(plain, without_layers(&keymap(r#"[["KC_NO"],["KC_TRNS"]]"#, "")).unwrap());
+        assert_ne!(plain, without_layers(&keymap("[]", r#","config":{"features":{"caps_word":true}}"#)).unwrap());
+        // What the keymap schema refuses keeps its whole content.
+        assert_eq!(without_layers(&keymap(r#"[[1]]"#, "")), None);
+        assert_eq!(without_layers(&keymap("[]", r#","layers":[]"#)), None, "a key twice");
+        assert_eq!(without_layers(b"{\"keymap\": \"\", \"layers\": []}"), None, "an empty name");
+        assert_eq!(without_layers(b"{layers: []}"), None, "not JSON");
+    }
 
     fn ran(code: i32, stdout: &[u8], stderr: &[u8]) -> Ran {
         Ran { code, exited: true, stdout: stdout.to_vec(), stderr: stderr.to_vec() }

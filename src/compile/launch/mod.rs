@@ -17,13 +17,20 @@
 //!   are kept by [`objects`], for the next build that compiles the same unit from the
 //!   same inputs.
 //!
+//! - `launch sh ARGS` stands for make's shell in a reference build, which [`record`]s
+//!   the commands make runs; the next keymap of the keyboard [`replay`]s them without
+//!   make ([`graph`]).
+//!
 //! What a build keeps waits in its staging folder until the builder publishes it
 //! ([`shelf`]).
 
 pub mod build;
+pub mod graph;
 pub mod memo;
 pub mod objects;
 pub mod python;
+pub mod record;
+pub mod replay;
 pub mod shelf;
 
 use std::ffi::{OsStr, OsString};
@@ -78,9 +85,10 @@ pub fn run(args: &[OsString]) -> i32 {
         Some((kind, rest)) if kind == "qmk" => qmk(shelf.as_ref(), rest),
         Some((kind, rest)) if kind == "cc" && !rest.is_empty() => cc(shelf.as_ref(), &rest[0], &rest[1..]),
         Some((kind, rest)) if kind == build::SUBCOMMAND => build::run(rest),
+        Some((kind, rest)) if kind == record::SUBCOMMAND => record::shell(rest),
         _ => {
             eprintln!(
-                "usage: qmk-api {SUBCOMMAND} qmk ARGS... | cc COMPILER ARGS... | build FOLDER TREE TARGET MAKE ARGS..."
+                "usage: qmk-api {SUBCOMMAND} qmk ARGS... | cc COMPILER ARGS... | sh ARGS... | build FOLDER TREE TARGET MAKE ARGS..."
             );
             2
         }
@@ -88,6 +96,7 @@ pub fn run(args: &[OsString]) -> i32 {
 }
 
 fn qmk(shelf: Option<&Shelf>, args: &[OsString]) -> i32 {
+    record::note_call(|| Some(graph::Call::Qmk { args: texts(args)? }));
     let program = OsStr::new("qmk");
     let Some(shelf) = shelf else { return exec(program, args) };
     let skips_git = args.iter().any(|a| a == "--skip-git" || a == "--skip-all");
@@ -133,6 +142,7 @@ fn qmk(shelf: Option<&Shelf>, args: &[OsString]) -> i32 {
 }
 
 fn cc(shelf: Option<&Shelf>, compiler: &OsString, args: &[OsString]) -> i32 {
+    record::note_call(|| Some(graph::Call::Compile { compiler: compiler.to_str()?.to_owned(), args: texts(args)? }));
     match shelf {
         Some(shelf) if is_probe(args) => {
             let work = std::env::var_os(WORK_ENV).map(OsString::into_encoded_bytes).unwrap_or_default();
@@ -146,6 +156,11 @@ fn cc(shelf: Option<&Shelf>, compiler: &OsString, args: &[OsString]) -> i32 {
 /// QMK's compiler option probes: `-o /dev/null -x c /dev/null`.
 fn is_probe(args: &[OsString]) -> bool {
     args.windows(2).any(|w| w[0] == "-o" && w[1] == "/dev/null") && args.last().is_some_and(|a| a == "/dev/null")
+}
+
+/// The arguments as text, if they all are.
+fn texts(args: &[OsString]) -> Option<Vec<String>> {
+    args.iter().map(|a| a.to_str().map(str::to_owned)).collect()
 }
 
 /// Replaces this process with the program.

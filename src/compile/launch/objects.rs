@@ -141,20 +141,52 @@ struct Entry {
 /// Replays a kept compile of `compiler args`, or compiles and keeps the result; `None`
 /// when the compile is not one this cache keeps (nothing ran then).
 pub fn compile(shelf: &Shelf, compiler: &OsStr, args: &[OsString]) -> Option<i32> {
-    let compile = Compile::parse(compiler, args)?;
-    let tree = std::env::var(TREE_ENV).ok()?;
-    let toolchain = toolchain_stamp(shelf, compiler)?;
-    let name = std::env::var(KEYMAP_ENV).ok().filter(|n| !n.is_empty());
-    let named = name.as_deref().and_then(|name| named(args, name));
-    let any_name_key = named.as_ref().map(|named| compile.manifest_key(&toolchain, &tree, name.as_deref(), named));
-    let this_name_key = compile.manifest_key(&toolchain, &tree, name.as_deref(), &[]);
-    for (key, named) in [(any_name_key.as_deref(), named.as_deref()), (Some(&this_name_key), None)] {
-        let Some(key) = key else { continue };
-        if let Some(code) = compile.reuse(shelf, key, named.unwrap_or_default()) {
-            return Some(code);
-        }
+    let (compile, keys) = Keys::of(shelf, compiler, args)?;
+    if let Some(code) = keys.reuse(shelf, &compile, Output::Print) {
+        return Some(code);
     }
-    compile.run_and_keep(shelf, name.as_deref(), named.as_deref(), any_name_key, this_name_key)
+    compile.run_and_keep(shelf, keys.name.as_deref(), keys.named.as_deref(), keys.any_name, keys.this_name)
+}
+
+/// Writes the kept object and dependency file of `compiler args`, if there is one,
+/// without printing its output: `None` when there is none (nothing ran then).
+pub fn reuse(shelf: &Shelf, compiler: &OsStr, args: &[OsString]) -> Option<i32> {
+    let (compile, keys) = Keys::of(shelf, compiler, args)?;
+    keys.reuse(shelf, &compile, Output::Drop)
+}
+
+/// What a replayed compile does with the output kept with it.
+#[derive(Clone, Copy)]
+enum Output {
+    Print,
+    Drop,
+}
+
+/// The keys a compile's entries may be kept under.
+struct Keys {
+    name: Option<String>,
+    named: Option<Vec<Named>>,
+    any_name: Option<String>,
+    this_name: String,
+}
+
+impl Keys {
+    fn of<'a>(shelf: &Shelf, compiler: &'a OsStr, args: &'a [OsString]) -> Option<(Compile<'a>, Keys)> {
+        let compile = Compile::parse(compiler, args)?;
+        let tree = std::env::var(TREE_ENV).ok()?;
+        let toolchain = toolchain_stamp(shelf, compiler)?;
+        let name = std::env::var(KEYMAP_ENV).ok().filter(|n| !n.is_empty());
+        let named = name.as_deref().and_then(|name| named(args, name));
+        let any_name = named.as_ref().map(|named| compile.manifest_key(&toolchain, &tree, name.as_deref(), named));
+        let this_name = compile.manifest_key(&toolchain, &tree, name.as_deref(), &[]);
+        Some((compile, Keys { name, named, any_name, this_name }))
+    }
+
+    fn reuse(&self, shelf: &Shelf, compile: &Compile, output: Output) -> Option<i32> {
+        [(self.any_name.as_deref(), self.named.as_deref()), (Some(&self.this_name), None)]
+            .into_iter()
+            .find_map(|(key, named)| compile.reuse(shelf, key?, named.unwrap_or_default(), output))
+    }
 }
 
 impl<'a> Compile<'a> {
@@ -220,7 +252,7 @@ impl<'a> Compile<'a> {
         hex(&hasher.finalize())
     }
 
-    fn reuse(&self, shelf: &Shelf, key: &str, named: &[Named]) -> Option<i32> {
+    fn reuse(&self, shelf: &Shelf, key: &str, named: &[Named], output: Output) -> Option<i32> {
         let manifest = shelf.find(&sharded(Path::new(FOLDER), key))?;
         for file in std::fs::read_dir(manifest).ok()? {
             let path = file.ok()?.path();
@@ -231,7 +263,7 @@ impl<'a> Compile<'a> {
                 continue;
             }
             let Some(result) = shelf.find(&result_path(&entry.result)) else { continue };
-            if let Some(code) = self.replay(&result) {
+            if let Some(code) = self.replay(&result, output) {
                 touch(&path);
                 touch(&result.join("object"));
                 return Some(code);
@@ -240,8 +272,8 @@ impl<'a> Compile<'a> {
         None
     }
 
-    /// Writes the kept object and dependency file, prints the kept output.
-    fn replay(&self, result: &Path) -> Option<i32> {
+    /// Writes the kept object and dependency file; prints the kept output when asked.
+    fn replay(&self, result: &Path, output: Output) -> Option<i32> {
         let object = std::fs::read(result.join("object")).ok()?;
         let depfile = match &self.depfile {
             Some(path) => Some((path, std::fs::read(result.join("depfile")).ok()?)),
@@ -253,8 +285,10 @@ impl<'a> Compile<'a> {
         if let Some((path, bytes)) = depfile {
             std::fs::write(path, bytes).ok()?;
         }
-        let _ = std::io::stdout().write_all(&stdout);
-        let _ = std::io::stderr().write_all(&stderr);
+        if let Output::Print = output {
+            let _ = std::io::stdout().write_all(&stdout);
+            let _ = std::io::stderr().write_all(&stderr);
+        }
         Some(0)
     }
 
