@@ -110,28 +110,52 @@ fn key(scope: &str, program: &OsStr, args: &[OsString], output: Option<&Path>) -
     hex(&hasher.finalize())
 }
 
-/// A keymap.json as QMK's generators in [`LAYER_BLIND`] read it: its layers (an array of
-/// arrays of strings, as the keymap schema requires) and its name (a string of 1 to 250
-/// characters) pass the schema's check and are not read further, so any such value
-/// stands for any other. `None` for a text that is not so plainly a keymap (not a JSON
-/// object, a key twice, layers or name of another shape): its whole content counts.
+/// A keymap.json as QMK's generators in [`LAYER_BLIND`] read it: they read its
+/// `keyboard`, `config`, `keycodes`, `modules` and `converter`; of the rest, only the
+/// keymap schema's check. So a value that passes the check stands for any other that
+/// does: layers (an array of arrays of strings), the name (1 to 250 characters), the
+/// layout (`LAYOUT` or `LAYOUT_` and lower-case letters, digits and `_`), the author and
+/// notes (strings), and a key the schema does not name (any value). `None` for a text
+/// that is not so plainly a keymap (not a JSON object, a key twice, one of those fields
+/// of another shape): its whole content counts.
 fn without_layers(content: &[u8]) -> Option<Vec<u8>> {
+    const READ: [&str; 9] = [
+        "keyboard",
+        "config",
+        "keycodes",
+        "modules",
+        "converter",
+        "host_language",
+        "encoders",
+        "dip_switches",
+        "macros",
+    ];
     let text = std::str::from_utf8(content).ok()?;
-    let serde_json::Value::Object(mut keymap) = serde_json::from_str::<UniqueKeys>(text).ok()?.0 else { return None };
+    let serde_json::Value::Object(keymap) = serde_json::from_str::<UniqueKeys>(text).ok()?.0 else { return None };
     let strings = |v: &serde_json::Value| v.as_array().is_some_and(|a| a.iter().all(serde_json::Value::is_string));
-    if let Some(layers) = keymap.get_mut("layers") {
-        if !layers.as_array().is_some_and(|layers| layers.iter().all(strings)) {
+    let mut seen = serde_json::Map::new();
+    for (key, value) in keymap {
+        let passes = match key.as_str() {
+            _ if READ.contains(&key.as_str()) => {
+                seen.insert(key, value);
+                continue;
+            }
+            "layers" => value.as_array().is_some_and(|layers| layers.iter().all(strings)),
+            "keymap" => value.as_str().is_some_and(|n| (1..=250).contains(&n.chars().count())),
+            "layout" => value.as_str().is_some_and(|layout| {
+                layout == "LAYOUT"
+                    || layout.strip_prefix("LAYOUT_").is_some_and(|rest| {
+                        rest.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    })
+            }),
+            "author" | "notes" => value.is_string(),
+            _ => true,
+        };
+        if !passes {
             return None;
         }
-        *layers = serde_json::Value::Array(Vec::new());
     }
-    if let Some(name) = keymap.get_mut("keymap") {
-        if !name.as_str().is_some_and(|n| (1..=250).contains(&n.chars().count())) {
-            return None;
-        }
-        *name = serde_json::Value::String("k".into());
-    }
-    serde_json::to_vec(&keymap).ok()
+    serde_json::to_vec(&seen).ok()
 }
 
 /// A JSON value in which no object holds a key twice (QMK's loader refuses those).
@@ -250,10 +274,13 @@ mod tests {
     #[test]
     fn generators_blind_to_layers_see_any_keymap_of_plain_layers_as_the_same() {
         let keymap = |layers: &str, extra: &str| {
-            format!(r#"{{"keyboard":"a/b","keymap":"mine","layout":"LAYOUT","layers":{layers}{extra}}}"#).into_bytes()
+            format!(r#"{{"keyboard":"a/b","keymap":"mine","layers":{layers}{extra}}}"#).into_bytes()
         };
         let plain = without_layers(&keymap(r#"[["KC_A","KC_B"]]"#, "")).unwrap();
         assert_eq!(plain, without_layers(&keymap(r#"[["KC_NO"],["KC_TRNS"]]"#, "")).unwrap());
+        let configurator = r#","layout":"LAYOUT_all","author":"me","notes":"","version":1,"documentation":"x""#;
+        assert_eq!(plain, without_layers(&keymap("[]", configurator)).unwrap(), "fields the generators do not read");
+        assert_eq!(without_layers(&keymap("[]", r#","layout":"LAYOUT_66_ANSI""#)), None, "a layout the schema refuses");
         assert_ne!(plain, without_layers(&keymap("[]", r#","config":{"features":{"caps_word":true}}"#)).unwrap());
         // What the keymap schema refuses keeps its whole content.
         assert_eq!(without_layers(&keymap(r#"[[1]]"#, "")), None);
