@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::graph::{self, Graph};
@@ -140,6 +140,8 @@ enum Recorded {
         key: String,
         environment: BTreeMap<String, String>,
         name: String,
+        /// The folder its commands note into.
+        notes: PathBuf,
     },
     /// A keymap whose keyboard's graph the cache holds.
     Replayable {
@@ -152,11 +154,9 @@ enum Recorded {
 
 impl Recorded {
     fn of_build(folder: &Path, target: &OsStr, args: &[OsString]) -> std::io::Result<Recorded> {
-        let environment: Option<BTreeMap<String, String>> =
-            std::env::vars_os().map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
         let (Some(shelf), Some(environment), Ok(tree), Ok(name), Some(work), Some(target)) = (
             Shelf::from_env(),
-            environment,
+            super::text_environment(),
             std::env::var(TREE_ENV),
             std::env::var(KEYMAP_ENV),
             folder.to_str(),
@@ -165,9 +165,9 @@ impl Recorded {
             return Ok(Recorded::Neither);
         };
         let key = graph::key(&tree, target, args, &environment, work);
-        if let Some(record) = std::env::var_os(record::RECORD_ENV) {
-            std::fs::create_dir_all(&record)?;
-            return Ok(Recorded::Recording { shelf, key, environment, name });
+        if let Some(notes) = std::env::var_os(record::RECORD_ENV).map(PathBuf::from) {
+            std::fs::create_dir_all(&notes)?;
+            return Ok(Recorded::Recording { shelf, key, environment, name, notes });
         }
         Ok(match Graph::find(&shelf, &key) {
             Some(graph) => Recorded::Replayable { shelf, graph, name },
@@ -178,9 +178,8 @@ impl Recorded {
     /// Keeps the graph of a recording build that succeeded (best effort: a build never
     /// fails for it).
     fn keep(&self, folder: &Path, view: &Path) {
-        let Recorded::Recording { shelf, key, environment, name } = self else { return };
-        let Some(record) = std::env::var_os(record::RECORD_ENV) else { return };
-        let assembled = record::assemble(Path::new(&record), view, environment, name, &folder.to_string_lossy());
+        let Recorded::Recording { shelf, key, environment, name, notes } = self else { return };
+        let assembled = record::assemble(notes, view, environment, name, &folder.to_string_lossy());
         if let Some(graph) = assembled {
             let _ = graph.keep(shelf, key);
         }

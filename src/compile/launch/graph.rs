@@ -114,8 +114,9 @@ impl Graph {
     pub fn find(shelf: &Shelf, key: &str) -> Option<Graph> {
         let path = shelf.find(&sharded(Path::new(FOLDER), key))?;
         let graph: Graph = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-        let unchanged = graph.tools.iter().all(|(name, stamp)| super::program_stamp(name.as_ref()) == *stamp);
-        (graph.format == FORMAT && unchanged).then(|| {
+        let current = graph.format == FORMAT
+            && graph.tools.iter().all(|(name, stamp)| super::program_stamp(name.as_ref()) == *stamp);
+        current.then(|| {
             super::shelf::touch(&path);
             graph
         })

@@ -163,6 +163,11 @@ fn texts(args: &[OsString]) -> Option<Vec<String>> {
     args.iter().map(|a| a.to_str().map(str::to_owned)).collect()
 }
 
+/// This process's environment as text; `None` if any of it is not.
+fn text_environment() -> Option<std::collections::BTreeMap<String, String>> {
+    std::env::vars_os().map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+}
+
 /// Replaces this process with the program.
 fn exec(program: &OsStr, args: &[OsString]) -> i32 {
     let error = Command::new(program).args(args).exec();

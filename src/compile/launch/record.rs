@@ -79,10 +79,7 @@ pub fn shell(args: &[OsString]) -> i32 {
     };
     // A command that cannot be noted in text leaves the note incomplete, and no graph
     // is assembled from it (see `assemble`).
-    let texts: Option<Vec<String>> = args.iter().map(|a| a.to_str().map(str::to_owned)).collect();
-    let environment: Option<BTreeMap<String, String>> =
-        std::env::vars_os().map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect();
-    let noted = match (texts, environment, String::from_utf8(stdout)) {
+    let noted = match (super::texts(args), super::text_environment(), String::from_utf8(stdout)) {
         (Some(args), Some(environment), Ok(stdout)) => Noted { id, recipe, args, environment, code, stdout },
         _ => Noted { id, recipe, args: Vec::new(), environment: BTreeMap::new(), code: -1, stdout: String::new() },
     };
