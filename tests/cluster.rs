@@ -91,7 +91,7 @@ fn two_api_nodes_and_a_worker_end_5000_jobs_once_each_through_a_kill_9() {
         let worker = scope.spawn(|| Worker::start(&states[2], &["--database", &url, "--lease", "2s"], &[]));
         (first.join().unwrap(), second.join().unwrap(), worker.join().unwrap())
     });
-    assert_eq!(postgres.query("SELECT count(*) FROM qmk_api_schema"), "2", "each migration applied once");
+    assert_eq!(postgres.query("SELECT count(*) FROM qmk_api_schema"), "3", "each migration applied once");
     let nodes = Arc::new(RwLock::new(vec![first.base.clone(), second.base.clone()]));
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

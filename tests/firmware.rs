@@ -321,3 +321,104 @@ fn a_config_that_would_run_commands_in_make_fails_at_validation_before_any_build
     assert_eq!(serving.server.get(&format!("/v1/compile/{id}/source")).status, 404, "no sources were made");
     assert!(!serving.tree.join(".build").exists(), "nothing was built in the tree");
 }
+
+/// A build's `qmk generate-make-dependencies` is answered by qmk-api where the tree has
+/// no keymap of the name (a job's keymap), with the file QMK's CLI writes; a name the
+/// tree has (`default`) goes to QMK's CLI, here a stand-in that exits 99.
+#[test]
+fn make_dependencies_answered_by_qmk_api_are_qmks() {
+    let Some(tree) = shared().map(|shared| shared.join("qmk")) else { return };
+    if !toolchain_ready(&["qmk"]) {
+        return;
+    }
+    let folder = tempfile::tempdir().unwrap();
+    let (home, stand_in) = (folder.path().join("home"), folder.path().join("bin"));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&stand_in).unwrap();
+    std::fs::write(stand_in.join("qmk"), "#!/bin/sh\nexit 99\n").unwrap();
+    std::fs::set_permissions(stand_in.join("qmk"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let generate = |program: &Path, path: &std::ffi::OsStr, keyboard: &str, name: &str, output: &Path| {
+        let ran = Command::new(program)
+            .args(["generate-make-dependencies", "-kb", keyboard, "-km", name, "-o"])
+            .arg(output)
+            .current_dir(&tree)
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", &home)
+            .env("QMK_HOME", &tree)
+            .output()
+            .unwrap();
+        (ran.status.code(), std::fs::read_to_string(output).unwrap_or_default())
+    };
+    let qmk_api = PathBuf::from(env!("CARGO_BIN_EXE_qmk-api"));
+    let launcher = folder.path().join("launcher");
+    std::fs::write(&launcher, format!("#!/bin/sh\nexec '{}' launch qmk \"$@\"\n", qmk_api.display())).unwrap();
+    std::fs::set_permissions(&launcher, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = std::env::var_os("PATH").unwrap();
+    let keyboards =
+        ["clueboard/66/rev2", "planck/rev6", "dcpedit/masonry", "mechwild/bbpad/f401", "ez_maker/directpins/rp2040"];
+    for (at, keyboard) in keyboards.iter().enumerate() {
+        for name in ["qmk_api_reference", "my-keymap_2"] {
+            let (theirs, ours) =
+                (folder.path().join(format!("theirs{at}{name}")), folder.path().join(format!("ours{at}{name}")));
+            let (code, expected) = generate(Path::new("qmk"), &path, keyboard, name, &theirs);
+            assert_eq!(code, Some(0), "QMK's CLI for {keyboard}:{name}");
+            assert!(expected.contains(&format!("users/{name}/rules.mk")), "{expected}");
+            assert_eq!(
+                generate(&launcher, stand_in.as_os_str(), keyboard, name, &ours),
+                (Some(0), expected),
+                "{keyboard}:{name}"
+            );
+        }
+        let ours = folder.path().join(format!("default{at}"));
+        assert_eq!(
+            generate(&launcher, stand_in.as_os_str(), keyboard, "default", &ours).0,
+            Some(99),
+            "{keyboard}:default"
+        );
+    }
+}
+
+/// Keyboards of each kind the random keymaps are drawn for, AVR first.
+const RANDOM_KEYBOARDS: [&str; 6] = [
+    "clueboard/66/rev2",
+    "ez_maker/directpins/rp2040",
+    "dcpedit/masonry",
+    "10bleoledhub",
+    "mechwild/bbpad/f401",
+    "reviung/reviung41",
+];
+
+/// Random keymaps, each built by the service warm after another keymap of its keyboard
+/// (the first of each keyboard cold), are the firmware QMK's make builds, byte for byte,
+/// on AVR, STM32 and RP2040 keyboards. `QMK_API_RANDOM_KEYMAPS=N` builds N keymaps over
+/// one keyboard per ten, two at least (CI builds 6 over 2); `QMK_API_SEED` draws others.
+#[test]
+fn random_keymaps_built_warm_are_qmks_make_byte_for_byte() {
+    let Some(tree) = avr_tree() else { return };
+    if !toolchain_ready(&["arm-none-eabi-gcc", "dfu-suffix"]) {
+        return;
+    }
+    let number = |name: &str, default: u64| std::env::var(name).map_or(default, |n| n.parse().expect(name));
+    let (count, seed) = (number("QMK_API_RANDOM_KEYMAPS", 6) as usize, number("QMK_API_SEED", 21));
+    let keyboards = &RANDOM_KEYBOARDS[..count.div_ceil(10).clamp(2, RANDOM_KEYBOARDS.len())];
+    let info: Value = serde_json::from_slice(&std::fs::read(tree.join("../expected/info_json.json")).unwrap()).unwrap();
+    let serving = serving(&tree);
+    let mut draws = common::firmware::Draws::new(seed);
+    let mut warm = 0;
+    for n in 0..count {
+        let keyboard = keyboards[n % keyboards.len()];
+        let (layout, keys) = info[keyboard]["layouts"].as_object().unwrap().iter().next().unwrap();
+        let keys = keys["layout"].as_array().unwrap().len();
+        let name = format!("random_{seed}_{n}");
+        let keymap = common::firmware::random_keymap(&mut draws, keyboard, &name, layout, keys);
+        let (result, _) = build_as_make_does(&serving, &format!("{keyboard}:{name}"), &keymap);
+        let replayed = result["output"].as_str().unwrap().contains("replayed without make");
+        assert_eq!(replayed, n >= keyboards.len(), "{keyboard}:{name}: warm exactly after the keyboard's first job");
+        warm += usize::from(replayed);
+    }
+    eprintln!(
+        "{count} random keymaps (seed {seed}) over {} keyboards: identical to QMK's make, {warm} built warm",
+        keyboards.len()
+    );
+}

@@ -47,6 +47,46 @@ fn json2c_is_byte_identical_for_every_real_keymap_which_reads_without_errors() {
     assert!(differ.is_empty(), "differ: {differ:?}");
 }
 
+/// The build's json2c (`qmk-api launch qmk json2c`) writes a plain keymap's keymap.c
+/// itself: the file is QMK's json2c output as its CLI writes it (one more line end).
+/// Any other keymap goes to QMK's CLI, here a stand-in that says so.
+#[test]
+fn the_builds_json2c_writes_qmks_file_for_plain_real_keymaps_and_hands_on_the_rest() {
+    let Some(keymaps) = real_keymaps() else { return };
+    let expected_root = shared().unwrap().join("expected/keymap_c");
+    let folder = tempfile::tempdir().unwrap();
+    let bin = folder.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::write(bin.join("qmk"), "#!/bin/sh\nexit 99\n").unwrap();
+    std::fs::set_permissions(bin.join("qmk"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (mut written, mut handed_on) = (0, 0);
+    for (path, text) in &keymaps {
+        let keymap = folder.path().join("keymap.json");
+        std::fs::write(&keymap, text).unwrap();
+        let output = folder.path().join("out/keymap.c");
+        let _ = std::fs::remove_file(&output);
+        let ran = std::process::Command::new(env!("CARGO_BIN_EXE_qmk-api"))
+            .args(["launch", "qmk", "json2c", "--quiet", "--output"])
+            .args([&output, &keymap])
+            .env("PATH", &bin)
+            .env_remove("ORIG_CWD")
+            .env_remove("QMK_API_CACHE")
+            .output()
+            .unwrap();
+        match ran.status.code() {
+            Some(0) => {
+                let expected = std::fs::read_to_string(expected_root.join(path.with_file_name("keymap.c"))).unwrap();
+                assert_eq!(std::fs::read_to_string(&output).unwrap(), expected + "\n", "{}", path.display());
+                written += 1;
+            }
+            Some(99) => handed_on += 1,
+            other => panic!("{}: exit {other:?}: {}", path.display(), stderr(&ran)),
+        }
+    }
+    eprintln!("{written} keymap.c written by qmk-api, identical to QMK's; {handed_on} handed on to QMK's CLI");
+    assert!(written >= 50, "only {written} of {} real keymaps are plain", keymaps.len());
+}
+
 /// Keycodes that real keymaps take from their keyboard's C header, with the value
 /// QMK's C compiler gives each.
 const C_DEFINED_KEYCODES: &[(&str, &str, &str)] = &[

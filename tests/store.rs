@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::postgres::Postgres;
 use qmk_api::compile::store::{
-    BuildRecord, Claim, Ending, Firmware, JobStore, PgSettings, PgStore, Recorded, SqliteStore, Status, StoreError,
+    BuildRecord, Claim, Ending, Firmware, JobStore, PgSettings, PgStore, Preference, Recorded, SqliteStore, Status,
+    StoreError,
 };
 use serde_json::{Value, json};
 
@@ -93,6 +94,29 @@ fn claimed_oldest_first_and_each_once(store: Arc<dyn JobStore>) {
     let mut expected = ids[1..].to_vec();
     expected.sort();
     assert_eq!(claimed, expected, "{}: every job claimed exactly once", store.backend());
+}
+
+#[test]
+fn a_worker_prefers_keyboards_it_holds_warm_but_passes_no_job_over_past_the_bound() {
+    each_backend(100, |store| {
+        let submit =
+            |keyboard: &str, at: i64| store.enqueue(&json!({"keyboard": keyboard}).to_string(), "k", at).unwrap();
+        let (cold_old, cold_new, warm, other_warm) =
+            (submit("cold/a", 100), submit("cold/b", 110), submit("warm/a", 120), submit("warm/b", 125));
+        let unnamed = store.enqueue("{}", "k", 130).unwrap();
+        let warm_ones = ["warm/a".to_owned(), "warm/b".to_owned()];
+        let take = |now: i64, bound: i64| {
+            let preference = Preference { warm: &warm_ones, passed_over_until: now - bound };
+            store.claim_preferring(&preference).unwrap().expect("a job waits").job.id
+        };
+        let backend = store.backend();
+        assert_eq!(take(140, 60), warm, "{backend}: the oldest job of a warm keyboard, while no job is past the bound");
+        assert_eq!(take(165, 60), cold_old, "{backend}: a job past the bound comes first");
+        assert_eq!(take(165, 60), other_warm, "{backend}: then warm keyboards again");
+        assert_eq!(store.claim().unwrap().unwrap().job.id, cold_new, "{backend}: first come, the default");
+        assert_eq!(take(140, 60), unnamed, "{backend}");
+        assert!(store.claim_preferring(&Preference { warm: &warm_ones, passed_over_until: 0 }).unwrap().is_none());
+    });
 }
 
 #[test]
@@ -224,7 +248,7 @@ fn nodes_starting_at_once_apply_each_migration_once() {
     for start in starts {
         start.join().unwrap().unwrap();
     }
-    assert_eq!(server.query("SELECT version FROM qmk_api_schema ORDER BY version"), "1\n2");
+    assert_eq!(server.query("SELECT version FROM qmk_api_schema ORDER BY version"), "1\n2\n3");
     server.query("INSERT INTO qmk_api_schema (version, description) VALUES (99, 'from the future')");
     let refused = PgStore::open(&PgSettings {
         url: server.url(),
@@ -233,7 +257,7 @@ fn nodes_starting_at_once_apply_each_migration_once() {
         connections: 2,
     });
     let message = refused.err().expect("a newer schema is refused").to_string();
-    assert!(message.contains("schema is version 99, newer than this program's 2"), "{message}");
+    assert!(message.contains("schema is version 99, newer than this program's 3"), "{message}");
 }
 
 #[test]

@@ -38,18 +38,23 @@ pub struct JobOptions {
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_lease)]
     lease: Duration,
     /// With firmware builds: once no job has come for this long, build every keyboard's test keymap in turn (as `mass-compile`), for the build-status endpoints; `off` never does
-    #[arg(long, default_value = "1m", value_name = "DURATION|off", value_parser = parse_idle)]
-    idle_mass_compile: Idle,
+    #[arg(long, default_value = "1m", value_name = "DURATION|off", value_parser = parse_duration_or_off)]
+    idle_mass_compile: DurationOrOff,
+    /// With firmware builds: a worker takes jobs of keyboards its node holds warm before older jobs, but passes no job over once it has waited this long; `off` takes jobs in the order they came
+    #[arg(long, default_value = "30s", value_name = "DURATION|off", value_parser = parse_duration_or_off)]
+    prefer_warm: DurationOrOff,
 }
 
-/// `--idle-mass-compile`: a duration, or `off`.
+/// `--idle-mass-compile` and `--prefer-warm`: a duration, or `off`.
 #[derive(Debug, Clone, Copy)]
-pub struct Idle(Option<Duration>);
+pub struct DurationOrOff(Option<Duration>);
 
-fn parse_idle(text: &str) -> Result<Idle, String> {
+fn parse_duration_or_off(text: &str) -> Result<DurationOrOff, String> {
     match text {
-        "off" => Ok(Idle(None)),
-        _ => humantime::parse_duration(text).map(|after| Idle(Some(after))).map_err(|e| format!("{e} (or `off`)")),
+        "off" => Ok(DurationOrOff(None)),
+        _ => humantime::parse_duration(text)
+            .map(|after| DurationOrOff(Some(after)))
+            .map_err(|e| format!("{e} (or `off`)")),
     }
 }
 
@@ -181,7 +186,16 @@ fn open_service(
         }
     }
     let catalogue_after = options.idle_mass_compile.0;
-    let settings = Settings { state: options.state.clone(), database, queue_limit, builder, workers, catalogue_after };
+    let prefer_warm = options.prefer_warm.0;
+    let settings = Settings {
+        state: options.state.clone(),
+        database,
+        queue_limit,
+        builder,
+        workers,
+        catalogue_after,
+        prefer_warm,
+    };
     let (service, requeued) = Service::open(tree, &data.constants, data.keyboards, settings)?;
     if requeued > 0 {
         tracing::info!(jobs = requeued, "queued again the jobs that were running when the last process stopped");

@@ -458,6 +458,12 @@ impl FirmwareBuilder {
         self.reference_mark(keyboard).is_some_and(|mark| !mark.exists())
     }
 
+    /// Whether the cache keeps a reference build of `keyboard` that succeeded, for the
+    /// tree as the job found it.
+    pub fn is_warm(&self, keyboard: &str) -> bool {
+        self.reference_mark(keyboard).and_then(|mark| std::fs::read(mark).ok()).is_some_and(|code| code == b"0")
+    }
+
     /// Builds `keyboard`'s reference keymap (a layer of `KC_NO` on its first layout), a
     /// keymap of the service's own: what it compiles is kept for every later build of
     /// the keyboard. Marks the keyboard done whether it built or not: a keyboard that

@@ -14,6 +14,7 @@ mod service;
 mod slots;
 pub mod store;
 mod tree_state;
+mod warm;
 
 pub use builder::{
     Build, Builder, Containment, FirmwareBuilder, KeymapSource, Origin, REFERENCE_KEYMAP, Settings as BuildSettings,

@@ -16,6 +16,7 @@ use super::catalogue;
 use super::pipeline::{self, Artifact, Sources};
 use super::request::{RequestError, Submission};
 use super::store::{self, BuildRecord, Claim, Database, Ending, Firmware, Job, JobStore, Recorded, Status, StoreError};
+use super::warm::WarmKeyboards;
 use crate::keyboard::Keyboards;
 use crate::keymap::{Context, Keycodes, KeycodesError, Source};
 use crate::source::DataTree;
@@ -37,6 +38,9 @@ pub struct Settings {
     /// With firmware builds: how long the queue stays empty before a worker builds
     /// the catalogue (see [`super::catalogue`]); `None`: never.
     pub catalogue_after: Option<Duration>,
+    /// How long a job may be passed over for jobs of keyboards this node holds warm
+    /// (see [`store::Preference`]); `None`: jobs are taken in the order they came.
+    pub prefer_warm: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +130,9 @@ pub struct Service {
     last_job: Mutex<Instant>,
     /// Set while one of the workers builds the catalogue: one at a time per process.
     cataloguing: AtomicBool,
+    prefer_warm: Option<Duration>,
+    /// Keyboards whose reference build this node's cache keeps.
+    warm: WarmKeyboards,
 }
 
 /// A file of a finished job, ready to be sent.
@@ -173,6 +180,8 @@ impl Service {
             catalogue_after: settings.catalogue_after,
             last_job: Mutex::new(Instant::now()),
             cataloguing: AtomicBool::new(false),
+            prefer_warm: settings.prefer_warm,
+            warm: WarmKeyboards::default(),
         };
         Ok((service, requeued))
     }
@@ -256,7 +265,7 @@ impl Service {
             self.store.wait_for_work(look_again);
             let claimed = {
                 let _claiming = self.claiming.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-                if self.stopping.load(Ordering::SeqCst) { None } else { Some(self.store.claim()) }
+                if self.stopping.load(Ordering::SeqCst) { None } else { Some(self.claim()) }
             };
             let Some(claimed) = claimed else {
                 // The process is ending: this thread waits for it.
@@ -278,6 +287,15 @@ impl Service {
                 }
             }
         }
+    }
+
+    /// Claims the next job: with `prefer_warm`, one of a keyboard this node holds warm
+    /// when such a job waits and no job has waited past the bound.
+    fn claim(&self) -> Result<Option<Claim>, StoreError> {
+        let Some(bound) = self.prefer_warm else { return self.store.claim() };
+        let warm = self.warm.list();
+        let bound = i64::try_from(bound.as_secs()).unwrap_or(i64::MAX);
+        self.store.claim_preferring(&store::Preference { warm: &warm, passed_over_until: now().saturating_sub(bound) })
     }
 
     /// Stops claiming jobs and hands the jobs this process runs back to the queue, for
@@ -353,6 +371,9 @@ impl Service {
         }
         if let (Some(Builder::Firmware(firmware)), Some(keyboard)) = (&taken_with, &ended.built) {
             self.fill_cache(firmware, keyboard);
+            if firmware.is_warm(keyboard) {
+                self.warm.note(keyboard);
+            }
         }
     }
 

@@ -32,3 +32,49 @@ pub fn qmk_make(tree: &Path, keymap: &Value) -> Vec<u8> {
         .find_map(|format| std::fs::read(tree.join(format!("{stem}.{format}"))).ok())
         .unwrap_or_else(|| panic!("QMK's make wrote no firmware for {stem}:\n{log}"))
 }
+
+/// A small seeded generator (SplitMix64): the same seed draws the same keymaps.
+pub struct Draws(u64);
+
+impl Draws {
+    pub fn new(seed: u64) -> Draws {
+        Draws(seed)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % n as u64) as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// Keycodes any keyboard takes.
+const BASIC: [&str; 24] = [
+    "KC_A", "KC_B", "KC_C", "KC_Q", "KC_W", "KC_E", "KC_1", "KC_2", "KC_0", "KC_ENT", "KC_ESC", "KC_BSPC", "KC_TAB",
+    "KC_SPC", "KC_MINS", "KC_F1", "KC_F12", "KC_LCTL", "KC_LSFT", "KC_RALT", "KC_MUTE", "KC_VOLU", "KC_NO", "KC_TRNS",
+];
+
+/// A keymap of 1 to 4 layers for `keyboard`'s `layout` of `keys` keys, each key drawn
+/// from basic keycodes, layer keys (`MO`, `TG`, `LT`), modified keys and mod-taps.
+pub fn random_keymap(draws: &mut Draws, keyboard: &str, name: &str, layout: &str, keys: usize) -> Value {
+    let layers = 1 + draws.below(4);
+    let key = |draws: &mut Draws| -> String {
+        let basic = draws.pick(&BASIC[..20]).to_string();
+        match draws.below(12) {
+            0 => format!("MO({})", draws.below(layers)),
+            1 => format!("TG({})", draws.below(layers)),
+            2 => format!("LT({}, {basic})", draws.below(layers)),
+            3 => format!("LCTL({basic})"),
+            4 => format!("MT(MOD_LSFT, {basic})"),
+            _ => draws.pick(&BASIC).to_string(),
+        }
+    };
+    let layers: Vec<Vec<String>> = (0..layers).map(|_| (0..keys).map(|_| key(draws)).collect()).collect();
+    serde_json::json!({"keyboard": keyboard, "keymap": name, "layout": layout, "layers": layers})
+}

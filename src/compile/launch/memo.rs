@@ -118,7 +118,7 @@ fn key(scope: &str, program: &OsStr, args: &[OsString], output: Option<&Path>) -
 /// notes (strings), and a key the schema does not name (any value). `None` for a text
 /// that is not so plainly a keymap (not a JSON object, a key twice, one of those fields
 /// of another shape): its whole content counts.
-fn without_layers(content: &[u8]) -> Option<Vec<u8>> {
+pub(super) fn without_layers(content: &[u8]) -> Option<Vec<u8>> {
     const READ: [&str; 9] = [
         "keyboard",
         "config",

@@ -27,6 +27,7 @@
 pub mod build;
 pub mod graph;
 pub mod memo;
+mod native;
 pub mod objects;
 pub mod python;
 pub mod record;
@@ -97,6 +98,9 @@ pub fn run(args: &[OsString]) -> i32 {
 
 fn qmk(shelf: Option<&Shelf>, args: &[OsString]) -> i32 {
     record::note_call(|| Some(graph::Call::Qmk { args: texts(args)? }));
+    if let Some(code) = native::run(args) {
+        return code;
+    }
     let program = OsStr::new("qmk");
     let Some(shelf) = shelf else { return exec(program, args) };
     let skips_git = args.iter().any(|a| a == "--skip-git" || a == "--skip-all");

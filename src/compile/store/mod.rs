@@ -181,6 +181,32 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Which queued job a worker takes: the oldest, unless jobs of keyboards it holds warm
+/// (`warm`) wait too and no job has waited past `passed_over_until`, a point in time:
+/// then the oldest of those. A job is passed over only while it is younger than the
+/// bound; from then on jobs are taken in order, so none waits much longer than the
+/// bound beyond its turn in first-come order.
+#[derive(Debug, Clone, Copy)]
+pub struct Preference<'a> {
+    pub warm: &'a [String],
+    /// Jobs queued before this (seconds since the epoch) are taken first, oldest first.
+    pub passed_over_until: i64,
+}
+
+impl Preference<'_> {
+    /// Every job in the order it came.
+    pub const FIRST_COME: Preference<'static> = Preference { warm: &[], passed_over_until: i64::MAX };
+}
+
+/// The keyboard a request (a keymap's JSON) names, which workers may prefer.
+fn keyboard_of(request: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        keyboard: String,
+    }
+    serde_json::from_str::<Named>(request).ok().map(|named| named.keyboard)
+}
+
 /// What the compile service needs from a job store. Every write is committed when the
 /// call returns.
 pub trait JobStore: Send + Sync {
@@ -197,7 +223,13 @@ pub trait JobStore: Send + Sync {
 
     /// Takes the oldest queued job, `None` when none waits. On an error the job stays
     /// queued, to be claimed again.
-    fn claim(&self) -> Result<Option<Claim>, StoreError>;
+    fn claim(&self) -> Result<Option<Claim>, StoreError> {
+        self.claim_preferring(&Preference::FIRST_COME)
+    }
+
+    /// Takes the queued job `preference` picks, `None` when none waits. On an error the
+    /// job stays queued, to be claimed again.
+    fn claim_preferring(&self, preference: &Preference<'_>) -> Result<Option<Claim>, StoreError>;
 
     /// Records how a claimed job ended, once: the first end recorded stands.
     fn finish(&self, claim: &Claim, ending: &Ending<'_>) -> Result<Recorded, StoreError>;

@@ -15,7 +15,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::wakeups::Wakeups;
 use super::{
-    BuildRecord, Claim, Ending, Firmware, Job, JobStore, Recorded, Standing, StoreError, build_columns, choose_next,
+    BuildRecord, Claim, Ending, Firmware, Job, JobStore, Preference, Recorded, Standing, StoreError, build_columns,
+    choose_next, keyboard_of,
 };
 use crate::compile::builder::{move_file, remove_folder};
 
@@ -184,7 +185,8 @@ const SCHEMA: &str = "
         request TEXT NOT NULL,
         cache_key TEXT NOT NULL,
         result TEXT,
-        sources TEXT
+        sources TEXT,
+        keyboard TEXT
     );
     CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, enqueued_at);
     CREATE INDEX IF NOT EXISTS jobs_by_cache_key ON jobs (cache_key, status, enqueued_at);
@@ -201,6 +203,18 @@ const SCHEMA: &str = "
         held_until INTEGER NOT NULL DEFAULT 0
     );
 ";
+
+/// Adds the keyboard column to a store made before it had one; its jobs have none.
+fn add_keyboard_column(connection: &Connection) -> rusqlite::Result<()> {
+    let has =
+        connection.query_row("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'keyboard'", [], |row| {
+            row.get::<_, i64>(0)
+        })? > 0;
+    if !has {
+        connection.execute_batch("ALTER TABLE jobs ADD COLUMN keyboard TEXT")?;
+    }
+    Ok(())
+}
 
 impl SqliteStore {
     /// Opens (or creates) the store in the folder `state`; jobs left running are
@@ -250,6 +264,7 @@ impl SqliteStore {
             return Err(lost("holds no jobs table"));
         }
         connection.execute_batch(SCHEMA).map_err(failed)?;
+        add_keyboard_column(&connection).map_err(failed)?;
         if !kept.mark {
             let mark = jobs_dir.join(MARK);
             std::fs::write(&mark, MARK_TEXT).map_err(|source| io_error(&mark, source))?;
@@ -348,9 +363,10 @@ impl JobStore for SqliteStore {
         let inserted = inner
             .connection
             .prepare_cached(
-                "INSERT INTO jobs (id, created_at, enqueued_at, status, request, cache_key) VALUES (?1, ?2, ?2, 'queued', ?3, ?4)",
+                "INSERT INTO jobs (id, created_at, enqueued_at, status, request, cache_key, keyboard) \
+                 VALUES (?1, ?2, ?2, 'queued', ?3, ?4, ?5)",
             )
-            .and_then(|mut statement| statement.execute(params![id, now, request, cache_key]));
+            .and_then(|mut statement| statement.execute(params![id, now, request, cache_key, keyboard_of(request)]));
         self.noted(inner.after(inserted))?;
         inner.queued += 1;
         drop(inner);
@@ -362,13 +378,16 @@ impl JobStore for SqliteStore {
         self.wakeups.wait(at_most);
     }
 
-    fn claim(&self) -> Result<Option<Claim>, StoreError> {
+    fn claim_preferring(&self, preference: &Preference<'_>) -> Result<Option<Claim>, StoreError> {
         let mut inner = self.lock();
         let sql = format!(
             "UPDATE jobs SET status = 'running' WHERE id = \
-             (SELECT id FROM jobs WHERE status = 'queued' ORDER BY enqueued_at, rowid LIMIT 1) RETURNING {JOB_COLUMNS}"
+             (SELECT id FROM jobs WHERE status = 'queued' ORDER BY \
+             CASE WHEN enqueued_at < ?1 THEN 0 WHEN keyboard IN (SELECT value FROM json_each(?2)) THEN 1 ELSE 2 END, \
+             enqueued_at, rowid LIMIT 1) RETURNING {JOB_COLUMNS}"
         );
-        let claimed = Self::query_job(&inner.connection, &sql, []);
+        let warm = serde_json::to_string(preference.warm).unwrap_or_else(|_| "[]".to_owned());
+        let claimed = Self::query_job(&inner.connection, &sql, params![preference.passed_over_until, warm]);
         let job = match self.noted(inner.after(claimed)) {
             Ok(job) => job,
             Err(error) => {

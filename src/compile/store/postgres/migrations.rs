@@ -64,6 +64,11 @@ const MIGRATIONS: &[Migration] = &[
         );
     ",
     },
+    Migration {
+        version: 3,
+        description: "the keyboard of each job, for workers that prefer keyboards they hold warm",
+        sql: "ALTER TABLE jobs ADD COLUMN keyboard text;",
+    },
 ];
 
 /// Applies the migrations the database lacks; returns how many.

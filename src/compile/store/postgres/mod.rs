@@ -36,7 +36,8 @@ use uuid::Uuid;
 use super::holdings::Holdings;
 use super::wakeups::Wakeups;
 use super::{
-    BuildRecord, Claim, Ending, Firmware, Job, JobStore, Recorded, Standing, StoreError, build_columns, choose_next,
+    BuildRecord, Claim, Ending, Firmware, Job, JobStore, Preference, Recorded, Standing, StoreError, build_columns,
+    choose_next, keyboard_of,
 };
 
 /// How a node connects and queues.
@@ -162,13 +163,14 @@ impl PgStore {
         let insert = transaction
             .prepare_cached(
                 "WITH waiting AS (SELECT count(*) AS n FROM jobs WHERE status = 'queued'), \
-                 added AS (INSERT INTO jobs (id, created_at, enqueued_at, status, request, cache_key) \
-                 SELECT $1, $2, $2, 'queued', $3, $4 FROM waiting WHERE n < $5 RETURNING 1) \
+                 added AS (INSERT INTO jobs (id, created_at, enqueued_at, status, request, cache_key, keyboard) \
+                 SELECT $1, $2, $2, 'queued', $3, $4, $6 FROM waiting WHERE n < $5 RETURNING 1) \
                  SELECT n, EXISTS (SELECT 1 FROM added) FROM waiting",
             )
             .await?;
         let bound = i64::try_from(bound).unwrap_or(i64::MAX);
-        let parameters: [&(dyn ToSql + Sync); 5] = [&id, &now, &request, &cache_key, &bound];
+        let keyboard = keyboard_of(request);
+        let parameters: [&(dyn ToSql + Sync); 6] = [&id, &now, &request, &cache_key, &bound, &keyboard];
         // Sent together, in this order (both are prepared): the count is taken once the
         // lock is held, by a statement of its own and so with a newer snapshot.
         let (_, row) =
@@ -381,18 +383,22 @@ impl JobStore for PgStore {
         self.wakeups.wait(at_most);
     }
 
-    fn claim(&self) -> Result<Option<Claim>, StoreError> {
+    fn claim_preferring(&self, preference: &Preference<'_>) -> Result<Option<Claim>, StoreError> {
         let token = Uuid::new_v4();
         let claimed = self.run(async {
             let client = self.relaxed.get().await?;
             let sql = format!(
                 "UPDATE jobs SET status = 'running', lease_token = $1, attempts = attempts + 1, \
                  lease_until = clock_timestamp() + $2 * interval '1 second' \
-                 WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                 WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY \
+                 CASE WHEN enqueued_at < $3 THEN 0 WHEN keyboard = ANY($4) THEN 1 ELSE 2 END, seq \
+                 LIMIT 1 FOR UPDATE SKIP LOCKED) \
                  RETURNING {JOB_COLUMNS}"
             );
             let statement = client.prepare_cached(&sql).await?;
-            client.query_opt(&statement, &[&token, &seconds(self.lease)]).await?.as_ref().map(job).transpose()
+            let parameters: [&(dyn ToSql + Sync); 4] =
+                [&token, &seconds(self.lease), &preference.passed_over_until, &preference.warm];
+            client.query_opt(&statement, &parameters).await?.as_ref().map(job).transpose()
         });
         match claimed {
             Ok(job) => Ok(job.map(|job| {
