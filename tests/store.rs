@@ -97,7 +97,7 @@ fn claimed_oldest_first_and_each_once(store: Arc<dyn JobStore>) {
 }
 
 #[test]
-fn a_worker_prefers_keyboards_it_holds_warm_but_passes_no_job_over_past_the_bound() {
+fn a_worker_prefers_keyboards_it_holds_warm_but_passes_the_oldest_job_over_only_so_long() {
     each_backend(100, |store| {
         let submit =
             |keyboard: &str, at: i64| store.enqueue(&json!({"keyboard": keyboard}).to_string(), "k", at).unwrap();
@@ -105,18 +105,44 @@ fn a_worker_prefers_keyboards_it_holds_warm_but_passes_no_job_over_past_the_boun
             (submit("cold/a", 100), submit("cold/b", 110), submit("warm/a", 120), submit("warm/b", 125));
         let unnamed = store.enqueue("{}", "k", 130).unwrap();
         let warm_ones = ["warm/a".to_owned(), "warm/b".to_owned()];
-        let take = |now: i64, bound: i64| {
-            let preference = Preference { warm: &warm_ones, passed_over_until: now - bound };
-            store.claim_preferring(&preference).unwrap().expect("a job waits").job.id
+        let take = |now: i64| {
+            let preference = Preference { warm: &warm_ones, passed_over_before: now - 60, now };
+            store.claim_preferring(Some(&preference)).unwrap().expect("a job waits").job.id
         };
         let backend = store.backend();
-        assert_eq!(take(140, 60), warm, "{backend}: the oldest job of a warm keyboard, while no job is past the bound");
-        assert_eq!(take(165, 60), cold_old, "{backend}: a job past the bound comes first");
-        assert_eq!(take(165, 60), other_warm, "{backend}: then warm keyboards again");
+        assert_eq!(take(140), warm, "{backend}: the oldest job of a warm keyboard, passing the oldest job over");
+        assert_eq!(take(150), other_warm, "{backend}: passed over since 140, the oldest job is not yet past the bound");
+        assert_eq!(take(205), cold_old, "{backend}: passed over for more than the bound, it comes first");
         assert_eq!(store.claim().unwrap().unwrap().job.id, cold_new, "{backend}: first come, the default");
-        assert_eq!(take(140, 60), unnamed, "{backend}");
-        assert!(store.claim_preferring(&Preference { warm: &warm_ones, passed_over_until: 0 }).unwrap().is_none());
+        assert_eq!(take(300), unnamed, "{backend}");
+        assert!(
+            store
+                .claim_preferring(Some(&Preference { warm: &warm_ones, passed_over_before: 0, now: 0 }))
+                .unwrap()
+                .is_none()
+        );
     });
+}
+
+#[test]
+fn a_node_leaves_keyboards_other_nodes_hold_warm_to_them_until_they_stop() {
+    let Some(server) = Postgres::start() else { return };
+    let (this, other) =
+        (pg_store(&server, 100, Duration::from_secs(30)), pg_store(&server, 100, Duration::from_secs(30)));
+    other.note_warm("theirs/a", 100).unwrap();
+    let submit = |keyboard: &str, at: i64| this.enqueue(&json!({"keyboard": keyboard}).to_string(), "k", at).unwrap();
+    let (theirs, nobodys, second) = (submit("theirs/a", 100), submit("nobodys/a", 110), submit("theirs/a", 120));
+    let preference = Preference { warm: &[], passed_over_before: 0, now: 130 };
+    assert_eq!(this.claim_preferring(Some(&preference)).unwrap().unwrap().job.id, nobodys, "no node holds it warm");
+    let held = other.claim_preferring(Some(&preference)).unwrap().unwrap();
+    assert_eq!(held.job.id, theirs, "its own warm keyboard");
+    assert_eq!(other.release().unwrap(), 1, "the job it held goes back");
+    assert_eq!(
+        this.claim_preferring(Some(&preference)).unwrap().unwrap().job.id,
+        theirs,
+        "stopped, it holds nothing warm"
+    );
+    assert_eq!(this.claim_preferring(Some(&preference)).unwrap().unwrap().job.id, second);
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub struct JobOptions {
     /// With firmware builds: once no job has come for this long, build every keyboard's test keymap in turn (as `mass-compile`), for the build-status endpoints; `off` never does
     #[arg(long, default_value = "1m", value_name = "DURATION|off", value_parser = parse_duration_or_off)]
     idle_mass_compile: DurationOrOff,
-    /// With firmware builds: a worker takes jobs of keyboards its node holds warm before older jobs, but passes no job over once it has waited this long; `off` takes jobs in the order they came
+    /// With firmware builds: a worker takes jobs of keyboards its node holds warm before older jobs, but passes the job first in line over for no longer than this; `off` takes jobs in the order they came
     #[arg(long, default_value = "30s", value_name = "DURATION|off", value_parser = parse_duration_or_off)]
     prefer_warm: DurationOrOff,
 }

@@ -289,13 +289,15 @@ impl Service {
         }
     }
 
-    /// Claims the next job: with `prefer_warm`, one of a keyboard this node holds warm
-    /// when such a job waits and no job has waited past the bound.
+    /// Claims the next job: with `prefer_warm`, as [`store::Preference`] orders them,
+    /// with that bound.
     fn claim(&self) -> Result<Option<Claim>, StoreError> {
         let Some(bound) = self.prefer_warm else { return self.store.claim() };
         let warm = self.warm.list();
         let bound = i64::try_from(bound.as_secs()).unwrap_or(i64::MAX);
-        self.store.claim_preferring(&store::Preference { warm: &warm, passed_over_until: now().saturating_sub(bound) })
+        let now = now();
+        let preference = store::Preference { warm: &warm, passed_over_before: now.saturating_sub(bound), now };
+        self.store.claim_preferring(Some(&preference))
     }
 
     /// Stops claiming jobs and hands the jobs this process runs back to the queue, for
@@ -373,6 +375,9 @@ impl Service {
             self.fill_cache(firmware, keyboard);
             if firmware.is_warm(keyboard) {
                 self.warm.note(keyboard);
+                if let Err(error) = self.store.note_warm(keyboard, now()) {
+                    tracing::warn!(keyboard, %error, "cannot note a keyboard held warm for the other nodes");
+                }
             }
         }
     }

@@ -103,49 +103,78 @@ impl TreeState {
 
     /// Every file a build may read, relative to the root and sorted, with its metadata.
     fn files(&self) -> std::io::Result<Vec<(PathBuf, Stamp)>> {
-        let mut files = Vec::new();
-        // Links are followed: submodules may be links to checkouts elsewhere.
-        let walk = walkdir::WalkDir::new(&self.root).follow_links(true).sort_by_file_name().into_iter();
-        for entry in walk.filter_entry(|entry| !self.is_skipped(entry)) {
-            let entry = match entry {
-                Ok(entry) => entry,
-                // A link to nothing: no build can read it either.
-                Err(error) if error.io_error().is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound) => continue,
-                Err(error) => return Err(std::io::Error::other(error)),
-            };
-            if entry.file_type().is_dir() {
-                continue;
-            }
-            let relative = entry.path().strip_prefix(&self.root).unwrap_or(entry.path()).to_owned();
-            let metadata = entry.metadata().map_err(std::io::Error::other)?;
-            let stamp = Stamp {
-                len: metadata.len(),
-                mtime: (metadata.mtime(), metadata.mtime_nsec()),
-                ctime: (metadata.ctime(), metadata.ctime_nsec()),
-                inode: metadata.ino(),
-            };
-            files.push((relative, stamp));
-        }
-        Ok(files)
+        let root = std::fs::metadata(&self.root)?;
+        self.files_in(&self.root, &[(root.dev(), root.ino())])
+    }
+
+    /// The files below `folder`, in the order of a walk that reads each folder's entries
+    /// sorted by name; `ancestors` are the folders above it (device and inode), the
+    /// root first. Folders are read in parallel: a walk is one `stat` per file, which a
+    /// job waits for. Links are followed (submodules may be links to checkouts
+    /// elsewhere); a link to nothing is left out, as no build can read it either.
+    fn files_in(&self, folder: &Path, ancestors: &[(u64, u64)]) -> std::io::Result<Vec<(PathBuf, Stamp)>> {
+        let mut names = std::fs::read_dir(folder)?
+            .map(|entry| entry.map(|entry| entry.file_name()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        names.sort();
+        let found = names
+            .par_iter()
+            .map(|name| {
+                let path = folder.join(name);
+                let metadata = match std::fs::metadata(&path) {
+                    Ok(metadata) => metadata,
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(error) => return Err(error),
+                };
+                if self.is_skipped(&path, ancestors.len(), metadata.is_dir()) {
+                    return Ok(Vec::new());
+                }
+                if metadata.is_dir() {
+                    let folder = (metadata.dev(), metadata.ino());
+                    if ancestors.contains(&folder) {
+                        return Err(std::io::Error::other(format!(
+                            "{}: a link back to a folder above it",
+                            path.display()
+                        )));
+                    }
+                    return self.files_in(&path, &[ancestors, &[folder]].concat());
+                }
+                let relative = path.strip_prefix(&self.root).unwrap_or(&path).to_owned();
+                Ok(vec![(relative, Stamp::of(&metadata))])
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(found.concat())
     }
 
     /// What no build of a job reads: git's data, build output and Python's byte code
     /// (both written by builds made in the tree itself), the keymaps in keyboard
     /// folders (a job's build is given its own keymap folder), and the private folders.
-    fn is_skipped(&self, entry: &walkdir::DirEntry) -> bool {
-        if self.private.iter().any(|private| entry.path() == private) {
+    /// `depth` is 1 for what the root holds.
+    fn is_skipped(&self, path: &Path, depth: usize, is_dir: bool) -> bool {
+        if self.private.iter().any(|private| path == private) {
             return true;
         }
-        let name = entry.file_name();
-        let at_root = entry.depth() == 1;
-        if entry.file_type().is_dir() {
-            let in_keyboards = entry.path().strip_prefix(&self.root).is_ok_and(|p| p.starts_with("keyboards"));
+        let name = path.file_name().unwrap_or_default();
+        let at_root = depth == 1;
+        if is_dir {
+            let in_keyboards = path.strip_prefix(&self.root).is_ok_and(|p| p.starts_with("keyboards"));
             name == ".git"
                 || name == "__pycache__"
                 || (at_root && name == ".build")
                 || (in_keyboards && name == "keymaps")
         } else {
             name == ".git" || (at_root && is_firmware_file(Path::new(name)))
+        }
+    }
+}
+
+impl Stamp {
+    fn of(metadata: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            len: metadata.len(),
+            mtime: (metadata.mtime(), metadata.mtime_nsec()),
+            ctime: (metadata.ctime(), metadata.ctime_nsec()),
+            inode: metadata.ino(),
         }
     }
 }
@@ -291,6 +320,22 @@ mod tests {
         // So is every file when the index cannot be read.
         std::fs::write(&index, "not an index\n").unwrap();
         assert_eq!(TreeState::new(dir.path(), &private, Some(index)).digest().unwrap(), changed);
+    }
+
+    #[test]
+    fn files_are_listed_in_name_order_through_links_and_a_link_loop_is_an_error() {
+        let dir = tree();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("chibios.h"), "#pragma once").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("lib/chibios")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), dir.path().join("quantum/dangling.h")).unwrap();
+        let state = TreeState::new(dir.path(), &[], None);
+        let listed: Vec<PathBuf> = state.files().unwrap().into_iter().map(|(path, _)| path).collect();
+        let expected = ["keyboards/a/keyboard.json", "lib/chibios/chibios.h", "quantum/quantum.c"];
+        assert_eq!(listed, expected.map(PathBuf::from));
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("quantum/loop")).unwrap();
+        let error = state.digest().unwrap_err().to_string();
+        assert!(error.contains("quantum/loop: a link back to a folder above it"), "{error}");
     }
 
     #[test]

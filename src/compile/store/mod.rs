@@ -181,21 +181,17 @@ fn with_causes(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Which queued job a worker takes: the oldest, unless jobs of keyboards it holds warm
-/// (`warm`) wait too and no job has waited past `passed_over_until`, a point in time:
-/// then the oldest of those. A job is passed over only while it is younger than the
-/// bound; from then on jobs are taken in order, so none waits much longer than the
-/// bound beyond its turn in first-come order.
+/// Which queued job a worker takes. In order: a job that was passed over at the head of
+/// the queue before `passed_over_before` (so no job waits much longer than that bound
+/// beyond its turn in first-come order); the oldest job of a keyboard this node holds
+/// warm (`warm`); the oldest job of a keyboard no other node holds warm; the oldest job.
+/// Taking a job other than the oldest marks the oldest as passed over, `now`.
 #[derive(Debug, Clone, Copy)]
 pub struct Preference<'a> {
     pub warm: &'a [String],
-    /// Jobs queued before this (seconds since the epoch) are taken first, oldest first.
-    pub passed_over_until: i64,
-}
-
-impl Preference<'_> {
-    /// Every job in the order it came.
-    pub const FIRST_COME: Preference<'static> = Preference { warm: &[], passed_over_until: i64::MAX };
+    /// Seconds since the epoch, as `now`.
+    pub passed_over_before: i64,
+    pub now: i64,
 }
 
 /// The keyboard a request (a keymap's JSON) names, which workers may prefer.
@@ -224,19 +220,26 @@ pub trait JobStore: Send + Sync {
     /// Takes the oldest queued job, `None` when none waits. On an error the job stays
     /// queued, to be claimed again.
     fn claim(&self) -> Result<Option<Claim>, StoreError> {
-        self.claim_preferring(&Preference::FIRST_COME)
+        self.claim_preferring(None)
     }
 
-    /// Takes the queued job `preference` picks, `None` when none waits. On an error the
-    /// job stays queued, to be claimed again.
-    fn claim_preferring(&self, preference: &Preference<'_>) -> Result<Option<Claim>, StoreError>;
+    /// Takes the queued job `preference` picks (the oldest without one), `None` when
+    /// none waits. On an error the job stays queued, to be claimed again.
+    fn claim_preferring(&self, preference: Option<&Preference<'_>>) -> Result<Option<Claim>, StoreError>;
 
     /// Records how a claimed job ended, once: the first end recorded stands.
     fn finish(&self, claim: &Claim, ending: &Ending<'_>) -> Result<Recorded, StoreError>;
 
     /// Hands back the jobs this process holds, for others to take at once (at
-    /// shutdown); returns how many. A backend without leases leaves them to its restart.
+    /// shutdown), and forgets the keyboards it noted warm; returns how many jobs. A
+    /// backend without leases leaves them to its restart.
     fn release(&self) -> Result<usize, StoreError>;
+
+    /// Notes that this node holds `keyboard` warm, now, for the claims of other nodes
+    /// (see [`Preference`]); a store of one node keeps no such note.
+    fn note_warm(&self, _keyboard: &str, _now: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     fn get(&self, id: &str) -> Result<Option<Job>, StoreError>;
 

@@ -186,7 +186,8 @@ const SCHEMA: &str = "
         cache_key TEXT NOT NULL,
         result TEXT,
         sources TEXT,
-        keyboard TEXT
+        keyboard TEXT,
+        passed_over_at INTEGER
     );
     CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, enqueued_at);
     CREATE INDEX IF NOT EXISTS jobs_by_cache_key ON jobs (cache_key, status, enqueued_at);
@@ -204,14 +205,18 @@ const SCHEMA: &str = "
     );
 ";
 
-/// Adds the keyboard column to a store made before it had one; its jobs have none.
-fn add_keyboard_column(connection: &Connection) -> rusqlite::Result<()> {
-    let has =
-        connection.query_row("SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'keyboard'", [], |row| {
-            row.get::<_, i64>(0)
-        })? > 0;
-    if !has {
-        connection.execute_batch("ALTER TABLE jobs ADD COLUMN keyboard TEXT")?;
+/// Adds the columns a store made before them lacks: each job's keyboard (older jobs
+/// have none) and when it was passed over.
+fn add_preference_columns(connection: &Connection) -> rusqlite::Result<()> {
+    for (column, kind) in [("keyboard", "TEXT"), ("passed_over_at", "INTEGER")] {
+        let has = connection.query_row(
+            "SELECT count(*) FROM pragma_table_info('jobs') WHERE name = ?1",
+            [column],
+            |row| row.get::<_, i64>(0),
+        )? > 0;
+        if !has {
+            connection.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {column} {kind}"))?;
+        }
     }
     Ok(())
 }
@@ -264,7 +269,7 @@ impl SqliteStore {
             return Err(lost("holds no jobs table"));
         }
         connection.execute_batch(SCHEMA).map_err(failed)?;
-        add_keyboard_column(&connection).map_err(failed)?;
+        add_preference_columns(&connection).map_err(failed)?;
         if !kept.mark {
             let mark = jobs_dir.join(MARK);
             std::fs::write(&mark, MARK_TEXT).map_err(|source| io_error(&mark, source))?;
@@ -329,6 +334,20 @@ impl SqliteStore {
         kept.map_err(|source| io_error(&to, source))
     }
 
+    /// Marks the oldest job queued before `claimed` as passed over, `now`, unless it
+    /// was before. A mark only: were it lost, that job would merely wait longer.
+    fn mark_passed_over(connection: &Connection, claimed: &Job, now: i64) {
+        let passed = connection.execute(
+            "UPDATE jobs SET passed_over_at = ?3 WHERE passed_over_at IS NULL AND id = \
+             (SELECT id FROM jobs WHERE status = 'queued' AND (enqueued_at, rowid) < \
+             (?2, (SELECT rowid FROM jobs WHERE id = ?1)) ORDER BY enqueued_at, rowid LIMIT 1)",
+            params![claimed.id, claimed.enqueued_at, now],
+        );
+        if let Err(error) = passed {
+            tracing::warn!(%error, "cannot mark the oldest job as passed over");
+        }
+    }
+
     /// The one job `sql` yields (its columns are [`JOB_COLUMNS`]), if any.
     /// The statement runs to its end, so that the commit of a write (`UPDATE … RETURNING`)
     /// has happened, or failed with an error, when this returns: reading one row alone
@@ -378,16 +397,30 @@ impl JobStore for SqliteStore {
         self.wakeups.wait(at_most);
     }
 
-    fn claim_preferring(&self, preference: &Preference<'_>) -> Result<Option<Claim>, StoreError> {
+    fn claim_preferring(&self, preference: Option<&Preference<'_>>) -> Result<Option<Claim>, StoreError> {
         let mut inner = self.lock();
+        let order = match preference {
+            None => "enqueued_at, rowid",
+            Some(_) => {
+                "CASE WHEN passed_over_at < ?1 THEN 0 WHEN keyboard IN (SELECT value FROM json_each(?2)) THEN 1 ELSE 2 END, \
+                 enqueued_at, rowid"
+            }
+        };
         let sql = format!(
             "UPDATE jobs SET status = 'running' WHERE id = \
-             (SELECT id FROM jobs WHERE status = 'queued' ORDER BY \
-             CASE WHEN enqueued_at < ?1 THEN 0 WHEN keyboard IN (SELECT value FROM json_each(?2)) THEN 1 ELSE 2 END, \
-             enqueued_at, rowid LIMIT 1) RETURNING {JOB_COLUMNS}"
+             (SELECT id FROM jobs WHERE status = 'queued' ORDER BY {order} LIMIT 1) RETURNING {JOB_COLUMNS}"
         );
-        let warm = serde_json::to_string(preference.warm).unwrap_or_else(|_| "[]".to_owned());
-        let claimed = Self::query_job(&inner.connection, &sql, params![preference.passed_over_until, warm]);
+        let claimed = match preference {
+            None => Self::query_job(&inner.connection, &sql, []),
+            Some(preference) => {
+                let warm = serde_json::to_string(preference.warm).unwrap_or_else(|_| "[]".to_owned());
+                let claimed = Self::query_job(&inner.connection, &sql, params![preference.passed_over_before, warm]);
+                if let Ok(Some(job)) = &claimed {
+                    Self::mark_passed_over(&inner.connection, job, preference.now);
+                }
+                claimed
+            }
+        };
         let job = match self.noted(inner.after(claimed)) {
             Ok(job) => job,
             Err(error) => {

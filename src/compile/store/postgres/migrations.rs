@@ -66,8 +66,18 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 3,
-        description: "the keyboard of each job, for workers that prefer keyboards they hold warm",
-        sql: "ALTER TABLE jobs ADD COLUMN keyboard text;",
+        description: "what workers that prefer keyboards held warm read: each job's keyboard, when it was passed over, \
+                      and the keyboards each node holds warm",
+        sql: "
+        ALTER TABLE jobs ADD COLUMN keyboard text, ADD COLUMN passed_over_at bigint;
+        CREATE TABLE warm_keyboards (
+            node uuid NOT NULL,
+            keyboard text NOT NULL,
+            noted_at bigint NOT NULL,
+            PRIMARY KEY (node, keyboard)
+        );
+        CREATE INDEX warm_keyboards_by_keyboard ON warm_keyboards (keyboard);
+    ",
     },
 ];
 

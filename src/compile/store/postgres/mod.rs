@@ -66,6 +66,8 @@ pub struct PgStore {
     lease: Duration,
     wakeups: Arc<Wakeups>,
     holdings: Holdings,
+    /// This process among the nodes, in the keyboards they note warm.
+    node: Uuid,
 }
 
 /// The channel new and requeued jobs are announced on; the payload is how many.
@@ -139,6 +141,7 @@ impl PgStore {
             lease: settings.lease,
             wakeups,
             holdings,
+            node: Uuid::new_v4(),
         };
         Ok(store)
     }
@@ -383,21 +386,39 @@ impl JobStore for PgStore {
         self.wakeups.wait(at_most);
     }
 
-    fn claim_preferring(&self, preference: &Preference<'_>) -> Result<Option<Claim>, StoreError> {
+    fn claim_preferring(&self, preference: Option<&Preference<'_>>) -> Result<Option<Claim>, StoreError> {
         let token = Uuid::new_v4();
         let claimed = self.run(async {
             let client = self.relaxed.get().await?;
+            let lease = seconds(self.lease);
+            let Some(preference) = preference else {
+                let sql = format!(
+                    "UPDATE jobs SET status = 'running', lease_token = $1, attempts = attempts + 1, \
+                     lease_until = clock_timestamp() + $2 * interval '1 second' \
+                     WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED) \
+                     RETURNING {JOB_COLUMNS}"
+                );
+                let statement = client.prepare_cached(&sql).await?;
+                return client.query_opt(&statement, &[&token, &lease]).await?.as_ref().map(job).transpose();
+            };
+            // The oldest job older than the one taken is marked as passed over, in the
+            // same statement: both updates see the queue as it was before it.
             let sql = format!(
-                "UPDATE jobs SET status = 'running', lease_token = $1, attempts = attempts + 1, \
+                "WITH claimed AS (UPDATE jobs SET status = 'running', lease_token = $1, attempts = attempts + 1, \
                  lease_until = clock_timestamp() + $2 * interval '1 second' \
                  WHERE id = (SELECT id FROM jobs WHERE status = 'queued' ORDER BY \
-                 CASE WHEN enqueued_at < $3 THEN 0 WHEN keyboard = ANY($4) THEN 1 ELSE 2 END, seq \
+                 CASE WHEN passed_over_at < $3 THEN 0 WHEN keyboard = ANY($4) THEN 1 \
+                 WHEN keyboard IN (SELECT keyboard FROM warm_keyboards WHERE node <> $5) THEN 3 ELSE 2 END, seq \
                  LIMIT 1 FOR UPDATE SKIP LOCKED) \
-                 RETURNING {JOB_COLUMNS}"
+                 RETURNING seq, {JOB_COLUMNS}), \
+                 passed AS (UPDATE jobs SET passed_over_at = $6 WHERE passed_over_at IS NULL AND id = \
+                 (SELECT j.id FROM jobs AS j, claimed WHERE j.status = 'queued' AND j.seq < claimed.seq \
+                 ORDER BY j.seq LIMIT 1)) \
+                 SELECT {JOB_COLUMNS} FROM claimed"
             );
             let statement = client.prepare_cached(&sql).await?;
-            let parameters: [&(dyn ToSql + Sync); 4] =
-                [&token, &seconds(self.lease), &preference.passed_over_until, &preference.warm];
+            let parameters: [&(dyn ToSql + Sync); 6] =
+                [&token, &lease, &preference.passed_over_before, &preference.warm, &self.node, &preference.now];
             client.query_opt(&statement, &parameters).await?.as_ref().map(job).transpose()
         });
         match claimed {
@@ -456,6 +477,14 @@ impl JobStore for PgStore {
     }
 
     fn release(&self) -> Result<usize, StoreError> {
+        let forgotten = self.run(async {
+            let client = self.relaxed.get().await?;
+            client.execute("DELETE FROM warm_keyboards WHERE node = $1", &[&self.node]).await?;
+            Ok(())
+        });
+        if let Err(error) = forgotten {
+            tracing::warn!(%error, "cannot forget the keyboards this node holds warm: they go when pruned");
+        }
         let (ids, tokens) = held(&self.holdings);
         if ids.is_empty() {
             return Ok(0);
@@ -535,6 +564,7 @@ impl JobStore for PgStore {
         self.run(async {
             let client = self.durable.get().await?;
             client.execute("DELETE FROM keyboard_builds WHERE last_tested < $1", &[&cutoff]).await?;
+            client.execute("DELETE FROM warm_keyboards WHERE noted_at < $1", &[&cutoff]).await?;
             let pruned = client
                 .execute("DELETE FROM jobs WHERE status IN ('finished', 'failed') AND enqueued_at < $1", &[&cutoff])
                 .await?;
@@ -549,6 +579,20 @@ impl JobStore for PgStore {
                 }
             }
             Ok(usize::try_from(pruned).unwrap_or(usize::MAX))
+        })
+    }
+
+    fn note_warm(&self, keyboard: &str, now: i64) -> Result<(), StoreError> {
+        self.run(async {
+            let client = self.relaxed.get().await?;
+            let statement = client
+                .prepare_cached(
+                    "INSERT INTO warm_keyboards (node, keyboard, noted_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (node, keyboard) DO UPDATE SET noted_at = $3",
+                )
+                .await?;
+            client.execute(&statement, &[&self.node, &keyboard, &now]).await?;
+            Ok(())
         })
     }
 
