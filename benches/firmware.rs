@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::firmware::{on_path, qmk_make};
+use common::firmware::qmk_make;
 use qmk_api::compile::{self, BuildSettings, Builder, Containment};
 use qmk_api::keymap::Context;
 use qmk_api::source::DataTree;
@@ -36,15 +36,8 @@ struct Cost {
 }
 
 fn main() {
-    let Some(shared) = common::shared() else { return };
-    let missing: Vec<&str> = ["make", "qmk", "avr-gcc"].into_iter().filter(|p| !on_path(p)).collect();
-    if !missing.is_empty() {
-        println!("skipped: {missing:?} not on PATH");
-        return;
-    }
-    let scratch = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let Some((shared, scratch)) = common::firmware::bench_scratch() else { return };
     let tree = scratch.path().join("qmk");
-    assert!(Command::new("cp").arg("-al").arg(shared.join("qmk")).arg(&tree).status().unwrap().success());
     let data = DataTree::Checkout(tree.clone());
     // As the compile service loads them.
     let (keyboards, keycodes) = common::load_tree(&tree);

@@ -14,10 +14,9 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::firmware::{Draws, on_path, random_keymap};
+use common::firmware::{Draws, random_keymap};
 use common::postgres::Postgres;
 use common::server::{Server, Worker, bundled_site};
 use serde_json::Value;
@@ -49,15 +48,8 @@ const JOBS_PER_KEYBOARD: usize = 10;
 const POLL_EVERY: Duration = Duration::from_millis(250);
 
 fn main() {
-    let Some(shared) = common::shared() else { return };
-    let missing: Vec<&str> = ["make", "qmk", "avr-gcc"].into_iter().filter(|p| !on_path(p)).collect();
-    if !missing.is_empty() {
-        println!("skipped: {missing:?} not on PATH");
-        return;
-    }
-    let scratch = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let Some((shared, scratch)) = common::firmware::bench_scratch() else { return };
     let tree = scratch.path().join("qmk");
-    assert!(Command::new("cp").arg("-al").arg(shared.join("qmk")).arg(&tree).status().unwrap().success());
     let info: Value = serde_json::from_slice(&std::fs::read(shared.join("expected/info_json.json")).unwrap()).unwrap();
     let jobs = keymaps(&info);
     println!(

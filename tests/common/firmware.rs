@@ -78,3 +78,19 @@ pub fn random_keymap(draws: &mut Draws, keyboard: &str, name: &str, layout: &str
     let layers: Vec<Vec<String>> = (0..layers).map(|_| (0..keys).map(|_| key(draws)).collect()).collect();
     serde_json::json!({"keyboard": keyboard, "keymap": name, "layout": layout, "layers": layers})
 }
+
+/// What a firmware benchmark needs: `../shared`, and a scratch folder holding `qmk`, a
+/// copy of its tree (hard links) that builds may write into; `None` (with the reason
+/// printed) without them or without make, QMK's CLI and gcc-avr.
+pub fn bench_scratch() -> Option<(std::path::PathBuf, tempfile::TempDir)> {
+    let shared = super::shared()?;
+    let missing: Vec<&str> = ["make", "qmk", "avr-gcc"].into_iter().filter(|p| !on_path(p)).collect();
+    if !missing.is_empty() {
+        println!("skipped: {missing:?} not on PATH");
+        return None;
+    }
+    let scratch = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let copied = Command::new("cp").arg("-al").arg(shared.join("qmk")).arg(scratch.path().join("qmk")).status();
+    assert!(copied.unwrap().success(), "cp -al {}", shared.join("qmk").display());
+    Some((shared, scratch))
+}

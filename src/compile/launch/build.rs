@@ -1,9 +1,10 @@
 //! `qmk-api launch build FOLDER TREE TARGET MAKE ARGS...`: the first process of a
 //! firmware build, inside its sandbox. It lays out the build's folder (the job's
 //! keymap.json, read from stdin, where there is one; qmk-api's make file; a view of the
-//! tree), starts
-//! QMK's CLI server for a warm build, runs make in the view, and hands the firmware
-//! back on stdout as `<format>\n<bytes>`; make's output goes to stderr.
+//! tree), replays the keyboard's recorded build where there is one (see
+//! [`replay`](super::replay)), or else starts QMK's CLI server for a warm build and
+//! runs make in the view, and hands the firmware back on stdout as
+//! `<format>\n<bytes>`; make's output goes to stderr.
 //!
 //! The view is a folder of links to the tree's top-level entries but build output,
 //! beside the job's keymap folder: every relative path make and the compiler see is
@@ -58,7 +59,6 @@ fn build(folder: &Path, tree: &Path, target: &OsStr, make: &OsStr, args: &[OsStr
     lay_out(folder, tree, &keymap_json).map_err(|e| context(e, format!("cannot lay out {}", folder.display())))?;
     copy_byte_code().map_err(|e| context(e, "cannot copy Python's byte code".into()))?;
     let view = folder.join(VIEW);
-    let server = start_server(folder, tree).map_err(|e| context(e, "cannot start QMK's CLI server".into()))?;
     let log = std::fs::File::from(std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned()?);
     let recorded = Recorded::of_build(folder, target, args)?;
     let replayed = match (&recorded, keymap_json.is_empty()) {
@@ -77,17 +77,19 @@ fn build(folder: &Path, tree: &Path, target: &OsStr, make: &OsStr, args: &[OsStr
     let code = match &replayed {
         Some(_) => 0,
         None => {
+            // A replay needs no Python: what it runs of QMK's CLI is answered here or kept.
+            let server = start_server(folder, tree).map_err(|e| context(e, "cannot start QMK's CLI server".into()))?;
             let mut make = Command::new(make);
             make.args(args).current_dir(&view).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(Stdio::inherit());
             if let Recorded::Recording { .. } = recorded {
                 make.env(record::RECIPE_OUTPUT_ENV, record::output_mark(&log)?);
             }
             let status = make.status().map_err(|e| std::io::Error::new(e.kind(), format!("cannot run make: {e}")))?;
+            // Ended and waited for: the time of the runs it served counts below.
+            drop(server);
             status.code().unwrap_or_else(|| super::signal_exit(status))
         }
     };
-    // Ended and waited for: the time of the runs it served counts below.
-    drop(server);
     if code == 0 {
         recorded.keep(folder, &view);
     }
