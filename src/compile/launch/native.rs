@@ -29,19 +29,17 @@ pub fn run(args: &[OsString]) -> Option<i32> {
     if std::env::var_os("ORIG_CWD").is_some() {
         return None;
     }
-    let (output, generated) = match args.first()?.to_str()? {
+    let (subcommand, options) = args.split_first()?;
+    let (output, generated) = match subcommand.to_str()? {
         "json2c" => {
-            let (output, keymap) = json2c_arguments(args)?;
+            let (output, keymap) = json2c_arguments(options)?;
             let keymap = plain(&std::fs::read(keymap).ok()?)?;
             (output, json2c(&keymap).ok()? + "\n")
         }
         "generate-make-dependencies" => {
-            let (output, keyboard, name) = dependencies_arguments(args)?;
-            let roots = roots();
-            if !roots.iter().all(|root| is_unaliased_keyboard(root, &keyboard) && !has_keymap(root, &keyboard, &name)) {
-                return None;
-            }
-            if has_userspace() {
+            let (output, keyboard, name) = dependencies_arguments(options)?;
+            let known = |root: &PathBuf| is_unaliased_keyboard(root, &keyboard) && !has_keymap(root, &keyboard, &name);
+            if has_userspace() || !roots().iter().all(known) {
                 return None;
             }
             (output, dependencies(&keyboard, &name))
@@ -52,15 +50,11 @@ pub fn run(args: &[OsString]) -> Option<i32> {
     Some(0)
 }
 
-/// The output file and the keymap of `json2c --quiet --output FILE KEYMAP`, options in
-/// any order.
-fn json2c_arguments(args: &[OsString]) -> Option<(PathBuf, PathBuf)> {
-    let (subcommand, rest) = args.split_first()?;
-    if subcommand != "json2c" {
-        return None;
-    }
+/// The output file and the keymap of `json2c --quiet --output FILE KEYMAP` from its
+/// options, in any order.
+fn json2c_arguments(options: &[OsString]) -> Option<(PathBuf, PathBuf)> {
     let (mut quiet, mut output, mut keymap) = (false, None, None);
-    let mut rest = rest.iter();
+    let mut rest = options.iter();
     while let Some(arg) = rest.next() {
         let text = arg.to_str()?;
         match text {
@@ -96,11 +90,11 @@ fn plain(content: &[u8]) -> Option<Keymap> {
 }
 
 /// The output file, keyboard and keymap name of `generate-make-dependencies -kb
-/// KEYBOARD -km NAME -o FILE`, options in any order, `-q` allowed; both names plain
+/// KEYBOARD -km NAME -o FILE` from its options, in any order, `-q` allowed; both names plain
 /// (folder names of letters, digits, `_`, `-` and, for the keyboard, `/` between them).
-fn dependencies_arguments(args: &[OsString]) -> Option<(PathBuf, String, String)> {
+fn dependencies_arguments(options: &[OsString]) -> Option<(PathBuf, String, String)> {
     let (mut output, mut keyboard, mut name) = (None, None, None);
-    let mut rest = args[1..].iter();
+    let mut rest = options.iter();
     while let Some(arg) = rest.next() {
         let slot = match arg.to_str()? {
             "-q" | "--quiet" => continue,
@@ -212,15 +206,15 @@ mod tests {
 
     #[test]
     fn only_json2cs_quiet_call_with_an_output_file_is_taken() {
-        let taken = json2c_arguments(&args("json2c --quiet --output src/keymap.c ../keymap/keymap.json"));
+        let taken = json2c_arguments(&args("json2c --quiet --output src/keymap.c ../keymap/keymap.json")[1..]);
         assert_eq!(taken, Some(("src/keymap.c".into(), "../keymap/keymap.json".into())));
-        assert!(json2c_arguments(&args("json2c -o src/keymap.c -q k.json")).is_some());
-        assert_eq!(json2c_arguments(&args("json2c --output src/keymap.c k.json")), None, "not quiet: QMK logs");
-        assert_eq!(json2c_arguments(&args("json2c --quiet k.json")), None, "to stdout");
-        assert_eq!(json2c_arguments(&args("json2c --quiet -o a.c k.json extra.json")), None);
-        assert_eq!(json2c_arguments(&args("json2c --quiet -o a.c --verbose k.json")), None);
-        assert_eq!(json2c_arguments(&args("json2c --quiet -o a.c -o b.c k.json")), None);
-        assert_eq!(json2c_arguments(&args("generate-keymap-h --quiet -o a.c k.json")), None);
+        assert!(json2c_arguments(&args("json2c -o src/keymap.c -q k.json")[1..]).is_some());
+        assert_eq!(json2c_arguments(&args("json2c --output src/keymap.c k.json")[1..]), None, "not quiet: QMK logs");
+        assert_eq!(json2c_arguments(&args("json2c --quiet k.json")[1..]), None, "to stdout");
+        assert_eq!(json2c_arguments(&args("json2c --quiet -o a.c k.json extra.json")[1..]), None);
+        assert_eq!(json2c_arguments(&args("json2c --quiet -o a.c --verbose k.json")[1..]), None);
+        assert_eq!(json2c_arguments(&args("json2c --quiet -o a.c -o b.c k.json")[1..]), None);
+        assert_eq!(run(&args("generate-keymap-h --quiet -o a.c k.json")), None, "only json2c is json2c");
     }
 
     #[test]

@@ -399,20 +399,19 @@ impl JobStore for SqliteStore {
 
     fn claim_preferring(&self, preference: Option<&Preference<'_>>) -> Result<Option<Claim>, StoreError> {
         let mut inner = self.lock();
-        let order = match preference {
-            None => "enqueued_at, rowid",
-            Some(_) => {
-                "CASE WHEN passed_over_at < ?1 THEN 0 WHEN keyboard IN (SELECT value FROM json_each(?2)) THEN 1 ELSE 2 END, \
-                 enqueued_at, rowid"
-            }
+        let sql = |order: &str| {
+            format!(
+                "UPDATE jobs SET status = 'running' WHERE id = \
+                 (SELECT id FROM jobs WHERE status = 'queued' ORDER BY {order} LIMIT 1) RETURNING {JOB_COLUMNS}"
+            )
         };
-        let sql = format!(
-            "UPDATE jobs SET status = 'running' WHERE id = \
-             (SELECT id FROM jobs WHERE status = 'queued' ORDER BY {order} LIMIT 1) RETURNING {JOB_COLUMNS}"
-        );
         let claimed = match preference {
-            None => Self::query_job(&inner.connection, &sql, []),
+            None => Self::query_job(&inner.connection, &sql("enqueued_at, rowid"), []),
             Some(preference) => {
+                let sql = sql(
+                    "CASE WHEN passed_over_at < ?1 THEN 0 WHEN keyboard IN (SELECT value FROM json_each(?2)) THEN 1 \
+                     ELSE 2 END, enqueued_at, rowid",
+                );
                 let warm = serde_json::to_string(preference.warm).unwrap_or_else(|_| "[]".to_owned());
                 let claimed = Self::query_job(&inner.connection, &sql, params![preference.passed_over_before, warm]);
                 if let Ok(Some(job)) = &claimed {
