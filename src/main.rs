@@ -127,7 +127,9 @@ enum Command {
         output: Option<PathBuf>,
     },
     /// Write the keymap.c of a keymap file, as QMK's json2c does, once the keymap validates
-    #[command(after_help = "Example:\n  qmk-api json2c my_keymap.json -o keymap.c")]
+    #[command(
+        after_help = "Examples:\n  qmk-api json2c my_keymap.json -o keymap.c\n  qmk-api json2c my_keymap.json --folder ~/qmk_firmware/keyboards/planck/keymaps/mine"
+    )]
     Json2c {
         /// The keymap file to write as C
         file: PathBuf,
@@ -135,8 +137,12 @@ enum Command {
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
         /// Write keymap.c from any keymap that reads, as QMK's json2c does, without validating its keycodes and layers
-        #[arg(long)]
+        #[arg(long, conflicts_with = "folder")]
         unchecked: bool,
+        /// Write the keymap folder QMK's make builds into DIR instead: keymap.json, and the keymap.h, keymap.c,
+        /// rules.mk and config.h of layer names, combos, tap dances, key overrides and the features keys need
+        #[arg(long, value_name = "DIR", conflicts_with = "output")]
+        folder: Option<PathBuf>,
     },
     /// Run a compile job on a keymap file: validate it, write its keymap.c, keymap.json and sources, and
     /// build its firmware when --qmk-home is a qmk_firmware checkout
@@ -233,8 +239,12 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
         Command::Draw { file, keycodes_version, output } => {
             keymaps::draw(&tree, keycodes_version.as_ref(), &file, output.as_deref(), reporter)
         }
-        Command::Json2c { file, output, unchecked } => {
-            keymaps::json2c(&tree, &file, output.as_deref(), unchecked, reporter)
+        Command::Json2c { file, output, unchecked, folder } => {
+            let out = match &folder {
+                Some(folder) => keymaps::Json2cOut::Folder(folder),
+                None => keymaps::Json2cOut::File(output.as_deref()),
+            };
+            keymaps::json2c(&tree, &file, out, unchecked, reporter)
         }
         Command::Compile(options) => compile::compile(&tree, options, reporter),
         Command::MassCompile(options) => mass_compile::mass_compile(&tree, options, reporter),

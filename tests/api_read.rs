@@ -91,6 +91,16 @@ fn skeletons_and_converters_answer_as_api_qmk_fm() {
     assert_eq!(skeleton["layers"], json!([]));
     assert_eq!(server.get("/v1/converters").json(), json!({"children": ["kle"]}));
 
+    // qmk-api's keymap schema: QMK's, with the extension's members.
+    assert_eq!(server.get("/v1/schemas").json(), json!({"children": ["keymap.json"]}));
+    let schema = server.get("/v1/schemas/keymap.json");
+    assert_eq!((schema.status, schema.header("content-type")), (200, "application/json"));
+    let schema = schema.json();
+    assert_eq!(schema["$id"], "qmk-api.keymap.v1");
+    assert_eq!(schema["allOf"][0]["$ref"], "qmk.keymap.v1#");
+    let members: Vec<&String> = schema["allOf"][1]["properties"].as_object().unwrap().keys().collect();
+    assert_eq!(members, ["layer_names", "combos", "tap_dances", "key_overrides"]);
+
     let raw = r#"{name: "Macro pad"}, ["Esc", {w: 2}, "Space"], [{y: 0.5, h: 2}, "Enter"]"#;
     let converted = server.post("/v1/converters/kle", json!({"raw": raw}).to_string().as_bytes());
     assert_eq!((converted.status, converted.header("content-type")), (200, "application/json"));

@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use common::picture::{check_seed_picture, drawn_layers};
+use common::picture::{DrawnCombo, check_seed_picture, drawn_combos, drawn_layers};
 use common::*;
 use serde_json::{Value, json};
 
@@ -33,7 +33,16 @@ fn the_seed_payload_is_drawn_layer_by_layer_with_its_legends() {
         let dir = tempfile::tempdir().unwrap();
         let (file, out) = (keymap_file(dir.path(), &payload), dir.path().join("keymap.svg"));
         let stderr = expect_exit(&draw(&file, &out), 0);
-        assert!(stderr.contains("valid (clueboard/66/rev2, LAYOUT_all, keycodes 0.0.8), 0 warnings"), "{stderr}");
+        // The API page's example has BL_STEP, which does nothing: the keyboard describes a
+        // backlight but does not turn it on.
+        let backlight = payload.to_string().contains("\"BL_STEP\"");
+        let warnings = if backlight { "1 warning" } else { "0 warnings" };
+        assert!(
+            stderr.contains(&format!("valid (clueboard/66/rev2, LAYOUT_all, keycodes 0.0.8), {warnings}")),
+            "{stderr}"
+        );
+        let said = stderr.contains("`BL_STEP` needs Backlight, which clueboard/66/rev2 does not turn on");
+        assert_eq!(said, backlight, "{stderr}");
         let svg = std::fs::read_to_string(&out).unwrap();
         check_seed_picture(&svg, &payload);
         let on_stdout = run(&["draw", &file.display().to_string()]);
@@ -70,6 +79,66 @@ fn keys_c_changes_are_marked_and_explained_under_their_layer() {
     assert!(svg.contains("⚠2 key 2") && svg.contains("refers to layer 3, but the keymap has 2 layers"), "{svg}");
     assert!(svg.contains(">C changes this key: see note 1 under its layer<"), "the key to the marks explains them");
     assert!(svg.contains(">no key switches to it<"), "layer 1 is reached by no key");
+}
+
+#[test]
+fn layer_names_tap_dances_combos_and_key_overrides_are_drawn() {
+    let mut base = layer("KC_GRV");
+    for (position, keycode) in [(1, "KC_J"), (2, "KC_K"), (3, "TD(ESC_CAPS)"), (4, "MO(NAV)"), (5, "LT(NAV, KC_SPC)")] {
+        base[position] = keycode.into();
+    }
+    let mut nav = layer("KC_ESC");
+    for (position, keycode) in [(1, "KC_K"), (2, "KC_J"), (3, "TG(BASE)")] {
+        nav[position] = keycode.into();
+    }
+    let payload = json!({"keyboard": "clueboard/66/rev2", "keymap": "extended", "layout": "LAYOUT_all",
+        "layer_names": ["BASE", "NAV"], "layers": [base, nav],
+        "combos": [{"keys": ["KC_J", "KC_K"], "output": "KC_ESC", "term": 40},
+                   {"keys": ["KC_Q", "KC_W"], "output": "KC_TAB"}],
+        "tap_dances": [{"name": "ESC_CAPS", "on_tap": "KC_ESC", "on_hold": "KC_LCTL", "on_double_tap": "KC_CAPS",
+                        "on_tap_hold": "KC_NO"}],
+        "key_overrides": [{"trigger": "KC_BSPC", "trigger_mods": "MOD_MASK_SHIFT", "replacement": "KC_DEL",
+                           "layers": ["NAV"]}]});
+    let dir = tempfile::tempdir().unwrap();
+    let (file, out) = (keymap_file(dir.path(), &payload), dir.path().join("keymap.svg"));
+    let stderr = expect_exit(&draw(&file, &out), 0);
+    assert!(stderr.contains("`KC_Q` is on no layer"), "{stderr}");
+    let svg = std::fs::read_to_string(&out).unwrap();
+    let layers = drawn_layers(&svg);
+
+    // Layer names: in the headings, on the layer keys, in the keys that reach a layer.
+    let reached = ">reached with LT(NAV, KC_SPC) on layer 0 (BASE); MO(NAV) on layer 0 (BASE)<";
+    for heading in [">Layer 0: BASE<", ">Layer 1: NAV<", reached] {
+        assert!(svg.contains(heading), "{heading}");
+    }
+    let shown = |layer: usize, position: usize| {
+        let key = &layers[layer][position];
+        (key.class.as_str(), key.tap.as_str(), key.hold.as_deref())
+    };
+    assert_eq!(shown(0, 4), ("layer", "NAV", None));
+    assert_eq!(shown(0, 5), ("held", "Spacebar", Some("NAV")));
+    assert_eq!(shown(1, 3), ("layer", "Toggle BASE", None));
+
+    // The tap dance: its tap legend, and a line for each other action that sends something.
+    let dance = &layers[0][3];
+    assert_eq!((dance.class.as_str(), dance.tap.as_str(), dance.hold.as_deref()), ("dance", "Esc", None));
+    assert_eq!(dance.actions, ["hold Left Control", "2× Caps Lock"]);
+    assert!(dance.title.contains("TD(ESC_CAPS) (Esc, hold Left Control, 2× Caps Lock)"), "{dance:?}");
+
+    // The combo joins its keys on both layers, where they are; the other has no layer to be drawn on.
+    let combo = |joined: Vec<usize>| DrawnCombo {
+        title: "combo 0: KC_J + KC_K → KC_ESC, within 40 ms".into(),
+        output: "Esc".into(),
+        joined,
+    };
+    assert_eq!(drawn_combos(&svg), [vec![combo(vec![1, 2])], vec![combo(vec![2, 1])]]);
+    assert!(svg.contains(">Combos no layer has all the keys of: they never fire<") && svg.contains(">Q + W → Tab<"));
+
+    // The key override, listed under the layers.
+    assert!(svg.contains(">Key overrides<") && svg.contains(">Shift + Backspace → Delete (on NAV)<"), "{svg}");
+    // The key to the marks explains the dance's lines and the combo's box.
+    assert!(svg.contains(">a tap dance: tapped, held, tapped twice (2×), tapped then held<"));
+    assert!(svg.contains(">a combo: the keys it joins, pressed together, send what it shows<"));
 }
 
 #[test]

@@ -422,3 +422,89 @@ fn random_keymaps_built_warm_are_qmks_make_byte_for_byte() {
         keyboards.len()
     );
 }
+
+/// A keymap of 10bleoledhub (AVR, ten keys) named `name`: a base layer whose seventh
+/// key is `seventh` and whose ninth switches to layer 1, and `extra` members.
+fn hub_keymap(name: &str, seventh: &str, extra: Value) -> Value {
+    let mut keymap = json!({
+        "keyboard": "10bleoledhub",
+        "keymap": name,
+        "layout": "LAYOUT",
+        "layers": [
+            ["KC_PGUP", "KC_7", "KC_8", "KC_9", "KC_4", "KC_5", seventh, "KC_1", "MO(1)", "KC_3"],
+            ["KC_TRNS", "KC_HOME", "KC_UP", "KC_END", "KC_LEFT", "KC_DOWN", "KC_RGHT", "KC_BSPC", "KC_TRNS", "TG(0)"]
+        ]
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        keymap[key] = value.clone();
+    }
+    keymap
+}
+
+/// Builds `keymap` on the server, then writes its keymap folder with `qmk-api json2c
+/// --folder` into the tree and builds that with QMK's make: the two firmware files
+/// hold the same bytes. Returns the job's result and the firmware.
+fn build_as_make_of_the_folder(serving: &Serving, case: &str, keymap: &Value) -> (Value, Vec<u8>) {
+    let (result, firmware) = build(&serving.server, keymap);
+    let (keyboard, name) = (keymap["keyboard"].as_str().unwrap(), keymap["keymap"].as_str().unwrap());
+    let file = serving.state.path().join(format!("{name}.json"));
+    std::fs::write(&file, keymap.to_string()).unwrap();
+    let folder = serving.tree.join("keyboards").join(keyboard).join("keymaps").join(name);
+    let home = serving.tree.display().to_string();
+    let args = ["--qmk-home", &home, "json2c", file.to_str().unwrap(), "--folder", folder.to_str().unwrap()];
+    common::expect_exit(&common::run(&args), 0);
+    let reference = common::firmware::make_keymap(&serving.tree, keyboard, name);
+    assert!(firmware == reference, "{case}: qmk-api {} ≠ QMK's make {}", described(&firmware), described(&reference));
+    eprintln!("{case}: identical to QMK's make of the folder, {}", described(&firmware));
+    (result, firmware)
+}
+
+#[test]
+fn keymaps_beyond_qmks_json_build_into_the_firmware_make_builds_of_their_folder() {
+    let Some(shared_tree) = avr_tree() else { return };
+    let serving = serving(&shared_tree);
+    let names = json!({"layer_names": ["BASE", "NAV"]});
+    let combos = json!({"combos": [{"keys": ["KC_7", "KC_8"], "output": "KC_ESC"}, {"keys": ["KC_4", "KC_5"], "output": "KC_TAB", "term": 40}]});
+    let dances = json!({"tap_dances": [{"name": "ESC_CAPS", "on_tap": "KC_ESC", "on_hold": "KC_LCTL", "on_double_tap": "KC_CAPS", "tapping_term": 180}]});
+    let overrides = json!({"key_overrides": [{"trigger": "KC_BSPC", "trigger_mods": "MOD_MASK_SHIFT", "replacement": "KC_DEL", "layers": [1]}]});
+    let plain = build(&serving.server, &hub_keymap("plain", "KC_6", json!({}))).1;
+
+    // Layer names are the layers' numbers: the same firmware as the numbers give.
+    let mut named = hub_keymap("named", "KC_6", names.clone());
+    named["layers"][0][8] = json!("MO(NAV)");
+    named["layers"][1][9] = json!("TG(BASE)");
+    let (result, firmware) = build_as_make_of_the_folder(&serving, "layer_names", &named);
+    let output = result["output"].as_str().unwrap();
+    assert!(output.contains("The keymap folder holds keymap.h beside keymap.json."), "{output}");
+    let numbered = build(&serving.server, &hub_keymap("named", "KC_6", json!({}))).1;
+    assert_eq!(firmware, numbered, "MO(NAV) is MO(1)");
+
+    // Each other member reaches the firmware: without it, the firmware differs.
+    for (case, member, seventh) in
+        [("combos", &combos, "KC_6"), ("tap_dances", &dances, "TD(0)"), ("key_overrides", &overrides, "KC_6")]
+    {
+        let (result, with) = build_as_make_of_the_folder(&serving, case, &hub_keymap(case, seventh, member.clone()));
+        let output = result["output"].as_str().unwrap();
+        let variable = format!("{}_ENABLE", case.trim_end_matches('s').to_uppercase());
+        assert!(output.contains(&format!("the build turns on {variable}")), "{case}: {output}");
+        let without = build(&serving.server, &hub_keymap(case, seventh, json!({}))).1;
+        assert_ne!(with, without, "{case} reach the firmware");
+        assert_ne!(with, plain, "{case}");
+    }
+
+    // All of them, and a key that needs a feature the keyboard lacks: Caps Word is turned on, and said to be.
+    let mut all = hub_keymap("all", "TD(ESC_CAPS)", names);
+    for member in [&combos, &dances, &overrides] {
+        for (key, value) in member.as_object().unwrap() {
+            all[key] = value.clone();
+        }
+    }
+    all["layers"][0][9] = json!("CW_TOGG");
+    let (result, _) = build_as_make_of_the_folder(&serving, "all members and CW_TOGG", &all);
+    let output = result["output"].as_str().unwrap();
+    assert!(output.starts_with("warning: `CW_TOGG` needs Caps Word, which 10bleoledhub does not turn on"), "{output}");
+    assert!(
+        output.contains("the build turns on CAPS_WORD_ENABLE, COMBO_ENABLE, KEY_OVERRIDE_ENABLE, TAP_DANCE_ENABLE"),
+        "{output}"
+    );
+}

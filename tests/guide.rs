@@ -21,6 +21,23 @@ fn the_readmes_examples_print_what_it_shows() {
     assert!(ran >= 3, "the README runs {ran} commands");
 }
 
+#[test]
+fn the_guides_picture_is_what_draw_makes_of_its_example() {
+    let guide = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let text = std::fs::read_to_string(guide.join("guide.md")).unwrap();
+    let (_, example) = code_blocks(&text).into_iter().find(|(info, _)| info.ends_with("file=extended.json")).unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(folder.path().join("extended.json"), example).unwrap();
+    let drawn = Command::new(env!("CARGO_BIN_EXE_qmk-api"))
+        .args(["draw", "extended.json", "--quiet"])
+        .current_dir(folder.path())
+        .output()
+        .unwrap();
+    assert!(drawn.status.success(), "{}", String::from_utf8_lossy(&drawn.stderr));
+    let shown = std::fs::read(guide.join("extended.svg")).unwrap();
+    assert!(drawn.stdout == shown, "docs/extended.svg is not what `qmk-api draw` makes of the guide's extended.json");
+}
+
 /// Runs the examples of `document`, returning how many commands ran.
 fn run_examples(document: &Path) -> usize {
     let text = std::fs::read_to_string(document).unwrap();

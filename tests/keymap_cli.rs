@@ -395,8 +395,13 @@ fn declared_keycodes_and_the_host_language_are_keycodes_too() {
 
 /// A keymap for clueboard/66/rev2 with `extra` fields, written to `name` in the fixture.
 fn keymap_with(fixture: &Fixture, name: &str, extra: Value) -> String {
-    let mut payload =
+    let payload =
         json!({"keyboard": "clueboard/66/rev2", "keymap": "mine", "layout": "LAYOUT_all", "layers": [layer("KC_A")]});
+    write_with(fixture, name, payload, extra)
+}
+
+/// `payload` with `extra` fields, written to `name` in the fixture: its path.
+fn write_with(fixture: &Fixture, name: &str, mut payload: Value, extra: Value) -> String {
     payload.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     let path = fixture.root().join(name);
     std::fs::write(&path, payload.to_string()).unwrap();
@@ -414,15 +419,29 @@ fn every_string_written_into_keymap_c_is_checked() {
         (json!({"macros": [[{"action": "tap", "keycodes": ["A)\n#include \"/etc/passwd\"\n//"]}]]}), "macros"),
         (json!({"macros": [[{"action": "down", "keycodes": ["LCTL); evil(); //"]}]]}), "macros"),
         (json!({"host_language": "german.h\"\n#include \"/etc/passwd"}), "host_language"),
+        (json!({"combos": [{"keys": ["KC_A", include], "output": "KC_B"}]}), "combos/0/keys/1"),
+        (json!({"tap_dances": [{"name": "X", "on_hold": "KC_B}; evil(); {"}]}), "tap_dances/0/on_hold"),
+        (
+            json!({"key_overrides": [{"trigger": "KC_A", "replacement": "KC_DEL); evil("}]}),
+            "key_overrides/0/replacement",
+        ),
+        (
+            json!({"key_overrides": [{"trigger": "KC_A", "trigger_mods": "MOD_MASK_SHIFT); evil(", "replacement": "KC_B"}]}),
+            "key_overrides/0/trigger_mods",
+        ),
+        (json!({"layer_names": ["BASE\n#include \"/etc/passwd\""]}), "layer_names/0"),
     ];
     for (index, (extra, field)) in cases.iter().enumerate() {
         let file = keymap_with(&fixture, &format!("evil{index}.json"), extra.clone());
         let stderr = expect_exit(&run(&["validate", &file]), 1);
         assert!(stderr.contains(&format!("key: {field}")) || stderr.contains(field), "{extra}: {stderr}");
-        let output = run(&["json2c", &file]);
-        let stderr = expect_exit(&output, 1);
-        assert!(stderr.contains(field), "json2c names `{field}`: {stderr}");
-        assert!(!stdout(&output).contains("#include \"/etc/passwd\""), "{extra}");
+        for unchecked in [&[][..], &["--unchecked"]] {
+            let output = run(&[&["json2c", &file][..], unchecked].concat());
+            let stderr = expect_exit(&output, 1);
+            assert!(stderr.contains(field), "json2c {unchecked:?} names `{field}`: {stderr}");
+            let written = stdout(&output);
+            assert!(!written.contains("#include \"/etc/passwd\"") && !written.contains("evil"), "{extra}");
+        }
     }
     // Macro text is any text (but for a `"` that ends it before anything other than text,
     // which QMK's json2c would leave open): it is one C string literal, never code.
@@ -952,4 +971,599 @@ fn an_unknown_keyboard_on_the_bundled_data_says_what_to_do() {
     }
     let stderr = expect_exit(&run(&["validate", "--qmk-home", &fixture.root_arg(), &file]), 1);
     assert!(!stderr.contains("help: the bundled data"), "{stderr}");
+}
+
+/// A planck/rev6 keymap (48 keys, a layer of `KC_A` but for `keys`) with `extra` members.
+fn planck_with(fixture: &Fixture, name: &str, keys: &[(usize, &str)], extra: Value) -> String {
+    let mut layer = vec!["KC_A"; 48];
+    for (index, key) in keys {
+        layer[*index] = key;
+    }
+    let payload =
+        json!({"keyboard": "planck/rev6", "keymap": "mine", "layout": "LAYOUT_ortho_4x12", "layers": [layer]});
+    write_with(fixture, name, payload, extra)
+}
+
+#[test]
+fn the_extension_is_checked_as_layers_are() {
+    let fixture = Fixture::new();
+    let file = planck_with(
+        &fixture,
+        "extended.json",
+        &[(1, "KC_B"), (2, "MO(NAV)"), (3, "TD(3)"), (4, "TD(ESC_CAPS)"), (5, "LT(NUM, KC_SPC)"), (6, "CW_TOGG")],
+        json!({
+            "layer_names": ["BASE", "NAV", "KC_A"],
+            "combos": [{"keys": ["KC_A", "KC_F13"], "output": "KC_ESC"}, {"keys": ["KC_A", "KC_B"], "output": "KC_NOPE"}],
+            "tap_dances": [{"name": "ESC_CAPS", "on_tap": "KC_ESC"}, {"name": "NAV"}, {"name": "int", "on_tap": "KC_A"}],
+            "key_overrides": [
+                {"trigger": "KC_BSPC", "trigger_mods": "MOD_MASK_SHIFT | KC_A", "replacement": "KC_DEL", "layers": ["SYM"]},
+                {"trigger": "KC_A", "replacement": "QK_BOOT"}
+            ],
+            "config": {"features": {"caps_word": false}}
+        }),
+    );
+    let output = run(&["validate", "--format", "json", &file]);
+    expect_exit(&output, 1);
+    let report: Value = serde_json::from_str(stdout(&output).lines().next().unwrap()).unwrap();
+    let found: Vec<(String, String, String)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let field = |name: &str| d[name].as_str().unwrap_or_default().to_owned();
+            (field("severity"), field("path"), field("message"))
+        })
+        .collect();
+    let has = |severity: &str, path: &str, message: &str| {
+        assert!(
+            found.iter().any(|(s, p, m)| s == severity && p == path && m.contains(message)),
+            "no {severity} at {path} saying {message:?} in {found:#?}"
+        );
+    };
+    has("warning", "layers/0/2", "`MO(NAV)` refers to layer 1, but the keymap has 1 layer");
+    has("error", "layers/0/5", "no keycode `NUM`");
+    has("error", "layer_names/2", "`KC_A` is already a name in keymap.c");
+    has("error", "tap_dances/1/name", "`NAV` is named twice: first at `layer_names/1`");
+    has("error", "tap_dances/2/name", "`int` is already a name in keymap.c (a C keyword");
+    has("warning", "layer_names", "`layer_names` names 3 layers, but the keymap has 1");
+    has("warning", "combos/0/keys/1", "combo 0: `KC_F13` is on no layer, so the combo never fires");
+    has("error", "combos/1/output", "no keycode `KC_NOPE`");
+    has("warning", "tap_dances/1", "tap dance `NAV` has no action: its key does nothing");
+    has(
+        "warning",
+        "layers/0/3",
+        "`TD(3)` is tap dance 3, but the keymap defines 3 (`tap_dances`): the key does nothing",
+    );
+    has("error", "key_overrides/0/trigger_mods", "`KC_A` is no modifier");
+    has("error", "key_overrides/0/layers/0", "no layer `SYM`");
+    has("error", "key_overrides/1/replacement", "`QK_BOOT` is not a key with modifiers: a key override sends its keys");
+    has("warning", "layers/0/6", "`CW_TOGG` needs Caps Word, which the keymap turns off: the key does nothing");
+    assert!(!found.iter().any(|(_, p, _)| p == "layers/0/4"), "TD(ESC_CAPS) is dance 0: {found:#?}");
+
+    // Shapes are the schema's, named by path.
+    let file = planck_with(
+        &fixture,
+        "shapes.json",
+        &[],
+        json!({"layer_names": ["1ST"], "combos": [{"keys": ["KC_A"], "output": "KC_B", "trem": 3}],
+               "tap_dances": [{"on_tap": "KC_ESC"}], "key_overrides": [{"trigger": "KC_A", "replacement": "KC_B", "trigger_mods": 300}]}),
+    );
+    let stderr = expect_exit(&run(&["validate", &file]), 1);
+    for said in [
+        "`layer_names/0`: \"1ST\" does not match",
+        "`combos/0/keys`: has 1 items, fewer than 2",
+        "`combos/0/trem`: is not a key",
+        "`tap_dances/0`: lacks `name`",
+        "`key_overrides/0/trigger_mods`: matches none of the allowed forms",
+    ] {
+        assert!(stderr.contains(said), "{said:?} not in:\n{stderr}");
+    }
+}
+
+#[test]
+fn json2c_writes_the_extension_as_the_c_qmk_documents() {
+    let fixture = Fixture::new();
+    let file = planck_with(
+        &fixture,
+        "extended.json",
+        &[(1, "MO(NAV)"), (2, "TD(ESC_CAPS)"), (3, "MS_BTN1"), (4, "KC_BSPC")],
+        json!({
+            "layer_names": ["BASE", "NAV"],
+            "combos": [{"keys": ["KC_A", "KC_BSPC"], "output": "KC_ESC", "term": 40}],
+            "tap_dances": [{"name": "ESC_CAPS", "on_tap": "KC_ESC", "on_hold": "KC_LCTL", "tapping_term": 180}],
+            "key_overrides": [{"trigger": "KC_BSPC", "trigger_mods": "MOD_MASK_SHIFT", "replacement": "KC_DEL", "layers": ["BASE"]}]
+        }),
+    );
+    let keymap_c = stdout(&expect_exit_ok(run(&["json2c", &file])));
+    for written in [
+        "enum qmk_api_layer_names {\n    BASE,\n    NAV,\n};\nenum qmk_api_tap_dance_names {\n    ESC_CAPS,\n};\n",
+        "LAYOUT_ortho_4x12(KC_A, MO(NAV), TD(ESC_CAPS), MS_BTN1, KC_BSPC,",
+        "const uint16_t PROGMEM qmk_api_combo_0[] = {KC_A, KC_BSPC, COMBO_END};",
+        "    COMBO(qmk_api_combo_0, KC_ESC),",
+        "        case 0:\n            return 40;",
+        "    [ESC_CAPS] = {KC_ESC, KC_LCTL, KC_NO, KC_NO, KC_NO},",
+        "        case TD(ESC_CAPS):\n            return 180;",
+        "ko_make_with_layers_and_negmods(MOD_MASK_SHIFT, KC_BSPC, KC_DEL, ((layer_state_t)1 << BASE), 0);",
+    ] {
+        assert!(keymap_c.contains(written), "{written:?} not in:\n{keymap_c}");
+    }
+    let folder = fixture.root().join("folder");
+    expect_exit_ok(run(&["json2c", &file, "--folder", folder.to_str().unwrap()]));
+    let read = |name: &str| std::fs::read_to_string(folder.join(name)).unwrap();
+    assert!(read("keymap.json").contains("\"layer_names\""), "QMK's keymap.json, as written");
+    assert!(read("keymap.h").contains("enum qmk_api_layer_names {"));
+    assert!(read("keymap.c").contains("combo_t key_combos[]") && !read("keymap.c").contains("keymaps[]"));
+    // planck/rev6 has mouse keys; combos, tap dances and overrides are turned on.
+    assert_eq!(
+        read("rules.mk"),
+        "# Written by qmk-api: the features this keymap uses.\nCOMBO_ENABLE = yes\nKEY_OVERRIDE_ENABLE = yes\nTAP_DANCE_ENABLE = yes\n"
+    );
+    let defines: Vec<String> =
+        read("config.h").lines().filter(|l| l.starts_with("#define")).map(str::to_owned).collect();
+    assert_eq!(defines, ["#define COMBO_TERM_PER_COMBO", "#define TAPPING_TERM_PER_KEY"]);
+    expect_exit(&run(&["json2c", &file, "--folder", "x", "-o", "y"]), 2);
+}
+
+/// The planck keymap of `planck_with` (keys 1 and 2 `KC_B` and `KC_C`, layers `BASE` and
+/// `NAV`, a tap dance `X`) with `member` set at `path` to `value`, written to `name`.
+fn planck_hostile(fixture: &Fixture, name: &str, path: &str, value: Value) -> String {
+    let mut extra = json!({
+        "layer_names": ["BASE", "NAV"],
+        "combos": [{"keys": ["KC_A", "KC_B"], "output": "KC_ESC", "term": 40}],
+        "tap_dances": [{"name": "X", "on_tap": "KC_A", "on_hold": "KC_B", "on_double_tap": "KC_C", "on_tap_hold": "KC_D",
+                        "tapping_term": 200}],
+        "key_overrides": [{"trigger": "KC_BSPC", "trigger_mods": "MOD_MASK_SHIFT", "negative_mods": "MOD_MASK_CTRL",
+                           "replacement": "KC_DEL", "layers": ["BASE", 1]}]
+    });
+    let pointer = format!("/{path}");
+    *extra.pointer_mut(&pointer).unwrap_or_else(|| panic!("{pointer} in the keymap")) = value;
+    let layer_key = [(1, "KC_B"), (2, "KC_C"), (3, "MO(NAV)"), (4, "TD(X)"), (5, "KC_BSPC")];
+    planck_with(fixture, name, &layer_key, extra)
+}
+
+/// Asserts that `validate`, `json2c`, `json2c --unchecked` and `json2c --folder` refuse
+/// `file`, each naming `path`, and that none writes `marker`.
+#[track_caller]
+fn refused_everywhere(fixture: &Fixture, file: &str, path: &str, marker: &str) {
+    let stderr = expect_exit(&run(&["validate", file]), 1);
+    assert!(stderr.contains(&format!("key: {path}")), "validate names `{path}` for {file}:\n{stderr}");
+    for unchecked in [&[][..], &["--unchecked"]] {
+        let output = run(&[&["json2c", file][..], unchecked].concat());
+        let stderr = expect_exit(&output, 1);
+        assert!(stderr.contains(path), "json2c {unchecked:?} names `{path}`:\n{stderr}");
+        assert!(marker.is_empty() || !stdout(&output).contains(marker), "json2c {unchecked:?} wrote {marker:?}");
+    }
+    let folder = fixture.root().join("folder-of-refused");
+    let stderr = expect_exit(&run(&["json2c", file, "--folder", &folder.display().to_string()]), 1);
+    assert!(stderr.contains(path), "json2c --folder names `{path}`:\n{stderr}");
+    assert!(!folder.exists(), "json2c --folder wrote a folder for a refused keymap");
+}
+
+#[test]
+fn hostile_text_in_every_member_of_the_extension_is_refused_with_its_path() {
+    let fixture = Fixture::new();
+    let keycodes = [
+        "combos/0/keys/1",
+        "combos/0/output",
+        "tap_dances/0/on_tap",
+        "tap_dances/0/on_hold",
+        "tap_dances/0/on_double_tap",
+        "tap_dances/0/on_tap_hold",
+        "key_overrides/0/trigger",
+        "key_overrides/0/replacement",
+    ];
+    // Each payload goes to the next member in turn, so that every member gets several.
+    let payloads = [
+        ("KC_A}; int evil; {", "evil"),
+        ("KC_A); evil(", "evil"),
+        ("KC_A, evil", "evil"),
+        ("KC_A /* evil", "evil"),
+        ("KC_A // evil", "evil"),
+        ("KC_A\n#include \"evil.h\"", "evil"),
+        ("KC_A ??/\nevil", "evil"),
+        ("_Pragma(\"evil\") KC_A", "evil"),
+        ("\"evil\"", "evil"),
+        ("KC_A\u{0}evil", "evil"),
+        ("ＫＣ_A", "ＫＣ"),
+        ("KC_A\u{a0}", "\u{a0}"),
+        ("{KC_A}", "{KC_A}"),
+        ("KC_A;", "KC_A;"),
+    ];
+    for (index, (payload, marker)) in payloads.iter().enumerate() {
+        for path in [keycodes[index % keycodes.len()], keycodes[(index + 3) % keycodes.len()]] {
+            let file = planck_hostile(&fixture, &format!("text{index}.json"), path, json!(payload));
+            refused_everywhere(&fixture, &file, path, marker);
+        }
+    }
+    // What has a keycode's shape but names no keycode: `--unchecked` writes it as the
+    // expression it is (C refuses it, as QMK's json2c would have it); the checks refuse it.
+    for (index, payload) in ["__attribute__((evil))", "evil(KC_A)", "sizeof(evil)", "defined(evil)"].iter().enumerate()
+    {
+        let path = keycodes[index * 2];
+        let file = planck_hostile(&fixture, &format!("shape{index}.json"), path, json!(payload));
+        let stderr = expect_exit(&run(&["validate", &file]), 1);
+        assert!(stderr.contains(&format!("key: {path}")), "{payload}: {stderr}");
+        let stderr = expect_exit(&run(&["json2c", &file]), 1);
+        assert!(stderr.contains(&format!("key: {path}")), "{payload}: {stderr}");
+    }
+    // Names are C identifiers of QMK's schema, whatever they hold.
+    let names = ["layer_names/1", "tap_dances/0/name", "key_overrides/0/layers/0"];
+    let hostile_names = [
+        "NAV\n#define evil",
+        "NAV evil",
+        "NAV); evil(",
+        "NAV/* evil */",
+        "NΑV",
+        "1evil",
+        "",
+        "NAV\u{0}evil",
+        "evil_name_of_sixty_four_characters_which_is_more_than_c_needs_xx",
+    ];
+    for (index, name) in hostile_names.iter().enumerate() {
+        let path = names[index % names.len()];
+        let file = planck_hostile(&fixture, &format!("name{index}.json"), path, json!(name));
+        refused_everywhere(&fixture, &file, path, if name.contains("evil") { "evil" } else { "" });
+    }
+    // Modifiers are QMK's names joined by `|`, or a number of 8 bits.
+    let hostile_mods =
+        ["MOD_MASK_SHIFT); evil(", "MOD_MASK_SHIFT /* evil */", "MOD_MASK_SHIFT || MOD_MASK_CTRL", "evil"];
+    for (index, mods) in hostile_mods.iter().enumerate() {
+        for path in ["key_overrides/0/trigger_mods", "key_overrides/0/negative_mods"] {
+            let file = planck_hostile(&fixture, &format!("mods{index}.json"), path, json!(mods));
+            refused_everywhere(&fixture, &file, path, "evil");
+        }
+    }
+}
+
+#[test]
+fn numbers_and_shapes_of_the_extension_are_refused_with_their_paths() {
+    let fixture = Fixture::new();
+    let cases = [
+        ("combos/0/term", json!(0), "0 is less than 1"),
+        ("combos/0/term", json!(65536), "65536 is more than 65535"),
+        ("combos/0/term", json!(-1), "-1 is less than 1"),
+        ("combos/0/term", json!(1.5), "must be a whole number, not 1.5"),
+        ("combos/0/term", json!(1e308), "is more than 65535"),
+        ("combos/0/term", json!(18_446_744_073_709_551_615u64), "is more than 65535"),
+        ("combos/0/term", json!("30"), "must be a whole number, not a string"),
+        ("combos/0/term", json!(null), "must be a whole number, not null"),
+        ("tap_dances/0/tapping_term", json!(0), "0 is less than 1"),
+        ("tap_dances/0/tapping_term", json!(70000), "70000 is more than 65535"),
+        ("tap_dances/0/tapping_term", json!([200]), "must be a whole number, not an array"),
+        ("key_overrides/0/layers/0", json!(32), "32 is more than 31"),
+        ("key_overrides/0/layers/0", json!(-1), "-1 is less than 0"),
+        ("key_overrides/0/layers/0", json!("1"), "does not match"),
+        ("key_overrides/0/layers/0", json!(null), "matches none of the allowed forms"),
+        ("key_overrides/0/layers/0", json!("SYM"), "no layer `SYM`"),
+        ("key_overrides/0/layers", json!([]), "has 0 items, fewer than 1"),
+        ("key_overrides/0/trigger_mods", json!(256), "matches none of the allowed forms"),
+        ("key_overrides/0/trigger_mods", json!(-1), "matches none of the allowed forms"),
+        ("key_overrides/0/trigger_mods", json!("256"), "`256` is no modifier"),
+        ("key_overrides/0/trigger_mods", json!("0x22"), "matches none of the allowed forms"),
+        ("key_overrides/0/trigger_mods", json!("+1"), "matches none of the allowed forms"),
+        ("key_overrides/0/trigger_mods", json!("MOD_MASK_SHIFT | KC_A"), "`KC_A` is no modifier"),
+        ("key_overrides/0/negative_mods", json!(true), "matches none of the allowed forms"),
+        ("key_overrides/0/negative_mods", json!("MOD_MASK_SC"), "`MOD_MASK_SC` is no modifier"),
+        ("combos/0/keys", json!(["KC_A"]), "has 1 items, fewer than 2"),
+        ("combos/0/keys", json!(vec!["KC_A"; 17]), "has 17 items, more than 16"),
+        ("combos/0/keys", json!([["KC_A", "KC_B"]]), "must be a string, not an array"),
+        ("combos/0/output", json!(4), "must be a string, not 4"),
+        ("combos/0/output", json!(""), "shorter than 1"),
+        ("combos/0", json!([{"keys": ["KC_A", "KC_B"], "output": "KC_ESC"}]), "must be an object, not an array"),
+        ("combos", json!({"keys": ["KC_A", "KC_B"], "output": "KC_ESC"}), "must be an array, not an object"),
+        ("tap_dances", json!("X"), "must be an array, not a string"),
+        ("tap_dances/0", json!({"on_tap": "KC_A"}), "lacks `name`"),
+        ("tap_dances/0", json!({"name": "X", "on_tripple_tap": "KC_A"}), "is not a key"),
+        ("key_overrides", json!(null), "must be an array, not null"),
+        ("key_overrides/0", json!({"trigger": "KC_A"}), "lacks `replacement`"),
+        ("layer_names", json!(vec!["L"; 33]), "has 33 items, more than 32"),
+        ("layer_names/1", json!(null), "must be a string, not null"),
+    ];
+    for (index, (path, value, said)) in cases.iter().enumerate() {
+        let file = planck_hostile(&fixture, &format!("shape{index}.json"), path, value.clone());
+        let stderr = expect_exit(&run(&["validate", &file]), 1);
+        assert!(stderr.contains(said) && stderr.contains(&format!("key: {path}")), "{path} = {value}: {stderr}");
+        let stderr = expect_exit(&run(&["json2c", "--unchecked", &file]), 1);
+        assert!(stderr.contains(path), "json2c --unchecked, {path} = {value}: {stderr}");
+    }
+    let tap_dances: Vec<Value> = (0..257).map(|i| json!({"name": format!("D{i}"), "on_tap": "KC_A"})).collect();
+    let file = planck_hostile(&fixture, "dances.json", "tap_dances", json!(tap_dances));
+    let stderr = expect_exit(&run(&["validate", &file]), 1);
+    assert!(stderr.contains("`tap_dances`: has 257 items, more than 256"), "{stderr}");
+
+    // A member given twice is refused, whichever of the two holds the attack.
+    let text =
+        std::fs::read_to_string(planck_hostile(&fixture, "twice.json", "combos/0/output", json!("KC_ESC"))).unwrap();
+    for twice in [
+        r#""combos": [{"keys": ["KC_A", "KC_B"], "output": "KC_ESC); evil("}], "#,
+        r#""tap_dances": [{"name": "Y", "name": "int"}], "#,
+    ] {
+        let path = fixture.root().join("twice.json");
+        std::fs::write(&path, text.replacen('{', &format!("{{{twice}"), 1)).unwrap();
+        let file = path.display().to_string();
+        let stderr = expect_exit(&run(&["validate", &file]), 1);
+        assert!(stderr.contains("duplicate key"), "{twice}: {stderr}");
+        let output = run(&["json2c", "--unchecked", &file]);
+        assert!(expect_exit(&output, 1).contains("duplicate key") && !stdout(&output).contains("evil"));
+    }
+}
+
+#[test]
+fn whole_numbers_written_as_floats_are_written_as_integers() {
+    let fixture = Fixture::new();
+    let file = planck_with(
+        &fixture,
+        "floats.json",
+        &[(1, "KC_B"), (2, "TD(X)")],
+        json!({
+            "combos": [{"keys": ["KC_A", "KC_B"], "output": "KC_ESC", "term": 30.0}],
+            "tap_dances": [{"name": "X", "on_tap": "KC_A", "tapping_term": 180.0}],
+            "key_overrides": [{"trigger": "KC_A", "trigger_mods": 2.0, "negative_mods": 255.0, "replacement": "KC_B", "layers": [0.0]}]
+        }),
+    );
+    let keymap_c = stdout(&expect_exit_ok(run(&["json2c", &file])));
+    for written in [
+        "        case 0:\n            return 30;",
+        "        case TD(X):\n            return 180;",
+        "ko_make_with_layers_and_negmods(0x02, KC_A, KC_B, ((layer_state_t)1 << 0), 0xFF);",
+    ] {
+        assert!(keymap_c.contains(written), "{written:?} not in:\n{keymap_c}");
+    }
+}
+
+#[test]
+fn names_c_already_has_and_names_given_twice_are_refused() {
+    let fixture = Fixture::new();
+    let taken = ["int", "while", "_Bool", "KC_A", "SAFE_RANGE", "TD", "MO", "LAYOUT_ortho_4x12", "qmk_api_combo_0"];
+    for (index, name) in taken.iter().enumerate() {
+        for path in ["layer_names/1", "tap_dances/0/name"] {
+            let file = planck_hostile(&fixture, &format!("taken{index}.json"), path, json!(name));
+            let stderr = expect_exit(&run(&["validate", &file]), 1);
+            assert!(
+                stderr.contains(&format!("`{name}` is already a name in keymap.c"))
+                    && stderr.contains(&format!("key: {path}")),
+                "{path} = {name}: {stderr}"
+            );
+        }
+    }
+    for (path, name, first) in [
+        ("layer_names/1", "BASE", "layer_names/0"),
+        ("tap_dances/0/name", "NAV", "layer_names/1"),
+        ("tap_dances/0/name", "BASE", "layer_names/0"),
+    ] {
+        let file = planck_hostile(&fixture, "twice.json", path, json!(name));
+        let stderr = expect_exit(&run(&["validate", &file]), 1);
+        assert!(stderr.contains(&format!("`{name}` is named twice: first at `{first}`")), "{path} = {name}: {stderr}");
+    }
+    let file = planck_hostile(
+        &fixture,
+        "dances.json",
+        "tap_dances",
+        json!([{"name": "X", "on_tap": "KC_A"}, {"name": "X", "on_tap": "KC_B"}]),
+    );
+    let stderr = expect_exit(&run(&["validate", &file]), 1);
+    assert!(stderr.contains("`X` is named twice: first at `tap_dances/0/name`"), "{stderr}");
+}
+
+#[test]
+fn dances_and_overrides_send_keys_with_modifiers_only() {
+    let fixture = Fixture::new();
+    for (path, keycode) in [
+        ("tap_dances/0/on_hold", "LT(NAV, KC_A)"),
+        ("tap_dances/0/on_tap", "TD(X)"),
+        ("tap_dances/0/on_double_tap", "MO(NAV)"),
+        ("tap_dances/0/on_tap_hold", "QK_BOOT"),
+        ("key_overrides/0/trigger", "MO(NAV)"),
+        ("key_overrides/0/replacement", "TD(X)"),
+        ("key_overrides/0/replacement", "OSM(MOD_LSFT)"),
+    ] {
+        let file = planck_hostile(&fixture, "plain.json", path, json!(keycode));
+        let stderr = expect_exit(&run(&["validate", &file]), 1);
+        assert!(
+            stderr.contains(&format!("`{keycode}` is not a key with modifiers"))
+                && stderr.contains(&format!("key: {path}")),
+            "{path} = {keycode}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn tap_dance_keys_resolve_as_c_does_and_those_past_the_dances_are_warned() {
+    let fixture = Fixture::new();
+    let dances = json!({"tap_dances": [{"name": "ESC_CAPS", "on_tap": "KC_ESC"}, {"name": "B2", "on_tap": "KC_B"}]});
+    for key in ["TD(ESC_CAPS + 1)", "TD(B2 - 1)", "TD((ESC_CAPS))", "TD(1 ? ESC_CAPS : B2)", "TD(ESC_CAPS) + 1"] {
+        let file = planck_with(&fixture, "fine.json", &[(0, key)], dances.clone());
+        let stderr = expect_exit(&run(&["validate", &file]), 0);
+        assert!(stderr.contains("0 warnings"), "{key}: {stderr}");
+    }
+    for (key, said) in [
+        ("TD(ESC_CAPS + 2)", "`TD(ESC_CAPS + 2)` is tap dance 2, but the keymap defines 2"),
+        ("TD(-1)", "`TD(-1)`: index -1 does not fit (0–255) and is masked to 255"),
+        ("TD(256)", "`TD(256)`: index 256 does not fit (0–255) and is masked to 0"),
+        ("TD(KC_A)", "`TD(KC_A)` is tap dance 4, but the keymap defines 2"),
+    ] {
+        let file = planck_with(&fixture, "past.json", &[(0, key)], dances.clone());
+        let stderr = expect_exit(&run(&["validate", &file]), 0);
+        assert!(stderr.contains(said), "{key}: {stderr}");
+        expect_exit(&run(&["validate", "--deny-warnings", &file]), 1);
+    }
+    for (key, said) in [("TD(NOPE)", "no keycode `NOPE`"), ("TD(ESC_CAPS, 1)", "`TD()` takes one argument, not 2")] {
+        let file = planck_with(&fixture, "bad.json", &[(0, key)], dances.clone());
+        assert!(expect_exit(&run(&["validate", &file]), 1).contains(said), "{key}");
+    }
+}
+
+#[test]
+fn huge_members_of_the_extension_are_refused_or_checked_quickly() {
+    let fixture = Fixture::new();
+    let started = std::time::Instant::now();
+    let long = "KC_A".to_owned() + &" ".repeat(5 << 20);
+    let file = planck_hostile(&fixture, "long.json", "combos/0/keys/1", json!(long));
+    let stderr = expect_exit(&run(&["validate", &file]), 1);
+    assert!(stderr.contains("is longer than 250 characters") && stderr.len() < 20_000, "{}", &stderr[..300]);
+    let file = planck_hostile(&fixture, "name.json", "layer_names/1", json!("N".repeat(5 << 20)));
+    let stderr = expect_exit(&run(&["json2c", "--unchecked", &file]), 1);
+    assert!(stderr.contains("does not match") && stderr.len() < 20_000, "{}", &stderr[..300]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+
+    // Twenty thousand combos, more than the schema allows, each with findings, checked all the same, quickly.
+    let combos: Vec<Value> = (0..20_000).map(|_| json!({"keys": ["KC_A", "KC_B"], "output": "KC_ESC"})).collect();
+    let file = planck_with(&fixture, "combos.json", &[(1, "KC_B")], json!({"combos": combos}));
+    let started = std::time::Instant::now();
+    let stderr = expect_exit(&run(&["validate", &file]), 1);
+    assert!(stderr.contains("`combos`: has 20000 items, more than 256"), "{}", &stderr[..300]);
+    assert!(stderr.contains("combo 19999 has the keys of combo 0: only the first fires"), "{}", &stderr[..300]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn numbers_on_one_line_are_placed_in_linear_time() {
+    // Placing a finding walks the text once; a number's end was looked for at its line's end,
+    // so a one-line keymap of 100,000 numbers took 48 s (91 s optimized for 500,000, a 1 MB request).
+    let fixture = Fixture::new();
+    let mut layers = vec![json!(0); 100_000];
+    layers.push(json!(5));
+    let extra = json!({"key_overrides": [{"trigger": "KC_A", "replacement": "KC_B", "layers": layers}]});
+    let file = planck_with(&fixture, "numbers.json", &[], extra);
+    let started = std::time::Instant::now();
+    let stderr = expect_exit(&run(&["validate", &file]), 1);
+    assert!(stderr.contains("key: key_overrides/0/layers/100000"), "{}", &stderr[..300.min(stderr.len())]);
+    assert!(stderr.contains("numbers.json:1:200"), "placed on its column: {}", &stderr[..300.min(stderr.len())]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn modifiers_reach_c_as_the_values_checked_and_by_qmks_names() {
+    let fixture = Fixture::new();
+    for (mods, written) in [("08", "0x08"), ("010", "0x0A"), ("MOD_MASK_SHIFT | 0255", "MOD_MASK_SHIFT | 0xFF")] {
+        let extra = json!({"key_overrides": [{"trigger": "KC_A", "trigger_mods": mods, "replacement": "KC_B"}]});
+        let keymap_c = stdout(&expect_exit_ok(run(&["json2c", &planck_with(&fixture, "mods.json", &[], extra)])));
+        assert!(
+            keymap_c.contains(&format!("ko_make_with_layers_and_negmods({written}, KC_A, KC_B")),
+            "{mods}: {keymap_c}"
+        );
+    }
+    for name in ["MOD_BIT_LCTL", "MOD_BIT_LSFT", "MOD_BIT_RCTL", "MOD_BIT_RSFT"] {
+        let extra = json!({"key_overrides": [{"trigger": "KC_A", "trigger_mods": name, "replacement": "KC_B"}]});
+        let file = planck_with(&fixture, "mods.json", &[], extra);
+        assert!(expect_exit(&run(&["validate", &file]), 1).contains("key: key_overrides/0/trigger_mods"), "{name}");
+        let stderr = expect_exit(&run(&["json2c", "--unchecked", &file]), 1);
+        assert!(
+            stderr.contains("key_overrides/0/trigger_mods: `MOD_BIT_LCTL` is no modifier") || name != "MOD_BIT_LCTL",
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn names_that_keymap_c_or_qmks_build_already_have_are_refused() {
+    let fixture = Fixture::new();
+    for name in [
+        "PROGMEM",
+        "keymaps",
+        "key_combos",
+        "tap_dance_actions",
+        "key_overrides",
+        "uint16_t",
+        "NULL",
+        "true",
+        "bool",
+        "asm",
+        "typeof",
+        "__COUNTER__",
+        "TAPPING_TERM",
+        "F_CPU",
+        "layer_state",
+        "process_record_user",
+        "X_A",
+        "OTHER_KEYMAP_C",
+    ] {
+        for path in ["layer_names/0", "tap_dances/0/name"] {
+            let extra = match path {
+                "layer_names/0" => json!({"layer_names": [name]}),
+                _ => json!({"tap_dances": [{"name": name, "on_tap": "KC_B"}]}),
+            };
+            let file = planck_with(&fixture, "taken.json", &[], extra);
+            let stderr = expect_exit(&run(&["validate", &file]), 1);
+            assert!(
+                stderr.contains("is already a name in keymap.c") && stderr.contains(path),
+                "{path} = {name}: {stderr}"
+            );
+        }
+    }
+    // The generated functions' parameters are qmk-api's own: a dance may be named as C's usual ones.
+    let extra = json!({"tap_dances": [{"name": "keycode", "on_tap": "KC_B", "tapping_term": 150}]});
+    let keymap_c =
+        stdout(&expect_exit_ok(run(&["json2c", &planck_with(&fixture, "param.json", &[(1, "TD(keycode)")], extra)])));
+    assert!(keymap_c.contains("get_tapping_term(uint16_t qmk_api_keycode, keyrecord_t *qmk_api_record)"), "{keymap_c}");
+}
+
+#[test]
+fn members_whose_feature_the_keymap_turns_off_are_refused() {
+    let fixture = Fixture::new();
+    for (feature, member, extra) in [
+        ("combo", "combos", json!({"combos": [{"keys": ["KC_A", "KC_B"], "output": "KC_ESC"}]})),
+        ("tap_dance", "tap_dances", json!({"tap_dances": [{"name": "X", "on_tap": "KC_A"}]})),
+        ("key_override", "key_overrides", json!({"key_overrides": [{"trigger": "KC_A", "replacement": "KC_B"}]})),
+    ] {
+        let mut extra = extra;
+        extra["config"] = json!({"features": {feature: false}});
+        let file = planck_with(&fixture, "off.json", &[(1, "KC_B")], extra);
+        let stderr = expect_exit(&run(&["validate", &file]), 1);
+        assert!(
+            stderr.contains(&format!("key: {member}")) && stderr.contains("would not build"),
+            "{feature}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_combo_key_of_value_zero_is_refused_as_it_ends_the_keys() {
+    let fixture = Fixture::new();
+    for key in ["KC_NO", "XXXXXXX", "0", "KC_B - KC_B"] {
+        let extra = json!({"combos": [{"keys": ["KC_A", key], "output": "KC_ESC"}]});
+        let file = planck_with(&fixture, "zero.json", &[(1, "KC_NO")], extra);
+        let stderr = expect_exit(&run(&["validate", &file]), 1);
+        assert!(
+            stderr.contains("ends a combo's keys in C") && stderr.contains("key: combos/0/keys/1"),
+            "{key}: {stderr}"
+        );
+    }
+    let extra = json!({"combos": [{"keys": ["KC_A", "KC_TRNS"], "output": "KC_ESC"}]});
+    let stderr = expect_exit(&run(&["validate", &planck_with(&fixture, "trns.json", &[(1, "KC_TRNS")], extra)]), 0);
+    assert!(stderr.contains("`KC_TRNS` is transparent: no key sends it"), "{stderr}");
+}
+
+#[test]
+fn a_keycode_holds_nothing_c_reads_otherwise() {
+    let fixture = Fixture::new();
+    let extra = json!({"combos": [{"keys": ["KC_A", "KC_B"], "output": "KC_A +\\\n+ 1"}]});
+    let file = planck_with(&fixture, "splice.json", &[(1, "KC_B"), (2, "KC_B -\\  \n-1")], extra);
+    let stderr = expect_exit(&run(&["validate", &file]), 1);
+    assert!(stderr.contains("key: combos/0/output") && stderr.contains("layer 0, key 2"), "{stderr}");
+    assert!(stderr.contains("joins it to the next in C"), "{stderr}");
+    for text in ["KC_ESC /* \u{202e} */", "KC_ESC /* \u{0} */"] {
+        let extra = json!({"combos": [{"keys": ["KC_A", "KC_B"], "output": text}]});
+        let file = planck_with(&fixture, "bidi.json", &[(1, "KC_B"), (3, text)], extra);
+        let stderr = expect_exit(&run(&["validate", &file]), 1);
+        assert!(stderr.contains("key: combos/0/output") && stderr.contains("has no place in a keycode"), "{stderr}");
+        assert!(stderr.contains("layer 0, key 3"), "layers too: {stderr}");
+        expect_exit(&run(&["json2c", "--unchecked", &file]), 1);
+    }
+}
+
+#[test]
+fn json2c_folder_writes_nothing_beside_files_of_another_keymap() {
+    let fixture = Fixture::new();
+    let extra = json!({"combos": [{"keys": ["KC_A", "KC_B"], "output": "KC_ESC", "term": 30}]});
+    let with = planck_with(&fixture, "with.json", &[(1, "KC_B")], extra);
+    let without = planck_with(&fixture, "without.json", &[(1, "KC_B")], json!({}));
+    let folder = fixture.root().join("folder");
+    let folder_arg = folder.display().to_string();
+    expect_exit_ok(run(&["json2c", &with, "--folder", &folder_arg]));
+    expect_exit_ok(run(&["json2c", &with, "--folder", &folder_arg]));
+    let before = std::fs::read_to_string(folder.join("keymap.json")).unwrap();
+    let stderr = expect_exit(&run(&["json2c", &without, "--folder", &folder_arg]), 2);
+    assert!(stderr.contains("keymap.c is there, and this keymap's folder has none"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(folder.join("keymap.json")).unwrap(), before, "nothing written");
 }

@@ -315,7 +315,16 @@ fn builds_in_folders_of_its_own_and_reuses(args: &[&str]) {
     }
     let leftovers: Vec<_> = std::fs::read_dir(tree.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 3, "no firmware copies left in the tree: {leftovers:?}");
-    let building: Vec<_> = std::fs::read_dir(state.path().join("work")).unwrap().collect();
+    // A job's folder goes once its end is recorded (the store takes its firmware from it): just after.
+    let started = std::time::Instant::now();
+    let building = loop {
+        let building: Vec<_> =
+            std::fs::read_dir(state.path().join("work")).unwrap().map(|e| e.unwrap().path()).collect();
+        if building.is_empty() || started.elapsed() > std::time::Duration::from_secs(10) {
+            break building;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert!(building.is_empty(), "build folders are removed: {building:?}");
 
     let again = server.submit(&payload("same_name", "KC_A"));

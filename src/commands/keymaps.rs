@@ -120,7 +120,7 @@ pub fn validate(
             }
         };
         let shown = path.display().to_string();
-        let source = Source::new(&shown, &text);
+        let source = Source::new(&shown, &text).with_folder_of(path);
         let implied = keymap::keyboard_from_path(path);
         let (_, mut report) = keymap::check(&source, implied.as_deref(), context);
         if deny_warnings {
@@ -200,7 +200,7 @@ pub fn draw(
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let shown = file.display().to_string();
     let implied = keymap::keyboard_from_path(file);
-    let (svg, report) = picture::draw(&Source::new(&shown, &text), implied.as_deref(), context);
+    let (svg, report) = picture::draw(&Source::new(&shown, &text).with_folder_of(file), implied.as_deref(), context);
     print_report(&shown, &report, tree, context, reporter);
     let svg = svg.ok_or_else(|| match report.is_valid() {
         true => Failure::data(format!("{shown}: not drawn: the keymap has no layers")),
@@ -234,21 +234,29 @@ fn report_unusable(path: &Path, message: &str, format: Format) -> Result<(), Fai
 /// Writes the keymap.c of a keymap file, as QMK's json2c does, once the keymap passes
 /// `validate` (its diagnostics as `validate` prints them); `unchecked`, as QMK's
 /// json2c, it only has to read and to make C.
+/// Where `json2c` writes.
+pub enum Json2cOut<'a> {
+    /// keymap.c, to a file or stdout.
+    File(Option<&'a Path>),
+    /// The whole keymap folder.
+    Folder(&'a Path),
+}
+
 pub fn json2c(
     tree: &DataTree,
     file: &Path,
-    out: Option<&Path>,
+    out: Json2cOut,
     unchecked: bool,
     reporter: &Reporter,
 ) -> Result<(), Failure> {
     let text = read_keymap_file(file)?;
     let shown = file.display().to_string();
-    let source = Source::new(&shown, &text);
-    let keymap = match unchecked {
+    let source = Source::new(&shown, &text).with_folder_of(file);
+    let (keymap, features) = match unchecked {
         true => {
             let (keymap, findings) = keymap::read(&source, &Settings::load(tree)?);
             let errors: Vec<String> = findings.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
-            keymap.filter(|_| errors.is_empty()).ok_or_else(|| Failure::data(errors.join("\n")))?
+            (keymap.filter(|_| errors.is_empty()).ok_or_else(|| Failure::data(errors.join("\n")))?, Vec::new())
         }
         false => {
             let keycodes = keycodes(tree, None)?;
@@ -259,7 +267,7 @@ pub fn json2c(
             match keymap.filter(|_| report.is_valid()) {
                 Some(keymap) => {
                     report.diagnostics.iter().filter(|_| !reporter.quiet).for_each(note);
-                    keymap
+                    (keymap, report.features)
                 }
                 None => {
                     print_report(&shown, &report, tree, context, reporter);
@@ -270,8 +278,41 @@ pub fn json2c(
             }
         }
     };
-    let generated = keymap::json2c(&keymap).map_err(|e| Failure::data(format!("{shown}: {e}")))?;
-    emit_reported(generated.as_bytes(), out, reporter)
+    let unwritable = |e: keymap::Json2cError| Failure::data(format!("{shown}: {e}"));
+    match out {
+        Json2cOut::File(out) => emit_reported(keymap::json2c(&keymap).map_err(unwritable)?.as_bytes(), out, reporter),
+        Json2cOut::Folder(folder) => {
+            let files = keymap::extensions::c::folder(&keymap, &features).map_err(unwritable)?;
+            check_folder(folder, &files)?;
+            std::fs::create_dir_all(folder)
+                .map_err(|e| Failure::usage(format!("cannot create {}: {e}", folder.display())))?;
+            for (name, text) in files {
+                emit_reported(text.as_bytes(), Some(&folder.join(name)), reporter)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Before anything is written: a file of a keymap folder in `folder` that this keymap
+/// does not write would be built with it (a rules.mk of an earlier keymap turning
+/// combos on), and one that is no regular file would stop the writing half-way.
+fn check_folder(folder: &Path, files: &[(&str, String)]) -> Result<(), Failure> {
+    for name in keymap::extensions::c::FOLDER_FILES {
+        let path = folder.join(name);
+        let Ok(metadata) = std::fs::symlink_metadata(&path) else { continue };
+        if !metadata.file_type().is_file() {
+            return Err(Failure::usage(format!("{} is not a regular file: refusing to replace it", path.display())));
+        }
+        if !files.iter().any(|(written, _)| *written == name) {
+            return Err(Failure::usage(format!(
+                "{} is there, and this keymap's folder has none: make would build it too; remove it or write \
+                 into another folder",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 pub fn migrate(

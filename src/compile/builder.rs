@@ -186,6 +186,10 @@ pub enum KeymapSource<'a> {
     /// A keymap.json in QMK's configurator format, written into the build's own keymap
     /// folder (a request's, or one the service writes).
     Json(&'a str),
+    /// A keymap folder: its keymap.json and the files beside it (a keymap with
+    /// qmk-api's extension, or keys whose features the build turns on); see
+    /// [`crate::keymap::extensions::c::folder`].
+    Folder(&'a [(&'static str, String)]),
     /// The tree's own keymap of that name (`keyboards/<kb>/keymaps/<name>`, C or JSON),
     /// found by QMK's make as `make <keyboard>:<keymap>` finds it: the service's
     /// builds only ([`Origin::Reference`]).
@@ -399,11 +403,12 @@ impl FirmwareBuilder {
             }
         };
         command.env_clear().envs(self.environment(target, &folder, staging.as_deref()));
-        let keymap_json = match target.source {
-            KeymapSource::Json(text) => text.as_bytes(),
-            KeymapSource::Tree => &[],
+        let keymap_folder = match target.source {
+            KeymapSource::Json(text) => init::folder_input(&[("keymap.json", text)]),
+            KeymapSource::Folder(files) => init::folder_input(files),
+            KeymapSource::Tree => Vec::new(),
         };
-        let ran = process::run(command, keymap_json, self.settings.time_limit, stop);
+        let ran = process::run(command, &keymap_folder, self.settings.time_limit, stop);
         if slot.is_none() && sandbox.is_none() {
             remove_folder(work)?;
         }
@@ -530,7 +535,7 @@ impl FirmwareBuilder {
             ]
             .map(OsString::from),
         );
-        if let KeymapSource::Json(_) = target.source {
+        if let KeymapSource::Json(_) | KeymapSource::Folder(_) = target.source {
             args.extend((1..=5).map(|n| OsString::from(format!("MAIN_KEYMAP_PATH_{n}={KEYMAP_FOLDER}"))));
         }
         args.extend(["VERBOSE=false", "COLOR=false", "SILENT=false"].map(OsString::from));

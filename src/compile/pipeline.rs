@@ -33,6 +33,10 @@ pub struct Sources {
     pub keymap_json: String,
     /// The keymap folder handed to the firmware build (its keymap.json), when there was one.
     pub keymap_folder: Option<String>,
+    /// The files beside keymap.json in the keymap folder: those of qmk-api's extension
+    /// and of the features the build turns on (keymap.h, keymap.c, rules.mk, config.h).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub beside: Vec<(String, String)>,
 }
 
 /// The files of a job a client can download.
@@ -87,10 +91,30 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
             return Ok(outcome);
         }
     };
-    let mut sources = Sources { keymap_c, keymap_json: keymap::to_keymap_json(&keymap.document), keymap_folder: None };
+    let folder = match keymap::extensions::c::folder(&keymap, &report.features) {
+        Ok(folder) => folder,
+        Err(error) => {
+            outcome.output = format!("the keymap folder cannot be written: {error}");
+            return Ok(outcome);
+        }
+    };
+    let beside: Vec<(String, String)> =
+        folder.iter().skip(1).map(|(name, text)| ((*name).to_owned(), text.clone())).collect();
+    let mut sources =
+        Sources { keymap_c, keymap_json: keymap::to_keymap_json(&keymap.document), keymap_folder: None, beside };
     let keyboard = outcome.keyboard.clone().unwrap_or_default();
     let keymap_name = outcome.keymap.clone().unwrap_or_else(|| "default".to_owned());
-    let checked = format!("{keymap_name} is valid for {keyboard} ({}).", outcome.layout.as_deref().unwrap_or_default());
+    let mut checked =
+        format!("{keymap_name} is valid for {keyboard} ({}).", outcome.layout.as_deref().unwrap_or_default());
+    if !sources.beside.is_empty() {
+        let names: Vec<&str> = sources.beside.iter().map(|(name, _)| name.as_str()).collect();
+        let features: Vec<String> = report.features.iter().map(|f| f.variable()).collect();
+        checked += &format!("\nThe keymap folder holds {} beside keymap.json", names.join(", "));
+        if !features.is_empty() {
+            checked += &format!("; the build turns on {}", features.join(", "));
+        }
+        checked += ".";
+    }
     let build_output = match builder {
         Builder::KeymapOnly => {
             outcome.returncode = 0;
@@ -101,7 +125,10 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
             let target = Target {
                 keyboard: &keyboard,
                 keymap: &keymap_name,
-                source: KeymapSource::Json(&sources.keymap_json),
+                source: match folder.len() {
+                    1 => KeymapSource::Json(&sources.keymap_json),
+                    _ => KeymapSource::Folder(&folder),
+                },
                 origin: Origin::Request,
             };
             let build = firmware.build(&target, &work, &dir.join("firmware"))?;
@@ -132,6 +159,7 @@ impl Sources {
         let mut files = vec![("keymap.json".to_owned(), &self.keymap_json), ("keymap.c".to_owned(), &self.keymap_c)];
         if let Some(folder) = &self.keymap_folder {
             files.push((format!("{folder}/keymap.json"), &self.keymap_json));
+            files.extend(self.beside.iter().map(|(name, text)| (format!("{folder}/{name}"), text)));
         }
         for (name, text) in files {
             archive.start_file(name, options).map_err(std::io::Error::other)?;
@@ -196,6 +224,37 @@ mod tests {
         assert!(outcome.output.contains("warning: `LT(2, KC_RPRN)` refers to layer 2, but the keymap has 1 layer"));
         assert!(outcome.output.contains("mine is valid for clueboard/66/rev2"));
         assert!(outcome.sources.unwrap().keymap_c.contains("LAYOUT_all(LT(2, KC_RPRN), KC_TRNS"));
+    }
+
+    #[test]
+    fn a_keymap_beyond_qmks_json_yields_its_keymap_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut base = layer("TD(TAB_ESC)");
+        base[1] = "CW_TOGG".to_owned();
+        let request = serde_json::json!({
+            "keyboard": "clueboard/66/rev2", "keymap": "mine", "layout": "LAYOUT_all", "layers": [base],
+            "layer_names": ["BASE"], "tap_dances": [{"name": "TAB_ESC", "on_tap": "KC_TAB", "on_double_tap": "KC_ESC"}]
+        });
+        let outcome = keymap_only(request, dir.path());
+        assert_eq!(outcome.returncode, 0, "{}", outcome.output);
+        assert!(outcome.output.starts_with("warning: `CW_TOGG` needs Caps Word"), "{}", outcome.output);
+        assert!(
+            outcome.output.contains(
+                "The keymap folder holds keymap.h, keymap.c, rules.mk beside keymap.json; the build turns on \
+                 CAPS_WORD_ENABLE, TAP_DANCE_ENABLE."
+            ),
+            "{}",
+            outcome.output
+        );
+        let sources = outcome.sources.unwrap();
+        assert!(sources.keymap_c.contains("enum qmk_api_layer_names {\n    BASE,\n};"), "{}", sources.keymap_c);
+        assert!(sources.keymap_c.contains("tap_dance_action_t tap_dance_actions[] = {"), "{}", sources.keymap_c);
+        let names: Vec<&str> = sources.beside.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["keymap.h", "keymap.c", "rules.mk"]);
+        assert_eq!(
+            sources.beside[2].1.lines().skip(1).collect::<Vec<_>>(),
+            ["CAPS_WORD_ENABLE = yes", "TAP_DANCE_ENABLE = yes"]
+        );
     }
 
     #[test]

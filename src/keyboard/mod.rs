@@ -13,7 +13,7 @@ mod layout;
 pub mod mappings;
 mod name;
 mod pyrepr;
-mod rules_mk;
+pub mod rules_mk;
 mod settings;
 mod sources;
 

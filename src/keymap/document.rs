@@ -7,11 +7,13 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
+use super::extensions::Extensions;
 use super::generated;
 use super::naming::NameField;
 use crate::diagnostic::{Diagnostic, excerpt};
+use crate::keyboard::rules_mk::Rules;
 use crate::keyboard::{Settings, declared_keycodes};
-use crate::schema::{KEYMAP_SCHEMA, Segment, Validation, Violation};
+use crate::schema::{EXTENDED_KEYMAP_SCHEMA, Segment, Validation, Violation};
 use crate::spec::hjson::{self, KeyIndex};
 use crate::spec::positions::ValueIndex;
 use crate::spec::{Object, Value};
@@ -33,6 +35,8 @@ pub struct Keymap {
     pub host_language: Option<String>,
     /// Names the keymap declares in `keycodes`.
     pub custom_keycodes: Vec<String>,
+    /// Layer names, combos, tap dances and key overrides (qmk-api's members).
+    pub extensions: Extensions,
     /// The document as written, for tools that rewrite it.
     pub document: Object,
 }
@@ -79,12 +83,19 @@ const KNOWN_FIELDS: &[&str] = &[
     "modules",
     "notes",
     "version",
+    // qmk-api's extension.
+    "layer_names",
+    "combos",
+    "tap_dances",
+    "key_overrides",
 ];
 
 /// The text of a keymap file, for placing findings on lines.
 pub struct Source<'a> {
     pub shown: &'a str,
     pub text: &'a str,
+    /// The rules.mk beside the file in a tree's keymap folder, which may turn features on.
+    pub rules: Option<Rules>,
     /// Built at the first finding, once for the whole file.
     keys: OnceLock<KeyIndex>,
     values: OnceLock<ValueIndex>,
@@ -92,7 +103,14 @@ pub struct Source<'a> {
 
 impl<'a> Source<'a> {
     pub fn new(shown: &'a str, text: &'a str) -> Source<'a> {
-        Source { shown, text, keys: OnceLock::new(), values: OnceLock::new() }
+        Source { shown, text, rules: None, keys: OnceLock::new(), values: OnceLock::new() }
+    }
+
+    /// This file with the rules.mk beside it in its keymap folder, if there is one.
+    pub fn with_folder_of(mut self, file: &std::path::Path) -> Self {
+        let beside = file.parent().map(|folder| folder.join("rules.mk"));
+        self.rules = beside.and_then(|path| std::fs::read_to_string(path).ok()).map(|text| Rules::of(&text));
+        self
     }
 
     /// `diagnostic` placed at `path`: the line and column of its value, else the line
@@ -145,7 +163,7 @@ pub fn read(source: &Source, settings: &Settings) -> (Option<Keymap>, Vec<Diagno
             return (None, vec![diagnostic]);
         }
     };
-    let schema = match settings.schemas.validate(KEYMAP_SCHEMA, &value) {
+    let schema = match settings.schemas.validate(EXTENDED_KEYMAP_SCHEMA, &value) {
         Ok(schema) => schema,
         Err(error) => return (None, vec![source.finding(Diagnostic::error(error.to_string()), &[])]),
     };
@@ -228,6 +246,7 @@ impl Reader<'_, '_> {
             macros: self.macros(&document),
             host_language: self.host_language(&document),
             custom_keycodes: declared_keycodes(document.get("keycodes")),
+            extensions: Extensions::read(&document),
             document,
         }
     }

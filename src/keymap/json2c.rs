@@ -5,7 +5,7 @@
 //! a name; macro text becomes one escaped C string literal, whatever it holds.
 
 use super::document::{DipSwitch, Encoder, Keymap, MacroStep};
-use super::expr;
+use super::{expr, extensions};
 use crate::diagnostic::excerpt;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -20,9 +20,14 @@ pub enum Json2cError {
     BadMacroKey { at: String, text: String },
     #[error("host_language: `{}` is not a language name (letters, digits and `_`); it would not be C", excerpt(.0))]
     BadHostLanguage(String),
+    #[error("{at}: `{}` is not a name this can be (a C identifier, or a layer of `layer_names`); it would not be C", excerpt(.text))]
+    BadName { at: String, text: String },
+    #[error("{at}: {reason}; it would not be C")]
+    BadMods { at: String, reason: String },
 }
 
-/// The generated file.
+/// The generated file: QMK's, and for a keymap that uses qmk-api's extension, its
+/// names declared before the layers and its code after them, in one file.
 pub fn generate(keymap: &Keymap) -> Result<String, Json2cError> {
     let keymap_table = match &keymap.layers {
         Some(layers) => keymap_table(keymap, layers)?,
@@ -36,12 +41,20 @@ pub fn generate(keymap: &Keymap) -> Result<String, Json2cError> {
         Some(lang) => format!("#include \"keymap_{lang}.h\"\n#include \"sendstring_{lang}.h\"\n"),
         None => String::new(),
     };
+    let names = match extensions::c::enums(&keymap.extensions)? {
+        names if names.is_empty() => names,
+        names => format!("\n{names}"),
+    };
+    let code = match extensions::c::code(&keymap.extensions)? {
+        code if code.is_empty() => code,
+        code => format!("\n{code}"),
+    };
     Ok(format!(
         "#include QMK_KEYBOARD_H\n\
          #if __has_include(\"keymap.h\")\n\
          #    include \"keymap.h\"\n\
          #endif\n\
-         {includes}\n\
+         {includes}{names}\n\
          \n\
          /* THIS FILE WAS GENERATED!\n \
          *\n \
@@ -52,7 +65,7 @@ pub fn generate(keymap: &Keymap) -> Result<String, Json2cError> {
          {keymap_table}\n\
          {encoders}\n\
          {dip_switches}\n\
-         {macros}\n\
+         {macros}{code}\n\
          \n\
          #ifdef OTHER_KEYMAP_C\n\
          #    include OTHER_KEYMAP_C\n\
@@ -68,7 +81,7 @@ fn is_name(text: &str) -> bool {
 /// A keycode as written into C: `ANY(kc)` written as `kc`, and what is written checked
 /// to be a keycode expression (names may be the keymap's own C definitions, so only
 /// the shape is checked).
-fn keycode(text: &str, at: impl FnOnce() -> String) -> Result<&str, Json2cError> {
+pub(super) fn keycode(text: &str, at: impl FnOnce() -> String) -> Result<&str, Json2cError> {
     let written = strip_any(text);
     match expr::parse(written) {
         Ok(_) => Ok(written),

@@ -14,6 +14,7 @@ use semver::Version;
 use super::eval::{Evaluator, Origin, Val, Warning, WarningKind, enumeration_tag};
 use super::expand::expand;
 use super::expr::ExprError;
+use super::extensions::features::{self, Feature};
 use super::headers::{self, HeaderFacts};
 use super::names::{Constant, Function, Names};
 use super::retired::{Retired, Retirement};
@@ -63,6 +64,8 @@ pub struct Keycodes {
     header: Names,
     /// The first name of each value, to say what a value is.
     key_names: HashMap<u16, String>,
+    /// The spec's group of each value (`mouse`, `underglow`...), for the feature it needs.
+    groups: HashMap<u16, String>,
     /// What a key with each value is labelled (`Esc`, and `!` for the US `LSFT(KC_1)`),
     /// to draw it.
     labels: HashMap<u16, String>,
@@ -113,6 +116,7 @@ impl Keycodes {
             ranges: HashMap::default(),
             header: Names::default(),
             key_names: HashMap::default(),
+            groups: HashMap::default(),
             labels: HashMap::default(),
             retired: Retired::new(constants, &spec.version),
             languages: HashMap::default(),
@@ -140,6 +144,9 @@ impl Keycodes {
             }
             if let Some(label) = entry.get("label").and_then(Value::as_str) {
                 keycodes.labels.entry(value).or_insert_with(|| label.to_owned());
+            }
+            if let Some(group) = entry.get("group").and_then(Value::as_str) {
+                keycodes.groups.entry(value).or_insert_with(|| group.to_owned());
             }
         }
         keycodes.header =
@@ -343,6 +350,9 @@ impl<'a> Scope<'a> {
     pub fn resolve(&self, text: &str) -> Result<Resolved, ExprError> {
         // What keymap.c holds, so what C compiles: json2c writes `ANY(kc)` as `kc`.
         let text = super::json2c::strip_any(text);
+        if let Some(error) = super::expr::unwritable(text) {
+            return Err(error);
+        }
         if is_identifier(text) {
             let Some(found) = self.constant(text) else { return Err(self.unknown_name(text)) };
             let (warnings, layers) = (found.warnings.to_vec(), found.layers.to_vec());
@@ -425,6 +435,17 @@ impl<'a> Scope<'a> {
     }
 
     /// Whether `value` lies in the range `define` (`QK_LAYER_TAP`...).
+    /// The feature a key of `value` needs to do anything, if any.
+    pub(super) fn feature(&self, value: u16) -> Option<Feature> {
+        let range = features::BY_RANGE.iter().map(|(range, _)| *range).find(|range| self.in_range(range, value));
+        let group = self.keycodes.groups.get(&value).map(String::as_str);
+        features::of_keycode(self.key_name(value), group, range)
+    }
+
+    pub(super) fn range_start(&self, define: &str) -> Option<u16> {
+        self.keycodes.range_start(define)
+    }
+
     pub(super) fn in_range(&self, define: &str, value: u16) -> bool {
         self.keycodes.ranges.get(define).is_some_and(|b| (b.first..=b.last).contains(&value))
     }

@@ -2,11 +2,14 @@
 //! value C gives its keycode, so that a key C silently changes shows what it really
 //! does (and is marked with the warning). The spec's label where the value has one
 //! (`Esc`, and `!` for `LSFT(KC_1)`), layer keys as `L1`, mod-taps and layer-taps as
-//! what they tap and what they hold.
+//! what they tap and what they hold. The keymap's own names and features show as
+//! it wrote them: layers by their names (`NAV`), a tap dance by its actions, and its
+//! combos and key overrides by the legends of their keycodes.
 
 use rustc_hash::FxHashMap as HashMap;
 
 use super::document::Keymap;
+use super::extensions::{Combo, Extensions, KeyOverride, LayerRef, TapDance, mod_mask};
 use super::json2c::{CKey, c_keys};
 use super::keycodes::{Keycodes, Scope, is_identifier};
 use super::validate::{Context, KeymapNames, Report, key_warnings};
@@ -24,6 +27,8 @@ pub enum Kind {
     Layer,
     /// A keycode the keymap or its keyboard declares, shown by the name written.
     Custom,
+    /// A tap dance the keymap defines (`TD(ESC_CAPS)`): what it sends tapped, and its other actions.
+    Dance,
 }
 
 /// A key's legend.
@@ -34,6 +39,8 @@ pub struct Legend {
     pub tap: String,
     /// What it does when held, for keys that do something else then.
     pub hold: Option<String>,
+    /// A tap dance's actions besides its tap, one short line each: `hold Ctrl`, `2× Caps`.
+    pub actions: Vec<String>,
     /// The layer the key switches to, if it does.
     pub layer: Option<u8>,
 }
@@ -55,6 +62,20 @@ pub struct Legends<'k> {
     pub layout_name: &'k str,
     pub layout: &'k Layout,
     pub layers: Vec<Vec<KeyLegend>>,
+    pub combos: Vec<ComboLegend>,
+    /// The key overrides, one line each: `Shift + Backspace → Delete (on NAV)`.
+    pub overrides: Vec<String>,
+}
+
+/// A combo as its picture shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComboLegend {
+    pub combo: Combo,
+    /// The legends of its keys, and of what they send together.
+    pub keys: Vec<String>,
+    pub output: String,
+    /// For each layer, where its keys are (each keycode's first key) when all of them are on it.
+    pub positions: Vec<Option<Vec<usize>>>,
 }
 
 /// The 16-bit keycode layout: a basic keycode in the low byte, and above it a
@@ -63,6 +84,9 @@ const BASIC: u16 = 0xFF;
 const MODS: u16 = 0x1F;
 const RIGHT_HAND: u16 = 0x10;
 const MOD_NAMES: [&str; 4] = ["Ctrl", "Shift", "Alt", "GUI"];
+
+/// What a tap dance's lines say before the legend of each action but its tap.
+const DANCE_PREFIXES: [&str; 3] = ["hold ", "2× ", "tap+hold "];
 
 /// The keys whose layer is their low 5 bits, by range, and how each reaches it.
 const LAYER_KEYS: [(&str, &str); 7] = [
@@ -75,7 +99,8 @@ const LAYER_KEYS: [(&str, &str); 7] = [
     ("QK_LAYER_TAP_TOGGLE", "Tap-toggle "),
 ];
 
-/// The legends of every key of `keymap`, which `report` found valid; `None` when it is not.
+/// The legends of every key of `keymap`, and of its combos and key overrides, which
+/// `report` found valid; `None` when it is not.
 pub fn legends<'k>(keymap: &Keymap, report: &Report, context: Context<'k>) -> Option<Legends<'k>> {
     if !report.is_valid() {
         return None;
@@ -85,35 +110,142 @@ pub fn legends<'k>(keymap: &Keymap, report: &Report, context: Context<'k>) -> Op
     let names = KeymapNames::new(keymap, keyboard, context);
     let scope = names.scope(keymap, context.keycodes)?;
     let layers = keymap.layers.as_ref()?;
+    let extensions = &keymap.extensions;
+    let layer_names = &extensions.layer_names;
     // Keymaps repeat their keycodes (`KC_TRNS`...): each is worked out once.
-    let mut known: HashMap<String, KeyLegend> = HashMap::default();
+    let mut known: HashMap<String, (KeyLegend, u16)> = HashMap::default();
     let mut drawn = Vec::with_capacity(layers.len());
+    // Each key's value, where combos find their keys.
+    let mut values = Vec::with_capacity(layers.len());
     for layer in layers {
         // The keys as C sees them: a key split over strings is drawn once (see `CKey`).
         let c_keys = c_keys(layer);
-        let mut keys = Vec::with_capacity(c_keys.len());
+        let (mut keys, mut layer_values) = (Vec::with_capacity(c_keys.len()), Vec::with_capacity(c_keys.len()));
         for CKey { text: keycode, .. } in c_keys {
-            let key = match known.get(&keycode) {
+            let (key, value) = match known.get(&keycode) {
                 Some(found) => found.clone(),
                 None => {
                     let resolved = scope.resolve(&keycode).ok()?;
                     let warnings = key_warnings(&keycode, &resolved, layers.len());
-                    let legend = legend(&scope, &keycode, resolved.value);
+                    let legend = match dance(&scope, extensions, resolved.value) {
+                        Some(dance) => dance_legend(&scope, layer_names, dance),
+                        None => legend(&scope, layer_names, &keycode, resolved.value),
+                    };
                     let key = KeyLegend { keycode: keycode.clone(), legend, warnings };
-                    known.insert(keycode, key.clone());
-                    key
+                    known.insert(keycode, (key.clone(), resolved.value));
+                    (key, resolved.value)
                 }
             };
             keys.push(key);
+            layer_values.push(value);
         }
         drawn.push(keys);
+        values.push(layer_values);
     }
-    Some(Legends { keyboard: &keyboard.name, layout_name, layout, layers: drawn })
+    Some(Legends {
+        keyboard: &keyboard.name,
+        layout_name,
+        layout,
+        layers: drawn,
+        combos: extensions
+            .combos
+            .iter()
+            .filter_map(|combo| combo_legend(&scope, layer_names, combo, &values))
+            .collect(),
+        overrides: extensions
+            .key_overrides
+            .iter()
+            .filter_map(|item| override_line(&scope, layer_names, item))
+            .collect(),
+    })
 }
 
-/// The legend of a key whose keycode, `written`, has `value`.
-pub(super) fn legend(scope: &Scope, written: &str, value: u16) -> Legend {
-    let plain = |kind, tap: String| Legend { kind, tap, hold: None, layer: None };
+/// The value and legend of a keycode the extension's members name; `None` when it does not resolve.
+fn named_legend(scope: &Scope, names: &[String], keycode: &str) -> Option<(u16, Legend)> {
+    let value = scope.resolve(keycode).ok()?.value;
+    Some((value, legend(scope, names, keycode, value)))
+}
+
+/// The tap dance of the keymap's that a key of `value` is (`TD(ESC_CAPS)`, `TD(0)`).
+fn dance<'e>(scope: &Scope, extensions: &'e Extensions, value: u16) -> Option<&'e TapDance> {
+    let start = scope.range_start("QK_TAP_DANCE")?;
+    let index = scope.in_range("QK_TAP_DANCE", value).then(|| usize::from(value - start))?;
+    extensions.tap_dances.get(index)
+}
+
+/// A tap dance's legend: what it sends tapped, and a line for each other action that
+/// sends something (`hold Ctrl`, `2× Caps`, `tap+hold Alt`); a dance that sends nothing
+/// at all shows its name, which its tooltip and the warning about it give. The actions'
+/// legends are plain keycodes'.
+fn dance_legend(scope: &Scope, names: &[String], dance: &TapDance) -> Legend {
+    let [tap, others @ ..] = dance.actions().map(|(_, keycode)| {
+        keycode.and_then(|keycode| named_legend(scope, names, keycode)).filter(|(_, l)| l.kind != Kind::NoKey)
+    });
+    let actions: Vec<String> = DANCE_PREFIXES
+        .iter()
+        .zip(others)
+        .filter_map(|(prefix, action)| Some(format!("{prefix}{}", action?.1.tap)))
+        .collect();
+    let tap = match (tap, &actions[..]) {
+        (Some((_, legend)), _) => legend.tap,
+        (None, []) => dance.name.clone(),
+        (None, _) => String::new(),
+    };
+    // A dance's actions are keys with modifiers (validation refuses layer keys there).
+    Legend { kind: Kind::Dance, tap, hold: None, actions, layer: None }
+}
+
+/// A combo's legends, and where its keys are on each layer (`values`, each key's value by layer).
+fn combo_legend(scope: &Scope, names: &[String], combo: &Combo, values: &[Vec<u16>]) -> Option<ComboLegend> {
+    let keys: Vec<(u16, Legend)> =
+        combo.keys.iter().map(|key| named_legend(scope, names, key)).collect::<Option<_>>()?;
+    let positions = values
+        .iter()
+        .map(|layer| {
+            let found = keys.iter().map(|(value, _)| layer.iter().position(|v| v == value));
+            found.collect::<Option<Vec<usize>>>().filter(|positions| !positions.is_empty())
+        })
+        .collect();
+    Some(ComboLegend {
+        combo: combo.clone(),
+        keys: keys.into_iter().map(|(_, legend)| legend.tap).collect(),
+        output: named_legend(scope, names, &combo.output)?.1.tap,
+        positions,
+    })
+}
+
+/// A key override in words: `Shift + Backspace → Delete`, then the modifiers that
+/// stop it and the layers it acts on, when it has them (`not with Ctrl`, `on NAV`).
+fn override_line(scope: &Scope, names: &[String], item: &KeyOverride) -> Option<String> {
+    let trigger = named_legend(scope, names, &item.trigger)?.1.tap;
+    let replacement = named_legend(scope, names, &item.replacement)?.1.tap;
+    let mask = |mods: &Option<_>| mods.as_ref().map_or(Ok(0), mod_mask).ok();
+    let (trigger_mods, negative_mods) = (mask(&item.trigger_mods)?, mask(&item.negative_mods)?);
+    let pressed: Vec<String> = [mask_names(trigger_mods), trigger].into_iter().filter(|p| !p.is_empty()).collect();
+    let mut conditions = Vec::new();
+    if negative_mods != 0 {
+        conditions.push(format!("not with {}", mask_names(negative_mods)));
+    }
+    if let Some(layers) = &item.layers {
+        let shown: Vec<String> = layers
+            .iter()
+            .map(|layer| match layer {
+                LayerRef::Name(name) => name.clone(),
+                LayerRef::Number(number) => {
+                    names.get(usize::from(*number)).cloned().unwrap_or_else(|| format!("layer {number}"))
+                }
+            })
+            .collect();
+        conditions.push(format!("on {}", shown.join(", ")));
+    }
+    let conditions = if conditions.is_empty() { String::new() } else { format!(" ({})", conditions.join("; ")) };
+    Some(format!("{} → {replacement}{conditions}", pressed.join(" + ")))
+}
+
+/// The legend of a key whose keycode, `written`, has `value`; layers show by their
+/// `names` where they have one.
+pub(super) fn legend(scope: &Scope, names: &[String], written: &str, value: u16) -> Legend {
+    let plain = |kind, tap: String| Legend { kind, tap, hold: None, actions: Vec::new(), layer: None };
     match value {
         0 => return plain(Kind::NoKey, "No key".into()),
         1 => return plain(Kind::Transparent, "Transparent".into()),
@@ -129,8 +261,20 @@ pub(super) fn legend(scope: &Scope, written: &str, value: u16) -> Legend {
     }
     let basic = basic(scope, value & BASIC);
     let layer = |shift: u16| ((value >> shift) & 0xF) as u8;
-    let tap_hold =
-        |hold: String, layer: Option<u8>| Legend { kind: Kind::Key, tap: basic.clone(), hold: Some(hold), layer };
+    let tap_hold = |hold: String, layer: Option<u8>| Legend {
+        kind: Kind::Key,
+        tap: basic.clone(),
+        hold: Some(hold),
+        actions: Vec::new(),
+        layer,
+    };
+    let switch = |tap: String, target: u8| Legend {
+        kind: Kind::Layer,
+        tap,
+        hold: None,
+        actions: Vec::new(),
+        layer: Some(target),
+    };
     if within("QK_MODS") {
         let parts = [mods(value >> 8), basic.clone()];
         return plain(Kind::Key, parts.iter().filter(|p| !p.is_empty()).cloned().collect::<Vec<_>>().join("+"));
@@ -139,18 +283,17 @@ pub(super) fn legend(scope: &Scope, written: &str, value: u16) -> Legend {
         return tap_hold(mods(value >> 8), None);
     }
     if within("QK_LAYER_TAP") {
-        return tap_hold(format!("L{}", layer(8)), Some(layer(8)));
+        return tap_hold(layer_name(names, layer(8)), Some(layer(8)));
     }
     if within("QK_SWAP_HANDS") {
         return tap_hold("Swap hands".into(), None);
     }
     if within("QK_LAYER_MOD") {
-        let tap = format!("L{}+{}", layer(5), mods(value));
-        return Legend { kind: Kind::Layer, tap, hold: None, layer: Some(layer(5)) };
+        return switch(format!("{}+{}", layer_name(names, layer(5)), mods(value)), layer(5));
     }
     if let Some((_, how)) = LAYER_KEYS.iter().find(|(range, _)| within(range)) {
         let target = (value & 0x1F) as u8;
-        return Legend { kind: Kind::Layer, tap: format!("{how}L{target}"), hold: None, layer: Some(target) };
+        return switch(format!("{how}{}", layer_name(names, target)), target);
     }
     if within("QK_ONE_SHOT_MOD") {
         return plain(Kind::Key, format!("One-shot {}", mods(value)));
@@ -176,6 +319,28 @@ fn basic(scope: &Scope, code: u16) -> String {
         (_, None, Some(name)) => readable(name),
         (code, None, None) => format!("0x{code:02X}"),
     }
+}
+
+/// A layer as its keys show it: by its name where `names` has one, else `L1`.
+fn layer_name(names: &[String], layer: u8) -> String {
+    match names.get(usize::from(layer)).filter(|name| !name.is_empty()) {
+        Some(name) => name.clone(),
+        None => format!("L{layer}"),
+    }
+}
+
+/// An 8-bit modifier mask, a key override's: `Shift` where either Shift key will do
+/// (both bits), `LShift` or `RShift` where only one will.
+fn mask_names(mask: u8) -> String {
+    let sides =
+        MOD_NAMES.iter().enumerate().map(|(bit, name)| (name, mask >> bit & 1 != 0, mask >> (bit + 4) & 1 != 0));
+    let named = sides.filter_map(|(name, left, right)| match (left, right) {
+        (true, true) => Some((*name).to_owned()),
+        (true, false) => Some(format!("L{name}")),
+        (false, true) => Some(format!("R{name}")),
+        (false, false) => None,
+    });
+    named.collect::<Vec<_>>().join("+")
 }
 
 /// A 5-bit modifier set: `Ctrl+Shift`, `RAlt`, and QMK's names `Meh` and `Hyper`.
@@ -263,8 +428,27 @@ mod tests {
         let none = Names::default();
         let scope = keycodes.scope(&none, &none, language).unwrap();
         let value = scope.resolve(written).unwrap_or_else(|e| panic!("{written}: {e}")).value;
-        let legend = legend(&scope, written, value);
+        let legend = legend(&scope, &[], written, value);
         (legend.kind, legend.tap, legend.hold, legend.layer)
+    }
+
+    /// The legends of a valid keymap on the bundled ferris/0_1 (34 keys): `keys`
+    /// on each layer from its first key, the rest `KC_NO`, and `members` beside.
+    fn ferris_legends(keys: &[&[&str]], members: serde_json::Value) -> Legends<'static> {
+        static TREE: std::sync::LazyLock<(crate::keyboard::Keyboards, Keycodes)> = std::sync::LazyLock::new(|| {
+            let keyboards = crate::keyboard::load_for(&DataTree::Bundled, &["ferris/0_1"]).unwrap().unwrap();
+            (keyboards, keycodes())
+        });
+        let layers: Vec<Vec<&str>> =
+            keys.iter().map(|keys| (0..34).map(|i| *keys.get(i).unwrap_or(&"KC_NO")).collect()).collect();
+        let mut document = serde_json::json!({"keyboard": "ferris/0_1", "keymap": "x", "layout": "LAYOUT_split_3x5_2", "layers": layers});
+        document.as_object_mut().unwrap().extend(members.as_object().unwrap().clone());
+        let context = Context { keyboards: &TREE.0, keycodes: &TREE.1 };
+        let text = document.to_string();
+        let source = crate::keymap::Source::new("keymap.json", &text);
+        let (keymap, report) = crate::keymap::check(&source, None, context);
+        assert!(report.is_valid(), "{:?}", report.diagnostics);
+        legends(&keymap.unwrap(), &report, context).unwrap()
     }
 
     #[test]
@@ -314,6 +498,73 @@ mod tests {
             let expected = (*kind, (*tap).to_owned(), hold.map(str::to_owned), *layer);
             assert_eq!(shown(&keycodes, None, written), expected, "{written}");
         }
+    }
+
+    #[test]
+    fn layer_keys_show_the_names_of_their_layers() {
+        let keycodes = keycodes();
+        let none = Names::default();
+        let scope = keycodes.scope(&none, &none, None).unwrap();
+        let names = ["BASE".to_owned(), "NAV".to_owned(), String::new()];
+        let shown = |written: &str| {
+            let legend = legend(&scope, &names, written, scope.resolve(written).unwrap().value);
+            (legend.tap, legend.hold, legend.layer)
+        };
+        assert_eq!(shown("MO(1)"), ("NAV".into(), None, Some(1)));
+        assert_eq!(shown("TG(0)"), ("Toggle BASE".into(), None, Some(0)));
+        assert_eq!(shown("LT(1, KC_SPC)"), ("Spacebar".into(), Some("NAV".into()), Some(1)));
+        assert_eq!(shown("LM(1, MOD_LSFT)").0, "NAV+Shift");
+        assert_eq!(shown("MO(2)").0, "L2", "an empty name is no name");
+        assert_eq!(shown("MO(3)").0, "L3", "a layer past the names");
+    }
+
+    #[test]
+    fn a_tap_dance_shows_its_actions_and_combos_and_overrides_their_keys_legends() {
+        let legends = ferris_legends(
+            &[
+                &["KC_A", "KC_J", "KC_K", "TD(ESC_CAPS)", "TD(1)", "MO(NAV)", "KC_L", "KC_J", "TD(IDLE)"],
+                &["KC_TRNS", "KC_K", "KC_J"],
+            ],
+            serde_json::json!({
+                "layer_names": ["BASE", "NAV"],
+                "tap_dances": [
+                    {"name": "ESC_CAPS", "on_tap": "KC_ESC", "on_hold": "KC_LCTL", "on_double_tap": "KC_CAPS",
+                     "on_tap_hold": "KC_NO"},
+                    {"name": "ALT_DANCE", "on_hold": "KC_LALT", "on_tap_hold": "LCTL(KC_B)"},
+                    {"name": "IDLE", "on_tap": "KC_NO"}
+                ],
+                "combos": [{"keys": ["KC_J", "KC_K"], "output": "KC_ESC"}, {"keys": ["KC_L", "KC_K"], "output": "KC_TAB"}],
+                "key_overrides": [
+                    {"trigger": "KC_BSPC", "trigger_mods": "MOD_MASK_SHIFT", "replacement": "KC_DEL", "layers": ["NAV", 0]},
+                    {"trigger": "KC_A", "trigger_mods": "MOD_BIT_RALT", "negative_mods": "MOD_MASK_CTRL", "replacement": "KC_B"},
+                    {"trigger": "KC_C", "replacement": "KC_D", "layers": [1]}
+                ]
+            }),
+        );
+        let dance = &legends.layers[0][3].legend;
+        assert_eq!((dance.kind, dance.tap.as_str(), dance.hold.as_deref()), (Kind::Dance, "Esc", None));
+        assert_eq!(dance.actions, ["hold Left Control", "2× Caps Lock"], "KC_NO sends nothing: no line");
+        let second = &legends.layers[0][4].legend;
+        assert_eq!(second.tap.as_str(), "", "no tap");
+        assert_eq!(second.actions, ["hold Left Alt", "tap+hold Ctrl+B"]);
+        let idle = &legends.layers[0][8].legend;
+        assert_eq!((idle.tap.as_str(), idle.actions.len()), ("IDLE", 0), "a dance that sends nothing shows its name");
+        let combos: Vec<_> = legends.combos.iter().map(|c| (c.keys.join(" + "), c.output.as_str())).collect();
+        assert_eq!(combos, [("J + K".to_owned(), "Esc"), ("L + K".to_owned(), "Tab")]);
+        assert_eq!(legends.combos[0].positions, [Some(vec![1, 2]), Some(vec![2, 1])], "each keycode's first key");
+        assert_eq!(legends.combos[1].positions, [Some(vec![6, 2]), None], "no L on layer 1");
+        assert_eq!(
+            legends.overrides,
+            ["Shift + Backspace → Delete (on NAV, BASE)", "RAlt + A → B (not with Ctrl)", "C → D (on NAV)"]
+        );
+    }
+
+    #[test]
+    fn override_modifiers_say_which_side_does() {
+        assert_eq!(mask_names(0x22), "Shift");
+        assert_eq!(mask_names(0x01 | 0x40), "LCtrl+RAlt");
+        assert_eq!(mask_names(0xFF), "Ctrl+Shift+Alt+GUI");
+        assert_eq!(mask_names(0), "");
     }
 
     #[test]

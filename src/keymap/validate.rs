@@ -10,6 +10,8 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::document::{Keymap, MacroStep, Source};
 use super::expr::ExprError;
+use super::extensions::features::{Asked, Feature};
+use super::extensions::{self, Collision};
 use super::json2c::{CKey, c_keys};
 use super::keycodes::{Keycodes, Resolved, Scope};
 use super::names::Names;
@@ -39,6 +41,8 @@ pub struct Report {
     /// The layout it was checked against, after aliases.
     pub layout: Option<String>,
     pub diagnostics: Vec<Diagnostic>,
+    /// The features the build turns on for the keymap (its combos, `CW_TOGG`...).
+    pub features: Vec<Feature>,
 }
 
 impl Report {
@@ -198,18 +202,28 @@ pub fn validate(keymap: &Keymap, implied_keyboard: Option<&str>, context: Contex
     if let Some(macros) = &keymap.macros {
         checker.macros(macros, context.keycodes, &mut report.diagnostics);
     }
+    extensions::check(&keymap.extensions, &names.collisions, &checker, &c_layers, &mut report.diagnostics);
+    let asked = Asked {
+        config: keymap.document.get("config").and_then(crate::spec::Value::as_object),
+        rules: source.rules.as_ref(),
+    };
+    report.features =
+        extensions::needed_features(&keymap.extensions, keyboard, asked, &checker, &c_layers, &mut report.diagnostics);
     report
 }
 
-/// The names a keymap's keycodes may use beyond the version's: its keyboard's and its own.
+/// The names a keymap's keycodes may use beyond the version's: its keyboard's and its
+/// own (its keycodes, its layer and tap dance names).
 pub(super) struct KeymapNames {
     keyboard: Arc<Names>,
     keymap: Names,
+    /// The extension's names that C already has, left out.
+    collisions: Vec<Collision>,
 }
 
 impl KeymapNames {
     pub(super) fn new(keymap: &Keymap, keyboard: &Keyboard, context: Context) -> KeymapNames {
-        KeymapNames {
+        let mut names = KeymapNames {
             keyboard: context.keycodes.keyboard_names(keyboard, context.keyboards),
             keymap: {
                 let mut names = keymap_keycodes(keymap, context.keycodes);
@@ -218,13 +232,149 @@ impl KeymapNames {
                 }
                 names
             },
+            collisions: Vec::new(),
+        };
+        let extensions = &keymap.extensions;
+        let layers = extensions.layer_names.iter().enumerate().map(|(i, name)| ("layer_names", i, name, i));
+        let dances = extensions.tap_dances.iter().enumerate().map(|(i, d)| ("tap_dances", d.index, &d.name, i));
+        let own: Vec<(&str, usize, &String, usize)> = layers.chain(dances).collect();
+        let taken: Vec<bool> = match names.scope(keymap, context.keycodes) {
+            Some(scope) => own.iter().map(|(_, _, name, _)| is_taken(&scope, name)).collect(),
+            None => own.iter().map(|(_, _, name, _)| C_KEYWORDS.contains(&name.as_str())).collect(),
+        };
+        for ((member, at, name, value), taken) in own.into_iter().zip(taken) {
+            if taken {
+                let mut path = vec![member.to_owned(), at.to_string()];
+                path.extend((member == "tap_dances").then(|| "name".to_owned()));
+                names.collisions.push(Collision { path, name: name.clone() });
+                continue;
+            }
+            let enumeration = if member == "layer_names" { "layer_names" } else { "tap_dance_names" };
+            let value = u16::try_from(value).unwrap_or(u16::MAX);
+            let constants = Names::from_values([(name.clone(), value)], enumeration).constants;
+            for (name, constant) in constants {
+                names.keymap.constants.entry(name).or_insert(constant);
+            }
         }
+        names
     }
 
     /// The scope the keymap's keycodes resolve in; `None` for a host language the version lacks.
     pub(super) fn scope<'a>(&'a self, keymap: &Keymap, keycodes: &'a Keycodes) -> Option<Scope<'a>> {
         keycodes.scope(&self.keyboard, &self.keymap, keymap.host_language.as_deref())
     }
+}
+
+/// C's keywords (C11), which no enumerator may be named.
+const C_KEYWORDS: &[&str] = &[
+    "auto",
+    "break",
+    "case",
+    "char",
+    "const",
+    "continue",
+    "default",
+    "do",
+    "double",
+    "else",
+    "enum",
+    "extern",
+    "float",
+    "for",
+    "goto",
+    "if",
+    "inline",
+    "int",
+    "long",
+    "register",
+    "restrict",
+    "return",
+    "short",
+    "signed",
+    "sizeof",
+    "static",
+    "struct",
+    "switch",
+    "typedef",
+    "union",
+    "unsigned",
+    "void",
+    "volatile",
+    "while",
+    "_Alignas",
+    "_Alignof",
+    "_Atomic",
+    "_Bool",
+    "_Complex",
+    "_Generic",
+    "_Imaginary",
+    "_Noreturn",
+    "_Static_assert",
+    "_Thread_local",
+];
+
+/// Names keymap.c has that the keycodes do not tell: C's types and constants, what QMK's
+/// build defines, and what qmk-api's C declares or uses.
+const NAMES_OF_KEYMAP_C: &[&str] = &[
+    "asm",
+    "typeof",
+    "defined",
+    "bool",
+    "true",
+    "false",
+    "NULL",
+    "size_t",
+    "int8_t",
+    "int16_t",
+    "int32_t",
+    "int64_t",
+    "uint8_t",
+    "uint16_t",
+    "uint32_t",
+    "uint64_t",
+    "PROGMEM",
+    "F_CPU",
+    "QMK_KEYBOARD_H",
+    "KEYMAP_C",
+    "OTHER_KEYMAP_C",
+    "MATRIX_ROWS",
+    "MATRIX_COLS",
+    "keymaps",
+    "encoder_map",
+    "dip_switch_map",
+    "key_combos",
+    "combo_t",
+    "COMBO_END",
+    "COMBO_TERM",
+    "get_combo_term",
+    "tap_dance_actions",
+    "tap_dance_action_t",
+    "tap_dance_state_t",
+    "TAPPING_TERM",
+    "get_tapping_term",
+    "key_overrides",
+    "key_override_t",
+    "keyrecord_t",
+    "process_record_user",
+    "layer_state",
+    "default_layer_state",
+    "layer_state_t",
+];
+
+/// Whether keymap.c already has `name`: a keyword, a name or macro of QMK's headers, the
+/// keyboard's or the keymap's own, a layout macro's, a name of [`NAMES_OF_KEYMAP_C`],
+/// or one of the names qmk-api's C uses (`qmk_api_...`). Other macros of QMK's sources
+/// are not known here: such a name fails the build, with the compiler's error.
+fn is_taken(scope: &Scope, name: &str) -> bool {
+    C_KEYWORDS.contains(&name)
+        || NAMES_OF_KEYMAP_C.contains(&name)
+        // Reserved to C's implementation; QMK's send-string keys.
+        || name.starts_with("__")
+        || name.starts_with("X_")
+        || name.starts_with("qmk_api_")
+        || super::document::is_layout_macro(name)
+        || scope.resolve(name).is_ok()
+        || scope.function(name).is_some()
 }
 
 /// What a keymap's author is warned of for one resolved keycode: what C silently
@@ -285,7 +435,7 @@ fn resolve_layout<'k>(
     None
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     scope: Scope<'a>,
     source: &'a Source<'a>,
     /// Suggestions made so far: each searches every name, so a file gets a bounded number.
@@ -295,7 +445,7 @@ struct Checker<'a> {
 }
 
 impl<'a> Checker<'a> {
-    fn resolve(&self, keycode: &'a str) -> Result<Resolved, ExprError> {
+    pub(super) fn resolve(&self, keycode: &'a str) -> Result<Resolved, ExprError> {
         if let Some(found) = self.resolved.borrow().get(keycode) {
             return found.clone();
         }
@@ -394,7 +544,34 @@ impl<'a> Checker<'a> {
         findings.extend(more.map(|d| self.source.finding(d, &layer_path)));
     }
 
-    fn keycode(
+    /// `diagnostic` placed at `path` of the file.
+    pub(super) fn finding(&self, diagnostic: Diagnostic, path: &[&str]) -> Diagnostic {
+        self.source.finding(diagnostic, path)
+    }
+
+    /// Every keycode resolved so far.
+    pub(super) fn resolved_keycodes(&self) -> Vec<&'a str> {
+        self.resolved.borrow().keys().copied().collect()
+    }
+
+    /// The feature a keycode of `value` needs.
+    pub(super) fn feature(&self, value: u16) -> Option<Feature> {
+        self.scope.feature(value)
+    }
+
+    /// Whether a keycode of `value` is a key with modifiers at most (`KC_A`, `LCTL(KC_A)`):
+    /// what QMK's `register_code16` sends.
+    pub(super) fn is_plain_key(&self, value: u16) -> bool {
+        self.scope.in_range("QK_BASIC", value) || self.scope.in_range("QK_MODS", value)
+    }
+
+    /// The tap dance a keycode stands for, if it is one (`TD(n)`).
+    pub(super) fn tap_dance(&self, value: u16) -> Option<u8> {
+        let start = self.scope.range_start("QK_TAP_DANCE")?;
+        self.scope.in_range("QK_TAP_DANCE", value).then(|| (value - start) as u8)
+    }
+
+    pub(super) fn keycode(
         &self,
         keycode: &'a str,
         layer_count: usize,

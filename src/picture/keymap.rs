@@ -1,16 +1,20 @@
 //! A keymap's picture, made to be printed and pinned above the desk: every layer
-//! drawn on its keyboard's layout, one below another, each titled with the keys
-//! that reach it; each key labelled with its legend, what it does when held in a
-//! band below, transparent and disabled keys set apart, and keys C silently changes
-//! marked with a number that the notes under the layer explain. A key to the marks
-//! closes it. Colours are light tints that print well, also in grey.
+//! drawn on its keyboard's layout, one below another, each titled with its name and
+//! the keys that reach it; each key labelled with its legend, what it does when held
+//! in a band below, a tap dance with a small line per action, transparent and
+//! disabled keys set apart, and keys C silently changes marked with a number that the
+//! notes under the layer explain. Each combo joins its keys on the layers that have
+//! them all to a box with what they send. Lists of the key overrides, and of combos
+//! no layer can fire, follow the layers; a key to the marks closes it. Colours are
+//! light tints that print well, also in grey.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use super::combo;
 use super::fit::{ems, wrap};
-use super::{Face, KEY, Place, Tenths, escape, extent, key, keys};
-use crate::keymap::{self, Context, KeyLegend, Keymap, Kind, Legends, Report, Source};
+use super::{Face, GAP, KEY, Place, Tenths, escape, extent, key, keys};
+use crate::keymap::{self, ComboLegend, Context, KeyLegend, Keymap, Kind, Legends, Report, Source};
 
 /// The picture's own style, so that the file looks the same wherever it is opened;
 /// scoped to `svg.keymap`, so that it styles nothing else when the SVG is inlined in a page.
@@ -27,6 +31,12 @@ svg.keymap text.hold{fill:#1f4e8c}\
 svg.keymap .layer rect.key{fill:#e4ecf7;stroke:#1f4e8c}\
 svg.keymap .layer text{fill:#1f4e8c;font-weight:bold}\
 svg.keymap .custom rect.key{fill:#f1ebf9}\
+svg.keymap .dance rect.key{fill:#fff8e6;stroke:#9a6700}\
+svg.keymap text.action{fill:#7d4e00}\
+svg.keymap .combo line{stroke:#1a7f37;stroke-width:1.5}\
+svg.keymap .combo circle{fill:#1a7f37}\
+svg.keymap rect.combo{fill:#dafbe1;stroke:#1a7f37}\
+svg.keymap text.combo{fill:#116329;font-weight:bold}\
 svg.keymap .trans rect.key{stroke:#9aa4ae;stroke-dasharray:4 3}\
 svg.keymap .trans text{fill:#8c959f}\
 svg.keymap .none rect.key{fill:#eceff2;stroke:#afb8c1}\
@@ -37,7 +47,11 @@ svg.keymap text.mark{fill:#a3420b;text-anchor:end;font-weight:bold}";
 const MARGIN: f64 = 20.0;
 const TITLE_SIZE: f64 = 20.0;
 const HEADING_SIZE: f64 = 16.0;
+const LIST_HEADING_SIZE: f64 = 13.0;
 const NOTE_SIZE: f64 = 11.0;
+/// The note of the keys that reach a layer, and the step between its lines.
+const REACHED_SIZE: f64 = 12.0;
+const REACHED_LINE: f64 = 16.0;
 /// Narrower pictures would not hold the key to the marks.
 const LEAST_WIDTH: f64 = 560.0;
 
@@ -72,7 +86,10 @@ impl<'a> Picture<'a> {
             let next = notes.len() + 1;
             notes.entry(key.keycode.as_str()).or_insert(next);
         }
-        let width = (extent(legends.layout).0 + 2.0 * MARGIN).max(LEAST_WIDTH);
+        // As wide as the layout, and as the headings of named layers.
+        let headings = (0..legends.layers.len()).map(|index| ems(&heading(keymap, index)) * HEADING_SIZE);
+        let widest = headings.fold(extent(legends.layout).0, f64::max);
+        let width = (widest + 2.0 * MARGIN).max(LEAST_WIDTH);
         Picture { keymap, legends, version: context.keycodes.version.to_string(), notes, width }
     }
 
@@ -93,6 +110,7 @@ impl<'a> Picture<'a> {
         for (index, layer) in legends.layers.iter().enumerate() {
             y = self.layer(&mut body, index, layer, y + 28.0);
         }
+        y = self.lists(&mut body, y);
         y = self.marks(&mut body, y + 24.0);
         let height = y + MARGIN;
         format!(
@@ -114,20 +132,17 @@ impl<'a> Picture<'a> {
         );
     }
 
-    /// One layer: its heading, its keys and the notes for its marked keys; returns where it ends.
+    /// One layer: its heading, its keys, its combos and the notes for its marked keys; returns where it ends.
     fn layer(&self, svg: &mut String, index: usize, layer: &[KeyLegend], top: f64) -> f64 {
-        let heading = format!("Layer {index}");
         let _ = write!(svg, r#"<g class="layer-{index}">"#);
-        self.line(svg, "title", HEADING_SIZE, MARGIN, top, &heading);
-        let reached = self.reached(index);
-        self.line(svg, "note", 12.0, MARGIN + ems(&heading) * HEADING_SIZE + 12.0, top, &reached);
-        let keys_top = top + 10.0;
+        let keys_top = self.heading(svg, index, top) + 10.0;
         let _ = write!(svg, r#"<g transform="translate({} {})">"#, Tenths(MARGIN), Tenths(keys_top));
         keys(svg, self.legends.layout, |position, definition| {
             let label = definition.label().map(|l| format!(" ({l})")).unwrap_or_default();
             self.face(&layer[position], &format!("layer {index}, key {position}{label}"))
         });
         svg.push_str("</g>");
+        self.combos(svg, index, keys_top);
         let mut y = keys_top + extent(self.legends.layout).1;
         let mut noted = Vec::new();
         for (position, key) in layer.iter().enumerate().filter(|(_, k)| !k.warnings.is_empty()) {
@@ -147,6 +162,39 @@ impl<'a> Picture<'a> {
         y
     }
 
+    /// The heading of layer `index` at `top`, and the keys that reach it: beside it,
+    /// in lines as wide as the room there, or below it when the room is narrow;
+    /// returns where the last line is.
+    fn heading(&self, svg: &mut String, index: usize, top: f64) -> f64 {
+        let heading = heading(self.keymap, index);
+        self.line(svg, "title", HEADING_SIZE, MARGIN, top, &heading);
+        let beside = MARGIN + ems(&heading) * HEADING_SIZE + 12.0;
+        let (left, first) =
+            if self.width - MARGIN - beside >= self.width / 3.0 { (beside, top) } else { (MARGIN, top + REACHED_LINE) };
+        let lines = wrap(&self.reached(index), self.width - MARGIN - left, REACHED_SIZE);
+        for (number, line) in lines.iter().enumerate() {
+            self.line(svg, "note", REACHED_SIZE, left, first + REACHED_LINE * number as f64, line);
+        }
+        first + REACHED_LINE * (lines.len() - 1) as f64
+    }
+
+    /// The combos whose keys are all on layer `index`, joined on its keys drawn from `keys_top`.
+    fn combos(&self, svg: &mut String, index: usize, keys_top: f64) {
+        let on_layer: Vec<(&ComboLegend, &Vec<usize>)> =
+            self.legends.combos.iter().filter_map(|c| Some((c, c.positions.get(index)?.as_ref()?))).collect();
+        if on_layer.is_empty() {
+            return;
+        }
+        let all: Vec<Place> = self.legends.layout.keys.iter().map(Place::of).collect();
+        let mut placed = Vec::new();
+        let _ = write!(svg, r#"<g class="combos" transform="translate({} {})">"#, Tenths(MARGIN), Tenths(keys_top));
+        for (legend, positions) in on_layer {
+            let joined: Vec<Place> = positions.iter().filter_map(|p| all.get(*p).copied()).collect();
+            combo::join(svg, &joined, &all, &legend.output, &combo_title(legend), &mut placed);
+        }
+        svg.push_str("</g>");
+    }
+
     /// Which keys of the other layers switch to layer `index`.
     fn reached(&self, index: usize) -> String {
         let mut by_keycode: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -161,7 +209,13 @@ impl<'a> Picture<'a> {
         let ways: Vec<String> = by_keycode
             .iter()
             .map(|(keycode, from)| {
-                let from: Vec<String> = from.iter().map(usize::to_string).collect();
+                let from: Vec<String> = from
+                    .iter()
+                    .map(|layer| match layer_name(self.keymap, *layer) {
+                        Some(name) => format!("{layer} ({name})"),
+                        None => layer.to_string(),
+                    })
+                    .collect();
                 let layers = if from.len() == 1 { "layer" } else { "layers" };
                 format!("{keycode} on {layers} {}", from.join(", "))
             })
@@ -182,6 +236,7 @@ impl<'a> Picture<'a> {
             Kind::NoKey => ("none", NO_KEY.to_owned()),
             Kind::Layer => ("layer", legend.tap.clone()),
             Kind::Custom => ("custom", legend.tap.clone()),
+            Kind::Dance => ("dance", legend.tap.clone()),
             Kind::Key if legend.hold.is_some() => ("held", legend.tap.clone()),
             Kind::Key => ("", legend.tap.clone()),
         };
@@ -192,26 +247,75 @@ impl<'a> Picture<'a> {
         };
         let mut title = format!("{position}: {}", key.keycode);
         if legend.kind != Kind::Key || legend.hold.is_some() {
-            let held = legend.hold.as_ref().map(|h| format!(", held: {h}")).unwrap_or_default();
-            let _ = write!(title, " ({}{held})", legend.tap);
+            let held = legend.hold.as_ref().map(|h| format!("held: {h}"));
+            let shown: Vec<&str> = std::iter::once(&legend.tap)
+                .chain(&held)
+                .chain(&legend.actions)
+                .map(String::as_str)
+                .filter(|s| !s.is_empty())
+                .collect();
+            let _ = write!(title, " ({})", shown.join(", "));
         }
         for warning in &key.warnings {
             let _ = write!(title, "\n{WARNING} {warning}");
         }
-        Face { class, title, tap, hold: legend.hold.clone(), mark: number.map(|n| format!("{WARNING}{n}")) }
+        Face {
+            class,
+            title,
+            tap,
+            hold: legend.hold.clone(),
+            actions: legend.actions.clone(),
+            mark: number.map(|n| format!("{WARNING}{n}")),
+        }
+    }
+
+    /// The lists that follow the layers: the key overrides, and the combos whose keys
+    /// no one layer has, which are drawn on none; returns where they end.
+    fn lists(&self, svg: &mut String, top: f64) -> f64 {
+        let unjoined: Vec<String> = self
+            .legends
+            .combos
+            .iter()
+            .filter(|combo| combo.positions.iter().all(Option::is_none))
+            .map(|combo| format!("{} → {}", combo.keys.join(" + "), combo.output))
+            .collect();
+        let lists = [
+            ("Key overrides", &self.legends.overrides),
+            ("Combos no layer has all the keys of: they never fire", &unjoined),
+        ];
+        let mut y = top;
+        for (heading, lines) in lists.into_iter().filter(|(_, lines)| !lines.is_empty()) {
+            y += 24.0;
+            self.line(svg, "title", LIST_HEADING_SIZE, MARGIN, y, heading);
+            for line in lines.iter().flat_map(|line| wrap(line, self.width - 2.0 * MARGIN, NOTE_SIZE)) {
+                y += NOTE_SIZE * 1.35;
+                self.line(svg, "note", NOTE_SIZE, MARGIN, y, &line);
+            }
+        }
+        y
     }
 
     /// A key to the marks the picture uses, with one sample key each; returns where it ends.
     fn marks(&self, svg: &mut String, top: f64) -> f64 {
         let all = self.legends.layers.iter().flatten();
         let has = |kind: Kind| all.clone().any(|k| k.legend.kind == kind);
-        let sample = |class: &str, tap: &str, hold: Option<&str>, mark: Option<&str>| Face {
-            class: class.to_owned(),
-            title: String::new(),
-            tap: tap.to_owned(),
-            hold: hold.map(str::to_owned),
-            mark: mark.map(str::to_owned),
+        let sample = |class: &str, tap: &str, hold: Option<&str>, mark: Option<&str>| {
+            Sample::Key(Face {
+                class: class.to_owned(),
+                title: String::new(),
+                tap: tap.to_owned(),
+                hold: hold.map(str::to_owned),
+                actions: Vec::new(),
+                mark: mark.map(str::to_owned),
+            })
         };
+        let dance = Face {
+            class: "dance".to_owned(),
+            tap: "tap".to_owned(),
+            actions: ["hold …", "2× …", "tap+hold …"].map(str::to_owned).to_vec(),
+            ..Face::default()
+        };
+        let joined = self.legends.combos.iter().any(|c| c.positions.iter().any(Option::is_some));
         let samples = [
             (
                 all.clone().any(|k| k.legend.hold.is_some()),
@@ -219,6 +323,8 @@ impl<'a> Picture<'a> {
                 "tapped, and held",
             ),
             (has(Kind::Layer), sample("layer", "L1", None, None), "a layer key: L1 is layer 1 while held"),
+            (has(Kind::Dance), Sample::Key(dance), "a tap dance: tapped, held, tapped twice (2×), tapped then held"),
+            (joined, Sample::Combo, "a combo: the keys it joins, pressed together, send what it shows"),
             (has(Kind::Transparent), sample("trans", TRANSPARENT, None, None), "transparent: the key below acts"),
             (has(Kind::NoKey), sample("none", NO_KEY, None, None), "no key: does nothing"),
             (
@@ -234,13 +340,16 @@ impl<'a> Picture<'a> {
         let scale = 0.8;
         let _ = write!(svg, r#"<g class="marks">"#);
         let (mut x, mut y) = (MARGIN, top);
-        for (_, face, caption) in shown {
+        for (_, sample, caption) in shown {
             let width = KEY * scale + 6.0 + ems(caption) * NOTE_SIZE + 24.0;
             if x > MARGIN && x + width > self.width - MARGIN {
                 (x, y) = (MARGIN, y + KEY * scale + 8.0);
             }
             let _ = write!(svg, r#"<g transform="translate({} {}) scale({scale})">"#, Tenths(x), Tenths(y));
-            key(svg, Place { x: 0.0, y: 0.0, w: 1.0, h: 1.0 }, &face);
+            match sample {
+                Sample::Key(face) => key(svg, Place { x: 0.0, y: 0.0, w: 1.0, h: 1.0 }, &face),
+                Sample::Combo => combo::label(svg, (KEY - GAP) / 2.0, (KEY - GAP) / 2.0, "sent"),
+            }
             svg.push_str("</g>");
             let middle = y + (KEY - 4.0) * scale / 2.0 + NOTE_SIZE * 0.35;
             self.line(svg, "note", NOTE_SIZE, x + KEY * scale + 6.0, middle, caption);
@@ -249,6 +358,32 @@ impl<'a> Picture<'a> {
         svg.push_str("</g>");
         y + KEY * scale
     }
+}
+
+/// The name `layer_names` gives layer `index`, if any.
+fn layer_name(keymap: &Keymap, index: usize) -> Option<&str> {
+    keymap.extensions.layer_names.get(index).map(String::as_str).filter(|name| !name.is_empty())
+}
+
+/// A layer's heading: `Layer 1: NAV`, `Layer 2`.
+fn heading(keymap: &Keymap, index: usize) -> String {
+    match layer_name(keymap, index) {
+        Some(name) => format!("Layer {index}: {name}"),
+        None => format!("Layer {index}"),
+    }
+}
+
+/// A sample in the key to the marks: a key, or a combo's box.
+enum Sample {
+    Key(Face),
+    Combo,
+}
+
+/// A combo's tooltip: the combo as written, and its term.
+fn combo_title(legend: &ComboLegend) -> String {
+    let combo = &legend.combo;
+    let term = combo.term.map(|term| format!(", within {term} ms")).unwrap_or_default();
+    format!("combo {}: {} → {}{term}", combo.index, combo.keys.join(" + "), combo.output)
 }
 
 fn count(n: usize, what: &str) -> String {

@@ -2,6 +2,7 @@
 //! drawings ([`layout`]) and keymap pictures ([`keymap`]) draw every key with it,
 //! each key with a [`Face`] saying what it shows.
 
+mod combo;
 mod fit;
 pub mod keymap;
 
@@ -56,6 +57,8 @@ const PADDING: f64 = 4.0;
 /// Legend sizes, largest, readable and smallest: what a key is tapped for, what it is held for; its mark.
 const TAP_SIZES: (f64, f64, f64) = (13.0, 10.0, 7.0);
 const HOLD_SIZES: (f64, f64, f64) = (9.5, 8.5, 6.0);
+/// A tap dance's other actions: small, as a key holds three of them below its tap legend.
+const ACTION_SIZES: (f64, f64, f64) = (8.5, 8.0, 6.0);
 const MARK_SIZE: f64 = 8.0;
 
 /// Where a key is, in key units.
@@ -71,6 +74,11 @@ impl Place {
     pub fn of(key: &Key) -> Place {
         Place { x: key.x(), y: key.y(), w: key.w(), h: key.h() }
     }
+
+    /// The key's shape as drawn, in drawing units: left, top, width and height.
+    fn drawn(&self) -> (f64, f64, f64, f64) {
+        (self.x * KEY, self.y * KEY, self.w * KEY - GAP, self.h * KEY - GAP)
+    }
 }
 
 /// What one key shows.
@@ -84,6 +92,8 @@ pub struct Face {
     pub tap: String,
     /// A second legend in a band at the bottom: what the key does when held.
     pub hold: Option<String>,
+    /// Small lines below the main legend, one each: a tap dance's other actions.
+    pub actions: Vec<String>,
     /// A mark in the top right corner (a warning's number).
     pub mark: Option<String>,
 }
@@ -104,8 +114,7 @@ pub fn keys(svg: &mut String, layout: &Layout, face: impl Fn(usize, &Key) -> Fac
 
 /// Draws one key: its shape, its legends fitted inside it, its tooltip.
 pub fn key(svg: &mut String, place: Place, face: &Face) {
-    let (x, y) = (place.x * KEY, place.y * KEY);
-    let (w, h) = (place.w * KEY - GAP, place.h * KEY - GAP);
+    let (x, y, w, h) = place.drawn();
     match face.class.as_str() {
         "" => svg.push_str("<g>"),
         class => {
@@ -149,6 +158,15 @@ pub fn key(svg: &mut String, place: Place, face: &Face) {
             escape(mark)
         );
         top += MARK_SIZE - 2.0;
+    }
+    if !face.actions.is_empty() {
+        let (largest, readable, smallest) = ACTION_SIZES;
+        let step = largest * fit::LINE_HEIGHT;
+        bottom -= step * face.actions.len() as f64;
+        let room = Room { width: inner, height: step, largest, readable, smallest, max_lines: 1 };
+        for (index, action) in face.actions.iter().enumerate() {
+            text(svg, "action", action, room, x + w / 2.0, bottom + step * (index as f64 + 0.5));
+        }
     }
     if !face.tap.is_empty() {
         let (largest, readable, smallest) = TAP_SIZES;
@@ -258,6 +276,7 @@ mod tests {
             tap: "Caps Lock".into(),
             hold: Some("Ctrl".into()),
             mark: Some("⚠1".into()),
+            actions: Vec::new(),
         };
         key(&mut svg, Place { x: 0.0, y: 0.0, w: 1.0, h: 1.0 }, &face);
         let whole = format!(r#"<svg xmlns="http://www.w3.org/2000/svg">{svg}</svg>"#);
@@ -272,5 +291,37 @@ mod tests {
         let caps = document.descendants().rfind(|n| n.has_tag_name("tspan")).unwrap();
         let attribute = |node: roxmltree::Node, name| node.attribute(name).unwrap().parse::<f64>().unwrap();
         assert!(attribute(caps, "y") < attribute(hold, "y"), "the tap legend is above the band: {svg}");
+    }
+
+    #[test]
+    fn a_tap_dance_key_has_a_small_line_per_action_below_its_tap_legend() {
+        let mut svg = String::new();
+        let actions = vec!["hold Left Control".to_owned(), "2× Caps Lock".to_owned(), "tap+hold <A>".to_owned()];
+        let face = Face { class: "dance".into(), tap: "Esc".into(), actions, ..Face::default() };
+        key(&mut svg, Place { x: 0.0, y: 0.0, w: 1.0, h: 1.0 }, &face);
+        let whole = format!(r#"<svg xmlns="http://www.w3.org/2000/svg">{svg}</svg>"#);
+        let document = roxmltree::Document::parse(&whole).unwrap_or_else(|e| panic!("{e}: {svg}"));
+        let texts: Vec<(Option<&str>, &str, f64, f64)> = document
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .map(|n| {
+                let number = |name| n.attribute(name).unwrap().parse::<f64>().unwrap();
+                (n.attribute("class"), n.text().unwrap(), number("y"), number("font-size"))
+            })
+            .collect();
+        let lines: Vec<(Option<&str>, &str)> = texts.iter().map(|(class, text, ..)| (*class, *text)).collect();
+        assert_eq!(
+            lines,
+            [
+                (Some("action"), "hold Left Control"),
+                (Some("action"), "2× Caps Lock"),
+                (Some("action"), "tap+hold <A>"),
+                (None, "Esc")
+            ]
+        );
+        let (esc, actions) = texts.split_last().unwrap();
+        assert!(actions.windows(2).all(|pair| pair[0].2 < pair[1].2), "the lines go down in order: {svg}");
+        assert!(esc.2 < actions[0].2 && esc.3 > actions[0].3, "the tap legend is above them, larger: {svg}");
+        assert!(texts.iter().all(|(.., y, _)| *y <= 50.0), "every line is inside the key: {svg}");
     }
 }

@@ -34,6 +34,14 @@ pub const SCHEMAS_DIR: &str = "data/schemas";
 /// The `$id` of QMK's keymap schema.
 pub const KEYMAP_SCHEMA: &str = "qmk.keymap.v1";
 
+/// The `$id` of qmk-api's keymap schema: QMK's, with the members of
+/// [`crate::keymap`]'s extensions. It is qmk-api's own, so it comes with the binary
+/// and is read beside whichever tree's schemas.
+pub const EXTENDED_KEYMAP_SCHEMA: &str = "qmk-api.keymap.v1";
+
+/// Where the binary keeps it.
+pub const EXTENDED_KEYMAP_SCHEMA_PATH: &str = "data/keymap/keymap.jsonschema";
+
 /// At most this many violations are kept per document; the rest are counted.
 const VIOLATIONS_KEPT: usize = 50;
 
@@ -132,8 +140,10 @@ impl Schemas {
             source = &DataTree::Bundled;
             files = listed(source)?;
         }
-        let mut documents = Vec::with_capacity(files.len());
-        for file in files {
+        let mut documents = Vec::with_capacity(files.len() + 1);
+        let files = files.into_iter().map(|file| (source, file));
+        let extension = (&DataTree::Bundled, Path::new(EXTENDED_KEYMAP_SCHEMA_PATH).to_path_buf());
+        for (source, file) in files.chain([extension]) {
             let shown = source.display(&file);
             let bytes = source.read(&file).map_err(|e| SchemaError::Io { path: shown.clone(), source: e })?;
             let text = String::from_utf8_lossy(&bytes);

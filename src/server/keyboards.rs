@@ -26,6 +26,7 @@ use super::heavy::Heavy;
 use super::status;
 use crate::compile::Service;
 use crate::keyboard::{is_valid_name, kle};
+use crate::source::DataTree;
 
 /// What the handlers read: the channel's folder and its keyboard names.
 struct Catalog {
@@ -83,6 +84,8 @@ pub(super) fn routes(site: &FsPath, body_limit: usize, heavy: Arc<Heavy>, servic
         .route("/v1/usb", get(usb))
         .route("/v1/skeletons", get(|| async { Json(json!({"children": ["keymap"]})) }))
         .route("/v1/skeletons/keymap", get(skeleton))
+        .route("/v1/schemas", get(|| async { Json(json!({"children": ["keymap.json"]})) }))
+        .route("/v1/schemas/keymap.json", get(keymap_schema))
         .route("/v1/converters", get(|| async { Json(json!({"children": ["kle"]})) }))
         .route("/v1/converters/kle", post(convert_kle))
         .route("/v1/converters/kle2qmk", post(convert_kle))
@@ -243,6 +246,13 @@ async fn skeleton() -> Json<Value> {
         "documentation": "A keymap exported from QMK Configurator (https://config.qmk.fm), which can import it again. \
             It builds with QMK's sources too: `qmk json2c {keymap}` writes its keymap.c, and `qmk compile {keymap}` its firmware.\n",
     }))
+}
+
+/// qmk-api's keymap schema: QMK's, with the members of qmk-api's extension.
+async fn keymap_schema() -> Response {
+    let path = std::path::Path::new(crate::schema::EXTENDED_KEYMAP_SCHEMA_PATH);
+    let bytes = DataTree::Bundled.read(path).expect("the binary carries its keymap schema");
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], bytes.into_owned()).into_response()
 }
 
 /// `POST /v1/converters/kle` with `{"raw": "<KLE raw data>"}`: the body is capped as

@@ -17,6 +17,14 @@ pub struct Page {
     pub html: String,
 }
 
+/// The pictures the pages show (`extended.svg`), by name, written beside them.
+pub fn pictures() -> impl Iterator<Item = (&'static str, &'static [u8])> {
+    DOCS.files().filter_map(|file| {
+        let name = file.path().to_str().filter(|name| name.ends_with(".svg"))?;
+        Some((name, file.contents()))
+    })
+}
+
 /// Every page of `docs/`, in the order of their names.
 pub fn pages() -> Vec<Page> {
     let mut pages: Vec<Page> = DOCS

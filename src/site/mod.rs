@@ -143,6 +143,10 @@ fn render_guide(renderer: &Renderer, pages: &[guide::Page]) -> Result<usize, Sit
             context! { name => page.name.as_str(), title => page.title.as_str(), html => html, pages => &index };
         renderer.page("guide.html", &path, None, context)?;
     }
+    for (name, bytes) in guide::pictures() {
+        let path = Path::new(guide::FOLDER).join(name);
+        renderer.staging.write(&path, bytes).map_err(|source| write_error(&path, source))?;
+    }
     Ok(pages.len())
 }
 

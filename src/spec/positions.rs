@@ -189,12 +189,12 @@ impl Walk<'_> {
     /// runs to the end of its line.
     fn bare_value(&mut self) -> Option<()> {
         let rest = &self.text[self.at..];
-        let line_end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        // The token first: scanning to the line's end for every number is quadratic on one line.
         let token_end =
-            rest[..line_end].iter().position(|&b| b.is_ascii_whitespace() || b",]}#".contains(&b)).unwrap_or(line_end);
+            rest.iter().position(|&b| b.is_ascii_whitespace() || b",]}#".contains(&b)).unwrap_or(rest.len());
         let token = std::str::from_utf8(&rest[..token_end]).ok()?;
         let literal = matches!(token, "true" | "false" | "null") || token.parse::<f64>().is_ok();
-        self.at += if literal { token_end } else { line_end };
+        self.at += if literal { token_end } else { line_length(rest) };
         Some(())
     }
 

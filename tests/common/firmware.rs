@@ -23,6 +23,11 @@ pub fn qmk_make(tree: &Path, keymap: &Value) -> Vec<u8> {
     let folder = tree.join("keyboards").join(keyboard).join("keymaps").join(name);
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("keymap.json"), serde_json::to_string_pretty(keymap).unwrap()).unwrap();
+    make_keymap(tree, keyboard, name)
+}
+
+/// QMK's `make -j2 <keyboard>:<name>` in `tree`, of the keymap folder already there: the firmware.
+pub fn make_keymap(tree: &Path, keyboard: &str, name: &str) -> Vec<u8> {
     let output = Command::new("make").arg("-j2").arg(format!("{keyboard}:{name}")).current_dir(tree).output().unwrap();
     let log = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "QMK's make of {keyboard}:{name} failed:\n{log}");

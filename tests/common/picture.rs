@@ -15,6 +15,18 @@ pub struct DrawnKey {
     pub tap: String,
     pub hold: Option<String>,
     pub mark: Option<String>,
+    /// A tap dance's small lines, one per action besides its tap.
+    pub actions: Vec<String>,
+}
+
+/// A combo drawn on a layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawnCombo {
+    pub title: String,
+    /// What its box shows.
+    pub output: String,
+    /// The keys its lines end in, by position on the layer.
+    pub joined: Vec<usize>,
 }
 
 /// The keys of each layer, in layout order, from a keymap picture; panics when it is not SVG.
@@ -32,6 +44,43 @@ pub fn drawn_layers(svg: &str) -> Vec<Vec<DrawnKey>> {
         layers.push(keys.children().filter(|n| n.is_element()).map(drawn_key).collect());
     }
     layers
+}
+
+/// The combos drawn on each layer of a keymap picture, in layer order.
+pub fn drawn_combos(svg: &str) -> Vec<Vec<DrawnCombo>> {
+    let document = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}"));
+    let number = |node: roxmltree::Node, name| node.attribute(name).unwrap().parse::<f64>().unwrap();
+    let layers =
+        document.root_element().children().filter(|n| n.attribute("class").is_some_and(|c| c.starts_with("layer-")));
+    layers
+        .map(|layer| {
+            let keys = layer.children().find(|n| n.attribute("transform").is_some()).expect("the layer's keys");
+            let shapes: Vec<roxmltree::Node> =
+                keys.descendants().filter(|n| n.has_tag_name("rect") && n.attribute("class") == Some("key")).collect();
+            let key_at = |x: f64, y: f64| {
+                shapes.iter().position(|shape| {
+                    (number(*shape, "x")..=number(*shape, "x") + number(*shape, "width")).contains(&x)
+                        && (number(*shape, "y")..=number(*shape, "y") + number(*shape, "height")).contains(&y)
+                })
+            };
+            let Some(combos) = layer.children().find(|n| n.attribute("class") == Some("combos")) else {
+                return Vec::new();
+            };
+            assert_eq!(combos.attribute("transform"), keys.attribute("transform"), "drawn over the keys");
+            let groups = combos.children().filter(|n| n.attribute("class") == Some("combo"));
+            groups
+                .map(|combo| {
+                    let text_of = |tag: &str| {
+                        let node = combo.children().find(|n| n.has_tag_name(tag)).unwrap_or_else(|| panic!("a {tag}"));
+                        node.text().unwrap_or_default().to_owned()
+                    };
+                    let ends = combo.children().filter(|n| n.has_tag_name("circle"));
+                    let joined = ends.map(|end| key_at(number(end, "cx"), number(end, "cy")).expect("inside a key"));
+                    DrawnCombo { title: text_of("title"), output: text_of("text"), joined: joined.collect() }
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn drawn_key(group: roxmltree::Node) -> DrawnKey {
@@ -52,6 +101,11 @@ fn drawn_key(group: roxmltree::Node) -> DrawnKey {
         tap: text_of(None).unwrap_or_default(),
         hold: text_of(Some("hold")),
         mark: text_of(Some("mark")),
+        actions: group
+            .children()
+            .filter(|n| n.has_tag_name("text") && n.attribute("class") == Some("action"))
+            .filter_map(|n| n.text().map(str::to_owned))
+            .collect(),
     }
 }
 

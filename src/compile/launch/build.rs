@@ -29,8 +29,36 @@ pub const SUBCOMMAND: &str = "build";
 /// qmk-api's make file, read after QMK's (see `probes.mk`).
 const PROBES_MK: &str = include_str!("../probes.mk");
 
-/// The largest keymap.json a build takes (requests are capped well below).
+/// The largest keymap folder a build takes (requests are capped well below).
 const KEYMAP_LIMIT: u64 = 16 << 20;
+
+/// The files a job's keymap folder may hold; keymap.json is always there.
+const KEYMAP_FILES: [&str; 5] = crate::keymap::extensions::c::FOLDER_FILES;
+
+/// What the service hands a build on stdin: the keymap folder's files, as a JSON
+/// object of file names and texts.
+pub fn folder_input<S: AsRef<str>>(files: &[(&str, S)]) -> Vec<u8> {
+    let object: serde_json::Map<String, serde_json::Value> =
+        files.iter().map(|(name, text)| ((*name).to_owned(), text.as_ref().into())).collect();
+    serde_json::to_vec(&object).expect("a map of strings is JSON")
+}
+
+/// The keymap folder's files from stdin's text; none for a keymap of the tree's.
+fn read_folder_input(input: &[u8]) -> std::io::Result<Vec<(String, String)>> {
+    if input.is_empty() {
+        return Ok(Vec::new());
+    }
+    let invalid = |message: String| std::io::Error::new(std::io::ErrorKind::InvalidData, message);
+    let files: BTreeMap<String, String> =
+        serde_json::from_slice(input).map_err(|e| invalid(format!("the keymap folder is not readable: {e}")))?;
+    if let Some(name) = files.keys().find(|name| !KEYMAP_FILES.contains(&name.as_str())) {
+        return Err(invalid(format!("`{name}` is no file of a keymap folder")));
+    }
+    if !files.contains_key("keymap.json") {
+        return Err(invalid("the keymap folder has no keymap.json".to_owned()));
+    }
+    Ok(files.into_iter().collect())
+}
 
 /// Folders of the build's folder: the view of the tree, the keymap, and a home and a
 /// temporary folder of the build's own.
@@ -54,15 +82,17 @@ pub fn run(args: &[OsString]) -> i32 {
 }
 
 fn build(folder: &Path, tree: &Path, target: &OsStr, make: &OsStr, args: &[OsString]) -> std::io::Result<i32> {
-    let mut keymap_json = Vec::new();
-    std::io::stdin().take(KEYMAP_LIMIT).read_to_end(&mut keymap_json)?;
-    lay_out(folder, tree, &keymap_json).map_err(|e| context(e, format!("cannot lay out {}", folder.display())))?;
+    let mut input = Vec::new();
+    std::io::stdin().take(KEYMAP_LIMIT).read_to_end(&mut input)?;
+    let keymap = read_folder_input(&input)?;
+    lay_out(folder, tree, &keymap).map_err(|e| context(e, format!("cannot lay out {}", folder.display())))?;
     copy_byte_code().map_err(|e| context(e, "cannot copy Python's byte code".into()))?;
     let view = folder.join(VIEW);
     let log = std::fs::File::from(std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned()?);
     let recorded = Recorded::of_build(folder, target, args)?;
-    let replayed = match (&recorded, keymap_json.is_empty()) {
-        (Recorded::Replayable { graph, shelf, name, .. }, false) if is_plain_name(name) => {
+    // A recorded build is of a keymap.json alone: files beside it change what make does.
+    let replayed = match (&recorded, keymap.len()) {
+        (Recorded::Replayable { graph, shelf, name, .. }, 1) if is_plain_name(name) => {
             match replay::replay(graph, shelf, &view, name, &folder.to_string_lossy(), &log) {
                 Ok(replayed) => Some(replayed),
                 Err(stopped) => {
@@ -214,14 +244,16 @@ fn context(error: std::io::Error, doing: String) -> std::io::Error {
 }
 
 /// Empties `folder` (what an earlier build in it left), then writes the job's keymap
-/// folder (for a keymap.json; none for a keymap of the tree's), qmk-api's make file,
-/// the view of the tree, and the build's own home and temporary folders.
-fn lay_out(folder: &Path, tree: &Path, keymap_json: &[u8]) -> std::io::Result<()> {
+/// folder (none for a keymap of the tree's), qmk-api's make file, the view of the tree,
+/// and the build's own home and temporary folders.
+fn lay_out(folder: &Path, tree: &Path, keymap: &[(String, String)]) -> std::io::Result<()> {
     empty(folder)?;
-    if !keymap_json.is_empty() {
-        let keymap = folder.join(KEYMAP);
-        std::fs::create_dir_all(&keymap)?;
-        std::fs::write(keymap.join("keymap.json"), keymap_json)?;
+    if !keymap.is_empty() {
+        let keymap_folder = folder.join(KEYMAP);
+        std::fs::create_dir_all(&keymap_folder)?;
+        for (name, text) in keymap {
+            std::fs::write(keymap_folder.join(name), text)?;
+        }
     }
     std::fs::write(folder.join("probes.mk"), PROBES_MK)?;
     for own in [HOME, TEMPORARY] {
@@ -305,7 +337,7 @@ mod tests {
         let folder = work.path().join("build");
         std::fs::create_dir_all(folder.join("leftover")).unwrap();
         std::fs::write(folder.join("leftover.log"), "").unwrap();
-        lay_out(&folder, tree.path(), b"{}").unwrap();
+        lay_out(&folder, tree.path(), &read_folder_input(&folder_input(&[("keymap.json", "{}")])).unwrap()).unwrap();
         let view = folder.join(VIEW);
         let mut names: Vec<String> =
             std::fs::read_dir(&view).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
@@ -315,5 +347,23 @@ mod tests {
         assert_eq!(std::fs::read_to_string(folder.join(KEYMAP).join("keymap.json")).unwrap(), "{}");
         assert!(!folder.join("leftover").exists() && !folder.join("leftover.log").exists());
         assert!(folder.join(HOME).is_dir() && folder.join(TEMPORARY).is_dir());
+    }
+
+    #[test]
+    fn a_keymap_folder_holds_only_a_keymap_folders_files() {
+        let files = read_folder_input(&folder_input(&[("keymap.json", "{}"), ("rules.mk", "X = yes\n")])).unwrap();
+        assert_eq!(
+            files,
+            [("keymap.json".to_owned(), "{}".to_owned()), ("rules.mk".to_owned(), "X = yes\n".to_owned())]
+        );
+        for (input, error) in [
+            (folder_input(&[("keymap.json", "{}"), ("../../x.c", "")]), "`../../x.c` is no file of a keymap folder"),
+            (folder_input(&[("rules.mk", "")]), "the keymap folder has no keymap.json"),
+            (b"{\"keymap.json\": 5}".to_vec(), "the keymap folder is not readable"),
+        ] {
+            let message = read_folder_input(&input).unwrap_err().to_string();
+            assert!(message.starts_with(error), "{message}");
+        }
+        assert!(read_folder_input(b"").unwrap().is_empty(), "a keymap of the tree's");
     }
 }
