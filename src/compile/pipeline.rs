@@ -100,8 +100,8 @@ pub fn run(request: &str, context: Context, builder: &Builder, dir: &Path) -> st
     };
     let beside: Vec<(String, String)> =
         folder.iter().skip(1).map(|(name, text)| ((*name).to_owned(), text.clone())).collect();
-    let mut sources =
-        Sources { keymap_c, keymap_json: keymap::to_keymap_json(&keymap.document), keymap_folder: None, beside };
+    // The folder's first file is its keymap.json.
+    let mut sources = Sources { keymap_c, keymap_json: folder[0].1.clone(), keymap_folder: None, beside };
     let keyboard = outcome.keyboard.clone().unwrap_or_default();
     let keymap_name = outcome.keymap.clone().unwrap_or_else(|| "default".to_owned());
     let mut checked =

@@ -442,8 +442,10 @@ impl<'a> Scope<'a> {
         features::of_keycode(self.key_name(value), group, range)
     }
 
-    pub(super) fn range_start(&self, define: &str) -> Option<u16> {
-        self.keycodes.range_start(define)
+    /// The tap dance a keycode of `value` stands for (`TD(n)`: dance `n`), if it is one.
+    pub(super) fn tap_dance(&self, value: u16) -> Option<u8> {
+        let start = self.keycodes.range_start("QK_TAP_DANCE")?;
+        self.in_range("QK_TAP_DANCE", value).then(|| (value - start) as u8)
     }
 
     pub(super) fn in_range(&self, define: &str, value: u16) -> bool {

@@ -168,9 +168,7 @@ fn named_legend(scope: &Scope, names: &[String], keycode: &str) -> Option<(u16, 
 
 /// The tap dance of the keymap's that a key of `value` is (`TD(ESC_CAPS)`, `TD(0)`).
 fn dance<'e>(scope: &Scope, extensions: &'e Extensions, value: u16) -> Option<&'e TapDance> {
-    let start = scope.range_start("QK_TAP_DANCE")?;
-    let index = scope.in_range("QK_TAP_DANCE", value).then(|| usize::from(value - start))?;
-    extensions.tap_dances.get(index)
+    extensions.tap_dances.get(usize::from(scope.tap_dance(value)?))
 }
 
 /// A tap dance's legend: what it sends tapped, and a line for each other action that

@@ -567,8 +567,7 @@ impl<'a> Checker<'a> {
 
     /// The tap dance a keycode stands for, if it is one (`TD(n)`).
     pub(super) fn tap_dance(&self, value: u16) -> Option<u8> {
-        let start = self.scope.range_start("QK_TAP_DANCE")?;
-        self.scope.in_range("QK_TAP_DANCE", value).then(|| (value - start) as u8)
+        self.scope.tap_dance(value)
     }
 
     pub(super) fn keycode(

@@ -15,6 +15,7 @@ use super::features::Feature;
 use super::{Extensions, KeyOverride, LayerRef, Mods, TapDance, written_mods};
 use crate::keymap::Keymap;
 use crate::keymap::json2c::{Json2cError, keycode};
+use crate::keymap::keycodes::is_identifier;
 
 /// The files a keymap folder may hold, in the order they are written.
 pub const FOLDER_FILES: [&str; 5] = ["keymap.json", "keymap.h", "keymap.c", "rules.mk", "config.h"];
@@ -244,10 +245,4 @@ fn layer_mask(item: &KeyOverride, extensions: &Extensions) -> Result<String, Jso
         bits.push(format!("((layer_state_t)1 << {written})"));
     }
     Ok(bits.join(" | "))
-}
-
-/// A C identifier.
-fn is_identifier(text: &str) -> bool {
-    text.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
