@@ -12,6 +12,7 @@ pub mod build;
 pub mod c;
 pub mod c_source;
 pub mod compile;
+pub mod convert;
 pub mod diagnostic;
 pub mod import;
 pub mod keyboard;

@@ -2,7 +2,7 @@
 
 mod commands;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -13,6 +13,7 @@ use commands::keymaps::Format;
 use commands::mass_compile::MassCompileOptions;
 use commands::serve::{JobOptions, ServeOptions};
 use commands::{Failure, Reporter, compile, constants, keymaps, mass_compile, serve};
+use qmk_api::convert::Format as FileFormat;
 use qmk_api::source::DataTree;
 
 #[derive(Parser)]
@@ -144,6 +145,33 @@ enum Command {
         #[arg(long, value_name = "DIR", conflicts_with = "output")]
         folder: Option<PathBuf>,
     },
+    /// Read a keymap.c as QMK's C compiler does and write it as a keymap JSON; what JSON cannot hold is
+    /// listed as notes. The same as `convert --from c --to json`
+    #[command(
+        after_help = "Examples:\n  qmk-api --qmk-home ~/qmk_firmware c2json keyboards/planck/keymaps/default/keymap.c\n  qmk-api c2json my_keymap.c --keyboard planck/rev6 --keymap mine -o mine.json"
+    )]
+    C2json {
+        /// The keymap.c; keyboard and keymap come from its path when it lies in a tree's keyboards/<kb>/keymaps/<km>/
+        file: PathBuf,
+        #[command(flatten)]
+        target: ConvertTarget,
+    },
+    /// Convert a file from one format to another: keymap.c, keymap JSON, VIA, Vial, KLE and info.json
+    #[command(
+        after_help = "Examples:\n  qmk-api convert --from via --to json backup.json --keyboard planck/rev6\n  qmk-api convert --from kle --to info layout.txt\n  qmk-api convert --from info --to via --keyboard planck/rev6"
+    )]
+    Convert {
+        /// The input's format
+        #[arg(long, value_parser = commands::convert::format_parser())]
+        from: FileFormat,
+        /// The output's format
+        #[arg(long, value_parser = commands::convert::format_parser())]
+        to: FileFormat,
+        /// The input file (not needed with --from info, which reads --keyboard's definition)
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        target: ConvertTarget,
+    },
     /// Run a compile job on a keymap file: validate it, write its keymap.c, keymap.json and sources, and
     /// build its firmware when --qmk-home is a qmk_firmware checkout
     #[command(
@@ -186,6 +214,23 @@ enum Command {
     /// Print the manual page (roff)
     #[command(after_help = "Example:\n  qmk-api man > ~/.local/share/man/man1/qmk-api.1")]
     Man,
+}
+
+/// The keyboard and keymap a conversion is for, where the input does not say.
+#[derive(clap::Args)]
+struct ConvertTarget {
+    /// The keyboard, where the file's path or content does not say it
+    #[arg(long, value_name = "KB")]
+    keyboard: Option<String>,
+    /// The keymap's name, where the file's path does not say it
+    #[arg(long, value_name = "KM")]
+    keymap: Option<String>,
+    /// The constants version to resolve keycodes against [default: the newest]
+    #[arg(long, value_name = "V")]
+    keycodes_version: Option<Version>,
+    /// Write here instead of to stdout
+    #[arg(short, long, value_name = "OUT")]
+    output: Option<PathBuf>,
 }
 
 /// `--version`: the commit built and the constants bundled.
@@ -246,6 +291,8 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
             };
             keymaps::json2c(&tree, &file, out, unchecked, reporter)
         }
+        Command::C2json { file, target } => convert_file(&tree, FileFormat::C, FileFormat::Json, Some(&file), &target),
+        Command::Convert { from, to, file, target } => convert_file(&tree, from, to, file.as_deref(), &target),
         Command::Compile(options) => compile::compile(&tree, options, reporter),
         Command::MassCompile(options) => mass_compile::mass_compile(&tree, options, reporter),
         Command::Serve(options) => {
@@ -270,6 +317,27 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
             commands::writing::stdout(&page)
         }
     }
+}
+
+fn convert_file(
+    tree: &DataTree,
+    from: FileFormat,
+    to: FileFormat,
+    file: Option<&Path>,
+    target: &ConvertTarget,
+) -> Result<(), Failure> {
+    commands::convert::convert(
+        tree,
+        commands::convert::Request {
+            from,
+            to,
+            file,
+            keyboard: target.keyboard.as_deref(),
+            keymap: target.keymap.as_deref(),
+            keycodes_version: target.keycodes_version.as_ref(),
+            output: target.output.as_deref(),
+        },
+    )
 }
 
 /// Log lines on stderr: `RUST_LOG` if set, else info (warnings with `--quiet`).

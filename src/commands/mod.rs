@@ -2,6 +2,7 @@
 
 pub mod compile;
 pub mod constants;
+pub mod convert;
 pub mod keymaps;
 pub mod mass_compile;
 pub mod serve;

@@ -8,7 +8,6 @@ pub mod custom_keycodes;
 mod dotted;
 mod info;
 mod keymaps;
-pub mod kle;
 mod layout;
 pub mod mappings;
 mod name;

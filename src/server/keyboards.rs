@@ -25,7 +25,8 @@ use super::cache::{ByteCache, Shared as SharedBody};
 use super::heavy::Heavy;
 use super::status;
 use crate::compile::Service;
-use crate::keyboard::{is_valid_name, kle};
+use crate::convert::kle;
+use crate::keyboard::is_valid_name;
 use crate::source::DataTree;
 
 /// What the handlers read: the channel's folder and its keyboard names.

@@ -1,0 +1,103 @@
+//! Converters between the files keymap and keyboard authors hold and qmk-api's own
+//! documents: one module per foreign format, each reading (and, where the format can
+//! say it, writing) that format and nothing else. [`convert`] is the one entry the
+//! CLI's `convert` and the API's `/v1/converters/...` share.
+
+pub mod kle;
+
+use std::fmt;
+
+use crate::keymap::Context;
+
+/// A file format a converter reads or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// A keymap.c
+    C,
+    /// A keymap JSON: QMK Configurator's, keymap.json, with qmk-api's extension
+    Json,
+    /// A VIA backup file, or (written from `info`) a VIA keyboard definition
+    Via,
+    /// A Vial layout file (.vil)
+    Vil,
+    /// Keyboard Layout Editor raw data or JSON
+    Kle,
+    /// A keyboard definition: info.json
+    Info,
+}
+
+impl Format {
+    pub const ALL: [Format; 6] = [Format::C, Format::Json, Format::Via, Format::Vil, Format::Kle, Format::Info];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::C => "c",
+            Format::Json => "json",
+            Format::Via => "via",
+            Format::Vil => "vil",
+            Format::Kle => "kle",
+            Format::Info => "info",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|format| format.name() == name)
+    }
+
+    /// Whether converting from `self` to `to` needs a keyboard's definition.
+    pub fn needs_keyboard(self, to: Format) -> bool {
+        !matches!((self, to), (Format::Kle, Format::Info))
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What one conversion starts from.
+pub struct Input<'a> {
+    /// The file as the user names it, for messages.
+    pub shown: &'a str,
+    pub text: &'a str,
+    /// The keyboard, where the file does not say it (or to override what it says).
+    pub keyboard: Option<&'a str>,
+    /// The keymap's name, where the file does not say it.
+    pub keymap: Option<&'a str>,
+}
+
+/// A converted file, with what the conversion could not carry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Converted {
+    pub text: String,
+    /// One line each, for the user: what was left out or changed, and where.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    #[error("qmk-api cannot convert {from} to {to}; it converts {pairs}")]
+    Unsupported { from: Format, to: Format, pairs: String },
+    #[error(transparent)]
+    Kle(#[from] kle::KleError),
+}
+
+/// The conversions there are, as (from, to).
+pub const PAIRS: &[(Format, Format)] = &[(Format::Kle, Format::Info)];
+
+/// Converts `input` from one format to another, checking it against `context`.
+pub fn convert(context: Context, from: Format, to: Format, input: &Input) -> Result<Converted, ConvertError> {
+    let _ = context;
+    match (from, to) {
+        (Format::Kle, Format::Info) => {
+            let layout = kle::parse(input.text)?;
+            Ok(Converted { text: kle::to_info_json(&layout), notes: Vec::new() })
+        }
+        _ => Err(ConvertError::Unsupported { from, to, pairs: pairs_list() }),
+    }
+}
+
+fn pairs_list() -> String {
+    PAIRS.iter().map(|(from, to)| format!("{from} to {to}")).collect::<Vec<_>>().join(", ")
+}
