@@ -47,7 +47,7 @@ pub fn scan(text: &str) -> Scanned {
     scanner.scanned
 }
 
-fn lenient_lex(text: &str) -> Vec<Lexeme> {
+pub(crate) fn lenient_lex(text: &str) -> Vec<Lexeme> {
     let mut tokens = Vec::new();
     let mut offset = 0;
     while offset < text.len() {

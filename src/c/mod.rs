@@ -6,6 +6,7 @@ pub mod defines;
 pub mod expr;
 pub mod int;
 pub mod lexer;
+pub mod preprocess;
 
 pub use defines::{Definition, Scanned, scan};
 pub use expr::{Binary, Expr, Kind, ParseError, Unary, parse};

@@ -9,7 +9,7 @@ use super::Failure;
 use super::keymaps::{keyboards_for, keycodes, read_keymap_file};
 use super::writing::{emit, note};
 use qmk_api::convert::{self, Format, Input};
-use qmk_api::keyboard::Keyboards;
+use qmk_api::keyboard::{self, Keyboards};
 use qmk_api::keymap::{self, Context};
 use qmk_api::source::DataTree;
 
@@ -35,18 +35,41 @@ pub fn convert(tree: &DataTree, request: Request) -> Result<(), Failure> {
     let implied = request.file.and_then(keymap::keyboard_from_path);
     let keyboard = request.keyboard.map(str::to_owned).or(implied);
     let keycodes = keycodes(tree, request.keycodes_version)?;
-    let keyboards = match request.from.needs_keyboard(request.to) {
-        true => keyboards_for(tree, [keyboard.clone()])?,
-        false => Keyboards::default(),
+    let keyboards = match (request.from.needs_keyboard(request.to), &keyboard) {
+        (false, _) => Keyboards::default(),
+        // A keymap.c may lie in a folder of several keyboards (keyboards/planck/keymaps/).
+        (true, Some(name)) if request.from == Format::C => match keyboard::load_top_folder(tree, name) {
+            Ok(keyboards) if !keyboards.at_or_below(name).is_empty() => keyboards,
+            _ => keyboards_for(tree, [keyboard.clone()])?,
+        },
+        (true, _) => keyboards_for(tree, [keyboard.clone()])?,
     };
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
-    let input = Input { shown: &shown, text: &text, keyboard: keyboard.as_deref(), keymap: request.keymap };
+    let keymap = request.keymap.map(str::to_owned).or_else(|| request.file.and_then(keymap_from_path));
+    let input = Input {
+        shown: &shown,
+        text: &text,
+        keyboard: keyboard.as_deref(),
+        keymap: keymap.as_deref(),
+        folder: request.file.and_then(Path::parent),
+        tree: Some(tree),
+    };
     let converted = convert::convert(context, request.from, request.to, &input)
         .map_err(|e| Failure::data(format!("{shown}: {e}")))?;
     for line in &converted.notes {
         note(format_args!("note: {line}"));
     }
     emit(converted.text.as_bytes(), request.output)
+}
+
+/// A keymap's name from where its file lies: the folder under `keymaps/`, else the
+/// file's name (`mine.c` → `mine`).
+fn keymap_from_path(path: &Path) -> Option<String> {
+    let parts: Vec<&str> = path.iter().filter_map(|p| p.to_str()).collect();
+    match parts.iter().rposition(|p| *p == "keymaps") {
+        Some(at) if at + 2 < parts.len() + 1 && at + 1 < parts.len() - 1 => Some(parts[at + 1].to_owned()),
+        _ => path.file_stem()?.to_str().map(str::to_owned),
+    }
 }
 
 /// The formats as `--from`/`--to` take them.

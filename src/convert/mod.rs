@@ -3,11 +3,14 @@
 //! say it, writing) that format and nothing else. [`convert`] is the one entry the
 //! CLI's `convert` and the API's `/v1/converters/...` share.
 
+pub mod c;
 pub mod kle;
 
 use std::fmt;
+use std::path::Path;
 
 use crate::keymap::Context;
+use crate::source::DataTree;
 
 /// A file format a converter reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,6 +68,10 @@ pub struct Input<'a> {
     pub keyboard: Option<&'a str>,
     /// The keymap's name, where the file does not say it.
     pub keymap: Option<&'a str>,
+    /// The folder the file lies in, on this machine: what it includes beside it.
+    pub folder: Option<&'a Path>,
+    /// The tree whose keyboards' and users' folders a keymap.c includes from.
+    pub tree: Option<&'a DataTree>,
 }
 
 /// A converted file, with what the conversion could not carry.
@@ -81,15 +88,17 @@ pub enum ConvertError {
     Unsupported { from: Format, to: Format, pairs: String },
     #[error(transparent)]
     Kle(#[from] kle::KleError),
+    #[error(transparent)]
+    C(#[from] c::CError),
 }
 
 /// The conversions there are, as (from, to).
-pub const PAIRS: &[(Format, Format)] = &[(Format::Kle, Format::Info)];
+pub const PAIRS: &[(Format, Format)] = &[(Format::C, Format::Json), (Format::Kle, Format::Info)];
 
 /// Converts `input` from one format to another, checking it against `context`.
 pub fn convert(context: Context, from: Format, to: Format, input: &Input) -> Result<Converted, ConvertError> {
-    let _ = context;
     match (from, to) {
+        (Format::C, Format::Json) => Ok(c::to_json(context, input)?),
         (Format::Kle, Format::Info) => {
             let layout = kle::parse(input.text)?;
             Ok(Converted { text: kle::to_info_json(&layout), notes: Vec::new() })

@@ -256,6 +256,16 @@ impl Keyboards {
         Some(if more > 0 { format!("{listed}` or {more} more in `{closest}") } else { listed })
     }
 
+    /// The keyboards in the folder `name` and below it, sorted: `name` itself when it is
+    /// one (after aliases), else those below it.
+    pub fn at_or_below(&self, name: &str) -> Vec<&Keyboard> {
+        if let Ok(keyboard) = self.resolve(name) {
+            return vec![keyboard];
+        }
+        let prefix = format!("{name}/");
+        self.targets.iter().filter(|(target, _)| target.starts_with(&prefix)).map(|(_, keyboard)| keyboard).collect()
+    }
+
     /// A keyboard by name, following aliases of moved keyboards.
     pub fn resolve(&self, name: &str) -> Result<&Keyboard, KeyboardError> {
         if !is_valid_name(name) {
@@ -318,6 +328,17 @@ pub fn load_for(tree: &DataTree, names: &[&str]) -> Result<Option<Keyboards>, Ke
     // What cannot be loaded so is left to the whole load, which names it in its place.
     let Ok(keyboards) = load_from(tree, &folders, alias_definitions) else { return Ok(None) };
     Ok(targets.iter().all(|name| keyboards.targets.contains_key(name)).then_some(keyboards))
+}
+
+/// Loads the keyboards of the top folder of `name` (`planck` for `planck/rev6`),
+/// whether `name` itself is a keyboard or a folder of several, as `keyboards/planck`
+/// is (its `keymaps/` serve every keyboard below it).
+pub fn load_top_folder(tree: &DataTree, name: &str) -> Result<Keyboards, KeyboardError> {
+    if !is_valid_name(name) {
+        return Err(KeyboardError::BadName(name.to_owned()));
+    }
+    let top = name.split('/').next().unwrap_or(name);
+    load_from(tree, &[Path::new(KEYBOARDS_DIR).join(top)], read_aliases(tree)?)
 }
 
 /// Loads the keyboards below `folders` of `keyboards/`.

@@ -19,7 +19,7 @@ mod send_string;
 mod validate;
 
 pub use document::{DipSwitch, Encoder, Keymap, MAX_LAYERS, MacroStep, Source, is_layout_macro, read};
-pub use eval::{Warning, WarningKind};
+pub use eval::{Origin, Warning, WarningKind};
 pub use expr::ExprError;
 pub use json2c::{CKey, Json2cError, c_keys, generate as json2c};
 pub use keycodes::{Keycodes, KeycodesError, Resolved, Scope};

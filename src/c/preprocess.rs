@@ -1,0 +1,527 @@
+//! The part of C's preprocessor a keymap needs read as the compiler reads it:
+//! directives run in order (`#define`, `#undef`, `#include "…"`, the conditionals),
+//! and macros expanded where the reader asks, so that the keymap's own wrappers
+//! (`LAYOUT_wrapper(...)`, a row macro holding five keycodes) open up as they do in C.
+//!
+//! Each kept token remembers its file and line, so what is said about it can name them.
+
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+
+use super::expr::{self, Expr, Kind};
+use super::int::CInt;
+use super::lexer::{Lexeme, Token};
+
+/// How deep `#include`s nest, and how many tokens one expansion may make: hostile
+/// input stops there instead of running out of memory.
+const MAX_INCLUDE_DEPTH: usize = 32;
+const MAX_EXPANDED_TOKENS: usize = 1 << 20;
+
+/// One token of the source after directives, or of an expansion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PpToken {
+    pub token: Token,
+    pub text: Rc<str>,
+    /// Index into [`Preprocessed::files`].
+    pub file: usize,
+    /// 1-based.
+    pub line: u32,
+    /// Where it starts in its file.
+    offset: u32,
+    /// The macros whose expansion made this token: they are not expanded in it again.
+    hidden: Rc<[Rc<str>]>,
+}
+
+impl PpToken {
+    pub fn is(&self, text: &str) -> bool {
+        &*self.text == text
+    }
+
+    /// Another token in this one's place, as a reader rewrites it.
+    pub fn replaced(&self, token: Token, text: &str) -> PpToken {
+        PpToken { token, text: text.into(), ..self.clone() }
+    }
+}
+
+/// A `#define`.
+#[derive(Debug, Clone)]
+pub struct Macro {
+    /// `None` for an object-like macro.
+    pub params: Option<Vec<String>>,
+    pub variadic: bool,
+    pub body: Vec<PpToken>,
+    pub file: usize,
+    pub line: u32,
+}
+
+/// A file the preprocessor read: its name as shown.
+#[derive(Debug, Clone)]
+pub struct File {
+    pub shown: String,
+}
+
+/// Something a directive could not do, with where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: usize,
+    pub line: u32,
+    pub message: String,
+}
+
+/// Where `#include "name"` leads: the file's name as shown and its text, or `None`
+/// where it cannot be found.
+pub trait Includes {
+    fn find(&mut self, name: &str, from: &str) -> Option<(String, String)>;
+}
+
+/// The result: tokens outside directives and inside the branches taken, and the
+/// macros defined at the end.
+#[derive(Debug, Default)]
+pub struct Preprocessed {
+    pub tokens: Vec<PpToken>,
+    pub macros: HashMap<String, Macro>,
+    /// The macros before the first file, and each `#define` and `#undef` after, with
+    /// the number of tokens kept before it: what [`Preprocessed::macros_at`] replays.
+    initial: HashMap<String, Macro>,
+    history: Vec<(usize, String, Option<Macro>)>,
+    pub files: Vec<File>,
+    pub problems: Vec<Problem>,
+    /// `#include`s with a name in quotes, as written, and whether each was found.
+    pub included: Vec<(String, bool)>,
+}
+
+impl Preprocessed {
+    /// The macros defined where the token at `position` of [`Preprocessed::tokens`]
+    /// stands: a keymap may `#undef` and `#define` a name again between two layers.
+    pub fn macros_at(&self, position: usize) -> HashMap<String, Macro> {
+        let mut macros = self.initial.clone();
+        for (at, name, definition) in self.history.iter().take_while(|(at, ..)| *at <= position) {
+            let _ = at;
+            match definition {
+                Some(definition) => macros.insert(name.clone(), definition.clone()),
+                None => macros.remove(name),
+            };
+        }
+        macros
+    }
+}
+
+/// Runs files' directives one after the other, as the compiler runs a `-include`d
+/// file's before the source's.
+pub struct Preprocessor {
+    out: Preprocessed,
+}
+
+impl Preprocessor {
+    /// Starts with the object-like macros `defined` (name, replacement).
+    pub fn new(defined: &[(String, String)]) -> Preprocessor {
+        let mut out = Preprocessed::default();
+        for (name, value) in defined {
+            let body = tokens_of(value, usize::MAX, 0);
+            out.macros.insert(name.clone(), Macro { params: None, variadic: false, body, file: usize::MAX, line: 0 });
+        }
+        out.initial = out.macros.clone();
+        Preprocessor { out }
+    }
+
+    /// Runs the directives of `text`, shown as `shown`.
+    pub fn file(&mut self, shown: &str, text: &str, includes: &mut dyn Includes) {
+        run(&mut self.out, shown, text, includes, 0);
+    }
+
+    pub fn finish(self) -> Preprocessed {
+        self.out
+    }
+}
+
+fn run(out: &mut Preprocessed, shown: &str, text: &str, includes: &mut dyn Includes, depth: usize) {
+    let file = out.files.len();
+    out.files.push(File { shown: shown.to_owned() });
+    let tokens = tokens_of(text, file, 0);
+    // (this branch is taken, some branch of this group was taken, the group's parent is on)
+    let mut conditions: Vec<(bool, bool, bool)> = Vec::new();
+    let on = |conditions: &[(bool, bool, bool)]| conditions.last().is_none_or(|c| c.0 && c.2);
+    for line in split_lines(&tokens) {
+        let Some(first) = line.first() else { continue };
+        if first.token != Token::Hash {
+            if on(&conditions) {
+                out.tokens.extend(line.iter().filter(|t| t.token != Token::LineComment).cloned());
+            }
+            continue;
+        }
+        let directive = line.get(1).map_or("", |t| &*t.text);
+        let rest = line.get(2..).unwrap_or_default();
+        let problem = |message: String| Problem { file, line: first.line, message };
+        match directive {
+            "if" | "ifdef" | "ifndef" => {
+                let parent = on(&conditions);
+                let holds = parent && condition(out, directive, rest);
+                conditions.push((holds, holds, parent));
+            }
+            "elif" | "elifdef" | "elifndef" | "else" => match conditions.last_mut() {
+                Some((taken, any, parent)) => {
+                    let holds = *parent && !*any && (directive == "else" || condition(out, directive, rest));
+                    (*taken, *any) = (holds, *any || holds);
+                }
+                None => out.problems.push(problem(format!("#{directive} without #if"))),
+            },
+            "endif" if conditions.pop().is_none() => out.problems.push(problem("#endif without #if".into())),
+            "endif" => {}
+            _ if !on(&conditions) => {}
+            "define" => match define(rest, file, first.line) {
+                Some((name, definition)) => {
+                    out.history.push((out.tokens.len(), name.clone(), Some(definition.clone())));
+                    out.macros.insert(name, definition);
+                }
+                None => out.problems.push(problem("#define without a name".into())),
+            },
+            "undef" => {
+                if let Some(name) = rest.first() {
+                    out.history.push((out.tokens.len(), name.text.to_string(), None));
+                    out.macros.remove(&*name.text);
+                }
+            }
+            // `<…>` and `QMK_KEYBOARD_H` are QMK's own headers, whose names the keycodes know.
+            "include" => {
+                if let Some(name) = rest.first().filter(|t| t.token == Token::Str) {
+                    let name = name.text.trim_matches('"').to_owned();
+                    let found = match depth < MAX_INCLUDE_DEPTH {
+                        true => includes.find(&name, shown),
+                        false => None,
+                    };
+                    out.included.push((name.clone(), found.is_some()));
+                    if let Some((shown, text)) = found {
+                        run(out, &shown, &text, includes, depth + 1);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !conditions.is_empty() {
+        out.problems.push(Problem {
+            file,
+            line: tokens.last().map_or(1, |t| t.line),
+            message: "#if without #endif".into(),
+        });
+    }
+}
+
+/// Tokens of `text` with their lines; characters no C token starts with are skipped.
+fn tokens_of(text: &str, file: usize, first_line: u32) -> Vec<PpToken> {
+    let starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(at, _)| at + 1)).collect();
+    let line_of = |offset: u32| first_line + starts.partition_point(|&s| s <= offset as usize) as u32;
+    let hidden: Rc<[Rc<str>]> = Rc::new([]);
+    super::defines::lenient_lex(text)
+        .into_iter()
+        .filter(|l| l.start < l.end)
+        .map(|l: Lexeme| PpToken {
+            token: l.token,
+            text: l.text(text).into(),
+            file,
+            line: line_of(l.start),
+            offset: l.start,
+            hidden: hidden.clone(),
+        })
+        .collect()
+}
+
+fn split_lines(tokens: &[PpToken]) -> impl Iterator<Item = &[PpToken]> {
+    tokens.split(|t| t.token == Token::Newline)
+}
+
+/// `NAME body`, `NAME(params) body`: a function-like macro's `(` touches its name.
+fn define(rest: &[PpToken], file: usize, line: u32) -> Option<(String, Macro)> {
+    let name = rest.first().filter(|t| t.token == Token::Ident)?;
+    let mut definition = Macro { params: None, variadic: false, body: Vec::new(), file, line };
+    let mut body = &rest[1..];
+    if body.first().is_some_and(|t| t.token == Token::LParen) && touches(name, &body[0]) {
+        let close = body.iter().position(|t| t.token == Token::RParen)?;
+        let mut params = Vec::new();
+        for param in body[1..close].split(|t| t.token == Token::Comma) {
+            match param {
+                [dots] if dots.is("...") => definition.variadic = true,
+                [named, dots] if dots.is("...") => {
+                    params.push(named.text.to_string());
+                    definition.variadic = true;
+                }
+                [named] => params.push(named.text.to_string()),
+                _ => {}
+            }
+        }
+        definition.params = Some(params);
+        body = &body[close + 1..];
+    }
+    definition.body = body.iter().filter(|t| t.token != Token::LineComment).cloned().collect();
+    Some((name.text.to_string(), definition))
+}
+
+/// Whether `next` follows `name` with no blank between.
+fn touches(name: &PpToken, next: &PpToken) -> bool {
+    name.offset as usize + name.text.len() == next.offset as usize
+}
+
+/// Whether an `#if`-like directive's condition holds: `defined` answered from the
+/// macros, the rest expanded, names left over are 0, as C says.
+fn condition(out: &Preprocessed, directive: &str, rest: &[PpToken]) -> bool {
+    let is_defined = |name: Option<&PpToken>| name.is_some_and(|n| out.macros.contains_key(&*n.text));
+    match directive {
+        "ifdef" | "elifdef" => return is_defined(rest.first()),
+        "ifndef" | "elifndef" => return !is_defined(rest.first()),
+        _ => {}
+    }
+    let mut answered = Vec::new();
+    let mut at = 0;
+    while at < rest.len() {
+        let token = &rest[at];
+        if token.is("defined") {
+            let parenthesized = rest.get(at + 1).is_some_and(|t| t.token == Token::LParen);
+            let name = rest.get(at + 1 + usize::from(parenthesized));
+            let truth = if is_defined(name) { "1" } else { "0" };
+            answered.push(PpToken { token: Token::Number, text: truth.into(), ..token.clone() });
+            at += 2 + 2 * usize::from(parenthesized);
+            continue;
+        }
+        answered.push(token.clone());
+        at += 1;
+    }
+    let expanded = expand(&out.macros, &answered, &|_| false);
+    let text = join(&expanded);
+    expr::parse(&text, &[]).ok().and_then(|e| evaluate(&e)).is_some_and(CInt::is_true)
+}
+
+/// An `#if` expression's value; names are 0, calls have none.
+fn evaluate(e: &Expr) -> Option<CInt> {
+    Some(match &e.kind {
+        Kind::Number(n) => *n,
+        Kind::Name | Kind::Param(_) => CInt::int(0),
+        Kind::Call { .. } => return None,
+        Kind::Paren(inner) => evaluate(inner)?,
+        Kind::Unary(op, inner) => {
+            let v = evaluate(inner)?;
+            match op {
+                expr::Unary::Plus => v,
+                expr::Unary::Minus => v.negate().ok()?,
+                expr::Unary::Complement => v.complement(),
+                expr::Unary::Not => v.logical_not(),
+            }
+        }
+        Kind::Binary(expr::Binary::And, a, b) => {
+            CInt::int(i128::from(evaluate(a)?.is_true() && evaluate(b)?.is_true()))
+        }
+        Kind::Binary(expr::Binary::Or, a, b) => CInt::int(i128::from(evaluate(a)?.is_true() || evaluate(b)?.is_true())),
+        Kind::Binary(op, a, b) => evaluate(a)?.binary(*op, evaluate(b)?).ok()?,
+        Kind::Conditional(c, a, b) => match evaluate(c)?.is_true() {
+            true => evaluate(a)?,
+            false => evaluate(b)?,
+        },
+    })
+}
+
+/// Expands the macros in `tokens`, but not those `keep` names; a macro's name that its
+/// own expansion makes stays as it is, as C says.
+pub fn expand(macros: &HashMap<String, Macro>, tokens: &[PpToken], keep: &dyn Fn(&str) -> bool) -> Vec<PpToken> {
+    let mut input: VecDeque<PpToken> = tokens.iter().cloned().collect();
+    let mut output = Vec::new();
+    let mut made = 0usize;
+    while let Some(token) = input.pop_front() {
+        let name = &*token.text;
+        let definition = match token.token == Token::Ident && !token.hidden.iter().any(|h| &**h == name) && !keep(name)
+        {
+            true => macros.get(name),
+            false => None,
+        };
+        let Some(definition) = definition else {
+            output.push(token);
+            continue;
+        };
+        let mut hidden: Vec<Rc<str>> = token.hidden.to_vec();
+        hidden.push(token.text.clone());
+        let hidden: Rc<[Rc<str>]> = hidden.into();
+        let replaced = match &definition.params {
+            None => substitute(definition, &[], &token, macros, keep),
+            Some(_) if input.front().is_none_or(|t| t.token != Token::LParen) => {
+                output.push(token);
+                continue;
+            }
+            Some(_) => {
+                let Some(arguments) = take_arguments(&mut input) else {
+                    output.push(token);
+                    continue;
+                };
+                substitute(definition, &arguments, &token, macros, keep)
+            }
+        };
+        made += replaced.len();
+        if made > MAX_EXPANDED_TOKENS {
+            output.push(token);
+            break;
+        }
+        for mut made_token in replaced.into_iter().rev() {
+            let mut own: Vec<Rc<str>> = made_token.hidden.to_vec();
+            own.extend(hidden.iter().cloned());
+            made_token.hidden = own.into();
+            made_token.file = token.file;
+            made_token.line = token.line;
+            input.push_front(made_token);
+        }
+    }
+    output
+}
+
+/// The arguments of a call whose `(` is next: split at commas outside parentheses.
+fn take_arguments(input: &mut VecDeque<PpToken>) -> Option<Vec<Vec<PpToken>>> {
+    let mut depth = 0usize;
+    let mut arguments = vec![Vec::new()];
+    let mut taken = Vec::new();
+    while let Some(token) = input.pop_front() {
+        taken.push(token.clone());
+        match token.token {
+            Token::LParen if depth == 0 => {
+                depth = 1;
+                continue;
+            }
+            Token::LParen => depth += 1,
+            Token::RParen if depth == 1 => return Some(arguments),
+            Token::RParen => depth -= 1,
+            Token::Comma if depth == 1 => {
+                arguments.push(Vec::new());
+                continue;
+            }
+            Token::Newline | Token::LineComment => continue,
+            _ => {}
+        }
+        arguments.last_mut().expect("there is always a last argument").push(token);
+    }
+    // No `)`: what was taken goes back, as written.
+    for token in taken.into_iter().rev() {
+        input.push_front(token);
+    }
+    None
+}
+
+/// A macro's body with its parameters replaced: each argument expanded first, except
+/// next to `#` and `##`.
+fn substitute(
+    definition: &Macro,
+    arguments: &[Vec<PpToken>],
+    call: &PpToken,
+    macros: &HashMap<String, Macro>,
+    keep: &dyn Fn(&str) -> bool,
+) -> Vec<PpToken> {
+    let params = definition.params.as_deref().unwrap_or_default();
+    let argument = |name: &str| -> Option<Vec<PpToken>> {
+        if let Some(index) = params.iter().position(|p| p == name) {
+            return Some(arguments.get(index).cloned().unwrap_or_default());
+        }
+        if definition.variadic && name == "__VA_ARGS__" {
+            let rest = arguments.get(params.len()..).unwrap_or_default();
+            let mut joined = Vec::new();
+            for (index, argument) in rest.iter().enumerate() {
+                if index > 0 {
+                    joined.push(PpToken { token: Token::Comma, text: ",".into(), ..call.clone() });
+                }
+                joined.extend(argument.iter().cloned());
+            }
+            return Some(joined);
+        }
+        None
+    };
+    let body = &definition.body;
+    let mut result: Vec<PpToken> = Vec::new();
+    let mut at = 0;
+    while at < body.len() {
+        let token = &body[at];
+        if token.token == Token::Hash
+            && definition.params.is_some()
+            && let Some(operand) = body.get(at + 1).and_then(|t| argument(&t.text))
+        {
+            let text = format!("\"{}\"", join(&operand).replace('\\', "\\\\").replace('"', "\\\""));
+            result.push(PpToken { token: Token::Str, text: text.into(), ..call.clone() });
+            at += 2;
+            continue;
+        }
+        if token.token == Token::HashHash
+            && let (Some(left), Some(right)) = (result.last().cloned(), body.get(at + 1))
+        {
+            result.pop();
+            let right_tokens = argument(&right.text).unwrap_or_else(|| vec![right.clone()]);
+            let pasted = format!("{}{}", left.text, right_tokens.first().map_or("", |t| &*t.text));
+            result.extend(tokens_of(&pasted, call.file, call.line.saturating_sub(1)));
+            result.extend(right_tokens.into_iter().skip(1));
+            at += 2;
+            continue;
+        }
+        let pasted_next = body.get(at + 1).is_some_and(|t| t.token == Token::HashHash);
+        match argument(&token.text) {
+            Some(operand) if pasted_next => result.extend(operand),
+            Some(operand) => result.extend(expand(macros, &operand, keep)),
+            None => result.push(token.clone()),
+        }
+        at += 1;
+    }
+    result
+}
+
+/// Tokens as one line of text, spaced as people write keycodes: `MT(MOD_LCTL | MOD_LSFT, KC_ESC)`.
+pub fn join(tokens: &[PpToken]) -> String {
+    let mut text = String::new();
+    let mut previous: Option<Token> = None;
+    for token in tokens.iter().filter(|t| !matches!(t.token, Token::Newline | Token::LineComment)) {
+        let operator = is_operator(token.token);
+        let space = match previous {
+            None | Some(Token::LParen) => false,
+            Some(Token::Comma) => true,
+            Some(p) if is_operator(p) => !unary_before(&text),
+            Some(_) => operator || is_word(token.token) && is_word(previous.unwrap_or(Token::Other)),
+        };
+        if space && !matches!(token.token, Token::RParen | Token::Comma) {
+            text.push(' ');
+        }
+        text.push_str(&token.text);
+        previous = Some(token.token);
+    }
+    text
+}
+
+fn is_word(token: Token) -> bool {
+    matches!(token, Token::Ident | Token::Number | Token::Char | Token::Str)
+}
+
+fn is_operator(token: Token) -> bool {
+    use Token::*;
+    matches!(
+        token,
+        Question
+            | Colon
+            | Star
+            | Slash
+            | Percent
+            | Plus
+            | Minus
+            | Shl
+            | Shr
+            | Lt
+            | Gt
+            | Le
+            | Ge
+            | Eq
+            | Ne
+            | And
+            | Xor
+            | Or
+            | AndAnd
+            | OrOr
+    )
+}
+
+/// Whether the operator just written is unary: nothing but `(`, `,` or an operator before it.
+fn unary_before(text: &str) -> bool {
+    let before = text.trim_end();
+    let mut chars = before.chars().rev();
+    chars.next();
+    let previous = chars.find(|c| !c.is_whitespace());
+    previous.is_none_or(|c| {
+        matches!(c, '(' | ',' | '|' | '&' | '+' | '-' | '*' | '/' | '<' | '>' | '=' | '!' | '~' | '^' | '?' | ':')
+    })
+}
