@@ -117,6 +117,9 @@ enum Outcome {
     /// QMK lists layers in the order written; C places `[N] =` layers at N, leaves
     /// the layers it skips KC_NO and keeps the last of a layer given twice.
     QmkIgnoresDesignators,
+    /// A layer written with another LAYOUT macro than layer 0's: QMK keeps its keys as
+    /// written under layer 0's layout, qmk-api moves them by matrix position.
+    QmkKeepsOtherLayouts,
     /// A layer of QMK's has another number of keys than the layout: a name its cpp
     /// could not expand (a header it cannot see) kept as one key, or tokens its lexer
     /// dropped or joined.
@@ -172,6 +175,9 @@ fn compare(
     if all_found && theirs.len() == present.len() + ours.overridden_layers {
         return Outcome::QmkIgnoresDesignators;
     }
+    if !ours.relaid_layers.is_empty() {
+        return Outcome::QmkKeepsOtherLayouts;
+    }
     if theirs.iter().any(|t| Some(t.len()) != layout_keys) {
         return Outcome::QmkKeyCountWrong;
     }
@@ -212,8 +218,19 @@ fn c2json_reads_what_qmks_c2json_reads_and_more() {
     let (keyboards, keycodes): (Keyboards, Keycodes) = common::load_tree(&qmk);
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let mut outcomes: BTreeMap<Outcome, Vec<String>> = BTreeMap::new();
+    let mut invalid: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for file in &files {
         let ours = read_c(&qmk, &tree, context, file);
+        if let Ok(ours) = &ours {
+            let json = qmk_api::keymap::to_keymap_json(&ours.document());
+            let source = qmk_api::keymap::Source::new(file, &json).with_folder_of(&qmk.join(file));
+            let (_, report) = qmk_api::keymap::check(&source, None, context);
+            if let Some(error) = report.diagnostics.iter().find(|d| d.severity == qmk_api::diagnostic::Severity::Error)
+            {
+                let message: String = error.message.chars().take(90).collect();
+                invalid.entry(message).or_default().push(file.clone());
+            }
+        }
         let theirs = reference.get(file).cloned().flatten();
         let outcome = match (&ours, &theirs) {
             (Ok(ours), Some(theirs)) => {
@@ -241,6 +258,13 @@ fn c2json_reads_what_qmks_c2json_reads_and_more() {
                 eprintln!("    {file}");
             }
         }
+    }
+    let invalid_count: usize = invalid.values().map(Vec::len).sum();
+    eprintln!("qmk-api's keymap JSON has errors for {invalid_count} files:");
+    let mut by_count: Vec<(&String, &Vec<String>)> = invalid.iter().collect();
+    by_count.sort_by_key(|(_, files)| std::cmp::Reverse(files.len()));
+    for (message, files) in by_count {
+        eprintln!("  {:4} {message} (e.g. {})", files.len(), files[0]);
     }
     let unexplained: Vec<&String> = [Outcome::ValueDiffers, Outcome::LayerCountDiffers, Outcome::QmkApiFails]
         .iter()

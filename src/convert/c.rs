@@ -13,7 +13,7 @@ use crate::c::lexer::Token;
 use crate::c::preprocess::{self, Includes, PpToken, Preprocessed, Preprocessor};
 use crate::c::{self, Definition};
 use crate::keyboard::{Keyboard, KeyboardError};
-use crate::keymap::{Context, Keycodes, MAX_LAYERS, Names, Origin};
+use crate::keymap::{Context, Keycodes, MAX_LAYERS, Names, Origin, Scope, is_taken};
 use crate::spec::{Object, Value};
 
 use super::{Converted, Input};
@@ -70,10 +70,11 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
     };
     let mut layers: BTreeMap<usize, (Option<String>, String, Vec<String>)> = BTreeMap::new();
     let mut next = 0usize;
-    let custom = custom_keycodes(&preprocessed);
+    let custom: Vec<String> =
+        custom_keycodes(&preprocessed).into_iter().filter(|name| is_declarable(name, &qmk_scope)).collect();
     let elements = elements(&preprocessed.tokens, array);
     let mut carried: BTreeSet<String> = custom.iter().cloned().collect();
-    carried.extend(layer_names_of(&elements));
+    carried.extend(layer_names_of(&elements, &scope, &qmk_scope));
     let mut used_local = BTreeSet::new();
     let mut overridden_layers = 0;
     for element in elements {
@@ -150,14 +151,24 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
         notes: Vec::new(),
         missing_layers: Vec::new(),
         overridden_layers,
+        relaid_layers: Vec::new(),
         names,
         keyboard_names: keyboard_names.clone(),
     };
     let mut layer_names = Vec::new();
     for index in 0..count {
         match layers.remove(&index) {
-            Some((name, _, keys)) => {
+            Some((name, layout, keys)) => {
                 layer_names.push(name);
+                let keys = match read.layout.as_deref() {
+                    Some(first) if first != layout => {
+                        let (moved, note) = relaid(target, &layout, first, keys);
+                        notes.push(format!("layer {index}: {note}"));
+                        read.relaid_layers.push(index);
+                        moved
+                    }
+                    _ => keys,
+                };
                 read.layers.push(keys);
             }
             None => {
@@ -170,7 +181,11 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
             }
         }
     }
-    read.layer_names = layer_names.into_iter().collect::<Option<Vec<String>>>().filter(|n| !n.is_empty());
+    read.layer_names = layer_names
+        .into_iter()
+        .map(|name| name.filter(|name| carried.contains(name)))
+        .collect::<Option<Vec<String>>>()
+        .filter(|names| !names.is_empty());
     read.encoders = encoders(&preprocessed, &qmk_scope, &read.names, &carried, &mut used_local, &keep);
     for name in &used_local {
         notes.push(format!("`{name}` is the keymap's own name: written as its value"));
@@ -197,6 +212,8 @@ pub struct CKeymap {
     pub missing_layers: Vec<usize>,
     /// Layers given twice, of which C keeps the last.
     pub overridden_layers: usize,
+    /// Layers written with another LAYOUT macro than layer 0's, moved onto its keys.
+    pub relaid_layers: Vec<usize>,
     /// What the keymap defines, for [`CKeymap::value_of`].
     names: Names,
     keyboard_names: Arc<Names>,
@@ -477,18 +494,36 @@ fn elements(tokens: &[PpToken], range: std::ops::Range<usize>) -> Vec<Element> {
 }
 
 /// The layers' names, when every layer is designated by a name of its own.
-fn layer_names_of(elements: &[Element]) -> BTreeSet<String> {
-    let names: Vec<Option<String>> = elements
+/// Carried only where they say what keymap JSON's `layer_names` says: layers 0 to the
+/// last, each named once, with names C does not already have.
+fn layer_names_of(elements: &[Element], scope: &Scope, qmk: &Scope) -> BTreeSet<String> {
+    let named: Option<Vec<(String, u16)>> = elements
         .iter()
         .map(|element| match element.designator.as_slice() {
-            [only] if only.token == Token::Ident => Some(only.text.to_string()),
+            [only] if only.token == Token::Ident => {
+                Some((only.text.to_string(), scope.resolve(&only.text).ok()?.value))
+            }
             _ => None,
         })
         .collect();
-    match names.into_iter().collect::<Option<Vec<String>>>() {
-        Some(names) if names.iter().collect::<BTreeSet<_>>().len() == names.len() => names.into_iter().collect(),
-        _ => BTreeSet::new(),
+    let Some(named) = named else { return BTreeSet::new() };
+    let values: BTreeSet<u16> = named.iter().map(|(_, value)| *value).collect();
+    let names: BTreeSet<String> = named.iter().map(|(name, _)| name.clone()).collect();
+    let numbered = values.len() == named.len() && values.iter().copied().eq(0..named.len() as u16);
+    match numbered && names.len() == named.len() && !names.iter().any(|name| is_taken(qmk, name)) {
+        true => names,
+        false => BTreeSet::new(),
     }
+}
+
+/// Whether keymap JSON's `keycodes` can declare `name` (QMK's schema: 2 to 50 of
+/// `A-Z`, `0-9`, `_` and `s`, a capital first) and C has no other meaning for it.
+fn is_declarable(name: &str, qmk: &Scope) -> bool {
+    let mut chars = name.chars();
+    (2..=50).contains(&name.len())
+        && chars.next().is_some_and(|c| c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == 's')
+        && !is_taken(qmk, name)
 }
 
 /// Splits at commas outside any brackets.
@@ -574,11 +609,35 @@ fn matrix_layer(
     Some((name.clone(), keys))
 }
 
+/// A layer written with another LAYOUT macro than the first layer's, moved onto the
+/// first's keys by their matrix positions: keymap JSON has one layout. Keys of the
+/// first layout no key of `from` stands at are KC_NO.
+fn relaid(keyboard: &Keyboard, from: &str, to: &str, keys: Vec<String>) -> (Vec<String>, String) {
+    let (Some((_, from_layout)), Some((_, to_layout))) = (keyboard.layout(from), keyboard.layout(to)) else {
+        return (keys, format!("written with {from}, not {to} as layer 0: keymap JSON has one layout"));
+    };
+    let at: BTreeMap<[u16; 2], &String> =
+        from_layout.keys.iter().zip(&keys).filter_map(|(key, text)| Some((key.matrix()?, text))).collect();
+    let moved: Vec<String> = to_layout
+        .keys
+        .iter()
+        .map(|key| key.matrix().and_then(|m| at.get(&m)).map_or_else(|| "KC_NO".to_owned(), |text| (*text).clone()))
+        .collect();
+    let placed: BTreeSet<[u16; 2]> = to_layout.keys.iter().filter_map(|key| key.matrix()).collect();
+    let lost =
+        at.iter().filter(|(m, text)| !placed.contains(*m) && !matches!(text.as_str(), "KC_NO" | "KC_TRNS")).count();
+    let lost = match lost {
+        0 => String::new(),
+        n => format!("; {n} of its keys stand where {to} has none, and are left out"),
+    };
+    (moved, format!("written with {from}: moved onto {to}, layer 0's, by matrix position{lost}"))
+}
+
 /// A key as keymap JSON writes it: QMK's blank names spelled out, and each of the
 /// keymap's own names that JSON cannot declare written as its value.
 fn keycode_text(
     tokens: &[PpToken],
-    qmk: &crate::keymap::Scope,
+    qmk: &Scope,
     names: &Names,
     carried: &BTreeSet<String>,
     used_local: &mut BTreeSet<String>,
@@ -611,7 +670,7 @@ fn keycode_text(
 /// The encoder map (`encoder_map[][NUM_ENCODERS][NUM_DIRECTIONS]`), as keymap JSON's `encoders`.
 fn encoders(
     preprocessed: &Preprocessed,
-    qmk: &crate::keymap::Scope,
+    qmk: &Scope,
     names: &Names,
     carried: &BTreeSet<String>,
     used_local: &mut BTreeSet<String>,

@@ -178,15 +178,25 @@ impl Keycodes {
         let content = constants.subsystem(&format!("keycodes_{language}")).and_then(|s| s.versions.last());
         let aliases = content.and_then(|c| c.content.get("aliases")).and_then(Value::as_object);
         let mut defined = Language::default();
-        let scope = self.scope_with(&NO_NAMES, &NO_NAMES, None);
-        for (expression, entry) in aliases.into_iter().flat_map(|a| a.iter()) {
-            if let Ok(resolved) = scope.resolve(expression) {
+        // Aliases build on each other (`JP_UNDS` is `S(JP_BSLS)`): each pass resolves
+        // with the names the passes before defined, until one adds none.
+        let mut pending: Vec<(&str, &Value)> = aliases.into_iter().flat_map(|a| a.iter()).collect();
+        loop {
+            let known = defined.clone();
+            let scope = self.scope_with(&NO_NAMES, &NO_NAMES, Some(&known));
+            let before = pending.len();
+            pending.retain(|(expression, entry)| {
+                let Ok(resolved) = scope.resolve(expression) else { return true };
                 for name in entry_names(entry) {
                     defined.names.insert(name.to_owned(), resolved.value);
                 }
                 if let Some(label) = entry.get("label").and_then(Value::as_str) {
                     defined.labels.entry(resolved.value).or_insert_with(|| label.to_owned());
                 }
+                false
+            });
+            if pending.is_empty() || pending.len() == before {
+                break;
             }
         }
         defined

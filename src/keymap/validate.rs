@@ -365,7 +365,7 @@ const NAMES_OF_KEYMAP_C: &[&str] = &[
 /// keyboard's or the keymap's own, a layout macro's, a name of [`NAMES_OF_KEYMAP_C`],
 /// or one of the names qmk-api's C uses (`qmk_api_...`). Other macros of QMK's sources
 /// are not known here: such a name fails the build, with the compiler's error.
-fn is_taken(scope: &Scope, name: &str) -> bool {
+pub fn is_taken(scope: &Scope, name: &str) -> bool {
     C_KEYWORDS.contains(&name)
         || NAMES_OF_KEYMAP_C.contains(&name)
         // Reserved to C's implementation; QMK's send-string keys.
