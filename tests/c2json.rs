@@ -274,3 +274,61 @@ fn c2json_reads_what_qmks_c2json_reads_and_more() {
     assert!(unexplained.is_empty(), "differences without a known cause: {unexplained:?}");
     assert!(outcomes.get(&Outcome::Same).is_some_and(|same| same.len() * 10 > files.len() * 9));
 }
+
+/// json2c then c2json gives back the layout, layers (each key with its value) and
+/// encoders of every real keymap.json, and the layer names when the keymap has them.
+#[test]
+fn json2c_then_c2json_gives_back_every_real_keymap_json() {
+    let Some(shared) = common::shared() else { return };
+    let qmk = shared.join("qmk");
+    let tree = DataTree::Checkout(qmk.clone());
+    let (keyboards, keycodes) = common::load_tree(&qmk);
+    let context = Context { keyboards: &keyboards, keycodes: &keycodes };
+    let settings = keyboards.settings();
+    let (mut plain, mut named, mut without_layers) = (0, 0, Vec::new());
+    for (path, text) in common::keymap_files(&qmk) {
+        let shown = path.display().to_string();
+        let (keymap, _) = qmk_api::keymap::read(&qmk_api::keymap::Source::new(&shown, &text), settings);
+        let mut keymap = keymap.unwrap();
+        let Some(layers) = keymap.layers.clone() else {
+            without_layers.push(shown);
+            continue;
+        };
+        for with_names in [false, true] {
+            if with_names {
+                keymap.extensions.layer_names = (0..layers.len()).map(|i| format!("QA_LAYER_{i}")).collect();
+            }
+            let c = qmk_api::keymap::json2c(&keymap).unwrap();
+            let folder = qmk.join("keyboards").join(&path).parent().unwrap().to_owned();
+            let keyboard = keymap.keyboard.clone().unwrap_or_else(|| names_of(&format!("keyboards/{shown}")).0);
+            let input = Input {
+                shown: &shown,
+                text: &c,
+                keyboard: Some(&keyboard),
+                keymap: keymap.keymap.as_deref(),
+                folder: Some(&folder),
+                tree: Some(&tree),
+            };
+            let back = convert::c::read(context, &input).unwrap_or_else(|e| panic!("{shown}: {e}"));
+            assert_eq!(back.layout, keymap.layout, "{shown}");
+            assert_eq!(back.layers.len(), layers.len(), "{shown}");
+            for (index, (theirs, ours)) in layers.iter().zip(&back.layers).enumerate() {
+                assert_eq!(theirs.len(), ours.len(), "{shown}: layer {index}");
+                for (a, b) in theirs.iter().zip(ours) {
+                    let same = normalized(a) == normalized(b) || back.value_of(&keycodes, a) == back.value_of(&keycodes, b);
+                    assert!(same, "{shown}: layer {index}: `{a}` came back as `{b}`");
+                }
+            }
+            let names = keymap.extensions.layer_names.clone();
+            assert_eq!(back.layer_names.clone().unwrap_or_default(), names, "{shown}");
+            if let Some(encoders) = &keymap.encoders {
+                let back_encoders = back.encoders.as_ref().unwrap_or_else(|| panic!("{shown}: no encoders came back"));
+                assert_eq!(back_encoders.as_array().map(|a| a.len()), Some(encoders.len()), "{shown}");
+            }
+            if with_names { named += 1 } else { plain += 1 }
+        }
+    }
+    eprintln!("{plain} real keymap.json came back through json2c and c2json, and {named} with layer names");
+    eprintln!("without layers (nothing to write as C): {without_layers:?}");
+    assert_eq!((plain + without_layers.len(), named), (142, plain));
+}

@@ -291,6 +291,11 @@ fn preprocess_keymap(keyboard: &Keyboard, input: &Input, notes: &mut Vec<String>
             }
         }
     }
+    // Keymap JSON's `encoders` turn QMK's encoder map on: the map is read where the
+    // keyboard has encoders, whatever the keymap's rules.mk says.
+    if defined.iter().any(|(name, _)| name == "ENCODER_ENABLE") && !defined.iter().any(|(n, _)| n == "ENCODER_MAP_ENABLE") {
+        defined.push(("ENCODER_MAP_ENABLE".into(), "1".into()));
+    }
     let mut includes = KeymapIncludes { keyboard: &keyboard.name, input };
     let mut preprocessor = Preprocessor::new(&defined);
     if let Some(config) = beside("config.h") {

@@ -173,7 +173,10 @@ fn keymap_table(keymap: &Keymap, layers: &[Vec<String>]) -> Result<String, Json2
             }
         }
         let keys: Vec<&str> = keys.iter().map(|k| k.text.as_str()).collect();
-        rows.push(format!("    [{layer}] = {layout}({})", keys.join(", ")));
+        // A named layer is placed by its name, as people write keymap.c (the enum the
+        // extension's C writes gives it its number, and refuses a name that is no identifier).
+        let place = keymap.extensions.layer_names.get(layer).cloned().unwrap_or_else(|| layer.to_string());
+        rows.push(format!("    [{place}] = {layout}({})", keys.join(", ")));
     }
     Ok(format!("const uint16_t PROGMEM keymaps[][MATRIX_ROWS][MATRIX_COLS] = {{\n{}\n}};", rows.join(",\n")))
 }
