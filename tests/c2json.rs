@@ -219,9 +219,15 @@ fn c2json_reads_what_qmks_c2json_reads_and_more() {
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let mut outcomes: BTreeMap<Outcome, Vec<String>> = BTreeMap::new();
     let mut invalid: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut carried = [0usize; 4];
     for file in &files {
         let ours = read_c(&qmk, &tree, context, file);
         if let Ok(ours) = &ours {
+            let extended = &ours.extended;
+            carried[0] += usize::from(!extended.combos.is_empty());
+            carried[1] += usize::from(!extended.tap_dances.is_empty());
+            carried[2] += usize::from(!extended.key_overrides.is_empty());
+            carried[3] += usize::from(ours.layer_names.is_some());
             let json = qmk_api::keymap::to_keymap_json(&ours.document());
             let source = qmk_api::keymap::Source::new(file, &json).with_folder_of(&qmk.join(file));
             let (_, report) = qmk_api::keymap::check(&source, None, context);
@@ -259,6 +265,10 @@ fn c2json_reads_what_qmks_c2json_reads_and_more() {
             }
         }
     }
+    let [combos, dances, overrides, layer_names] = carried;
+    eprintln!(
+        "carried: layer names from {layer_names} files, combos from {combos}, tap dances from {dances}, key overrides from {overrides}"
+    );
     let invalid_count: usize = invalid.values().map(Vec::len).sum();
     eprintln!("qmk-api's keymap JSON has errors for {invalid_count} files:");
     let mut by_count: Vec<(&String, &Vec<String>)> = invalid.iter().collect();
@@ -315,7 +325,8 @@ fn json2c_then_c2json_gives_back_every_real_keymap_json() {
             for (index, (theirs, ours)) in layers.iter().zip(&back.layers).enumerate() {
                 assert_eq!(theirs.len(), ours.len(), "{shown}: layer {index}");
                 for (a, b) in theirs.iter().zip(ours) {
-                    let same = normalized(a) == normalized(b) || back.value_of(&keycodes, a) == back.value_of(&keycodes, b);
+                    let same =
+                        normalized(a) == normalized(b) || back.value_of(&keycodes, a) == back.value_of(&keycodes, b);
                     assert!(same, "{shown}: layer {index}: `{a}` came back as `{b}`");
                 }
             }

@@ -18,6 +18,10 @@ use crate::spec::{Object, Value};
 
 use super::{Converted, Input};
 
+mod extensions;
+
+pub use extensions::Extended;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CError {
     #[error(
@@ -53,7 +57,7 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
     let local = local_definitions(&preprocessed);
     let keyboard_names = context.keycodes.keyboard_names(keyboard, context.keyboards);
     let outer = context.keycodes.scope(&keyboard_names, &NO_NAMES, None).expect("no language asked");
-    let names = Names::build(&local, &outer, Origin::Plain);
+    let names = Arc::new(Names::build(&local, &outer, Origin::Plain));
     let language = host_language(&preprocessed, context);
     let scope = context
         .keycodes
@@ -75,6 +79,8 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
     let elements = elements(&preprocessed.tokens, array);
     let mut carried: BTreeSet<String> = custom.iter().cloned().collect();
     carried.extend(layer_names_of(&elements, &scope, &qmk_scope));
+    let dance_names = extensions::dance_names(&preprocessed, &scope, &qmk_scope);
+    carried.extend(dance_names.iter().cloned());
     let mut used_local = BTreeSet::new();
     let mut overridden_layers = 0;
     for element in elements {
@@ -152,7 +158,8 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
         missing_layers: Vec::new(),
         overridden_layers,
         relaid_layers: Vec::new(),
-        names,
+        extended: Extended::default(),
+        names: names.clone(),
         keyboard_names: keyboard_names.clone(),
     };
     let mut layer_names = Vec::new();
@@ -187,6 +194,13 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
         .collect::<Option<Vec<String>>>()
         .filter(|names| !names.is_empty());
     read.encoders = encoders(&preprocessed, &qmk_scope, &read.names, &carried, &mut used_local, &keep);
+    let expand = |tokens: &[PpToken], position: usize| {
+        preprocess::expand(&preprocessed.macros_at(position), tokens, &|name| keep(name) || carried.contains(name))
+    };
+    let mut key = |tokens: &[PpToken]| keycode_text(tokens, &qmk_scope, &read.names, &carried, &mut used_local);
+    let value = |text: &str| scope.resolve(text).ok().map(|resolved| resolved.value);
+    let mut tools = extensions::Tools { expand: &expand, key: &mut key, value: &value };
+    read.extended = extensions::read(&preprocessed, &dance_names, &mut tools, &mut notes);
     for name in &used_local {
         notes.push(format!("`{name}` is the keymap's own name: written as its value"));
     }
@@ -214,8 +228,10 @@ pub struct CKeymap {
     pub overridden_layers: usize,
     /// Layers written with another LAYOUT macro than layer 0's, moved onto its keys.
     pub relaid_layers: Vec<usize>,
+    /// Combos, tap dances and key overrides, as the extension writes them.
+    pub extended: Extended,
     /// What the keymap defines, for [`CKeymap::value_of`].
-    names: Names,
+    names: Arc<Names>,
     keyboard_names: Arc<Names>,
 }
 
@@ -247,6 +263,16 @@ impl CKeymap {
         }
         if let Some(encoders) = &self.encoders {
             document.insert("encoders".into(), encoders.clone());
+        }
+        let extended = &self.extended;
+        for (member, items) in [
+            ("combos", &extended.combos),
+            ("tap_dances", &extended.tap_dances),
+            ("key_overrides", &extended.key_overrides),
+        ] {
+            if !items.is_empty() {
+                document.insert(member.into(), Value::Array(items.clone()));
+            }
         }
         document
     }
@@ -293,7 +319,9 @@ fn preprocess_keymap(keyboard: &Keyboard, input: &Input, notes: &mut Vec<String>
     }
     // Keymap JSON's `encoders` turn QMK's encoder map on: the map is read where the
     // keyboard has encoders, whatever the keymap's rules.mk says.
-    if defined.iter().any(|(name, _)| name == "ENCODER_ENABLE") && !defined.iter().any(|(n, _)| n == "ENCODER_MAP_ENABLE") {
+    if defined.iter().any(|(name, _)| name == "ENCODER_ENABLE")
+        && !defined.iter().any(|(n, _)| n == "ENCODER_MAP_ENABLE")
+    {
         defined.push(("ENCODER_MAP_ENABLE".into(), "1".into()));
     }
     let mut includes = KeymapIncludes { keyboard: &keyboard.name, input };
