@@ -108,18 +108,22 @@ enum Command {
         /// `text` reads like rustc, `json` prints one object per file for tools
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
-        /// Keymap files: JSON as QMK Configurator exports it, or hjson
+        /// Keymap files: JSON as QMK Configurator exports it, hjson, or a keymap.c (read as C)
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// Treat warnings as errors: a keymap with warnings is invalid
         #[arg(long)]
         deny_warnings: bool,
+        #[command(flatten)]
+        target: KeymapTarget,
     },
     /// Draw every layer of a keymap file on its keyboard's layout, as SVG
     #[command(after_help = "Example:\n  qmk-api draw my_keymap.json -o my_keymap.svg")]
     Draw {
-        /// The keymap file to draw, once it validates
+        /// The keymap file to draw, once it validates: keymap JSON, or a keymap.c (read as C)
         file: PathBuf,
+        #[command(flatten)]
+        target: KeymapTarget,
         /// The constants version to check and label against [default: the newest]
         #[arg(long, value_name = "V")]
         keycodes_version: Option<Version>,
@@ -216,15 +220,28 @@ enum Command {
     Man,
 }
 
+/// The keyboard and keymap of keymap files that do not say them.
+#[derive(clap::Args)]
+struct KeymapTarget {
+    /// The keyboard, where a file's content or path does not say it
+    #[arg(long, value_name = "KB")]
+    keyboard: Option<String>,
+    /// The keymap's name, where a file's path does not say it
+    #[arg(long, value_name = "KM")]
+    keymap: Option<String>,
+}
+
+impl KeymapTarget {
+    fn as_target(&self) -> keymaps::Target<'_> {
+        keymaps::Target { keyboard: self.keyboard.as_deref(), keymap: self.keymap.as_deref() }
+    }
+}
+
 /// The keyboard and keymap a conversion is for, where the input does not say.
 #[derive(clap::Args)]
 struct ConvertTarget {
-    /// The keyboard, where the file's path or content does not say it
-    #[arg(long, value_name = "KB")]
-    keyboard: Option<String>,
-    /// The keymap's name, where the file's path does not say it
-    #[arg(long, value_name = "KM")]
-    keymap: Option<String>,
+    #[command(flatten)]
+    target: KeymapTarget,
     /// The constants version to resolve keycodes against [default: the newest]
     #[arg(long, value_name = "V")]
     keycodes_version: Option<Version>,
@@ -278,11 +295,12 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
         Command::Keycode { keycodes_version, expressions, deny_warnings } => {
             keymaps::keycode(&tree, keycodes_version.as_ref(), &expressions, deny_warnings)
         }
-        Command::Validate { keycodes_version, format, files, deny_warnings } => {
-            keymaps::validate(&tree, keycodes_version.as_ref(), format, &files, deny_warnings, reporter)
+        Command::Validate { keycodes_version, format, files, deny_warnings, target } => {
+            let target = target.as_target();
+            keymaps::validate(&tree, keycodes_version.as_ref(), format, &files, deny_warnings, target, reporter)
         }
-        Command::Draw { file, keycodes_version, output } => {
-            keymaps::draw(&tree, keycodes_version.as_ref(), &file, output.as_deref(), reporter)
+        Command::Draw { file, keycodes_version, output, target } => {
+            keymaps::draw(&tree, keycodes_version.as_ref(), &file, output.as_deref(), target.as_target(), reporter)
         }
         Command::Json2c { file, output, unchecked, folder } => {
             let out = match &folder {
@@ -332,8 +350,8 @@ fn convert_file(
             from,
             to,
             file,
-            keyboard: target.keyboard.as_deref(),
-            keymap: target.keymap.as_deref(),
+            keyboard: target.target.keyboard.as_deref(),
+            keymap: target.target.keymap.as_deref(),
             keycodes_version: target.keycodes_version.as_ref(),
             output: target.output.as_deref(),
         },

@@ -64,7 +64,7 @@ pub fn convert(tree: &DataTree, request: Request) -> Result<(), Failure> {
 
 /// A keymap's name from where its file lies: the folder under `keymaps/`, else the
 /// file's name (`mine.c` → `mine`).
-fn keymap_from_path(path: &Path) -> Option<String> {
+pub(super) fn keymap_from_path(path: &Path) -> Option<String> {
     let parts: Vec<&str> = path.iter().filter_map(|p| p.to_str()).collect();
     match parts.iter().rposition(|p| *p == "keymaps") {
         Some(at) if at + 2 < parts.len() + 1 && at + 1 < parts.len() - 1 => Some(parts[at + 1].to_owned()),

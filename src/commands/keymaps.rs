@@ -6,6 +6,7 @@ use semver::Version;
 
 use super::writing::{self, counted, emit, note, some_of};
 use super::{Failure, Reporter};
+use qmk_api::convert::{self, Input, c::CKeymap};
 use qmk_api::keyboard::{self, Keyboards, Settings};
 use qmk_api::keymap::{self, Context, Keycodes, Source};
 use qmk_api::picture;
@@ -41,6 +42,48 @@ pub(super) fn keyboards_for(
         }
     }
     Ok(keyboard::load(tree)?)
+}
+
+/// A keymap.c (by its extension) read as C into keymap JSON, its notes printed; `None`
+/// for any other file, which is keymap JSON already.
+pub(super) fn keymap_c_as_json(
+    tree: &DataTree,
+    path: &Path,
+    text: &str,
+    target: &Target,
+    context: Context,
+) -> Result<Option<(String, CKeymap)>, Failure> {
+    if path.extension().is_none_or(|e| e != "c") {
+        return Ok(None);
+    }
+    let keyboard = target.keyboard.map(str::to_owned).or_else(|| keymap::keyboard_from_path(path));
+    let keymap = target.keymap.map(str::to_owned).or_else(|| super::convert::keymap_from_path(path));
+    let shown = path.display().to_string();
+    let input = Input {
+        shown: &shown,
+        text,
+        keyboard: keyboard.as_deref(),
+        keymap: keymap.as_deref(),
+        folder: path.parent(),
+        tree: Some(tree),
+    };
+    let read = convert::c::read(context, &input).map_err(|e| Failure::data(format!("{shown}: {e}")))?;
+    for line in &read.notes {
+        note(format_args!("note: {line}"));
+    }
+    Ok(Some((qmk_api::keymap::to_keymap_json(&read.document()), read)))
+}
+
+/// The keyboard and keymap given on the command line, for files that do not say them.
+#[derive(Clone, Copy, Default)]
+pub struct Target<'a> {
+    pub keyboard: Option<&'a str>,
+    pub keymap: Option<&'a str>,
+}
+
+/// The keyboard a keymap file needs: `--keyboard`, else what the file or its path says.
+fn needed_keyboard(path: &Path, text: &str, target: &Target) -> Option<String> {
+    target.keyboard.map(str::to_owned).or_else(|| keymap::keyboard_needed(path, text))
 }
 
 /// Prints each expression's value; what C silently changes is a warning on stderr,
@@ -96,12 +139,13 @@ pub fn validate(
     format: Format,
     files: &[PathBuf],
     deny_warnings: bool,
+    target: Target,
     reporter: &Reporter,
 ) -> Result<(), Failure> {
     let keycodes = keycodes(tree, version)?;
     let texts: Vec<Result<String, Failure>> = files.iter().map(|path| read_keymap_file(path)).collect();
     let needed =
-        files.iter().zip(&texts).filter_map(|(path, text)| Some(keymap::keyboard_needed(path, text.as_ref().ok()?)));
+        files.iter().zip(&texts).filter_map(|(path, text)| Some(needed_keyboard(path, text.as_ref().ok()?, &target)));
     let keyboards = keyboards_for(tree, needed)?;
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let (mut invalid, mut unreadable) = (0, Vec::new());
@@ -120,9 +164,21 @@ pub fn validate(
             }
         };
         let shown = path.display().to_string();
-        let source = Source::new(&shown, &text).with_folder_of(path);
-        let implied = keymap::keyboard_from_path(path);
+        let from_c = match keymap_c_as_json(tree, path, &text, &target, context) {
+            Ok(from_c) => from_c,
+            Err(failure) => {
+                invalid += 1;
+                report_unusable(path, &failure.message, format)?;
+                continue;
+            }
+        };
+        let json = from_c.as_ref().map_or(text.as_str(), |(json, _)| json.as_str());
+        let source = Source::new(&shown, json).with_folder_of(path);
+        let implied = target.keyboard.map(str::to_owned).or_else(|| keymap::keyboard_from_path(path));
         let (_, mut report) = keymap::check(&source, implied.as_deref(), context);
+        if let Some((_, read)) = &from_c {
+            read.relocate(&mut report.diagnostics, &shown);
+        }
         if deny_warnings {
             report.deny_warnings();
         }
@@ -192,15 +248,21 @@ pub fn draw(
     version: Option<&Version>,
     file: &Path,
     out: Option<&Path>,
+    target: Target,
     reporter: &Reporter,
 ) -> Result<(), Failure> {
     let keycodes = keycodes(tree, version)?;
     let text = read_keymap_file(file)?;
-    let keyboards = keyboards_for(tree, [keymap::keyboard_needed(file, &text)])?;
+    let keyboards = keyboards_for(tree, [needed_keyboard(file, &text, &target)])?;
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
     let shown = file.display().to_string();
-    let implied = keymap::keyboard_from_path(file);
-    let (svg, report) = picture::draw(&Source::new(&shown, &text).with_folder_of(file), implied.as_deref(), context);
+    let from_c = keymap_c_as_json(tree, file, &text, &target, context)?;
+    let json = from_c.as_ref().map_or(text.as_str(), |(json, _)| json.as_str());
+    let implied = target.keyboard.map(str::to_owned).or_else(|| keymap::keyboard_from_path(file));
+    let (svg, mut report) = picture::draw(&Source::new(&shown, json).with_folder_of(file), implied.as_deref(), context);
+    if let Some((_, read)) = &from_c {
+        read.relocate(&mut report.diagnostics, &shown);
+    }
     print_report(&shown, &report, tree, context, reporter);
     let svg = svg.ok_or_else(|| match report.is_valid() {
         true => Failure::data(format!("{shown}: not drawn: the keymap has no layers")),

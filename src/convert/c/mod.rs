@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::c::lexer::Token;
 use crate::c::preprocess::{self, Includes, PpToken, Preprocessed, Preprocessor};
 use crate::c::{self, Definition};
+use crate::diagnostic::Diagnostic;
 use crate::keyboard::{Keyboard, KeyboardError};
 use crate::keymap::{Context, Keycodes, MAX_LAYERS, Names, Origin, Scope, is_taken};
 use crate::spec::{Object, Value};
@@ -83,6 +84,7 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
     carried.extend(dance_names.iter().cloned());
     let mut used_local = BTreeSet::new();
     let mut overridden_layers = 0;
+    let mut places: BTreeMap<usize, Vec<Place>> = BTreeMap::new();
     for element in elements {
         let at = place(&preprocessed, element.value.first().or(element.designator.first()));
         let (index, name) = match element.designator.as_slice() {
@@ -127,6 +129,8 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
             .iter()
             .map(|argument| keycode_text(argument, &qmk_scope, &names, &carried, &mut used_local))
             .collect();
+        let key_places = arguments.iter().map(|argument| token_place(&preprocessed, argument.first())).collect();
+        places.insert(index, key_places);
         if layers.insert(index, (name, layout, keys)).is_some() {
             overridden_layers += 1;
             notes.push(format!("{at}: layer {index} is given twice; the last one counts, as in C"));
@@ -159,6 +163,7 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
         overridden_layers,
         relaid_layers: Vec::new(),
         extended: Extended::default(),
+        key_places: Vec::new(),
         names: names.clone(),
         keyboard_names: keyboard_names.clone(),
     };
@@ -177,12 +182,16 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
                     _ => keys,
                 };
                 read.layers.push(keys);
+                // A moved layer's keys are no longer where they were written.
+                let moved = read.relaid_layers.last() == Some(&index);
+                read.key_places.push(places.remove(&index).filter(|_| !moved).unwrap_or_default());
             }
             None => {
                 notes.push(format!(
                     "layer {index} is not in keymaps[]: C leaves its keys KC_NO, and so does this keymap"
                 ));
                 layer_names.push(None);
+                read.key_places.push(Vec::new());
                 read.missing_layers.push(index);
                 read.layers.push(vec!["KC_NO".to_owned(); size]);
             }
@@ -230,6 +239,8 @@ pub struct CKeymap {
     pub relaid_layers: Vec<usize>,
     /// Combos, tap dances and key overrides, as the extension writes them.
     pub extended: Extended,
+    /// Where each key of each layer is written.
+    pub key_places: Vec<Vec<Place>>,
     /// What the keymap defines, for [`CKeymap::value_of`].
     names: Arc<Names>,
     keyboard_names: Arc<Names>,
@@ -275,6 +286,18 @@ impl CKeymap {
             }
         }
         document
+    }
+
+    /// Points findings about the keymap JSON written from this keymap.c at the file and
+    /// line of the key they are about; the JSON's own lines and columns are dropped,
+    /// since that JSON is nowhere to be seen.
+    pub fn relocate(&self, diagnostics: &mut [Diagnostic], shown: &str) {
+        for diagnostic in diagnostics {
+            let place = diagnostic.position.as_ref().and_then(|p| self.key_places.get(p.layer)?.get(p.index));
+            diagnostic.file = Some(place.map_or_else(|| shown.to_owned(), |p| p.file.clone()));
+            diagnostic.line = place.map(|p| p.line as usize);
+            diagnostic.column = None;
+        }
     }
 
     /// The value C gives `text` in this keymap.c, with its own names.
@@ -758,6 +781,19 @@ fn callbacks(preprocessed: &Preprocessed) -> Vec<String> {
         }
     }
     notes
+}
+
+/// Where a token is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub file: String,
+    pub line: u32,
+}
+
+fn token_place(preprocessed: &Preprocessed, token: Option<&PpToken>) -> Place {
+    let token = token.expect("an argument has tokens");
+    let file = preprocessed.files.get(token.file).map_or_else(String::new, |f| f.shown.clone());
+    Place { file, line: token.line }
 }
 
 /// `file:line` of a token.
