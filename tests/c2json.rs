@@ -343,3 +343,170 @@ fn json2c_then_c2json_gives_back_every_real_keymap_json() {
     eprintln!("without layers (nothing to write as C): {without_layers:?}");
     assert_eq!((plain + without_layers.len(), named), (142, plain));
 }
+
+/// A keymap.c for clueboard/66/rev2's LAYOUT_all (73 keys) as people write them: a
+/// layer enum, custom keycodes, the keymap's own macros (a row macro among them), a
+/// conditional on a feature, an encoder map, a combo, tap dances, a key override and
+/// code in callbacks.
+fn written_keymap_c(layer_1_first: &str) -> String {
+    let fill = |count: usize| vec!["_______"; count].join(", ");
+    format!(
+        r#"#include QMK_KEYBOARD_H
+#include "missing_header.h"
+
+enum layers {{ _BASE, _NAV }};
+enum custom_keycodes {{ MY_MACRO = SAFE_RANGE, OTHER_KEY }};
+enum dances {{ ESC_CAPS, SHIFTY }};
+
+#define ROW3 KC_A, KC_B, KC_C
+#define NAV_SPC LT(_NAV, KC_SPC)
+#ifdef RGBLIGHT_ENABLE
+#    define LIGHT UG_TOGG
+#else
+#    define LIGHT KC_NO
+#endif
+
+const uint16_t PROGMEM keymaps[][MATRIX_ROWS][MATRIX_COLS] = {{
+    [_BASE] = LAYOUT_all(ROW3, NAV_SPC, MY_MACRO, TD(ESC_CAPS), LIGHT, {base}),
+    [_NAV] = LAYOUT_all({first}, {nav})
+}};
+
+const uint16_t PROGMEM jk_combo[] = {{KC_J, KC_K, COMBO_END}};
+combo_t key_combos[] = {{ COMBO(jk_combo, KC_ESC) }};
+
+tap_dance_action_t tap_dance_actions[] = {{
+    [ESC_CAPS] = ACTION_TAP_DANCE_DOUBLE(KC_ESC, KC_CAPS),
+    [SHIFTY] = ACTION_TAP_DANCE_FN(shifty_finished),
+}};
+
+const key_override_t delete_override = ko_make_basic(MOD_MASK_SHIFT, KC_BSPC, KC_DEL);
+const key_override_t *key_overrides[] = {{ &delete_override }};
+
+bool process_record_user(uint16_t keycode, keyrecord_t *record) {{
+    return true;
+}}
+"#,
+        base = fill(73 - 7),
+        first = layer_1_first,
+        nav = fill(72),
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn c2json_carries_what_json_can_hold_and_notes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "mine.c", &written_keymap_c("KC_ESC"));
+    let file = file.display().to_string();
+    let output = common::run(&["c2json", &file, "--keyboard", "clueboard/66/rev2"]);
+    let json: serde_json::Value = serde_json::from_str(&common::stdout(&output)).unwrap();
+    let stderr = common::stderr(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(json["keyboard"], "clueboard/66/rev2");
+    assert_eq!(json["keymap"], "mine", "the keymap's name comes from the file's name");
+    assert_eq!(json["layout"], "LAYOUT_all");
+    let base = json["layers"][0].as_array().unwrap();
+    assert_eq!(base.len(), 73);
+    // `#ifdef RGBLIGHT_ENABLE` holds: clueboard/66/rev2 has RGB lighting.
+    assert_eq!(&base[..7], ["KC_A", "KC_B", "KC_C", "LT(_NAV, KC_SPC)", "MY_MACRO", "TD(ESC_CAPS)", "UG_TOGG"]);
+    assert_eq!(base[7], "KC_TRNS");
+    assert_eq!(json["layer_names"], serde_json::json!(["_BASE", "_NAV"]));
+    assert_eq!(json["keycodes"], serde_json::json!([{"key": "MY_MACRO"}, {"key": "OTHER_KEY"}]));
+    assert_eq!(json["combos"], serde_json::json!([{"keys": ["KC_J", "KC_K"], "output": "KC_ESC"}]));
+    assert_eq!(
+        json["tap_dances"],
+        serde_json::json!([{"name": "ESC_CAPS", "on_tap": "KC_ESC", "on_double_tap": "KC_CAPS"}, {"name": "SHIFTY"}])
+    );
+    assert_eq!(
+        json["key_overrides"],
+        serde_json::json!([{"trigger": "KC_BSPC", "replacement": "KC_DEL", "trigger_mods": "MOD_MASK_SHIFT"}])
+    );
+    for note in [
+        "cannot find `missing_header.h`",
+        "tap dance 1 is `ACTION_TAP_DANCE_FN(…)`",
+        "`process_record_user` is code QMK calls",
+    ] {
+        assert!(stderr.contains(note), "{note} in {stderr}");
+    }
+    assert!(stderr.contains(&format!("{file}:32: `process_record_user`")), "notes name the line: {stderr}");
+
+    // The JSON it writes validates, as does the keymap.c itself, findings at their line.
+    let written = write(dir.path(), "mine.json", &common::stdout(&output));
+    common::expect_exit(&common::run(&["validate", &written.display().to_string()]), 0);
+    let bad = write(dir.path(), "bad.c", &written_keymap_c("KC_NOPE"));
+    let output = common::run(&["validate", &bad.display().to_string(), "--keyboard", "clueboard/66/rev2"]);
+    let stderr = common::expect_exit(&output, 1);
+    assert!(stderr.contains("no keycode `KC_NOPE`") && stderr.contains(&format!("{}:18", bad.display())), "{stderr}");
+    // The same through convert, and drawn.
+    let via_convert =
+        common::run(&["convert", "--from", "c", "--to", "json", &file, "--keyboard", "clueboard/66/rev2"]);
+    assert_eq!(common::stdout(&via_convert), std::fs::read_to_string(&written).unwrap());
+    let drawn = common::run(&["draw", &file, "--keyboard", "clueboard/66/rev2"]);
+    assert!(common::stdout(&drawn).starts_with("<svg"), "{}", common::stderr(&drawn));
+}
+
+#[test]
+fn c2json_refuses_what_it_cannot_read_naming_the_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, &str); 5] = [
+        ("int x;\n", "no `keymaps` array", "clueboard/66/rev2"),
+        (
+            "const uint16_t PROGMEM keymaps[][MATRIX_ROWS][MATRIX_COLS] = {\n  [0] = NOT_A_LAYOUT\n};",
+            ":2: layer 0 is `NOT_A_LAYOUT`, neither a LAYOUT macro call nor rows of the matrix",
+            "clueboard/66/rev2",
+        ),
+        (
+            "const uint16_t PROGMEM keymaps[][MATRIX_ROWS][MATRIX_COLS] = {\n  [4000000] = LAYOUT_all(KC_A)\n};",
+            ":2: layer 4000000: a keymap has at most 32 layers",
+            "clueboard/66/rev2",
+        ),
+        ("const uint16_t PROGMEM keymaps[][1][1] = {{{KC_A}}};", "no keyboard `no_such_board`", "no_such_board"),
+        ("x", "`../x` is not a keyboard name", "../x"),
+    ];
+    for (text, expected, keyboard) in cases {
+        let file = write(dir.path(), "keymap.c", text);
+        let output = common::run(&["c2json", &file.display().to_string(), "--keyboard", keyboard]);
+        let stderr = common::expect_exit(&output, 1);
+        assert!(stderr.contains(expected), "{expected} in {stderr}");
+        assert!(common::stdout(&output).is_empty());
+    }
+    let file = write(dir.path(), "keymap.c", "int x;");
+    let stderr = common::expect_exit(&common::run(&["c2json", &file.display().to_string()]), 1);
+    assert!(stderr.contains("no keyboard: give --keyboard"), "{stderr}");
+}
+
+/// A keymap.c from anyone reads only what the tree holds below keyboards/, users/
+/// and layouts/: an include climbing out is not followed, whatever it names.
+#[test]
+fn a_keymap_c_includes_nothing_outside_the_trees_keyboard_folders() {
+    let Some(shared) = common::shared() else { return };
+    let qmk = shared.join("qmk");
+    let tree = DataTree::Checkout(qmk.clone());
+    let keyboards = qmk_api::keyboard::load_top_folder(&tree, "clueboard/66/rev2").unwrap();
+    let keycodes = Keycodes::for_tree(&qmk_api::spec::load(&tree).unwrap().constants, None, &tree).unwrap();
+    let context = Context { keyboards: &keyboards, keycodes: &keycodes };
+    for include in ["../../../../../../etc/passwd", "/etc/passwd", "../../Makefile", "../../../quantum/quantum.h"] {
+        let text = format!(
+            "#include \"{include}\"\nconst uint16_t PROGMEM keymaps[][MATRIX_ROWS][MATRIX_COLS] = {{ [0] = LAYOUT_all(KC_A) }};"
+        );
+        let input = Input {
+            shown: "keymap.c",
+            text: &text,
+            keyboard: Some("clueboard/66/rev2"),
+            keymap: None,
+            folder: None,
+            tree: Some(&tree),
+        };
+        let read = convert::c::read(context, &input).unwrap();
+        assert!(
+            read.notes.iter().any(|n| n.contains(&format!("cannot find `{include}`"))),
+            "{include}: {:?}",
+            read.notes
+        );
+    }
+}

@@ -473,6 +473,7 @@ pub fn join(tokens: &[PpToken]) -> String {
             None | Some(Token::LParen) => false,
             Some(Token::Comma) => true,
             Some(p) if is_operator(p) => !unary_before(&text),
+            Some(Token::RParen) => operator || is_word(token.token),
             Some(_) => operator || is_word(token.token) && is_word(previous.unwrap_or(Token::Other)),
         };
         if space && !matches!(token.token, Token::RParen | Token::Comma) {
@@ -524,4 +525,95 @@ fn unary_before(text: &str) -> bool {
     previous.is_none_or(|c| {
         matches!(c, '(' | ',' | '|' | '&' | '+' | '-' | '*' | '/' | '<' | '>' | '=' | '!' | '~' | '^' | '?' | ':')
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Includes from a fixed set of files.
+    struct Files(Vec<(&'static str, &'static str)>);
+
+    impl Includes for Files {
+        fn find(&mut self, name: &str, _from: &str) -> Option<(String, String)> {
+            self.0.iter().find(|(n, _)| *n == name).map(|(n, text)| ((*n).to_owned(), (*text).to_owned()))
+        }
+    }
+
+    fn run(text: &str, defined: &[(&str, &str)], files: Vec<(&'static str, &'static str)>) -> Preprocessed {
+        let defined: Vec<(String, String)> = defined.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+        let mut preprocessor = Preprocessor::new(&defined);
+        preprocessor.file("keymap.c", text, &mut Files(files));
+        preprocessor.finish()
+    }
+
+    fn expanded(preprocessed: &Preprocessed) -> String {
+        join(&expand(&preprocessed.macros, &preprocessed.tokens, &|_| false))
+    }
+
+    #[test]
+    fn conditionals_take_the_branch_c_takes() {
+        let text =
+            "#ifdef RGB_ENABLE\nA\n#elif defined(OLED_ENABLE) && LEVEL > 1\nB\n#else\nC\n#endif\n#ifndef X\nD\n#endif";
+        assert_eq!(expanded(&run(text, &[], vec![])), "C D");
+        assert_eq!(expanded(&run(text, &[("RGB_ENABLE", "1")], vec![])), "A D");
+        assert_eq!(expanded(&run(text, &[("OLED_ENABLE", "1"), ("LEVEL", "2")], vec![])), "B D");
+        assert_eq!(expanded(&run(text, &[("OLED_ENABLE", "1"), ("LEVEL", "1"), ("X", "")], vec![])), "C");
+        // Nested: nothing inside a branch not taken counts, #define included.
+        let nested = "#if 0\n#if 1\n#define K 1\nE\n#endif\n#else\nF\n#endif\nK";
+        assert_eq!(expanded(&run(nested, &[], vec![])), "F K");
+    }
+
+    #[test]
+    fn a_macro_is_expanded_as_defined_where_it_is_used() {
+        let preprocessed = run("#define K KC_A\nK\n#undef K\n#define K KC_B\nK", &[], vec![]);
+        let tokens = &preprocessed.tokens;
+        let at = |position: usize| {
+            join(&expand(&preprocessed.macros_at(position), &tokens[position..=position], &|_| false))
+        };
+        assert_eq!((at(0), at(1)), ("KC_A".to_owned(), "KC_B".to_owned()));
+    }
+
+    #[test]
+    fn function_like_macros_take_arguments_variadic_pasting_and_strings() {
+        let text = "#define ROW a, b, c\n#define WRAP(...) LAYOUT(__VA_ARGS__)\n#define KC(x) KC_##x\n#define S(x) #x\n\
+                    WRAP(ROW, KC(A), (d, e)) S(KC_B) NOT_CALLED";
+        assert_eq!(expanded(&run(text, &[], vec![])), "LAYOUT(a, b, c, KC_A, (d, e)) \"KC_B\" NOT_CALLED");
+        // A function-like macro's name without `(` is left as it is.
+        assert_eq!(expanded(&run("#define F(x) x\nF + 1", &[], vec![])), "F + 1");
+    }
+
+    #[test]
+    fn a_macro_never_expands_inside_its_own_expansion() {
+        let text = "#define A B\n#define B A\n#define SELF SELF + 1\nA SELF";
+        assert_eq!(expanded(&run(text, &[], vec![])), "A SELF + 1");
+    }
+
+    #[test]
+    fn expansion_that_doubles_without_end_stops_at_its_bound() {
+        let mut text = String::from("#define X0 k\n");
+        for level in 1..40 {
+            text.push_str(&format!("#define X{level} X{p} X{p}\n", p = level - 1));
+        }
+        text.push_str("X39");
+        let preprocessed = run(&text, &[], vec![]);
+        let tokens = expand(&preprocessed.macros, &preprocessed.tokens, &|_| false);
+        assert!(tokens.len() <= MAX_EXPANDED_TOKENS + 2, "{}", tokens.len());
+    }
+
+    #[test]
+    fn includes_are_followed_to_a_bounded_depth_and_named() {
+        let files = vec![("rows.h", "#define ROW KC_A, KC_B\n#include \"self.h\""), ("self.h", "#include \"self.h\"")];
+        let preprocessed = run("#include \"rows.h\"\n#include \"missing.h\"\nROW", &[], files);
+        assert_eq!(expanded(&preprocessed), "KC_A, KC_B");
+        assert_eq!(preprocessed.included.iter().filter(|(n, _)| n == "self.h").count(), MAX_INCLUDE_DEPTH);
+        assert!(preprocessed.included.contains(&("missing.h".to_owned(), false)));
+    }
+
+    #[test]
+    fn unbalanced_conditionals_are_problems_with_their_line() {
+        let preprocessed = run("#endif\n#if 1\nA", &[], vec![]);
+        let messages: Vec<(u32, &str)> = preprocessed.problems.iter().map(|p| (p.line, p.message.as_str())).collect();
+        assert_eq!(messages, [(1, "#endif without #if"), (3, "#if without #endif")]);
+    }
 }

@@ -95,6 +95,14 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
                     [only] if only.token == Token::Ident => Some(only.text.to_string()),
                     _ => None,
                 };
+                let number = match designator {
+                    [only] if only.token == Token::Number => c::CInt::parse(&only.text).ok(),
+                    _ => None,
+                };
+                if let Some(number) = number.filter(|n| n.value >= MAX_LAYERS as i128) {
+                    let message = format!("layer {}: a keymap has at most {MAX_LAYERS} layers", number.value);
+                    return Err(CError::Layer { at, message });
+                }
                 match scope.resolve(&text) {
                     Ok(value) => (usize::from(value.value), name),
                     Err(error) => {
