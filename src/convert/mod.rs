@@ -9,6 +9,7 @@ pub mod kle;
 use std::fmt;
 use std::path::Path;
 
+use crate::keyboard::KeyboardError;
 use crate::keymap::Context;
 use crate::source::DataTree;
 
@@ -88,12 +89,19 @@ pub enum ConvertError {
     Unsupported { from: Format, to: Format, pairs: String },
     #[error(transparent)]
     Kle(#[from] kle::KleError),
+    #[error("converting {from} to {to} needs a keyboard: give its name")]
+    NoKeyboard { from: Format, to: Format },
+    #[error(transparent)]
+    Keyboard(#[from] KeyboardError),
+    #[error("keyboard `{0}` has no layouts")]
+    NoLayouts(String),
     #[error(transparent)]
     C(#[from] c::CError),
 }
 
 /// The conversions there are, as (from, to).
-pub const PAIRS: &[(Format, Format)] = &[(Format::C, Format::Json), (Format::Kle, Format::Info)];
+pub const PAIRS: &[(Format, Format)] =
+    &[(Format::C, Format::Json), (Format::Kle, Format::Info), (Format::Info, Format::Kle)];
 
 /// Converts `input` from one format to another, checking it against `context`.
 pub fn convert(context: Context, from: Format, to: Format, input: &Input) -> Result<Converted, ConvertError> {
@@ -101,7 +109,18 @@ pub fn convert(context: Context, from: Format, to: Format, input: &Input) -> Res
         (Format::C, Format::Json) => Ok(c::to_json(context, input)?),
         (Format::Kle, Format::Info) => {
             let layout = kle::parse(input.text)?;
-            Ok(Converted { text: kle::to_info_json(&layout), notes: Vec::new() })
+            Ok(Converted { text: kle::to_info_json(&layout), notes: layout.notes })
+        }
+        (Format::Info, Format::Kle) => {
+            let name = input.keyboard.ok_or(ConvertError::NoKeyboard { from, to })?;
+            let keyboard = context.keyboards.resolve(name)?;
+            let (layout, definition) =
+                keyboard.layouts.first().ok_or_else(|| ConvertError::NoLayouts(keyboard.name.clone()))?;
+            let mut notes = Vec::new();
+            if keyboard.layouts.len() > 1 {
+                notes.push(format!("wrote {layout}, the first of the keyboard's {} layouts", keyboard.layouts.len()));
+            }
+            Ok(Converted { text: kle::from_layout(keyboard.keyboard_name(), &definition.keys), notes })
         }
         _ => Err(ConvertError::Unsupported { from, to, pairs: pairs_list() }),
     }
