@@ -89,7 +89,7 @@ fn skeletons_and_converters_answer_as_api_qmk_fm() {
         assert_eq!(skeleton[key], Value::Null, "{key}");
     }
     assert_eq!(skeleton["layers"], json!([]));
-    assert_eq!(server.get("/v1/converters").json(), json!({"children": ["kle"]}));
+    assert_eq!(server.get("/v1/converters").json()["children"][0], "kle");
 
     // qmk-api's keymap schema: QMK's, with the extension's members.
     assert_eq!(server.get("/v1/schemas").json(), json!({"children": ["keymap.json"]}));

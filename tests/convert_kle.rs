@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use common::server::Server;
 use common::{Fixture, expect_exit, load_tree, run, shared, stdout};
 use qmk_api::convert::{self, Format, Input, kle};
 use qmk_api::keyboard::Key;
@@ -136,4 +137,91 @@ fn the_cli_writes_a_keyboards_first_layout_as_kle() {
 
     let text = expect_exit(&run(&["convert", "--from", "info", "--to", "kle", "--keyboard", "no/such"]), 1);
     assert!(text.contains("no/such"), "{text}");
+}
+
+fn server(args: &[&str]) -> (tempfile::TempDir, Server) {
+    let state = tempfile::tempdir().unwrap();
+    let server = Server::start(state.path(), args, &[]);
+    (state, server)
+}
+
+#[test]
+fn the_api_converts_each_pair_through_one_route() {
+    let (_state, server) = server(&[]);
+    let listed = server.get("/v1/converters").json();
+    assert_eq!(listed["children"], json!(["kle", "kle2info", "info2kle"]));
+    assert_eq!(listed["pairs"][1], json!({"name": "info2kle", "from": "info", "to": "kle", "needs_keyboard": true}));
+
+    let raw = r#"{name: "Pad"}, ["0,0\nEsc", {x2: -0.25, w2: 1.5}, "0,1"], [{r: 10, rx: 1, ry: 2}, "1,0"]"#;
+    for content_type in ["text/plain; charset=utf-8", "application/x-www-form-urlencoded", "application/json"] {
+        let reply = server.post_as("/v1/converters/kle2info", content_type, raw.as_bytes());
+        assert_eq!((reply.status, reply.header("content-type")), (200, "application/json"), "{content_type}");
+        let answer = reply.json();
+        assert_eq!((answer["from"].as_str(), answer["to"].as_str()), (Some("kle"), Some("info")));
+        assert_eq!(
+            answer["notes"],
+            json!([
+                "row 1, item 2 (\"0,1\"): its second rectangle (`x2`, `y2`, `w2`, `h2`) is left out: info.json gives a key one"
+            ])
+        );
+        let info: Value = serde_json::from_str(answer["text"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            info["layouts"]["LAYOUT"]["layout"],
+            json!([{"label": "Esc", "matrix": [0, 0], "x": 0, "y": 0}, {"matrix": [0, 1], "x": 1, "y": 0},
+                {"matrix": [1, 0], "x": 1, "y": 2, "r": 10, "rx": 1, "ry": 2}])
+        );
+    }
+
+    let reply = server.post_as("/v1/converters/info2kle?keyboard=clueboard/66/rev2", "text/plain", b"");
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    let answer = reply.json();
+    assert_eq!(answer["notes"], json!(["wrote LAYOUT_66_ansi, the first of the keyboard's 3 layouts"]));
+    let back = kle::parse(answer["text"].as_str().unwrap()).unwrap();
+    assert_eq!(back.keys.len(), 66);
+    // A moved keyboard's old name is followed, as /v1/compile follows it.
+    assert_eq!(server.post_as("/v1/converters/info2kle?keyboard=_test_c", "text/plain", b"").status, 200);
+}
+
+#[test]
+fn the_api_refuses_what_it_cannot_convert_with_a_reason() {
+    let (_state, server) = server(&["--body-limit", "100000"]);
+    let refused = |path: &str, content_type: &str, body: &[u8], status: u16, why: &str| {
+        let reply = server.post_as(path, content_type, body);
+        let text = String::from_utf8_lossy(&reply.body).into_owned();
+        assert_eq!((reply.status, reply.header("content-type")), (status, "application/json"), "{path}: {text}");
+        let answer = reply.json();
+        assert_eq!(answer["code"], status, "{path}: {text}");
+        assert!(answer["message"].as_str().unwrap().contains(why), "{path}: {text}");
+    };
+    let pairs = "the converters are kle2info, info2kle, and kle";
+    refused("/v1/converters/c2json", "text/plain", b"", 404, pairs);
+    refused("/v1/converters/kle2c", "text/plain", b"", 404, pairs);
+    refused("/v1/converters/nothing", "text/plain", b"", 404, "no converter \"nothing\"");
+    refused("/v1/converters/..%2F..%2Fetc", "text/plain", b"", 404, "(not a pair name)");
+    // Bad input: the converter's message, naming the place.
+    refused(
+        "/v1/converters/kle2info",
+        "text/plain",
+        br#"["0,0", "1,2,3"]"#,
+        400,
+        "row 0, item 1: the legend \"1,2,3\"",
+    );
+    refused("/v1/converters/kle2info", "text/plain", br#"["a", {r: 5}, "b"]"#, 400, "row 0, item 1: rotation");
+    refused("/v1/converters/kle2info", "text/plain", &b"["[..].repeat(5000), 400, "nesting deeper than");
+    // Keyboards: missing, unknown, path-like.
+    refused("/v1/converters/info2kle", "text/plain", b"", 400, "needs a keyboard");
+    refused("/v1/converters/info2kle?keyboard=no/such", "text/plain", b"", 404, "no/such");
+    refused("/v1/converters/info2kle?keyboard=../../etc/passwd", "text/plain", b"", 404, "(not a keyboard name)");
+    refused("/v1/converters/info2kle?keyboard=%2Fetc", "text/plain", b"", 404, "(not a keyboard name)");
+    refused("/v1/converters/info2kle?keybaord=planck", "text/plain", b"", 400, "unknown query parameter \"keybaord\"");
+    // Bodies that are not text, or too large.
+    refused("/v1/converters/kle2info", "image/png", b"\x89PNG\r\n", 415, "send the file itself as text");
+    refused("/v1/converters/kle2info", "application/octet-stream", b"[]", 415, "application/octet-stream");
+    refused("/v1/converters/kle2info", "text/plain", b"[\"\xff\xfe\"]", 400, "byte 2 is not UTF-8");
+    refused("/v1/converters/kle2info", "text/plain", b"[\"a\0\"]", 400, "byte 3 is NUL");
+    let huge = format!("[{}]", vec!["\"Esc\""; 50_000].join(","));
+    refused("/v1/converters/kle2info", "text/plain", huge.as_bytes(), 413, "over the limit of 100000");
+    // The old routes answer as before.
+    assert_eq!(server.post("/v1/converters/kle2qmk", json!({"raw": "[\"a\"]"}).to_string().as_bytes()).status, 200);
+    assert_eq!(server.get("/v1/converters/kle2info").status, 405);
 }

@@ -195,6 +195,12 @@ impl Service {
         &self.keyboards
     }
 
+    /// The keyboards and keycodes jobs are checked against, for the converters to
+    /// check files against the same.
+    pub fn context(&self) -> Context<'_> {
+        Context { keyboards: &self.keyboards, keycodes: &self.keycodes }
+    }
+
     /// The job store's backend: `sqlite` or `postgresql`.
     pub fn backend(&self) -> &'static str {
         self.store.backend()

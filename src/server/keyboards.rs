@@ -1,21 +1,22 @@
 //! api.qmk.fm's read endpoints, answered from the built site's JSON API (the
 //! files `build` writes into the channel served): the keyboard list, every
 //! keyboard at once, one keyboard (moved keyboards followed), its readme and
-//! JSON keymaps, the USB index, the keymap skeleton, and the KLE converter.
+//! JSON keymaps, the USB index, the keymap skeleton, and the converters.
 //!
 //! Files are read once and kept in memory, shared by every answer that sends them
 //! (`keyboards.json` and `usb.json` for good, the others within a budget): a request
 //! costs no copy of what it is sent, however many clients ask at once or never read.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -25,7 +26,7 @@ use super::cache::{ByteCache, Shared as SharedBody};
 use super::heavy::Heavy;
 use super::status;
 use crate::compile::Service;
-use crate::convert::kle;
+use crate::convert::{self, ConvertError, Format, Input, PAIRS, kle};
 use crate::keyboard::is_valid_name;
 use crate::source::DataTree;
 
@@ -87,9 +88,10 @@ pub(super) fn routes(site: &FsPath, body_limit: usize, heavy: Arc<Heavy>, servic
         .route("/v1/skeletons/keymap", get(skeleton))
         .route("/v1/schemas", get(|| async { Json(json!({"children": ["keymap.json"]})) }))
         .route("/v1/schemas/keymap.json", get(keymap_schema))
-        .route("/v1/converters", get(|| async { Json(json!({"children": ["kle"]})) }))
+        .route("/v1/converters", get(converters))
         .route("/v1/converters/kle", post(convert_kle))
         .route("/v1/converters/kle2qmk", post(convert_kle))
+        .route("/v1/converters/{pair}", post(convert_pair))
         .with_state(catalog)
 }
 
@@ -277,4 +279,99 @@ fn convert(body: &[u8]) -> Result<String, ApiError> {
     };
     let layout = kle::parse(raw).map_err(|e| bad(e.to_string()))?;
     Ok(kle::to_info_json(&layout))
+}
+
+/// A pair's name in the API: `kle2info`.
+fn pair_name((from, to): (Format, Format)) -> String {
+    format!("{from}2{to}")
+}
+
+/// `GET /v1/converters`: api.qmk.fm's KLE converter, then every pair of
+/// [`convert::convert`], under `children`; each pair's formats under `pairs`.
+async fn converters() -> Json<Value> {
+    let mut children = vec!["kle".to_owned()];
+    children.extend(PAIRS.iter().copied().map(pair_name));
+    let pairs: Vec<Value> = PAIRS
+        .iter()
+        .map(|&(from, to)| {
+            json!({"name": pair_name((from, to)), "from": from.name(), "to": to.name(),
+                "needs_keyboard": from.needs_keyboard(to)})
+        })
+        .collect();
+    Json(json!({"children": children, "pairs": pairs}))
+}
+
+/// The media types a converter's body may be sent as: none, text, JSON, and the form
+/// type that `curl --data-binary` sends by default.
+fn is_text_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence.is_empty()
+        || essence.starts_with("text/")
+        || essence == "application/json"
+        || essence.ends_with("+json")
+        || essence == "application/x-www-form-urlencoded"
+}
+
+/// `POST /v1/converters/<from>2<to>?keyboard=KB&keymap=KM`, the body the file itself:
+/// `{"from", "to", "text", "notes"}` from [`convert::convert`], checked against the
+/// keyboards and keycodes `/v1/compile` checks against, through the gate of costly work.
+async fn convert_pair(
+    State(catalog): Shared,
+    Path(pair): Path<String>,
+    query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+    let (from, to) = pair
+        .split_once('2')
+        .and_then(|(from, to)| Some((Format::from_name(from)?, Format::from_name(to)?)))
+        .filter(|pair| PAIRS.contains(pair))
+        .ok_or_else(|| {
+            let pairs: Vec<String> = PAIRS.iter().copied().map(pair_name).collect();
+            let shown = if pair.len() <= 40 && is_valid_name(&pair) { pair.as_str() } else { "(not a pair name)" };
+            not_found(format!("no converter {shown:?}: the converters are {}, and kle", pairs.join(", ")))
+        })?;
+    let Query(mut parameters) = query.map_err(|e| bad(format!("cannot read the query: {}", e.body_text())))?;
+    let keyboard = parameters.remove("keyboard");
+    let keymap = parameters.remove("keymap");
+    if let Some(unknown) = parameters.keys().next() {
+        let shown: String = unknown.chars().take(40).collect();
+        return Err(bad(format!("unknown query parameter {shown:?}: a converter takes `keyboard` and `keymap`")));
+    }
+    if keyboard.as_deref().is_some_and(|name| !is_valid_name(name)) {
+        return Err(not_found("no keyboard `(not a keyboard name)`".to_owned()));
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).map(|t| String::from_utf8_lossy(t.as_bytes()).into_owned());
+    if let Some(content_type) = content_type.filter(|t| !is_text_type(t)) {
+        let shown: String = content_type.chars().take(80).collect();
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("the body is sent as {shown:?}: send the file itself as text (text/plain or application/json)"),
+        ));
+    }
+    let body = read_body(body, catalog.body_limit).await?;
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|e| bad(format!("the body is not text: byte {} is not UTF-8", e.utf8_error().valid_up_to())))?;
+    if let Some(at) = text.find('\0') {
+        return Err(bad(format!("the body is not text: byte {at} is NUL")));
+    }
+    let service = catalog.service.clone();
+    let converted = catalog
+        .heavy
+        .run("converting files", move || {
+            let input = Input { shown: "body", text: &text, keyboard: keyboard.as_deref(), keymap: keymap.as_deref() };
+            convert::convert(service.context(), from, to, &input)
+        })
+        .await?
+        .map_err(|error| {
+            let status = match &error {
+                ConvertError::Unsupported { .. } | ConvertError::Keyboard(_) => StatusCode::NOT_FOUND,
+                ConvertError::NoLayouts(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            ApiError::new(status, error.to_string())
+        })?;
+    let answer = json!({"from": from.name(), "to": to.name(), "text": converted.text, "notes": converted.notes});
+    Ok(Json(answer).into_response())
 }

@@ -130,8 +130,13 @@ impl Server {
     }
 
     pub fn post(&self, path: &str, body: &[u8]) -> Reply {
+        self.post_as(path, "application/json", body)
+    }
+
+    /// A POST whose body is sent as `content_type`.
+    pub fn post_as(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
         let url = format!("{}{path}", self.base);
-        let request = self.agent.post(&url).header("Content-Type", "application/json");
+        let request = self.agent.post(&url).header("Content-Type", content_type);
         reply(request.send(body).unwrap_or_else(|e| panic!("POST {url}: {e}")))
     }
 
