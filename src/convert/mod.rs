@@ -89,7 +89,7 @@ pub enum ConvertError {
     Unsupported { from: Format, to: Format, pairs: String },
     #[error(transparent)]
     Kle(#[from] kle::KleError),
-    #[error("converting {from} to {to} needs a keyboard: give its name")]
+    #[error("converting {from} to {to} needs a keyboard: name it (`--keyboard`, or `?keyboard=` in the API)")]
     NoKeyboard { from: Format, to: Format },
     #[error(transparent)]
     Keyboard(#[from] KeyboardError),
