@@ -116,6 +116,9 @@ pub struct Service {
     revision: String,
     keyboards: Keyboards,
     keycodes: Keycodes,
+    /// The tree they were read from: a keymap.c sent to a converter includes its
+    /// keyboard's headers from there.
+    tree: DataTree,
     /// Firmware builds in progress, `<id>/` each; removed when the job ends.
     work_dir: PathBuf,
     /// Keyboards whose reference build runs now, on one of the workers.
@@ -173,6 +176,7 @@ impl Service {
             revision,
             keyboards,
             keycodes,
+            tree: tree.clone(),
             work_dir,
             stopping: AtomicBool::new(false),
             claiming: RwLock::new(()),
@@ -199,6 +203,11 @@ impl Service {
     /// check files against the same.
     pub fn context(&self) -> Context<'_> {
         Context { keyboards: &self.keyboards, keycodes: &self.keycodes }
+    }
+
+    /// The tree the keyboards were read from.
+    pub fn tree(&self) -> &DataTree {
+        &self.tree
     }
 
     /// The job store's backend: `sqlite` or `postgresql`.

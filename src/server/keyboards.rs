@@ -360,13 +360,22 @@ async fn convert_pair(
     let converted = catalog
         .heavy
         .run("converting files", move || {
-            let input = Input { shown: "body", text: &text, keyboard: keyboard.as_deref(), keymap: keymap.as_deref() };
+            let input = Input {
+                shown: "body",
+                text: &text,
+                keyboard: keyboard.as_deref(),
+                keymap: keymap.as_deref(),
+                folder: None,
+                tree: Some(service.tree()),
+            };
             convert::convert(service.context(), from, to, &input)
         })
         .await?
         .map_err(|error| {
             let status = match &error {
-                ConvertError::Unsupported { .. } | ConvertError::Keyboard(_) => StatusCode::NOT_FOUND,
+                ConvertError::Unsupported { .. }
+                | ConvertError::Keyboard(_)
+                | ConvertError::C(convert::c::CError::Keyboard(_)) => StatusCode::NOT_FOUND,
                 ConvertError::NoLayouts(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::BAD_REQUEST,
             };
