@@ -510,3 +510,36 @@ fn a_keymap_c_includes_nothing_outside_the_trees_keyboard_folders() {
         );
     }
 }
+
+/// The API's c2json: the keymap.c as the body, answered as the CLI answers, and a body
+/// that tries to read files of the server's machine gets nothing of them.
+#[test]
+fn the_api_reads_a_keymap_c_as_the_cli_does() {
+    let state = tempfile::tempdir().unwrap();
+    let server = common::server::Server::start(state.path(), &[], &[]);
+    let keymap = written_keymap_c("KC_ESC");
+    let reply =
+        server.post_as("/v1/converters/c2json?keyboard=clueboard/66/rev2&keymap=mine", "text/plain", keymap.as_bytes());
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    let answer = reply.json();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "mine.c", &keymap);
+    let cli = common::run(&["c2json", &file.display().to_string(), "--keyboard", "clueboard/66/rev2"]);
+    assert_eq!(answer["text"], common::stdout(&cli));
+    assert!(
+        answer["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("body:32: `process_record_user`"))
+    );
+
+    let hostile = "#include \"/etc/passwd\"\n#include \"../../../../../../../etc/hostname\"\n\
+                   const uint16_t PROGMEM keymaps[][MATRIX_ROWS][MATRIX_COLS] = { [0] = LAYOUT_all(KC_A) };";
+    let reply = server.post_as("/v1/converters/c2json?keyboard=clueboard/66/rev2", "text/plain", hostile.as_bytes());
+    let text = String::from_utf8_lossy(&reply.body).into_owned();
+    assert_eq!(reply.status, 200, "{text}");
+    assert!(text.contains("cannot find `/etc/passwd`") && !text.contains("root:"), "{text}");
+    let reply = server.post_as("/v1/converters/c2json", "text/plain", hostile.as_bytes());
+    assert_eq!(reply.status, 400, "{}", String::from_utf8_lossy(&reply.body));
+}

@@ -54,7 +54,8 @@ fn every_keyboards_layouts_survive_a_round_trip_through_kle() {
         for (index, (layout, definition)) in keyboard.layouts.iter().enumerate() {
             let raw = kle::from_layout(keyboard.keyboard_name(), &definition.keys);
             if index == 0 {
-                let input = Input { shown: name, text: "", keyboard: Some(name), keymap: None };
+                let input =
+                    Input { shown: name, text: "", keyboard: Some(name), keymap: None, folder: None, tree: None };
                 let converted = convert::convert(context, Format::Info, Format::Kle, &input).unwrap();
                 assert_eq!(converted.text, raw, "{name}: the CLI's conversion writes the first layout");
             }
@@ -149,8 +150,11 @@ fn server(args: &[&str]) -> (tempfile::TempDir, Server) {
 fn the_api_converts_each_pair_through_one_route() {
     let (_state, server) = server(&[]);
     let listed = server.get("/v1/converters").json();
-    assert_eq!(listed["children"], json!(["kle", "kle2info", "info2kle"]));
-    assert_eq!(listed["pairs"][1], json!({"name": "info2kle", "from": "info", "to": "kle", "needs_keyboard": true}));
+    let names: Vec<String> = qmk_api::convert::PAIRS.iter().map(|(from, to)| format!("{from}2{to}")).collect();
+    assert_eq!(listed["children"][0], "kle");
+    assert_eq!(listed["children"].as_array().unwrap()[1..], names.iter().map(|n| json!(n)).collect::<Vec<_>>()[..]);
+    let info2kle = listed["pairs"].as_array().unwrap().iter().find(|p| p["name"] == "info2kle").unwrap();
+    assert_eq!(*info2kle, json!({"name": "info2kle", "from": "info", "to": "kle", "needs_keyboard": true}));
 
     let raw = r#"{name: "Pad"}, ["0,0\nEsc", {x2: -0.25, w2: 1.5}, "0,1"], [{r: 10, rx: 1, ry: 2}, "1,0"]"#;
     for content_type in ["text/plain; charset=utf-8", "application/x-www-form-urlencoded", "application/json"] {
@@ -193,9 +197,10 @@ fn the_api_refuses_what_it_cannot_convert_with_a_reason() {
         assert_eq!(answer["code"], status, "{path}: {text}");
         assert!(answer["message"].as_str().unwrap().contains(why), "{path}: {text}");
     };
-    let pairs = "the converters are kle2info, info2kle, and kle";
-    refused("/v1/converters/c2json", "text/plain", b"", 404, pairs);
-    refused("/v1/converters/kle2c", "text/plain", b"", 404, pairs);
+    let names: Vec<String> = qmk_api::convert::PAIRS.iter().map(|(from, to)| format!("{from}2{to}")).collect();
+    let pairs = format!("the converters are {}, and kle", names.join(", "));
+    refused("/v1/converters/kle2c", "text/plain", b"", 404, &pairs);
+    refused("/v1/converters/c2kle", "text/plain", b"", 404, &pairs);
     refused("/v1/converters/nothing", "text/plain", b"", 404, "no converter \"nothing\"");
     refused("/v1/converters/..%2F..%2Fetc", "text/plain", b"", 404, "(not a pair name)");
     // Bad input: the converter's message, naming the place.
