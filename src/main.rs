@@ -123,13 +123,7 @@ enum Command {
         /// The keymap file to draw, once it validates: keymap JSON, or a keymap.c (read as C)
         file: PathBuf,
         #[command(flatten)]
-        target: KeymapTarget,
-        /// The constants version to check and label against [default: the newest]
-        #[arg(long, value_name = "V")]
-        keycodes_version: Option<Version>,
-        /// Write here instead of to stdout
-        #[arg(short, long, value_name = "OUT")]
-        output: Option<PathBuf>,
+        options: FileOptions,
     },
     /// Write the keymap.c of a keymap file, as QMK's json2c does, once the keymap validates
     #[command(
@@ -158,7 +152,7 @@ enum Command {
         /// The keymap.c; keyboard and keymap come from its path when it lies in a tree's keyboards/<kb>/keymaps/<km>/
         file: PathBuf,
         #[command(flatten)]
-        target: ConvertTarget,
+        options: FileOptions,
     },
     /// Convert a file from one format to another: keymap.c, keymap JSON, VIA, Vial, KLE and info.json
     #[command(
@@ -174,7 +168,7 @@ enum Command {
         /// The input file (not needed with --from info, which reads --keyboard's definition)
         file: Option<PathBuf>,
         #[command(flatten)]
-        target: ConvertTarget,
+        options: FileOptions,
     },
     /// Run a compile job on a keymap file: validate it, write its keymap.c, keymap.json and sources, and
     /// build its firmware when --qmk-home is a qmk_firmware checkout
@@ -237,12 +231,13 @@ impl KeymapTarget {
     }
 }
 
-/// The keyboard and keymap a conversion is for, where the input does not say.
+/// The keyboard and keymap of a file that does not say them, the keycodes to read it
+/// with, and where to write what it becomes.
 #[derive(clap::Args)]
-struct ConvertTarget {
+struct FileOptions {
     #[command(flatten)]
     target: KeymapTarget,
-    /// The constants version to resolve keycodes against [default: the newest]
+    /// The constants version to read keycodes with [default: the newest]
     #[arg(long, value_name = "V")]
     keycodes_version: Option<Version>,
     /// Write here instead of to stdout
@@ -299,7 +294,8 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
             let target = target.as_target();
             keymaps::validate(&tree, keycodes_version.as_ref(), format, &files, deny_warnings, target, reporter)
         }
-        Command::Draw { file, keycodes_version, output, target } => {
+        Command::Draw { file, options } => {
+            let FileOptions { target, keycodes_version, output } = &options;
             keymaps::draw(&tree, keycodes_version.as_ref(), &file, output.as_deref(), target.as_target(), reporter)
         }
         Command::Json2c { file, output, unchecked, folder } => {
@@ -309,8 +305,10 @@ fn run(cli: Cli, reporter: &Reporter) -> Result<(), Failure> {
             };
             keymaps::json2c(&tree, &file, out, unchecked, reporter)
         }
-        Command::C2json { file, target } => convert_file(&tree, FileFormat::C, FileFormat::Json, Some(&file), &target),
-        Command::Convert { from, to, file, target } => convert_file(&tree, from, to, file.as_deref(), &target),
+        Command::C2json { file, options } => {
+            convert_file(&tree, FileFormat::C, FileFormat::Json, Some(&file), &options)
+        }
+        Command::Convert { from, to, file, options } => convert_file(&tree, from, to, file.as_deref(), &options),
         Command::Compile(options) => compile::compile(&tree, options, reporter),
         Command::MassCompile(options) => mass_compile::mass_compile(&tree, options, reporter),
         Command::Serve(options) => {
@@ -342,7 +340,7 @@ fn convert_file(
     from: FileFormat,
     to: FileFormat,
     file: Option<&Path>,
-    target: &ConvertTarget,
+    options: &FileOptions,
 ) -> Result<(), Failure> {
     commands::convert::convert(
         tree,
@@ -350,10 +348,10 @@ fn convert_file(
             from,
             to,
             file,
-            keyboard: target.target.keyboard.as_deref(),
-            keymap: target.target.keymap.as_deref(),
-            keycodes_version: target.keycodes_version.as_ref(),
-            output: target.output.as_deref(),
+            keyboard: options.target.keyboard.as_deref(),
+            keymap: options.target.keymap.as_deref(),
+            keycodes_version: options.keycodes_version.as_ref(),
+            output: options.output.as_deref(),
         },
     )
 }
