@@ -59,7 +59,8 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
     let keyboard_names = context.keycodes.keyboard_names(keyboard, context.keyboards);
     let outer = context.keycodes.scope(&keyboard_names, &NO_NAMES, None).expect("no language asked");
     let names = Arc::new(Names::build(&local, &outer, Origin::Plain));
-    let language = host_language(&preprocessed, context);
+    let languages = host_languages(&preprocessed, context);
+    let language = languages.first().cloned();
     let scope = context
         .keycodes
         .scope(&keyboard_names, &names, language.as_deref())
@@ -82,7 +83,18 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
     carried.extend(layer_names_of(&elements, &scope, &qmk_scope));
     let dance_names = extensions::dance_names(&preprocessed, &scope, &qmk_scope);
     carried.extend(dance_names.iter().cloned());
-    let mut used_local = BTreeSet::new();
+    let other_languages: Vec<Scope> = languages
+        .iter()
+        .skip(1)
+        .filter_map(|language| context.keycodes.scope(&keyboard_names, &NO_NAMES, Some(language)))
+        .collect();
+    let mut writer = KeyWriter {
+        qmk: &qmk_scope,
+        names: &names,
+        carried: &carried,
+        other_languages: &other_languages,
+        as_values: BTreeSet::new(),
+    };
     let mut overridden_layers = 0;
     let mut places: BTreeMap<usize, Vec<Place>> = BTreeMap::new();
     for element in elements {
@@ -133,10 +145,7 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
                 ),
             })?,
         };
-        let keys = arguments
-            .iter()
-            .map(|argument| keycode_text(argument, &qmk_scope, &names, &carried, &mut used_local))
-            .collect();
+        let keys = arguments.iter().map(|argument| writer.write(argument)).collect();
         let key_places = arguments.iter().map(|argument| token_place(&preprocessed, argument.first())).collect();
         places.insert(index, key_places);
         if layers.insert(index, (name, layout, keys)).is_some() {
@@ -210,16 +219,16 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
         .map(|name| name.filter(|name| carried.contains(name)))
         .collect::<Option<Vec<String>>>()
         .filter(|names| !names.is_empty());
-    read.encoders = encoders(&preprocessed, &qmk_scope, &read.names, &carried, &mut used_local, &keep);
+    read.encoders = encoders(&preprocessed, &mut writer, &keep);
     let expand = |tokens: &[PpToken], position: usize| {
         preprocess::expand(&preprocessed.macros_at(position), tokens, &|name| keep(name) || carried.contains(name))
     };
-    let mut key = |tokens: &[PpToken]| keycode_text(tokens, &qmk_scope, &read.names, &carried, &mut used_local);
+    let mut key = |tokens: &[PpToken]| writer.write(tokens);
     let value = |text: &str| scope.resolve(text).ok().map(|resolved| resolved.value);
     let mut tools = extensions::Tools { expand: &expand, key: &mut key, value: &value };
     read.extended = extensions::read(&preprocessed, &dance_names, &mut tools, &mut notes);
-    for name in &used_local {
-        notes.push(format!("`{name}` is the keymap's own name: written as its value"));
+    for name in &writer.as_values {
+        notes.push(format!("`{name}` has no name in keymap JSON: written as its value"));
     }
     notes.extend(callbacks(&preprocessed));
     read.notes = notes;
@@ -484,12 +493,18 @@ fn custom_keycodes(preprocessed: &Preprocessed) -> Vec<String> {
     custom
 }
 
-/// The host language a `keymap_<language>.h` include brings, when the keycodes have it.
-fn host_language(preprocessed: &Preprocessed, context: Context) -> Option<String> {
-    preprocessed.included.iter().find_map(|(name, _)| {
-        let language = name.rsplit('/').next()?.strip_prefix("keymap_")?.strip_suffix(".h")?;
-        context.keycodes.languages().find(|known| *known == language).map(str::to_owned)
-    })
+/// The host languages `keymap_<language>.h` includes bring, where the keycodes have them.
+fn host_languages(preprocessed: &Preprocessed, context: Context) -> Vec<String> {
+    let mut languages: Vec<String> = Vec::new();
+    for (name, _) in &preprocessed.included {
+        let language = name.rsplit('/').next().and_then(|n| n.strip_prefix("keymap_")?.strip_suffix(".h"));
+        if let Some(known) = language.and_then(|l| context.keycodes.languages().find(|known| *known == l))
+            && !languages.iter().any(|l| l == known)
+        {
+            languages.push(known.to_owned());
+        }
+    }
+    languages
 }
 
 /// The tokens between the braces of `NAME[…]… = { … }`.
@@ -697,49 +712,54 @@ fn relaid(keyboard: &Keyboard, from: &str, to: &str, keys: Vec<String>) -> (Vec<
     (moved, format!("written with {from}: moved onto {to}, layer 0's, by matrix position{lost}"))
 }
 
-/// A key as keymap JSON writes it: QMK's blank names spelled out, and each of the
-/// keymap's own names that JSON cannot declare written as its value.
-fn keycode_text(
-    tokens: &[PpToken],
-    qmk: &Scope,
-    names: &Names,
-    carried: &BTreeSet<String>,
-    used_local: &mut BTreeSet<String>,
-) -> String {
-    if let [only] = tokens
-        && let Some((_, spelled)) = BLANKS.iter().find(|(blank, _)| only.is(blank))
-    {
-        return (*spelled).to_owned();
-    }
-    let written: Vec<PpToken> = tokens
-        .iter()
-        .map(|token| {
-            let name = &*token.text;
-            let local = token.token == Token::Ident
-                && !carried.contains(name)
-                && names.constants.contains_key(name)
-                && qmk.resolve(name).is_err();
-            match local.then(|| names.constants[name].val.int.value) {
+/// Writes keys as keymap JSON holds them: QMK's blank names spelled out, and each name
+/// only the keymap.c has, which JSON cannot declare, as its value.
+struct KeyWriter<'a> {
+    qmk: &'a Scope<'a>,
+    names: &'a Names,
+    carried: &'a BTreeSet<String>,
+    /// The host languages the keymap includes after the first: keymap JSON names one.
+    other_languages: &'a [Scope<'a>],
+    /// The names written as their values, for a note.
+    as_values: BTreeSet<String>,
+}
+
+impl KeyWriter<'_> {
+    fn write(&mut self, tokens: &[PpToken]) -> String {
+        if let [only] = tokens
+            && let Some((_, spelled)) = BLANKS.iter().find(|(blank, _)| only.is(blank))
+        {
+            return (*spelled).to_owned();
+        }
+        let written: Vec<PpToken> = tokens
+            .iter()
+            .map(|token| match self.value_of_unwritable(token) {
                 Some(value) => {
-                    used_local.insert(name.to_owned());
+                    self.as_values.insert(token.text.to_string());
                     token.replaced(Token::Number, &value.to_string())
                 }
-                _ => token.clone(),
-            }
+                None => token.clone(),
+            })
+            .collect();
+        preprocess::join(&written)
+    }
+
+    /// The value of a name keymap JSON cannot hold: the keymap's own (not carried), or
+    /// another host language's.
+    fn value_of_unwritable(&self, token: &PpToken) -> Option<i128> {
+        let name = &*token.text;
+        if token.token != Token::Ident || self.carried.contains(name) || self.qmk.resolve(name).is_ok() {
+            return None;
+        }
+        let own = self.names.constants.get(name).map(|constant| constant.val.int.value);
+        own.or_else(|| {
+            self.other_languages.iter().find_map(|language| language.resolve(name).ok()).map(|r| r.value.into())
         })
-        .collect();
-    preprocess::join(&written)
+    }
 }
 
 /// The encoder map (`encoder_map[][NUM_ENCODERS][NUM_DIRECTIONS]`), as keymap JSON's `encoders`.
-fn encoders(
-    preprocessed: &Preprocessed,
-    qmk: &Scope,
-    names: &Names,
-    carried: &BTreeSet<String>,
-    used_local: &mut BTreeSet<String>,
-    keep: &dyn Fn(&str) -> bool,
-) -> Option<Value> {
+fn encoders(preprocessed: &Preprocessed, writer: &mut KeyWriter, keep: &dyn Fn(&str) -> bool) -> Option<Value> {
     let array = find_array(&preprocessed.tokens, "encoder_map")?;
     let mut layers = Vec::new();
     for element in elements(&preprocessed.tokens, array) {
@@ -752,8 +772,8 @@ fn encoders(
             let (_, directions) = call(encoder)?;
             let [ccw, cw] = directions.as_slice() else { return None };
             let mut entry = Object::new();
-            entry.insert("ccw".into(), Value::from(keycode_text(ccw, qmk, names, carried, used_local).as_str()));
-            entry.insert("cw".into(), Value::from(keycode_text(cw, qmk, names, carried, used_local).as_str()));
+            entry.insert("ccw".into(), Value::from(writer.write(ccw).as_str()));
+            entry.insert("cw".into(), Value::from(writer.write(cw).as_str()));
             encoders.push(Value::Object(entry));
         }
         layers.push(Value::Array(encoders));
