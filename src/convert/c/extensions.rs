@@ -148,10 +148,10 @@ fn key_overrides(preprocessed: &Preprocessed, tools: &mut Tools, notes: &mut Vec
         };
         let expanded = (tools.expand)(&tokens[made.clone()], made.start);
         let Some((shape, arguments)) = super::call(&expanded) else { continue };
-        let carried = match (shape.as_str(), arguments.len()) {
-            ("ko_make_basic", 3) | ("ko_make_with_layers", 4) | ("ko_make_with_layers_and_negmods", 5) => true,
-            _ => false,
-        };
+        let carried = matches!(
+            (shape.as_str(), arguments.len()),
+            ("ko_make_basic", 3) | ("ko_make_with_layers", 4) | ("ko_make_with_layers_and_negmods", 5)
+        );
         if !carried {
             notes.push(format!(
                 "{at}: key override `{name}` is `{shape}(…)`, whose options keymap JSON cannot hold: not carried"
