@@ -4,7 +4,10 @@
 //! CLI's `convert` and the API's `/v1/converters/...` share.
 
 pub mod c;
+mod foreign;
 pub mod kle;
+pub mod via;
+pub mod vil;
 
 use std::fmt;
 use std::path::Path;
@@ -97,11 +100,22 @@ pub enum ConvertError {
     NoLayouts(String),
     #[error(transparent)]
     C(#[from] c::CError),
+    #[error(transparent)]
+    Via(#[from] via::ViaError),
+    #[error(transparent)]
+    Vil(#[from] vil::VilError),
 }
 
 /// The conversions there are, as (from, to).
-pub const PAIRS: &[(Format, Format)] =
-    &[(Format::C, Format::Json), (Format::Kle, Format::Info), (Format::Info, Format::Kle)];
+pub const PAIRS: &[(Format, Format)] = &[
+    (Format::C, Format::Json),
+    (Format::Kle, Format::Info),
+    (Format::Via, Format::Json),
+    (Format::Info, Format::Via),
+    (Format::Vil, Format::Json),
+    (Format::Json, Format::Vil),
+    (Format::Info, Format::Kle),
+];
 
 /// Converts `input` from one format to another, checking it against `context`.
 pub fn convert(context: Context, from: Format, to: Format, input: &Input) -> Result<Converted, ConvertError> {
@@ -122,6 +136,15 @@ pub fn convert(context: Context, from: Format, to: Format, input: &Input) -> Res
             }
             Ok(Converted { text: kle::from_layout(keyboard.keyboard_name(), &definition.keys), notes })
         }
+        (Format::Via, Format::Json) => Ok(via::backup_to_json(input, context)?),
+        (Format::Info, Format::Via) => {
+            let name = input.keyboard.ok_or_else(|| via::ViaError("give the keyboard: --keyboard".into()))?;
+            let keyboard = context.keyboards.resolve(name).map_err(|e| via::ViaError(e.to_string()))?;
+            let info = serde_json::to_value(keyboard.published_info()).map_err(|e| via::ViaError(e.to_string()))?;
+            Ok(Converted { text: via::definition(&info)?, notes: Vec::new() })
+        }
+        (Format::Vil, Format::Json) => Ok(vil::to_json(input, context)?),
+        (Format::Json, Format::Vil) => Ok(vil::from_json(input, context)?),
         _ => Err(ConvertError::Unsupported { from, to, pairs: pairs_list() }),
     }
 }

@@ -223,6 +223,11 @@ impl Keycodes {
         self.key_names.iter().filter_map(|(value, name)| Some((name.as_str(), self.labels.get(value)?.as_str())))
     }
 
+    /// The first name of a value in this version's keycodes, to write a raw number as a name.
+    pub fn name_of(&self, value: u16) -> Option<&str> {
+        self.key_names.get(&value).map(String::as_str)
+    }
+
     pub fn retired(&self) -> &Retired {
         &self.retired
     }

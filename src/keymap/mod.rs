@@ -29,4 +29,4 @@ pub use names::Names;
 pub use naming::NameField;
 pub use retired::{Retired, Retirement, retired_layout};
 pub use send_string::SendStringKeys;
-pub use validate::{Context, Report, check, is_taken, keyboard_from_path, keyboard_needed, validate};
+pub use validate::{Context, Report, check, is_taken, key_values, keyboard_from_path, keyboard_needed, validate};

@@ -265,6 +265,14 @@ impl KeymapNames {
     }
 }
 
+/// The value of each of `keycodes` as `keymap` sees them (its layer and dance names,
+/// its keyboard's and its own keycodes); `None` for one that does not resolve.
+pub fn key_values(keymap: &Keymap, keyboard: &Keyboard, context: Context, keycodes: &[&str]) -> Vec<Option<u16>> {
+    let names = KeymapNames::new(keymap, keyboard, context);
+    let Some(scope) = names.scope(keymap, context.keycodes) else { return vec![None; keycodes.len()] };
+    keycodes.iter().map(|keycode| scope.resolve(keycode).ok().map(|r| r.value)).collect()
+}
+
 /// C's keywords (C11), which no enumerator may be named.
 const C_KEYWORDS: &[&str] = &[
     "auto",
