@@ -73,7 +73,36 @@ pub fn translate(
         "SPC_FN3" => "LT(3, KC_SPC)",
         _ => text,
     };
-    Ok(renamed.to_owned())
+    Ok(current_names(renamed, context, notes, at))
+}
+
+/// `text` with each name QMK has retired replaced by its current one, each a note.
+pub fn current_names(text: &str, context: Context, notes: &mut Vec<String>, at: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        out.push_str(&rest[..start]);
+        let end =
+            rest[start..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(rest.len(), |e| start + e);
+        let name = &rest[start..end];
+        match context.keycodes.retired().get(name).filter(|_| !context.keycodes.contains(name)) {
+            Some(retirement) => {
+                notes.push(format!("{at}: `{name}` is now `{}` ({})", retirement.replacement, retirement.when()));
+                out.push_str(&retirement.replacement);
+            }
+            None => out.push_str(name),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A key of a macro as QMK's macros name it: its current name without `KC_`
+/// (`KC_LSHIFT` → `LSFT`).
+pub fn macro_key(written: &str, context: Context, notes: &mut Vec<String>, at: &str) -> String {
+    let name = current_names(written.trim(), context, notes, at);
+    name.strip_prefix("KC_").map_or(name.clone(), str::to_owned)
 }
 
 /// A whole number as the tools write raw keycodes: `0x7e05`, or decimal.

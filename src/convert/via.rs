@@ -116,7 +116,7 @@ pub fn backup_to_json(input: &Input, context: Context) -> Result<Converted, ViaE
         out["encoders"] = encoders;
     }
     if let Some(macros) = members.get("macros") {
-        let macros = macros_of(macros)?;
+        let macros = macros_of(macros, context, &mut notes)?;
         if !macros.is_empty() {
             out["macros"] = Json::Array(macros);
         }
@@ -227,12 +227,14 @@ fn encoders(
 /// VIA's macro texts as keymap JSON macros: text, and `{KC_A,KC_B}` (tap),
 /// `{+KC_LSFT}` (down), `{-KC_LSFT}` (up), `{100}` (a delay in ms) groups; keys
 /// lose `KC_`, as QMK's macros name them. Macros past the last one used are left out.
-fn macros_of(value: &Json) -> Result<Vec<Json>, ViaError> {
+fn macros_of(value: &Json, context: Context, notes: &mut Vec<String>) -> Result<Vec<Json>, ViaError> {
     let Some(texts) = value.as_array() else { return fail("macros: not a list of macro texts") };
     let mut macros = Vec::with_capacity(texts.len());
     for (index, text) in texts.iter().enumerate() {
         let Some(text) = text.as_str() else { return fail(format!("macros/{index}: not a text")) };
-        macros.push(Json::Array(macro_steps(text).map_err(|e| ViaError(format!("macros/{index}: {e}")))?));
+        let at = format!("macros/{index}");
+        let steps = macro_steps(text, &mut |key| foreign::macro_key(key, context, notes, &at));
+        macros.push(Json::Array(steps.map_err(|e| ViaError(format!("{at}: {e}")))?));
     }
     while macros.last().is_some_and(|m| m.as_array().is_some_and(Vec::is_empty)) {
         macros.pop();
@@ -240,7 +242,7 @@ fn macros_of(value: &Json) -> Result<Vec<Json>, ViaError> {
     Ok(macros)
 }
 
-fn macro_steps(text: &str) -> Result<Vec<Json>, String> {
+fn macro_steps(text: &str, key: &mut dyn FnMut(&str) -> String) -> Result<Vec<Json>, String> {
     let mut steps = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
@@ -255,7 +257,6 @@ fn macro_steps(text: &str) -> Result<Vec<Json>, String> {
             return Err(format!("`{}` opens a group it does not close", &rest[open..]));
         };
         let group = rest[open + 1..close].trim();
-        let key = |k: &str| k.trim().replace("KC_", "");
         let step = if let Some(down) = group.strip_prefix('+') {
             json!({"action": "down", "keycodes": [key(down)]})
         } else if let Some(up) = group.strip_prefix('-') {
@@ -263,7 +264,7 @@ fn macro_steps(text: &str) -> Result<Vec<Json>, String> {
         } else if let Ok(ms) = group.parse::<u64>() {
             json!({"action": "delay", "duration": ms})
         } else {
-            json!({"action": "tap", "keycodes": group.split(',').map(key).collect::<Vec<_>>()})
+            json!({"action": "tap", "keycodes": group.split(',').map(&mut *key).collect::<Vec<_>>()})
         };
         steps.push(step);
         rest = &rest[close + 1..];

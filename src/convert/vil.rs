@@ -160,7 +160,9 @@ pub fn to_json(input: &Input, context: Context) -> Result<Converted, VilError> {
             let Some(actions) = actions.as_array() else { return fail(format!("macro/{m}: not a list of actions")) };
             let mut steps = Vec::with_capacity(actions.len());
             for (a, action) in actions.iter().enumerate() {
-                steps.push(macro_step(action).map_err(|e| VilError(format!("macro/{m}/{a}: {e}")))?);
+                let at = format!("macro/{m}/{a}");
+                let step = macro_step(action, &mut |key| foreign::macro_key(key, context, &mut notes, &at));
+                steps.push(step.map_err(|e| VilError(format!("{at}: {e}")))?);
             }
             converted.push(Json::Array(steps));
         }
@@ -301,7 +303,7 @@ fn key_override(
 }
 
 /// A Vial macro action as a keymap JSON macro step.
-fn macro_step(action: &Json) -> Result<Json, String> {
+fn macro_step(action: &Json, key: &mut dyn FnMut(&str) -> String) -> Result<Json, String> {
     let items = action.as_array().filter(|a| !a.is_empty()).ok_or("not an action list")?;
     let tag = items[0].as_str().ok_or("an action starts with its kind")?;
     match tag {
@@ -311,8 +313,7 @@ fn macro_step(action: &Json) -> Result<Json, String> {
             None => Err("a delay needs its milliseconds".to_owned()),
         },
         "tap" | "down" | "up" => {
-            let keys: Option<Vec<String>> =
-                items[1..].iter().map(|k| k.as_str().map(|k| k.trim().trim_start_matches("KC_").to_owned())).collect();
+            let keys: Option<Vec<String>> = items[1..].iter().map(|k| k.as_str().map(&mut *key)).collect();
             match keys {
                 Some(keys) if !keys.is_empty() => Ok(json!({"action": tag, "keycodes": keys})),
                 _ => Err(format!("a {tag} needs the names of its keys")),

@@ -26,7 +26,7 @@ use super::cache::{ByteCache, Shared as SharedBody};
 use super::heavy::Heavy;
 use super::status;
 use crate::compile::Service;
-use crate::convert::{self, ConvertError, Format, Input, PAIRS, kle};
+use crate::convert::{self, ConvertError, Format, Input, PAIRS, kle, via};
 use crate::keyboard::is_valid_name;
 use crate::source::DataTree;
 
@@ -172,7 +172,8 @@ async fn list(State(catalog): Shared) -> Response {
 }
 
 /// `/v1/keyboards/all`, `/v1/keyboards/<kb>`, `/v1/keyboards/<kb>/readme` (and
-/// the static `readme.md`, moved keyboards followed), `/v1/keyboards/<kb>/keymaps/<km>`.
+/// the static `readme.md`, moved keyboards followed), `/v1/keyboards/<kb>/via.json`,
+/// `/v1/keyboards/<kb>/keymaps/<km>`.
 async fn keyboard(State(catalog): Shared, Path(path): Path<String>) -> Result<Response, ApiError> {
     let path = path.trim_end_matches('/');
     if path == "all" {
@@ -188,6 +189,10 @@ async fn keyboard(State(catalog): Shared, Path(path): Path<String>) -> Result<Re
     }
     if let Some(name) = catalog.resolve(path) {
         return published(&catalog, &format!("keyboards/{name}/info.json")).await;
+    }
+    if let Some(name) = path.strip_suffix("/via.json") {
+        let name = catalog.resolve(name).ok_or_else(|| unknown(name))?;
+        return via_definition(&catalog, &name).await;
     }
     if let Some(name) = path.strip_suffix("/readme").or_else(|| path.strip_suffix("/readme.md")) {
         let name = catalog.resolve(name).ok_or_else(|| unknown(name))?;
@@ -216,6 +221,20 @@ async fn static_file(catalog: &Catalog, path: &str) -> Option<Response> {
         _ => "application/octet-stream",
     };
     Some(shared(content_type, bytes))
+}
+
+/// `/v1/keyboards/<kb>/via.json`: a VIA (v3) keyboard definition made from the
+/// keyboard's published info.json; 422 where VIA could not use one (no USB ids,
+/// QMK's placeholder vendor id).
+async fn via_definition(catalog: &Catalog, name: &str) -> Result<Response, ApiError> {
+    let info: Value = catalog
+        .file(&format!("keyboards/{name}/info.json"))
+        .await
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null);
+    let definition = via::definition(&info["keyboards"][name])
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{name}: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], definition).into_response())
 }
 
 /// A JSON keymap listed under the keyboard's `keymaps`.
