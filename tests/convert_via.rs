@@ -222,3 +222,23 @@ fn info_json_becomes_a_via_definition() {
     let definition: Value = serde_json::from_str(&stdout(&lit)).unwrap();
     assert_eq!(definition["keycodes"], json!(["qmk_lighting"]), "crkbd has RGB lighting or a matrix");
 }
+
+#[test]
+fn names_only_via_has_are_read_by_the_number_via_means() {
+    let mut layer = vec!["KC_A"; 80];
+    layer[..5].copy_from_slice(&["MI_C", "AU_TOG", "0x7e05", "CUSTOM(2)", "KC_LANG3"]);
+    let backup = json!({"name": "Ferris", "vendorProductId": 0xC2AB_0000u64, "layers": [layer]});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ferris.json");
+    std::fs::write(&path, backup.to_string()).unwrap();
+    let output = convert(None, &path, "ferris/0_1");
+    let notes = expect_exit(&output, 0);
+    let keymap: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    // VIA sends 0x7110 for its `MI_C`, which QMK numbers as C#1.
+    assert_eq!(
+        keymap["layers"][0].as_array().unwrap()[..5],
+        json!(["QK_MIDI_NOTE_C_SHARP_1", "QK_AUDIO_TOGGLE", "QK_KB_5", "QK_KB_2", "KC_LANGUAGE_3"]).as_array().unwrap()
+            [..]
+    );
+    assert!(notes.contains("`MI_C` is 0x7110 to the tool"), "{notes}");
+}

@@ -38,7 +38,7 @@ fn a_vil_becomes_a_keymap_with_combos_dances_and_overrides() {
     let keymap: Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!((&keymap["keyboard"], &keymap["layout"]), (&json!("crkbd/rev1"), &json!("LAYOUT_split_3x6_3")));
     let fn_layer = keymap["layers"][1].as_array().unwrap();
-    for key in ["LCTL_T(KC_A)", "MC_0", "QK_KB_0", "QK_KB_1", "TL_LOWR", "KC_NUM", "TD(1)"] {
+    for key in ["LCTL_T(KC_A)", "MC_0", "QK_KB_0", "QK_KB_1", "QK_TRI_LAYER_LOWER", "KC_NUM", "TD(1)"] {
         assert!(fn_layer.iter().any(|k| k == key), "{key} in {fn_layer:?}");
     }
     assert!(keymap["layers"][0].as_array().unwrap().iter().any(|k| k == "LT(2, KC_SPACE)"));
@@ -67,6 +67,7 @@ fn a_vil_becomes_a_keymap_with_combos_dances_and_overrides() {
         "key_override/1: it suppresses modifiers 0x00",
         "settings: Vial's QMK settings (ids 7, 2) left out",
         "`KC_BSPACE` is now `KC_BSPC`",
+        "`FN_MO13` is 0x7c77 to the tool: QMK's `QK_TRI_LAYER_LOWER`",
     ] {
         assert!(notes.contains(said), "{said}:\n{notes}");
     }

@@ -7,9 +7,31 @@
 //! `CUSTOM(n)`, Vial's `M<n>`, `USER<nn>` and `LT<n>(kc)`. A key neither could name
 //! is written as its number (`0x7e05`), in the keycodes of the firmware's protocol.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use crate::diagnostic::Diagnostic;
 use crate::keymap::{self, Context, Keymap, Source};
 use crate::spec::{Object, Value};
+
+/// The tool a file came from, whose own keycode names it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    Via,
+    Vial,
+}
+
+/// The names each tool writes that QMK's keycodes lack or give to another key, with
+/// the number the tool means (VIA protocol 12, Vial protocol 6: QMK's current
+/// numbering), from the tools' own keycode tables: QMK names the number.
+static TOOL_NAMES: LazyLock<ToolNames> =
+    LazyLock::new(|| serde_json::from_str(include_str!("foreign_keycodes.json")).expect("the bundled table is valid"));
+
+#[derive(serde::Deserialize)]
+struct ToolNames {
+    via: HashMap<String, String>,
+    vial: HashMap<String, String>,
+}
 
 /// The keycode numbering of the firmware a file came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +50,7 @@ const RENUMBERED_FROM: u16 = 0x5000;
 /// One key in QMK's words, or why it has none; `notes` gets what changed on the way.
 pub fn translate(
     written: &str,
+    tool: Tool,
     numbering: Numbering,
     keyboard_keycodes: &[String],
     context: Context,
@@ -60,14 +83,22 @@ pub fn translate(
     if let Some(n) = indexed("CUSTOM").or_else(|| indexed("USER")) {
         return Ok(keyboard_keycodes.get(n).cloned().unwrap_or_else(|| format!("QK_KB_{n}")));
     }
-    if let Some((layer, rest)) = text.strip_prefix("LT").and_then(|r| r.split_once('(')) {
-        if !layer.is_empty() && layer.bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(format!("LT({layer}, {}", rest.trim_start()));
-        }
+    if let Some((layer, rest)) = text.strip_prefix("LT").and_then(|r| r.split_once('('))
+        && !layer.is_empty()
+        && layer.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Ok(format!("LT({layer}, {}", rest.trim_start()));
+    }
+    let table = match tool {
+        Tool::Via => &TOOL_NAMES.via,
+        Tool::Vial => &TOOL_NAMES.vial,
+    };
+    if let Some(value) = table.get(text).and_then(|number| self::number(number)) {
+        let name = context.keycodes.name_of(value).map_or_else(|| format!("0x{value:04X}"), str::to_owned);
+        notes.push(format!("{at}: `{text}` is {value:#06x} to the tool: QMK's `{name}`"));
+        return Ok(name);
     }
     let renamed = match text {
-        "FN_MO13" => "TL_LOWR",
-        "FN_MO23" => "TL_UPPR",
         "SPC_FN1" => "LT(1, KC_SPC)",
         "SPC_FN2" => "LT(2, KC_SPC)",
         "SPC_FN3" => "LT(3, KC_SPC)",

@@ -9,7 +9,7 @@
 
 use serde_json::{Value as Json, json};
 
-use super::foreign::{self, Numbering};
+use super::foreign::{self, Numbering, Tool};
 use super::{Converted, Input};
 use crate::keyboard::{Keyboard, Layout};
 use crate::keymap::Context;
@@ -100,7 +100,7 @@ pub fn backup_to_json(input: &Input, context: Context) -> Result<Converted, ViaE
             let written = layer.get(at).copied().unwrap_or("KC_NO");
             let place = format!("layers/{index}/{at} (matrix {row}, {col})");
             keys.push(
-                foreign::translate(written, Numbering::Current, &custom, context, &mut notes, &place)
+                foreign::translate(written, Tool::Via, Numbering::Current, &custom, context, &mut notes, &place)
                     .map_err(ViaError)?,
             );
         }
@@ -215,9 +215,10 @@ fn encoders(
                 return fail(format!("encoders/{e}/{layer}: not a pair of keycodes [counter-clockwise, clockwise]"));
             };
             let at = |dir: &str| format!("encoders/{e}/{layer} ({dir})");
-            let ccw =
-                foreign::translate(ccw, Numbering::Current, custom, context, notes, &at("ccw")).map_err(ViaError)?;
-            let cw = foreign::translate(cw, Numbering::Current, custom, context, notes, &at("cw")).map_err(ViaError)?;
+            let ccw = foreign::translate(ccw, Tool::Via, Numbering::Current, custom, context, notes, &at("ccw"))
+                .map_err(ViaError)?;
+            let cw = foreign::translate(cw, Tool::Via, Numbering::Current, custom, context, notes, &at("cw"))
+                .map_err(ViaError)?;
             slot.push(json!({"ccw": ccw, "cw": cw}));
         }
     }

@@ -14,7 +14,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::foreign::{self, Numbering};
+use super::foreign::{self, Numbering, Tool};
 use super::{Converted, Input, via};
 use crate::keymap::extensions::{LayerRef, Mods, mod_mask};
 use crate::keymap::{self, Context};
@@ -76,7 +76,7 @@ pub fn to_json(input: &Input, context: Context) -> Result<Converted, VilError> {
             },
             other => return fail(format!("{at}: a keycode is a name or a number, not {other}")),
         };
-        foreign::translate(&written, numbering, &custom, context, notes, at).map_err(VilError)
+        foreign::translate(&written, Tool::Vial, numbering, &custom, context, notes, at).map_err(VilError)
     };
 
     let layers = members["layout"].as_array().expect("checked above");
