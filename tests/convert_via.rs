@@ -242,3 +242,65 @@ fn names_only_via_has_are_read_by_the_number_via_means() {
     );
     assert!(notes.contains("`MI_C` is 0x7110 to the tool"), "{notes}");
 }
+
+/// Every `step`-th build target of QMK's tree, in name order (QMK's tree no longer
+/// holds `via` keymaps: they moved to a userspace of their own).
+fn sampled_keyboards(shared: &Path, step: usize) -> Vec<(String, Value)> {
+    let layouts: Value =
+        serde_json::from_slice(&std::fs::read(shared.join("expected/keyboards_layouts.json")).unwrap()).unwrap();
+    let mut found: Vec<(String, Value)> =
+        layouts.as_object().unwrap().iter().map(|(name, facts)| (name.clone(), facts.clone())).collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found.into_iter().step_by(step).collect()
+}
+
+/// A backup of `facts`' largest layout, every key a keycode of `KEYS` in turn.
+fn backup_of(facts: &Value, layer_count: usize) -> Value {
+    const KEYS: &[&str] = &["KC_ESC", "KC_Q", "LT(1,KC_SPC)", "KC_LSFT", "MO(2)", "KC_TRNS", "LCTL(KC_C)", "KC_VOLU"];
+    let (rows, cols) = (facts["matrix_size"]["rows"].as_u64().unwrap(), facts["matrix_size"]["cols"].as_u64().unwrap());
+    let layout = facts["layouts"].as_object().unwrap().values().max_by_key(|l| l.as_array().unwrap().len()).unwrap();
+    let layers: Vec<Vec<&str>> = (0..layer_count)
+        .map(|l| {
+            let mut layer = vec!["KC_NO"; (rows * cols) as usize];
+            for (i, key) in layout.as_array().unwrap().iter().enumerate() {
+                let (r, c) = (key["matrix"][0].as_u64().unwrap(), key["matrix"][1].as_u64().unwrap());
+                layer[(r * cols + c) as usize] = KEYS[(i + l) % KEYS.len()];
+            }
+            layer
+        })
+        .collect();
+    json!({"name": "x", "vendorProductId": 0, "layers": layers})
+}
+
+#[test]
+fn backups_of_sampled_keyboards_convert_as_qmk_converts_them() {
+    let (Some(shared), Some(qmk)) = (shared(), qmk_cli()) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (mut compared, mut equal) = (0, 0);
+    let mut differ = Vec::new();
+    for (keyboard, facts) in sampled_keyboards(&shared, 100) {
+        let path = dir.path().join("backup.json");
+        std::fs::write(&path, backup_of(&facts, 3).to_string()).unwrap();
+        let output = convert(Some(&shared.join("qmk")), &path, &keyboard);
+        if output.status.code() != Some(0) {
+            differ.push(format!("{keyboard}: ours failed: {}", common::stderr(&output)));
+            continue;
+        }
+        let ours: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        let theirs = Command::new(&qmk)
+            .args(["via2json", "-kb", &keyboard, "-l", ours["layout"].as_str().unwrap()])
+            .arg(&path)
+            .env("QMK_HOME", shared.join("qmk"))
+            .output()
+            .unwrap();
+        compared += 1;
+        let theirs: Value = serde_json::from_slice(&theirs.stdout).unwrap_or(Value::Null);
+        match ours["layers"] == theirs["layers"] {
+            true => equal += 1,
+            false => differ.push(format!("{keyboard}: layers differ")),
+        }
+    }
+    eprintln!("{equal} of {compared} backups of sampled keyboards convert as QMK's via2json converts them");
+    assert!(compared >= 20, "{compared} compared");
+    assert!(differ.is_empty(), "{differ:#?}");
+}
