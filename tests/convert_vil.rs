@@ -179,6 +179,17 @@ fn bad_vil_files_are_refused_saying_where() {
 }
 
 #[test]
+fn a_via_backup_or_a_vil_given_as_keymap_json_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("backup.json");
+    std::fs::write(&path, json!({"name": "Corne", "vendorProductId": 1, "layers": [[]]}).to_string()).unwrap();
+    let stderr = expect_exit(&convert("json", "vil", &path, Some("crkbd/rev1")), 1);
+    assert!(stderr.contains("this is a VIA backup, not a keymap JSON: convert it with --from via"), "{stderr}");
+    let stderr = expect_exit(&convert("json", "vil", &crkbd_vil(), Some("crkbd/rev1")), 1);
+    assert!(stderr.contains("this is a Vial layout file (.vil): convert it with --from vil"), "{stderr}");
+}
+
+#[test]
 fn the_api_serves_a_via_definition_per_keyboard() {
     let state = tempfile::tempdir().unwrap();
     let server = common::server::Server::start(state.path(), &[], &[]);

@@ -349,6 +349,14 @@ fn note_left_out(members: &Map<String, Json>, notes: &mut Vec<String>) {
 /// their numbers in QMK's current numbering (Vial protocol 6), which Vial reads and
 /// names as it loads the file; positions the layout leaves out are `KC_NO`.
 pub fn from_json(input: &Input, context: Context) -> Result<Converted, VilError> {
+    if let Ok(document) = serde_json::from_str::<Json>(input.text) {
+        if document.get("vendorProductId").is_some() && document.get("keyboard").is_none() {
+            return fail("this is a VIA backup, not a keymap JSON: convert it with --from via");
+        }
+        if let Some(other) = via::what_else(&document).filter(|w| w.starts_with("a Vial") || w.starts_with("a VIA")) {
+            return fail(format!("this is {other}"));
+        }
+    }
     let keymap = foreign::read_keymap(input.shown, input.text, context).map_err(VilError)?;
     let name =
         keymap.keyboard.as_deref().or(input.keyboard).ok_or_else(|| VilError("no keyboard: give --keyboard".into()))?;
@@ -509,7 +517,7 @@ pub fn from_json(input: &Input, context: Context) -> Result<Converted, VilError>
         "layout_options": -1,
         "macro": macros,
         "vial_protocol": CURRENT_PROTOCOL,
-        "via_protocol": 9,
+        "via_protocol": VIAL_VIA_PROTOCOL,
         "tap_dance": tap_dance,
         "combo": combo,
         "key_override": key_override,
@@ -520,6 +528,9 @@ pub fn from_json(input: &Input, context: Context) -> Result<Converted, VilError>
     );
     Ok(Converted { text: serde_json::to_string_pretty(&out).expect("a JSON value serializes") + "\n", notes })
 }
+
+/// The VIA protocol Vial's firmware speaks, which Vial writes beside its own.
+const VIAL_VIA_PROTOCOL: u64 = 9;
 
 /// QMK's `TAPPING_TERM` default, which Vial's dances need written.
 const DEFAULT_TAPPING_TERM: u16 = 200;
