@@ -135,6 +135,12 @@ fn layer_names_and_named_dances_become_numbers_in_a_vil() {
     let path = dir.path().join("mine.json");
     std::fs::write(&path, keymap.to_string()).unwrap();
     let output = convert("json", "vil", &path, None);
+    // A keymap that leaves out its keyboard takes --keyboard's.
+    let mut anonymous = keymap.clone();
+    anonymous.as_object_mut().unwrap().remove("keyboard");
+    let unnamed = dir.path().join("unnamed.json");
+    std::fs::write(&unnamed, anonymous.to_string()).unwrap();
+    assert_eq!(stdout(&convert("json", "vil", &unnamed, Some("crkbd/rev1"))), stdout(&output));
     let notes = expect_exit(&output, 0);
     assert!(notes.contains("Vial has no layer names") && notes.contains("Vial has no term per combo"), "{notes}");
     let vil: Value = serde_json::from_str(&stdout(&output)).unwrap();

@@ -185,9 +185,10 @@ pub fn object(json: serde_json::Value) -> Object {
     }
 }
 
-/// What a keymap of the extension holds, read back from its JSON.
-pub fn read_keymap(shown: &str, text: &str, context: Context) -> Result<Keymap, String> {
-    let (keymap, report) = keymap::check(&Source::new(shown, text), None, context);
+/// A keymap JSON (with the extension) as read and validated; `keyboard` stands in
+/// for a missing `keyboard` member.
+pub fn read_keymap(shown: &str, text: &str, keyboard: Option<&str>, context: Context) -> Result<Keymap, String> {
+    let (keymap, report) = keymap::check(&Source::new(shown, text), keyboard, context);
     let errors: Vec<String> = report.diagnostics.iter().filter(|d| d.is_error()).map(finding).collect();
     match (keymap, errors.is_empty()) {
         (Some(keymap), true) => Ok(keymap),

@@ -357,7 +357,7 @@ pub fn from_json(input: &Input, context: Context) -> Result<Converted, VilError>
             return fail(format!("this is {other}"));
         }
     }
-    let keymap = foreign::read_keymap(input.shown, input.text, context).map_err(VilError)?;
+    let keymap = foreign::read_keymap(input.shown, input.text, input.keyboard, context).map_err(VilError)?;
     let name =
         keymap.keyboard.as_deref().or(input.keyboard).ok_or_else(|| VilError("no keyboard: give --keyboard".into()))?;
     let keyboard = context.keyboards.resolve(name).map_err(|e| VilError(e.to_string()))?;
