@@ -187,7 +187,8 @@ pub(super) fn choose_layout<'k>(
         ));
     }
     if let Some(key) = layout.keys.iter().find(|k| k.matrix().is_none()) {
-        return fail(format!("layout {name} has a key without a matrix position ({:?})", key.label()));
+        let label = key.label().unwrap_or("unlabelled");
+        return fail(format!("layout {name} has a key without a matrix position ({label})"));
     }
     Ok((name, layout))
 }
