@@ -10,7 +10,7 @@ use super::keymaps::{keyboards_for, keycodes, read_keymap_file};
 use super::writing::{emit, note};
 use qmk_api::convert::{self, Format, Input};
 use qmk_api::keyboard::{self, Keyboards};
-use qmk_api::keymap::{self, Context};
+use qmk_api::keymap::{self, Context, NameField};
 use qmk_api::source::DataTree;
 
 /// What `convert` is asked to do.
@@ -45,7 +45,9 @@ pub fn convert(tree: &DataTree, request: Request) -> Result<(), Failure> {
         (true, _) => keyboards_for(tree, [keyboard.clone()])?,
     };
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
-    let keymap = request.keymap.map(str::to_owned).or_else(|| request.file.and_then(keymap_from_path));
+    // As QMK's c2json, a keymap.c's path names its keymap; other formats say it themselves.
+    let implied_keymap = request.file.filter(|_| request.from == Format::C).and_then(keymap_from_path);
+    let keymap = request.keymap.map(str::to_owned).or(implied_keymap);
     let input = Input {
         shown: &shown,
         text: &text,
@@ -63,13 +65,14 @@ pub fn convert(tree: &DataTree, request: Request) -> Result<(), Failure> {
 }
 
 /// A keymap's name from where its file lies: the folder under `keymaps/`, else the
-/// file's name (`mine.c` → `mine`).
+/// file's name (`mine.c` → `mine`) when it is a keymap name.
 pub(super) fn keymap_from_path(path: &Path) -> Option<String> {
     let parts: Vec<&str> = path.iter().filter_map(|p| p.to_str()).collect();
-    match parts.iter().rposition(|p| *p == "keymaps") {
-        Some(at) if at + 2 < parts.len() + 1 && at + 1 < parts.len() - 1 => Some(parts[at + 1].to_owned()),
-        _ => path.file_stem()?.to_str().map(str::to_owned),
-    }
+    let name = match parts.iter().rposition(|p| *p == "keymaps") {
+        Some(at) if at + 1 < parts.len() - 1 => parts[at + 1],
+        _ => path.file_stem()?.to_str()?,
+    };
+    NameField::Keymap.problem(name).is_none().then(|| name.to_owned())
 }
 
 /// The formats as `--from`/`--to` take them.

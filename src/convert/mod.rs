@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::keyboard::KeyboardError;
-use crate::keymap::Context;
+use crate::keymap::{Context, Source};
 use crate::source::DataTree;
 
 /// A file format a converter reads or writes.
@@ -104,11 +104,16 @@ pub enum ConvertError {
     Via(#[from] via::ViaError),
     #[error(transparent)]
     Vil(#[from] vil::VilError),
+    #[error("the keymap is invalid:\n{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Json2c(#[from] crate::keymap::Json2cError),
 }
 
 /// The conversions there are, as (from, to).
 pub const PAIRS: &[(Format, Format)] = &[
     (Format::C, Format::Json),
+    (Format::Json, Format::C),
     (Format::Kle, Format::Info),
     (Format::Via, Format::Json),
     (Format::Info, Format::Via),
@@ -137,9 +142,10 @@ pub fn convert(context: Context, from: Format, to: Format, input: &Input) -> Res
             Ok(Converted { text: kle::from_layout(keyboard.keyboard_name(), &definition.keys), notes })
         }
         (Format::Via, Format::Json) => Ok(via::backup_to_json(input, context)?),
+        (Format::Json, Format::C) => keymap_c(context, input),
         (Format::Info, Format::Via) => {
-            let name = input.keyboard.ok_or_else(|| via::ViaError("give the keyboard: --keyboard".into()))?;
-            let keyboard = context.keyboards.resolve(name).map_err(|e| via::ViaError(e.to_string()))?;
+            let name = input.keyboard.ok_or(ConvertError::NoKeyboard { from, to })?;
+            let keyboard = context.keyboards.resolve(name)?;
             let info = serde_json::to_value(keyboard.published_info()).map_err(|e| via::ViaError(e.to_string()))?;
             Ok(Converted { text: via::definition(&info)?, notes: Vec::new() })
         }
@@ -147,6 +153,20 @@ pub fn convert(context: Context, from: Format, to: Format, input: &Input) -> Res
         (Format::Json, Format::Vil) => Ok(vil::from_json(input, context)?),
         _ => Err(ConvertError::Unsupported { from, to, pairs: pairs_list() }),
     }
+}
+
+/// Keymap JSON → keymap.c, as `json2c` writes it once the keymap validates; its
+/// warnings are the notes.
+fn keymap_c(context: Context, input: &Input) -> Result<Converted, ConvertError> {
+    let source = Source::new(input.shown, input.text);
+    let (keymap, report) = crate::keymap::check(&source, input.keyboard, context);
+    let (errors, warnings): (Vec<_>, Vec<_>) = report.diagnostics.iter().partition(|d| d.is_error());
+    let keymap = match keymap {
+        Some(keymap) if errors.is_empty() => keymap,
+        _ => return Err(ConvertError::Invalid(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))),
+    };
+    let notes = warnings.iter().map(|w| w.message.clone()).collect();
+    Ok(Converted { text: crate::keymap::json2c(&keymap)?, notes })
 }
 
 fn pairs_list() -> String {
