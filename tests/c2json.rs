@@ -71,14 +71,11 @@ fn qmk_c2json(qmk: &Path, files: &[String]) -> Option<BTreeMap<String, Option<se
 /// QMK's c2json as its command runs it (keyboard and keymap from the path, cpp on),
 /// once per file in one Python process of QMK's CLI.
 fn run_qmk_python(qmk: &Path, files: &[String]) -> Option<String> {
-    let python = dirs_venv_python()?;
+    let python = qmk_python()?;
     let script = r#"
 import json, os, re, sys
 sys.path.append(os.path.join(os.environ['QMK_HOME'], 'lib', 'python'))
 os.chdir(os.environ['QMK_HOME'])
-import qmk_cli.script_qmk
-sys.argv = ['qmk', 'c2json']
-import qmk.cli
 from qmk.keymap import c2json, generate_json
 for rel in sys.stdin.read().split():
     keyboard, keymap = re.match(r'keyboards/(.+)/keymaps/([^/]+)/', rel).groups()
@@ -86,12 +83,13 @@ for rel in sys.stdin.read().split():
         got = c2json(keyboard, keymap, os.path.abspath(rel), use_cpp=True)
         got = generate_json(got['keymap'], got['keyboard'], got['layout'], got['layers'])
         print(json.dumps({'file': rel, 'ok': True, 'output': json.dumps(got)}))
-    except Exception as error:
+    except Exception:
         print(json.dumps({'file': rel, 'ok': False, 'output': None}))
 "#;
     let mut child = Command::new(python)
         .args(["-c", script])
         .env("QMK_HOME", qmk)
+        .env("ORIG_CWD", qmk)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -102,10 +100,10 @@ for rel in sys.stdin.read().split():
     output.status.success().then(|| String::from_utf8(output.stdout).unwrap())
 }
 
-/// The Python of QMK's CLI as CI installs it.
-fn dirs_venv_python() -> Option<PathBuf> {
-    let home = std::env::var_os("HOME")?;
-    let python = PathBuf::from(home).join(".cache/qmk-api-ci/venv/bin/python");
+/// The Python beside the `qmk` on PATH (CI puts its virtual environment there).
+fn qmk_python() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    let python = std::env::split_paths(&path).find(|dir| dir.join("qmk").is_file())?.join("python");
     let works = Command::new(&python).args(["-c", "import qmk_cli, pygments"]).output().ok()?.status.success();
     works.then_some(python)
 }
@@ -211,7 +209,7 @@ fn c2json_reads_what_qmks_c2json_reads_and_more() {
     let every: usize = std::env::var("QMK_API_C2JSON_EVERY").ok().and_then(|n| n.parse().ok()).unwrap_or(20);
     let files: Vec<String> = keymap_c_files(&qmk).into_iter().step_by(every).collect();
     let Some(reference) = qmk_c2json(&qmk, &files) else {
-        eprintln!("skipped: QMK's CLI (~/.cache/qmk-api-ci/venv) is not installed, nor QMK_API_C2JSON_REFERENCE set");
+        eprintln!("skipped: no `qmk` (QMK's CLI) on PATH, nor QMK_API_C2JSON_REFERENCE set");
         return;
     };
     let tree = DataTree::Checkout(qmk.clone());
