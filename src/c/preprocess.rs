@@ -5,6 +5,7 @@
 //!
 //! Each kept token remembers its file and line, so what is said about it can name them.
 
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
@@ -16,6 +17,8 @@ use super::lexer::{Lexeme, Token};
 /// input stops there instead of running out of memory.
 const MAX_INCLUDE_DEPTH: usize = 32;
 const MAX_EXPANDED_TOKENS: usize = 1 << 20;
+/// How many tokens all the expansions of one file may make together.
+const MAX_TOKENS_EXPANDED_IN_ALL: usize = 1 << 22;
 
 /// One token of the source after directives, or of an expansion.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,28 +84,57 @@ pub struct Preprocessed {
     pub tokens: Vec<PpToken>,
     pub macros: HashMap<String, Macro>,
     /// The macros before the first file, and each `#define` and `#undef` after, with
-    /// the number of tokens kept before it: what [`Preprocessed::macros_at`] replays.
+    /// the number of tokens kept before it: what [`Preprocessed::expand_at`] replays.
     initial: HashMap<String, Macro>,
     history: Vec<(usize, String, Option<Macro>)>,
+    /// The macros as they stand after some of `history`: readers ask for positions
+    /// mostly in order, so each asks only for the changes since the last.
+    timeline: RefCell<Option<(usize, HashMap<String, Macro>)>>,
+    /// The tokens `expand_at` made so far.
+    expanded: Cell<usize>,
     pub files: Vec<File>,
     pub problems: Vec<Problem>,
     /// `#include`s with a name in quotes, as written, and whether each was found.
     pub included: Vec<(String, bool)>,
 }
 
+/// More expansion than any keymap needs: the file is refused rather than read further.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooMuchExpansion;
+
 impl Preprocessed {
-    /// The macros defined where the token at `position` of [`Preprocessed::tokens`]
-    /// stands: a keymap may `#undef` and `#define` a name again between two layers.
-    pub fn macros_at(&self, position: usize) -> HashMap<String, Macro> {
-        let mut macros = self.initial.clone();
-        for (at, name, definition) in self.history.iter().take_while(|(at, ..)| *at <= position) {
-            let _ = at;
+    /// Expands `tokens` standing at `position` of [`Preprocessed::tokens`] with the
+    /// macros defined there (a keymap may `#undef` and `#define` a name again between
+    /// two layers), but not those `keep` names; refused once the expansions of the file
+    /// made more tokens than [`MAX_TOKENS_EXPANDED_IN_ALL`].
+    pub fn expand_at(
+        &self,
+        tokens: &[PpToken],
+        position: usize,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<PpToken>, TooMuchExpansion> {
+        let changes = self.history.partition_point(|(at, ..)| *at <= position);
+        let mut timeline = self.timeline.borrow_mut();
+        let (applied, macros) = match timeline.as_mut() {
+            Some((applied, macros)) if *applied <= changes => (applied, macros),
+            _ => {
+                let (applied, macros) = timeline.insert((0, self.initial.clone()));
+                (applied, macros)
+            }
+        };
+        for (_, name, definition) in &self.history[*applied..changes] {
             match definition {
                 Some(definition) => macros.insert(name.clone(), definition.clone()),
                 None => macros.remove(name),
             };
         }
-        macros
+        *applied = changes;
+        let expanded = expand(macros, tokens, keep);
+        self.expanded.set(self.expanded.get() + expanded.len());
+        match self.expanded.get() > MAX_TOKENS_EXPANDED_IN_ALL {
+            true => Err(TooMuchExpansion),
+            false => Ok(expanded),
+        }
     }
 }
 
@@ -569,9 +601,25 @@ mod tests {
         let preprocessed = run("#define K KC_A\nK\n#undef K\n#define K KC_B\nK", &[], vec![]);
         let tokens = &preprocessed.tokens;
         let at = |position: usize| {
-            join(&expand(&preprocessed.macros_at(position), &tokens[position..=position], &|_| false))
+            join(&preprocessed.expand_at(&tokens[position..=position], position, &|_| false).unwrap())
         };
-        assert_eq!((at(0), at(1)), ("KC_A".to_owned(), "KC_B".to_owned()));
+        // Asked out of order too: the macros are replayed from the start.
+        assert_eq!([at(1), at(0), at(1)], ["KC_B", "KC_A", "KC_B"]);
+    }
+
+    #[test]
+    fn the_expansions_of_one_file_are_bounded_together() {
+        let mut text = String::from("#define X0 k\n");
+        for level in 1..19 {
+            text.push_str(&format!("#define X{level} X{p} X{p}\n", p = level - 1));
+        }
+        text.push_str("X18");
+        let preprocessed = run(&text, &[], vec![]);
+        let tokens = &preprocessed.tokens;
+        let expansions = (0..64).map(|_| preprocessed.expand_at(tokens, 0, &|_| false).map(|t| t.len()));
+        let made: Vec<Result<usize, TooMuchExpansion>> = expansions.collect();
+        assert_eq!(made[0], Ok(1 << 18));
+        assert!(made.contains(&Err(TooMuchExpansion)), "{made:?}");
     }
 
     #[test]

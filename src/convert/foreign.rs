@@ -24,8 +24,9 @@ pub enum Tool {
 /// The names each tool writes that QMK's keycodes lack or give to another key, with
 /// the number the tool means (VIA protocol 12, Vial protocol 6: QMK's current
 /// numbering), from the tools' own keycode tables: QMK names the number.
-static TOOL_NAMES: LazyLock<ToolNames> =
-    LazyLock::new(|| serde_json::from_str(include_str!("foreign_keycodes.json")).expect("the bundled table is valid"));
+static TOOL_NAMES: LazyLock<ToolNames> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("../../data/keymap/foreign_keycodes.json")).expect("the bundled table is valid")
+});
 
 #[derive(serde::Deserialize)]
 struct ToolNames {

@@ -35,6 +35,8 @@ pub enum CError {
     NoKeymaps(String),
     #[error("{at}: {message}")]
     Layer { at: String, message: String },
+    #[error("{0}: its macros expand to more than any keymap needs (millions of tokens): not read further")]
+    TooMuchExpansion(String),
 }
 
 /// Functions QMK calls that a keymap may define; JSON has no place for their code.
@@ -133,8 +135,9 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
             });
         }
         next = index + 1;
-        let macros = preprocessed.macros_at(element.position);
-        let expanded = preprocess::expand(&macros, &element.value, &|name| keep(name) || carried.contains(name));
+        let expanded = preprocessed
+            .expand_at(&element.value, element.position, &|name| keep(name) || carried.contains(name))
+            .map_err(|_| CError::TooMuchExpansion(input.shown.to_owned()))?;
         let (layout, arguments) = match call(&expanded) {
             Some(called) => called,
             None => matrix_layer(&expanded, keyboard, &at, &mut notes).ok_or_else(|| CError::Layer {
@@ -220,13 +223,17 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
         .collect::<Option<Vec<String>>>()
         .filter(|names| !names.is_empty());
     read.encoders = encoders(&preprocessed, &mut writer, &keep);
+    // Past the bound, nothing more is expanded, and the file is refused below.
     let expand = |tokens: &[PpToken], position: usize| {
-        preprocess::expand(&preprocessed.macros_at(position), tokens, &|name| keep(name) || carried.contains(name))
+        preprocessed.expand_at(tokens, position, &|name| keep(name) || carried.contains(name)).unwrap_or_default()
     };
     let mut key = |tokens: &[PpToken]| writer.write(tokens);
     let value = |text: &str| scope.resolve(text).ok().map(|resolved| resolved.value);
     let mut tools = extensions::Tools { expand: &expand, key: &mut key, value: &value };
     read.extended = extensions::read(&preprocessed, &dance_names, &mut tools, &mut notes);
+    if preprocessed.expand_at(&[], usize::MAX, &|_| true).is_err() {
+        return Err(CError::TooMuchExpansion(input.shown.to_owned()));
+    }
     for name in &writer.as_values {
         notes.push(format!("`{name}` has no name in keymap JSON: written as its value"));
     }
@@ -763,9 +770,8 @@ fn encoders(preprocessed: &Preprocessed, writer: &mut KeyWriter, keep: &dyn Fn(&
     let array = find_array(&preprocessed.tokens, "encoder_map")?;
     let mut layers = Vec::new();
     for element in elements(&preprocessed.tokens, array) {
-        let macros = preprocessed.macros_at(element.position);
-        let expanded =
-            preprocess::expand(&macros, &element.value, &|name| keep(name) || name.starts_with("ENCODER_CCW_CW"));
+        let keep = |name: &str| keep(name) || name.starts_with("ENCODER_CCW_CW");
+        let expanded = preprocessed.expand_at(&element.value, element.position, &keep).unwrap_or_default();
         let inner = expanded.get(1..expanded.len().saturating_sub(1)).unwrap_or_default();
         let mut encoders = Vec::new();
         for encoder in split_top(inner).into_iter().filter(|e| !e.is_empty()) {
