@@ -451,7 +451,7 @@ fn c2json_carries_what_json_can_hold_and_notes_the_rest() {
 #[test]
 fn c2json_refuses_what_it_cannot_read_naming_the_place() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str); 6] = [
         ("int x;\n", "no `keymaps` array", "clueboard/66/rev2"),
         (
             "const uint16_t PROGMEM keymaps[][MATRIX_ROWS][MATRIX_COLS] = {\n  [0] = NOT_A_LAYOUT\n};",
@@ -465,6 +465,14 @@ fn c2json_refuses_what_it_cannot_read_naming_the_place() {
         ),
         ("const uint16_t PROGMEM keymaps[][1][1] = {{{KC_A}}};", "no keyboard `no_such_board`", "no_such_board"),
         ("x", "`../x` is not a keyboard name", "../x"),
+        (
+            "#define K2 KC_A, KC_A\n#define K4 K2, K2\n#define K8 K4, K4\n#define K16 K8, K8\n#define K32 K16, K16\n\
+             #define K64 K32, K32\n#define K128 K64, K64\n#define K256 K128, K128\n#define K512 K256, K256\n\
+             #define K1024 K512, K512\n#define K4096 K1024, K1024, K1024, K1024\n\
+             const uint16_t PROGMEM keymaps[][MATRIX_ROWS][MATRIX_COLS] = {\n  [0] = LAYOUT_all(K4096, KC_B)\n};",
+            ":13: layer 0 has 4097 keys: no keyboard has more than 4096",
+            "clueboard/66/rev2",
+        ),
     ];
     for (text, expected, keyboard) in cases {
         let file = write(dir.path(), "keymap.c", text);

@@ -42,6 +42,9 @@ pub enum CError {
 /// Functions QMK calls that a keymap may define; JSON has no place for their code.
 const CALLBACK_SUFFIXES: &[&str] = &["_user", "_kb"];
 
+/// More keys than any keyboard's layout has (QMK's largest have a few hundred).
+const MAX_KEYS: usize = 4096;
+
 /// The names QMK's keycode headers give the blank keys, as keymap.json spells them.
 const BLANKS: &[(&str, &str)] = &[("_______", "KC_TRNS"), ("XXXXXXX", "KC_NO")];
 
@@ -148,6 +151,10 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
                 ),
             })?,
         };
+        if arguments.len() > MAX_KEYS {
+            let message = format!("layer {index} has {} keys: no keyboard has more than {MAX_KEYS}", arguments.len());
+            return Err(CError::Layer { at, message });
+        }
         let keys = arguments.iter().map(|argument| writer.write(argument)).collect();
         let key_places = arguments.iter().map(|argument| token_place(&preprocessed, argument.first())).collect();
         places.insert(index, key_places);
