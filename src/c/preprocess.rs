@@ -53,8 +53,8 @@ pub struct Macro {
     pub params: Option<Vec<String>>,
     pub variadic: bool,
     pub body: Vec<PpToken>,
-    pub file: usize,
-    pub line: u32,
+    /// The file defining it; none for a macro given before the first.
+    pub file: Option<usize>,
 }
 
 /// A file the preprocessor read: its name as shown.
@@ -131,10 +131,15 @@ impl Preprocessed {
         *applied = changes;
         let expanded = expand(macros, tokens, keep);
         self.expanded.set(self.expanded.get() + expanded.len());
-        match self.expanded.get() > MAX_TOKENS_EXPANDED_IN_ALL {
+        match self.is_exhausted() {
             true => Err(TooMuchExpansion),
             false => Ok(expanded),
         }
+    }
+
+    /// Whether the expansions so far made more tokens than one file may.
+    pub fn is_exhausted(&self) -> bool {
+        self.expanded.get() > MAX_TOKENS_EXPANDED_IN_ALL
     }
 }
 
@@ -150,7 +155,7 @@ impl Preprocessor {
         let mut out = Preprocessed::default();
         for (name, value) in defined {
             let body = tokens_of(value, usize::MAX, 0);
-            out.macros.insert(name.clone(), Macro { params: None, variadic: false, body, file: usize::MAX, line: 0 });
+            out.macros.insert(name.clone(), Macro { params: None, variadic: false, body, file: None });
         }
         out.initial = out.macros.clone();
         Preprocessor { out }
@@ -200,7 +205,7 @@ fn run(out: &mut Preprocessed, shown: &str, text: &str, includes: &mut dyn Inclu
             "endif" if conditions.pop().is_none() => out.problems.push(problem("#endif without #if".into())),
             "endif" => {}
             _ if !on(&conditions) => {}
-            "define" => match define(rest, file, first.line) {
+            "define" => match define(rest, file) {
                 Some((name, definition)) => {
                     out.history.push((out.tokens.len(), name.clone(), Some(definition.clone())));
                     out.macros.insert(name, definition);
@@ -263,9 +268,9 @@ fn split_lines(tokens: &[PpToken]) -> impl Iterator<Item = &[PpToken]> {
 }
 
 /// `NAME body`, `NAME(params) body`: a function-like macro's `(` touches its name.
-fn define(rest: &[PpToken], file: usize, line: u32) -> Option<(String, Macro)> {
+fn define(rest: &[PpToken], file: usize) -> Option<(String, Macro)> {
     let name = rest.first().filter(|t| t.token == Token::Ident)?;
-    let mut definition = Macro { params: None, variadic: false, body: Vec::new(), file, line };
+    let mut definition = Macro { params: None, variadic: false, body: Vec::new(), file: Some(file) };
     let mut body = &rest[1..];
     if body.first().is_some_and(|t| t.token == Token::LParen) && touches(name, &body[0]) {
         let close = body.iter().position(|t| t.token == Token::RParen)?;

@@ -6,7 +6,7 @@ use std::path::Path;
 use semver::Version;
 
 use super::Failure;
-use super::keymaps::{keyboards_for, keycodes, read_keymap_file};
+use super::keymaps::{Target, keyboards_for, keycodes, read_keymap_file};
 use super::writing::{emit, note};
 use qmk_api::convert::{self, Format, Input};
 use qmk_api::keyboard::{self, Keyboards};
@@ -19,8 +19,7 @@ pub struct Request<'a> {
     pub to: Format,
     /// The input file; none where `--keyboard` alone is the input (`--from info`).
     pub file: Option<&'a Path>,
-    pub keyboard: Option<&'a str>,
-    pub keymap: Option<&'a str>,
+    pub target: Target<'a>,
     pub keycodes_version: Option<&'a Version>,
     pub output: Option<&'a Path>,
 }
@@ -32,8 +31,7 @@ pub fn convert(tree: &DataTree, request: Request) -> Result<(), Failure> {
         None => return Err(Failure::usage(format!("converting from {} needs a FILE", request.from))),
     };
     let shown = request.file.map_or_else(|| "(keyboard)".to_owned(), |p| p.display().to_string());
-    let implied = request.file.and_then(keymap::keyboard_from_path);
-    let keyboard = request.keyboard.map(str::to_owned).or(implied);
+    let (keyboard, keymap) = implied_names(request.file, request.from, &request.target);
     let keycodes = keycodes(tree, request.keycodes_version)?;
     let keyboards = match (request.from.needs_keyboard(request.to), &keyboard) {
         (false, _) => Keyboards::default(),
@@ -45,9 +43,6 @@ pub fn convert(tree: &DataTree, request: Request) -> Result<(), Failure> {
         (true, _) => keyboards_for(tree, [keyboard.clone()])?,
     };
     let context = Context { keyboards: &keyboards, keycodes: &keycodes };
-    // As QMK's c2json, a keymap.c's path names its keymap; other formats say it themselves.
-    let implied_keymap = request.file.filter(|_| request.from == Format::C).and_then(keymap_from_path);
-    let keymap = request.keymap.map(str::to_owned).or(implied_keymap);
     let input = Input {
         shown: &shown,
         text: &text,
@@ -58,15 +53,28 @@ pub fn convert(tree: &DataTree, request: Request) -> Result<(), Failure> {
     };
     let converted = convert::convert(context, request.from, request.to, &input)
         .map_err(|e| Failure::data(format!("{shown}: {e}")))?;
-    for line in &converted.notes {
+    print_notes(&converted.notes);
+    emit(converted.text.as_bytes(), request.output)
+}
+
+/// The keyboard and keymap of a file: those given, else what its path says (a keymap's
+/// name only for a keymap.c, as QMK's c2json takes it; other formats say it themselves).
+pub(super) fn implied_names(file: Option<&Path>, from: Format, target: &Target) -> (Option<String>, Option<String>) {
+    let keyboard = target.keyboard.map(str::to_owned).or_else(|| file.and_then(keymap::keyboard_from_path));
+    let implied_keymap = file.filter(|_| from == Format::C).and_then(keymap_from_path);
+    (keyboard, target.keymap.map(str::to_owned).or(implied_keymap))
+}
+
+/// What a conversion left out or changed, on stderr.
+pub(super) fn print_notes(notes: &[String]) {
+    for line in notes {
         note(format_args!("note: {line}"));
     }
-    emit(converted.text.as_bytes(), request.output)
 }
 
 /// A keymap's name from where its file lies: the folder under `keymaps/`, else the
 /// file's name (`mine.c` → `mine`) when it is a keymap name.
-pub(super) fn keymap_from_path(path: &Path) -> Option<String> {
+fn keymap_from_path(path: &Path) -> Option<String> {
     let parts: Vec<&str> = path.iter().filter_map(|p| p.to_str()).collect();
     let name = match parts.iter().rposition(|p| *p == "keymaps") {
         Some(at) if at + 1 < parts.len() - 1 => parts[at + 1],

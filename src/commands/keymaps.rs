@@ -6,6 +6,7 @@ use semver::Version;
 
 use super::writing::{self, counted, emit, note, some_of};
 use super::{Failure, Reporter};
+use qmk_api::convert::Format as FileFormat;
 use qmk_api::convert::{self, Input, c::CKeymap};
 use qmk_api::keyboard::{self, Keyboards, Settings};
 use qmk_api::keymap::{self, Context, Keycodes, Source};
@@ -56,8 +57,7 @@ pub(super) fn keymap_c_as_json(
     if path.extension().is_none_or(|e| e != "c") {
         return Ok(None);
     }
-    let keyboard = target.keyboard.map(str::to_owned).or_else(|| keymap::keyboard_from_path(path));
-    let keymap = target.keymap.map(str::to_owned).or_else(|| super::convert::keymap_from_path(path));
+    let (keyboard, keymap) = super::convert::implied_names(Some(path), FileFormat::C, target);
     let shown = path.display().to_string();
     let input = Input {
         shown: &shown,
@@ -68,9 +68,7 @@ pub(super) fn keymap_c_as_json(
         tree: Some(tree),
     };
     let read = convert::c::read(context, &input).map_err(|e| Failure::data(format!("{shown}: {e}")))?;
-    for line in &read.notes {
-        note(format_args!("note: {line}"));
-    }
+    super::convert::print_notes(&read.notes);
     Ok(Some((qmk_api::keymap::to_keymap_json(&read.document()), read)))
 }
 

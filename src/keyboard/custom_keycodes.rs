@@ -88,7 +88,7 @@ fn include_path(tree: &DataTree, keyboard: &str) -> Vec<PathBuf> {
 }
 
 /// `a/b/../c` as `a/c`, relative to the tree's root; `None` for a path that leaves it.
-fn normalize(path: &Path) -> Option<PathBuf> {
+pub fn normalize(path: &Path) -> Option<PathBuf> {
     let mut normal = PathBuf::new();
     for component in path.components() {
         match component {

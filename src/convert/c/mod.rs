@@ -6,7 +6,7 @@
 //! host language); what it cannot (code in callbacks) is listed as notes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::c::lexer::Token;
@@ -60,7 +60,8 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
     };
     let mut notes = Vec::new();
     let preprocessed = preprocess_keymap(keyboard, input, &mut notes);
-    let local = local_definitions(&preprocessed);
+    let enumerators = enumerators(&preprocessed);
+    let local = local_definitions(&preprocessed, &enumerators);
     let keyboard_names = context.keycodes.keyboard_names(keyboard, context.keyboards);
     let outer = context.keycodes.scope(&keyboard_names, &NO_NAMES, None).expect("no language asked");
     let names = Arc::new(Names::build(&local, &outer, Origin::Plain));
@@ -82,7 +83,7 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
     let mut layers: BTreeMap<usize, (Option<String>, String, Vec<String>)> = BTreeMap::new();
     let mut next = 0usize;
     let custom: Vec<String> =
-        custom_keycodes(&preprocessed).into_iter().filter(|name| is_declarable(name, &qmk_scope)).collect();
+        custom_keycodes(&enumerators).into_iter().filter(|name| is_declarable(name, &qmk_scope)).collect();
     let elements = elements(&preprocessed.tokens, array);
     let mut carried: BTreeSet<String> = custom.iter().cloned().collect();
     carried.extend(layer_names_of(&elements, &scope, &qmk_scope));
@@ -156,7 +157,9 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
             return Err(CError::Layer { at, message });
         }
         let keys = arguments.iter().map(|argument| writer.write(argument)).collect();
-        let key_places = arguments.iter().map(|argument| token_place(&preprocessed, argument.first())).collect();
+        // `call` leaves out empty arguments: each has a first token.
+        let key_places =
+            arguments.iter().filter_map(|argument| Some(Place::of(&preprocessed, argument.first()?))).collect();
         places.insert(index, key_places);
         if layers.insert(index, (name, layout, keys)).is_some() {
             overridden_layers += 1;
@@ -238,7 +241,7 @@ pub fn read(context: Context, input: &Input) -> Result<CKeymap, CError> {
     let value = |text: &str| scope.resolve(text).ok().map(|resolved| resolved.value);
     let mut tools = extensions::Tools { expand: &expand, key: &mut key, value: &value };
     read.extended = extensions::read(&preprocessed, &dance_names, &mut tools, &mut notes);
-    if preprocessed.expand_at(&[], usize::MAX, &|_| true).is_err() {
+    if preprocessed.is_exhausted() {
         return Err(CError::TooMuchExpansion(input.shown.to_owned()));
     }
     for name in &writer.as_values {
@@ -441,7 +444,7 @@ impl Includes for KeymapIncludes<'_> {
         }
         folders.push(PathBuf::new());
         folders.into_iter().find_map(|folder| {
-            let path = normalize(&folder.join(name))?;
+            let path = crate::keyboard::custom_keycodes::normalize(&folder.join(name))?;
             if !(path.starts_with("keyboards") || path.starts_with("users") || path.starts_with("layouts")) {
                 return None;
             }
@@ -451,31 +454,13 @@ impl Includes for KeymapIncludes<'_> {
     }
 }
 
-/// `a/b/../c` as `a/c`; `None` for a path that climbs out of where it starts.
-fn normalize(path: &Path) -> Option<PathBuf> {
-    let mut normal = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::Normal(part) => normal.push(part),
-            Component::ParentDir => {
-                if !normal.pop() {
-                    return None;
-                }
-            }
-            Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    Some(normal)
-}
-
 /// The keymap's own definitions: its macros (as C's preprocessor left them at the
 /// end) and the enumerators of what it compiles.
-fn local_definitions(preprocessed: &Preprocessed) -> Vec<Definition> {
+fn local_definitions(preprocessed: &Preprocessed, enumerators: &[Definition]) -> Vec<Definition> {
     let mut definitions: Vec<Definition> = preprocessed
         .macros
         .iter()
-        .filter(|(_, m)| m.file != usize::MAX)
+        .filter(|(_, m)| m.file.is_some())
         .map(|(name, m)| Definition {
             name: name.clone(),
             params: m.params.clone(),
@@ -483,17 +468,21 @@ fn local_definitions(preprocessed: &Preprocessed) -> Vec<Definition> {
             enumeration: None,
         })
         .collect();
-    let code: String = preprocessed.tokens.iter().map(|t| format!("{} ", t.text)).collect();
-    definitions.extend(c::scan(&code).definitions);
+    definitions.extend(enumerators.iter().cloned());
     definitions
 }
 
-/// The enumerators of enumerations that start at the user's range: the keymap's own keycodes.
-fn custom_keycodes(preprocessed: &Preprocessed) -> Vec<String> {
+/// The enumerators of what the keymap compiles, in file order.
+fn enumerators(preprocessed: &Preprocessed) -> Vec<Definition> {
     let code: String = preprocessed.tokens.iter().map(|t| format!("{} ", t.text)).collect();
+    c::scan(&code).definitions
+}
+
+/// The enumerators of enumerations that start at the user's range: the keymap's own keycodes.
+fn custom_keycodes(enumerators: &[Definition]) -> Vec<String> {
     let mut custom = Vec::new();
     let mut current: Option<String> = None;
-    for definition in c::scan(&code).definitions {
+    for definition in enumerators {
         let Some(enumeration) = &definition.enumeration else { continue };
         let starts_custom =
             CUSTOM_RANGE_STARTS.iter().any(|start| definition.value.split_whitespace().next() == Some(start));
@@ -501,7 +490,7 @@ fn custom_keycodes(preprocessed: &Preprocessed) -> Vec<String> {
             current = Some(enumeration.clone());
         }
         if current.as_ref() == Some(enumeration) && !definition.name.ends_with("SAFE_RANGE") {
-            custom.push(definition.name);
+            custom.push(definition.name.clone());
         }
     }
     custom
@@ -831,21 +820,26 @@ pub struct Place {
     pub line: u32,
 }
 
-fn token_place(preprocessed: &Preprocessed, token: Option<&PpToken>) -> Place {
-    let token = token.expect("an argument has tokens");
-    let file = preprocessed.files.get(token.file).map_or_else(String::new, |f| f.shown.clone());
-    Place { file, line: token.line }
+impl Place {
+    fn of(preprocessed: &Preprocessed, token: &PpToken) -> Place {
+        let file = preprocessed.files.get(token.file).map_or_else(String::new, |f| f.shown.clone());
+        Place { file, line: token.line }
+    }
 }
 
-/// `file:line` of a token.
-fn place(preprocessed: &Preprocessed, token: Option<&PpToken>) -> String {
-    match token {
-        Some(token) => match preprocessed.files.get(token.file) {
-            Some(file) => format!("{}:{}", file.shown, token.line),
-            None => format!("line {}", token.line),
-        },
-        None => "keymaps[]".to_owned(),
+/// `file:line`, or `line N` for a macro given before the first file.
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.file.as_str() {
+            "" => write!(f, "line {}", self.line),
+            file => write!(f, "{file}:{}", self.line),
+        }
     }
+}
+
+/// Where a token is written, for messages.
+fn place(preprocessed: &Preprocessed, token: Option<&PpToken>) -> String {
+    token.map_or_else(|| "keymaps[]".to_owned(), |token| Place::of(preprocessed, token).to_string())
 }
 
 fn shorten(text: &str) -> String {
